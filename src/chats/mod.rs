@@ -1,0 +1,142 @@
+//! Chat definitions: `chats.yaml` read in two stages, raw serde structs
+//! (`raw`) then validated domain types (this module). Holding a [`Chat`]
+//! means every field was checked; errors are compiler-style diagnostics
+//! (`diagnostics`). This module does no I/O beyond reading the file.
+
+mod diagnostics;
+mod raw;
+mod validate;
+
+pub use diagnostics::{Diagnostic, Diagnostics};
+pub use validate::{load, parse};
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+/// Every chat of one `chats.yaml`, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub chats: Vec<Chat>,
+}
+
+impl Config {
+    pub fn chat(&self, id: &str) -> Option<&Chat> {
+        self.chats.iter().find(|c| c.id == id)
+    }
+}
+
+/// A hashtag without its leading `#`, as the moderator spelled it.
+/// Comparison with statuses is case-insensitive (see [`Hashtag::matches`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hashtag(String);
+
+impl Hashtag {
+    /// Accepts `1QEdChat` or `#1QEdChat`; letters, digits and `_` only,
+    /// at least one non-digit (Mastodon's rule).
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let tag = raw.trim().trim_start_matches('#');
+        if tag.is_empty() {
+            return Err("the hashtag is empty".into());
+        }
+        if let Some(bad) = tag.chars().find(|c| !(c.is_alphanumeric() || *c == '_')) {
+            return Err(format!(
+                "a hashtag holds only letters, digits and '_', not {bad:?}"
+            ));
+        }
+        if tag.chars().all(|c| c.is_ascii_digit()) {
+            return Err("a hashtag needs at least one letter".into());
+        }
+        Ok(Self(tag.to_string()))
+    }
+
+    /// The tag as written, without `#`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn matches(&self, other: &str) -> bool {
+        self.0.to_lowercase() == other.trim_start_matches('#').to_lowercase()
+    }
+}
+
+impl std::fmt::Display for Hashtag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// When a chat's runs start.
+#[derive(Debug, Clone)]
+pub enum When {
+    /// A recurring chat; `expr` is what the moderator wrote (classic
+    /// 5-field cron), `schedule` its translation for the `cron` crate.
+    Recurring {
+        expr: String,
+        schedule: Box<cron::Schedule>,
+    },
+    /// A one-off chat.
+    Once(DateTime<Utc>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    Public,
+    Unlisted,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Unlisted => "unlisted",
+        }
+    }
+}
+
+/// Fediverse server family, as megalodon names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    Mastodon,
+    Pleroma,
+    Friendica,
+    Firefish,
+    Gotosocial,
+}
+
+/// Where the access token comes from. Never the token itself: it is read
+/// at start-up by `network::Token::load` and kept out of every log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    Env(String),
+    File(PathBuf),
+}
+
+/// One validated chat definition.
+#[derive(Debug, Clone)]
+pub struct Chat {
+    pub id: String,
+    pub hashtag: Hashtag,
+    pub when: When,
+    pub timezone: Tz,
+    pub intro: String,
+    pub first_question_after: Duration,
+    pub question_interval: Duration,
+    pub questions: Vec<String>,
+    pub closing: String,
+    pub collect_after: Duration,
+    pub visibility: Visibility,
+    /// How late a missed post may still go out; `None`: until the run ends.
+    pub late_limit: Option<Duration>,
+    pub server: url::Url,
+    pub platform: Platform,
+    pub token: TokenSource,
+    /// The instance's post length limit (`max_characters`, 500 when unknown).
+    pub max_characters: usize,
+    pub recap_dir: PathBuf,
+    pub moderators: Vec<String>,
+}

@@ -1,0 +1,1 @@
+//! Raw serde structs of chats.yaml. STUB: owned by the config helper.

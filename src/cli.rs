@@ -1,0 +1,1 @@
+//! Command line. (in progress: owned by the lead)

@@ -1,0 +1,72 @@
+//! The Fediverse side: what the daemon needs from a server, behind the
+//! [`Social`] trait so tests can substitute a fake. The real client
+//! (`client`) uses megalodon for REST, its own request for posting (to send
+//! `Idempotency-Key`) and tokio-tungstenite for streaming (`stream`).
+//! Nothing here knows about chats or runs.
+
+mod client;
+mod error;
+mod status;
+mod stream;
+mod token;
+
+pub use client::MastodonClient;
+pub use error::NetError;
+pub use status::{Account, Status, StreamEvent};
+pub use stream::{stream_url, HashtagStream};
+pub use token::Token;
+
+use async_trait::async_trait;
+
+/// A post the bot wants to publish.
+#[derive(Debug, Clone)]
+pub struct NewPost {
+    pub text: String,
+    pub visibility: crate::chats::Visibility,
+    /// Stable per (chat, run, post): a resend after a crash returns the
+    /// status created the first time instead of a duplicate.
+    pub idempotency_key: String,
+    pub in_reply_to_id: Option<String>,
+}
+
+/// What the instance tells about itself.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    /// The domain the server's own accounts live on (`acct` has none for them).
+    pub domain: String,
+    pub max_characters: usize,
+}
+
+/// Which statuses a timeline read returns: Mastodon's paging parameters.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub min_id: Option<String>,
+    pub max_id: Option<String>,
+    pub since_id: Option<String>,
+    pub limit: u32,
+}
+
+/// The server operations the daemon uses. Each call has its own timeout
+/// inside the implementation; none blocks the runtime.
+#[async_trait]
+pub trait Social: Send + Sync {
+    async fn instance(&self) -> Result<Instance, NetError>;
+    /// The bot's own account (verifies the token).
+    async fn me(&self) -> Result<Account, NetError>;
+    async fn post(&self, post: &NewPost) -> Result<Status, NetError>;
+    /// `Ok(None)` when the status is gone (404).
+    async fn status(&self, id: &str) -> Result<Option<Status>, NetError>;
+    /// One page of the tag timeline (tag without `#`), newest first.
+    async fn tag_timeline(&self, tag: &str, page: &Page) -> Result<Vec<Status>, NetError>;
+    /// Replies below a status (the `descendants` of its context).
+    async fn replies(&self, id: &str) -> Result<Vec<Status>, NetError>;
+    /// The account's own recent statuses, newest first.
+    async fn account_statuses(
+        &self,
+        account_id: &str,
+        page: &Page,
+    ) -> Result<Vec<Status>, NetError>;
+    /// Opens the hashtag stream; events arrive until the connection drops,
+    /// then the stream ends (the caller reconnects and reconciles).
+    async fn hashtag_stream(&self, tag: &str) -> Result<HashtagStream, NetError>;
+}

@@ -1,0 +1,1 @@
+//! The daemon. (in progress: owned by the lead)

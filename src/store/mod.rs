@@ -1,0 +1,1 @@
+//! SQLite storage. (in progress: owned by the lead)

@@ -1,0 +1,1 @@
+//! Logging set-up. (in progress: owned by the lead)
