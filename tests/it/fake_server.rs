@@ -1,0 +1,1 @@
+//! In-process fake Mastodon server (axum). Owned by the network helper.

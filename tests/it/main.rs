@@ -1,0 +1,5 @@
+//! The one integration-test binary: whole runs against an in-process fake
+//! server and against the independent `mastodon-mock` server, plus CLI tests.
+
+mod fake_server;
+mod mock_server;

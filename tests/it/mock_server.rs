@@ -1,0 +1,1 @@
+//! Harness for the independent mastodon-mock server (PyPI). Owned by the e2e helper.
