@@ -1,1 +1,300 @@
-//! Command line. (in progress: owned by the lead)
+//! The command line: raw arguments (clap) and the dispatch to one library
+//! function per subcommand. Exit codes: 0 success, 1 failure at run time,
+//! 2 invalid configuration or usage.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::chats::{self, Config};
+use crate::clock::SystemClock;
+use crate::recap::{self, Format};
+use crate::run::{Daemon, RealConnector, RunOptions, Tuning};
+use crate::store::Store;
+
+const ABOUT: &str = "Runs scheduled hashtag chats on the Fediverse: posts the welcome and the \
+numbered questions on time, records every answer, and writes the recap.";
+
+const EXAMPLES: &str = "\
+Examples:
+  hashchat check                          validate ./chats.yaml before the chat
+  hashchat plan --chat 1qedchat --runs 3  what will be posted when, local and UTC
+  hashchat run --chat demo --now --once --dry-run
+                                          rehearse the demo chat now, printing each post
+  hashchat run                            the daemon: every chat, on schedule
+  hashchat recap 1qedchat --format html --output recap.html
+
+The access token comes from the environment variable named by `token_env`
+(HASHCHAT_TOKEN by default) or from `token_file`; never from chats.yaml.";
+
+#[derive(Debug, Parser)]
+#[command(name = "hashchat", version, about = ABOUT, after_help = EXAMPLES)]
+pub struct Cli {
+    /// The chat definitions.
+    #[arg(
+        long,
+        global = true,
+        env = "HASHCHAT_CONFIG",
+        default_value = "chats.yaml"
+    )]
+    pub config: PathBuf,
+    /// The SQLite database (created when missing).
+    #[arg(
+        long,
+        global = true,
+        env = "HASHCHAT_DB",
+        default_value = "hashchat.db"
+    )]
+    pub db: PathBuf,
+    /// More log detail (-v debug, -vv trace); logs go to stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less log detail (-q warnings only, -qq errors only).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate chats.yaml and report every problem with its line and column.
+    #[command(
+        after_help = "Example:\n  hashchat --config chats.yaml check\n\nExit status: 0 valid, 2 invalid."
+    )]
+    Check,
+    /// Show the next runs and every post's time, in the chat's zone and UTC.
+    #[command(
+        after_help = "Examples:\n  hashchat plan\n  hashchat plan --chat 1qedchat --runs 4\n  hashchat plan --format json"
+    )]
+    Plan {
+        /// Only this chat (by its `id`).
+        #[arg(long)]
+        chat: Option<String>,
+        /// How many runs of each chat.
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
+        #[arg(long, value_enum, default_value_t = crate::plan::PlanFormat::Text)]
+        format: crate::plan::PlanFormat,
+    },
+    /// The daemon: post every selected chat's runs on schedule and record answers.
+    #[command(
+        after_help = "Examples:\n  hashchat run                       every chat, forever (SIGINT/SIGTERM stop it cleanly)\n  hashchat run --chat 1qedchat --once   the next run of one chat, then exit\n  hashchat run --chat demo --now --once --dry-run   rehearse now without posting"
+    )]
+    Run {
+        /// Only these chats (repeatable); all chats when absent.
+        #[arg(long)]
+        chat: Vec<String>,
+        /// Process the next run of each chat (resuming an unfinished one first), then exit.
+        #[arg(long)]
+        once: bool,
+        /// Start the run now instead of at its scheduled time.
+        #[arg(long)]
+        now: bool,
+        /// Post nothing: print each post at its time; uses a throwaway database.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print or save the recap of a run (default: the latest).
+    #[command(
+        after_help = "Examples:\n  hashchat recap 1qedchat\n  hashchat recap 1qedchat --format html --output recap.html\n  hashchat recap 1qedchat --run 12 --format csv"
+    )]
+    Recap {
+        /// The chat's `id` in chats.yaml.
+        chat_id: String,
+        /// `latest` or a run id (see the recap JSON's run.id).
+        #[arg(long, default_value = "latest")]
+        run: String,
+        #[arg(long, value_enum, default_value_t = Format::Md)]
+        format: Format,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Runs the parsed command; the exit code follows the module doc.
+pub async fn execute(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Check => return crate::check::run(&cli.config),
+        Command::Plan {
+            ref chat,
+            runs,
+            format,
+        } => match load(&cli) {
+            Ok(config) => plan(&config, chat.as_deref(), runs, format),
+            Err(code) => return code,
+        },
+        Command::Run {
+            ref chat,
+            once,
+            now,
+            dry_run,
+        } => match load(&cli) {
+            Ok(config) => run(&cli, config, chat, RunOptions { once, now, dry_run }).await,
+            Err(code) => return code,
+        },
+        Command::Recap {
+            ref chat_id,
+            ref run,
+            format,
+            ref output,
+        } => match load(&cli) {
+            Ok(config) => recap(&cli, &config, chat_id, run, format, output.as_ref()).await,
+            Err(code) => return code,
+        },
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Loads chats.yaml, printing every problem; exit 2 when invalid.
+fn load(cli: &Cli) -> Result<Config, ExitCode> {
+    chats::load(&cli.config).map_err(|diagnostics| {
+        eprint!("{diagnostics}");
+        eprintln!(
+            "error: {} is not valid; fix the problems above (hashchat check lists them)",
+            cli.config.display()
+        );
+        ExitCode::from(2)
+    })
+}
+
+fn plan(
+    config: &Config,
+    chat: Option<&str>,
+    runs: usize,
+    format: crate::plan::PlanFormat,
+) -> anyhow::Result<ExitCode> {
+    let text = crate::plan::plan(config, chat, runs, chrono::Utc::now(), format)?;
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run(
+    cli: &Cli,
+    config: Config,
+    selected: &[String],
+    options: RunOptions,
+) -> anyhow::Result<ExitCode> {
+    let store = if options.dry_run {
+        Store::open_in_memory().await?
+    } else {
+        Store::open(&cli.db).await?
+    };
+    let tuning = Tuning::default();
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+    let daemon = Daemon {
+        config,
+        store,
+        clock: Arc::new(SystemClock),
+        connector: Arc::new(RealConnector {
+            timeout: tuning.request_timeout,
+        }),
+        options,
+        tuning,
+        shutdown,
+    };
+    let outcomes = daemon.run(selected).await?;
+    let failed: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();
+    for outcome in &failed {
+        if let Err(e) = &outcome.result {
+            eprintln!("error: chat {}: {e:#}", outcome.chat);
+        }
+    }
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// First SIGINT/SIGTERM: stop taking work and finish cleanly. A second:
+/// leave at once (the database stays consistent; the run resumes).
+fn spawn_signal_handler(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut signals = 0;
+        loop {
+            wait_for_signal().await;
+            signals += 1;
+            if signals == 1 {
+                tracing::info!("stopping: finishing the post in flight and saving answers (signal again to quit at once)");
+                shutdown.cancel();
+            } else {
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn recap(
+    cli: &Cli,
+    config: &Config,
+    chat_id: &str,
+    run: &str,
+    format: Format,
+    output: Option<&PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let chat = config.chat(chat_id).with_context(|| {
+        let known: Vec<&str> = config.chats.iter().map(|c| c.id.as_str()).collect();
+        format!(
+            "no chat `{chat_id}` in {}; known: {}",
+            config.path.display(),
+            known.join(", ")
+        )
+    })?;
+    anyhow::ensure!(
+        cli.db.exists(),
+        "no database at {}: run `hashchat run` first",
+        cli.db.display()
+    );
+    let store = Store::open(&cli.db).await?;
+    let run_id = if run == "latest" {
+        store
+            .latest_run(chat_id)
+            .await?
+            .with_context(|| format!("chat `{chat_id}` has no run yet"))?
+            .id
+    } else {
+        run.parse::<i64>()
+            .with_context(|| format!("--run takes `latest` or a run id, not `{run}`"))?
+    };
+    let text = recap::build(&store, chat, run_id).await?.render(format);
+    match output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

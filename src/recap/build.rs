@@ -1,2 +1,129 @@
-//! Reads a run's recap from the store. (in progress: owned by the lead)
-pub fn build() {}
+//! Reads one run's recap data from the store, and writes the recap files
+//! at the end of a run.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use super::{Answer, Format, OtherPost, Participant, QuestionRecap, Recap, RunInfo};
+use crate::chats::Chat;
+use crate::schedule::PostKind;
+use crate::store::Store;
+
+/// The recap of run `run_id` of `chat`. Deleted statuses are left out;
+/// a post answering several questions appears under each.
+pub async fn build(store: &Store, chat: &Chat, run_id: i64) -> anyhow::Result<Recap> {
+    let run = store
+        .run(run_id)
+        .await?
+        .with_context(|| format!("no run {run_id} in the database"))?;
+    anyhow::ensure!(
+        run.chat_id == chat.id,
+        "run {run_id} belongs to chat `{}`, not `{}`",
+        run.chat_id,
+        chat.id
+    );
+    let posts = store.posts(run_id).await?;
+    let statuses = store.statuses(run_id).await?;
+
+    let mut questions: Vec<QuestionRecap> = posts
+        .iter()
+        .filter(|p| p.kind == PostKind::Question)
+        .map(|p| QuestionRecap {
+            number: p.number.unwrap_or(p.seq),
+            text: p.body.clone(),
+            status_id: p.status_id.clone(),
+            url: p.url.clone(),
+            posted_at: p.posted_at,
+            answers: Vec::new(),
+        })
+        .collect();
+    let mut participants: BTreeMap<String, Participant> = BTreeMap::new();
+    let mut other_posts = Vec::new();
+    for status in statuses.iter().filter(|s| s.deleted_at.is_none()) {
+        let who = participants
+            .entry(status.account.clone())
+            .or_insert_with(|| Participant {
+                account: status.account.clone(),
+                display_name: status.display_name.clone(),
+                answers: 0,
+                posts: 0,
+            });
+        who.posts += 1;
+        if status.answers.is_empty() {
+            other_posts.push(OtherPost {
+                status_id: status.status_id.clone(),
+                account: status.account.clone(),
+                display_name: status.display_name.clone(),
+                text: status.text.clone(),
+                created_at: status.created_at,
+                url: status.url.clone(),
+            });
+            continue;
+        }
+        who.answers += 1;
+        for number in &status.answers {
+            if let Some(question) = questions.iter_mut().find(|q| q.number == *number) {
+                question.answers.push(Answer {
+                    status_id: status.status_id.clone(),
+                    account: status.account.clone(),
+                    display_name: status.display_name.clone(),
+                    text: status.text.clone(),
+                    created_at: status.created_at,
+                    edited_at: status.edited_at,
+                    url: status.url.clone(),
+                });
+            }
+        }
+    }
+    // Most active first, then by handle, so the list is stable.
+    let mut participants: Vec<Participant> = participants.into_values().collect();
+    participants.sort_by(|a, b| {
+        b.posts
+            .cmp(&a.posts)
+            .then_with(|| a.account.cmp(&b.account))
+    });
+    Ok(Recap {
+        chat: chat.id.clone(),
+        hashtag: chat.hashtag.as_str().to_string(),
+        timezone: chat.timezone.name().to_string(),
+        run: RunInfo {
+            id: run.id,
+            started_at: run.started_at,
+            ended_at: run.ended_at.map(|_| run.collect_until),
+        },
+        questions,
+        participants,
+        other_posts,
+    })
+}
+
+/// Writes the run's recap in every format to
+/// `<recap_dir>/<chat>/<local date><suffix>.<ext>`; returns the paths.
+pub async fn write_files(
+    store: &Store,
+    chat: &Chat,
+    run_id: i64,
+    suffix: &str,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let recap = build(store, chat, run_id).await?;
+    let run = store.run(run_id).await?.context("the run vanished")?;
+    let date = run
+        .planned_start
+        .with_timezone(&chat.timezone)
+        .format("%Y-%m-%d");
+    let dir = chat.recap_dir.join(&chat.id);
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut written = Vec::new();
+    for format in Format::ALL {
+        let path = dir.join(format!("{date}{suffix}.{}", format.extension()));
+        tokio::fs::write(&path, recap.render(format))
+            .await
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}

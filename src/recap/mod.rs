@@ -9,7 +9,7 @@ mod html;
 mod markdown;
 mod text;
 
-pub use build::build;
+pub use build::{build, write_files};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

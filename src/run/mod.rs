@@ -1,1 +1,148 @@
-//! The daemon. (in progress: owned by the lead)
+//! The daemon: one supervised task per selected chat, each sleeping until
+//! its next run and then driving it (`driver`): posts at their times
+//! (`post`), answers collected from the stream and reconciled from the
+//! server (`collect`, `ingest`), the recap written at the end.
+//!
+//! It takes every dependency as an argument (settings, store, a connector
+//! for the server, the clock, a shutdown token) so tests can drive whole
+//! runs against a fake server with a manual clock.
+
+mod chat;
+mod collect;
+mod driver;
+mod dry;
+mod ingest;
+mod post;
+
+pub use dry::DryRun;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::chats::{Chat, Config};
+use crate::clock::SharedClock;
+use crate::network::{MastodonClient, Social, Token};
+use crate::store::Store;
+
+/// What `hashchat run` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Process one run per chat (resuming an unfinished one first), then stop.
+    pub once: bool,
+    /// Start that run now instead of at its scheduled time.
+    pub now: bool,
+    /// No network writes: print each post at its time.
+    pub dry_run: bool,
+}
+
+/// Timing knobs; tests shorten them.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    pub request_timeout: Duration,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// Attempts per post before it is reported as not posted.
+    pub post_attempts: u32,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(20),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(60),
+            post_attempts: 8,
+        }
+    }
+}
+
+/// Builds the server client for a chat. The real one reads the token;
+/// tests hand out clients for their fake server.
+pub trait Connector: Send + Sync {
+    fn connect(&self, chat: &Chat) -> anyhow::Result<Arc<dyn Social>>;
+}
+
+/// Connects with megalodon/reqwest using the chat's server and token.
+pub struct RealConnector {
+    pub timeout: Duration,
+}
+
+impl Connector for RealConnector {
+    fn connect(&self, chat: &Chat) -> anyhow::Result<Arc<dyn Social>> {
+        let token = Token::load(&chat.token)?;
+        let client = MastodonClient::new(&chat.server, chat.platform, token, self.timeout)?;
+        Ok(Arc::new(client))
+    }
+}
+
+/// Everything a chat task needs, shared.
+pub struct Daemon {
+    pub config: Config,
+    pub store: Store,
+    pub clock: SharedClock,
+    pub connector: Arc<dyn Connector>,
+    pub options: RunOptions,
+    pub tuning: Tuning,
+    pub shutdown: CancellationToken,
+}
+
+/// How a chat task ended.
+#[derive(Debug)]
+pub struct ChatOutcome {
+    pub chat: String,
+    pub result: anyhow::Result<()>,
+}
+
+impl Daemon {
+    /// Runs every chat in `selected` (all when empty) until shutdown, or
+    /// until each has done one run with `--once`. One chat failing (a bad
+    /// token, say) does not stop the others.
+    pub async fn run(self, selected: &[String]) -> anyhow::Result<Vec<ChatOutcome>> {
+        let chats: Vec<Chat> = if selected.is_empty() {
+            self.config.chats.clone()
+        } else {
+            let mut chats = Vec::new();
+            for id in selected {
+                let chat = self.config.chat(id).ok_or_else(|| {
+                    let known: Vec<&str> =
+                        self.config.chats.iter().map(|c| c.id.as_str()).collect();
+                    anyhow::anyhow!(
+                        "no chat `{id}` in {}; known: {}",
+                        self.config.path.display(),
+                        known.join(", ")
+                    )
+                })?;
+                chats.push(chat.clone());
+            }
+            chats
+        };
+        let shared = Arc::new(self);
+        let mut tasks = JoinSet::new();
+        for chat in chats {
+            let daemon = Arc::clone(&shared);
+            tasks.spawn(async move {
+                let id = chat.id.clone();
+                let result = chat::chat_loop(&daemon, chat).await;
+                ChatOutcome { chat: id, result }
+            });
+        }
+        // Why a JoinSet: every chat task is awaited, so shutdown waits for
+        // each to flush its answers, and a task that ends is reported.
+        let mut outcomes = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            let outcome = joined.unwrap_or_else(|e| ChatOutcome {
+                chat: "?".into(),
+                result: Err(anyhow::anyhow!("chat task panicked: {e}")),
+            });
+            match &outcome.result {
+                Ok(()) => tracing::info!(chat = %outcome.chat, "chat task finished"),
+                Err(e) => tracing::error!(chat = %outcome.chat, "chat stopped: {e:#}"),
+            }
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+}

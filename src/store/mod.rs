@@ -1,1 +1,76 @@
-//! SQLite storage. (in progress: owned by the lead)
+//! SQLite storage: runs, the posts planned for them and the statuses seen.
+//!
+//! Owns the database file and its schema (`migrations/`, applied at
+//! start-up). Uniqueness in the schema is what makes reprocessing
+//! idempotent: one run per (chat, planned start), one post per (run, seq),
+//! one status per (run, remote id). Knows nothing about the network.
+
+mod posts;
+mod runs;
+mod statuses;
+
+pub use posts::{PostRow, PostState};
+pub use runs::{RunRow, RunState};
+pub use statuses::{Recorded, StatusRow, StoredStatus};
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+/// A handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file and brings its schema
+    /// up to date.
+    pub async fn open(path: &Path) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true);
+        Self::connect(options, 4)
+            .await
+            .with_context(|| format!("cannot open the database {}", path.display()))
+    }
+
+    /// A private in-memory database (dry runs and tests).
+    pub async fn open_in_memory() -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
+        // One connection: every in-memory connection is its own database.
+        Self::connect(options, 1).await
+    }
+
+    async fn connect(options: SqliteConnectOptions, max: u32) -> anyhow::Result<Self> {
+        let options = options
+            // WAL lets `hashchat recap` read while the daemon writes.
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            // Another process holding the write lock is waited for, not fatal.
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .context("cannot bring the database schema up to date")?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// Orders Mastodon status ids (decimal strings of varying length) numerically.
+pub fn id_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}

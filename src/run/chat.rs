@@ -1,0 +1,164 @@
+//! One chat's life in the daemon: finish what a previous process left
+//! unfinished, record runs missed while nobody was running, then sleep
+//! until each next run and drive it.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::driver::{drive, Ended};
+use super::{Daemon, DryRun};
+use crate::chats::Chat;
+use crate::network::{Account, Instance, NetError, Social};
+use crate::schedule;
+
+/// How far back missed runs are looked for after a long downtime.
+const MISSED_LOOKBACK_RUNS: usize = 100;
+
+pub async fn chat_loop(daemon: &Daemon, chat: Chat) -> anyhow::Result<()> {
+    let social: Arc<dyn Social> = if daemon.options.dry_run {
+        Arc::new(DryRun::new(chat.timezone))
+    } else {
+        daemon.connector.connect(&chat)?
+    };
+    let (me, instance) = identify(daemon, social.as_ref(), &chat).await?;
+    tracing::info!(chat = %chat.id, bot = %me.acct, domain = %instance.domain, "chat ready");
+
+    for run in daemon.store.unfinished_runs(&chat.id).await? {
+        tracing::info!(chat = %chat.id, run = run.id, "resuming an unfinished run");
+        if drive(daemon, &social, &me, &instance, &chat, run).await? == Ended::Interrupted
+            || daemon.options.once
+        {
+            return Ok(());
+        }
+    }
+    record_missed(daemon, &chat).await?;
+
+    let mut start_now = daemon.options.now;
+    loop {
+        let now = daemon.clock.now();
+        let start = if start_now {
+            start_now = false;
+            now.with_timezone(&Utc).to_owned().with_nanosecond_zeroed()
+        } else {
+            match next_start(daemon, &chat, now).await? {
+                Some(start) => start,
+                None => {
+                    tracing::info!(chat = %chat.id, "no more runs scheduled");
+                    return Ok(());
+                }
+            }
+        };
+        tracing::info!(chat = %chat.id, start = %start, local = %start.with_timezone(&chat.timezone), "next run");
+        tokio::select! {
+            _ = daemon.shutdown.cancelled() => return Ok(()),
+            _ = daemon.clock.sleep_until(start) => {}
+        }
+        let collect_until = schedule::timeline(&chat, start).collect_until;
+        let run = daemon
+            .store
+            .open_run(&chat.id, start, collect_until)
+            .await?;
+        if drive(daemon, &social, &me, &instance, &chat, run).await? == Ended::Interrupted
+            || daemon.options.once
+        {
+            return Ok(());
+        }
+    }
+}
+
+trait ZeroNanos {
+    fn with_nanosecond_zeroed(self) -> Self;
+}
+
+impl ZeroNanos for DateTime<Utc> {
+    fn with_nanosecond_zeroed(self) -> Self {
+        use chrono::Timelike;
+        self.with_nanosecond(0).unwrap_or(self)
+    }
+}
+
+/// Who the bot is and what the instance allows, retried while the server
+/// is unreachable (a daemon started before the network is up).
+async fn identify(
+    daemon: &Daemon,
+    social: &dyn Social,
+    chat: &Chat,
+) -> anyhow::Result<(Account, Instance)> {
+    let mut backoff = crate::network::backoff::Backoff::new(
+        daemon.tuning.backoff_base,
+        daemon.tuning.backoff_cap,
+    );
+    loop {
+        let result =
+            async { Ok::<_, NetError>((social.me().await?, social.instance().await?)) }.await;
+        match result {
+            Ok(found) => return Ok(found),
+            Err(e @ NetError::Unauthorized { .. }) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "chat {}: the server {} refused the access token; check the token and that it has the scopes `read write`",
+                    chat.id, chat.server
+                )))
+            }
+            Err(e) if e.is_retryable() => {
+                let delay = backoff.next_delay();
+                tracing::warn!(chat = %chat.id, ?delay, "cannot reach the server yet: {e}");
+                tokio::select! {
+                    _ = daemon.shutdown.cancelled() => anyhow::bail!("stopped before the server answered"),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("chat {}", chat.id))),
+        }
+    }
+}
+
+/// The run to do next: one in progress (started while hashchat was down,
+/// not yet over) or the next scheduled one; runs already done are passed.
+async fn next_start(
+    daemon: &Daemon,
+    chat: &Chat,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let length = schedule::timeline(chat, now).collect_until - now;
+    let mut after = now - length;
+    for _ in 0..MISSED_LOOKBACK_RUNS {
+        let Some(start) = schedule::next_starts(chat, after, 1).into_iter().next() else {
+            return Ok(None);
+        };
+        let done = daemon
+            .store
+            .last_planned_start(&chat.id)
+            .await?
+            .is_some_and(|last| last >= start);
+        if !done {
+            return Ok(Some(start));
+        }
+        after = start;
+    }
+    Ok(None)
+}
+
+/// Records runs whose whole window passed since the last known run, so
+/// the history shows them as missed instead of silently absent. Only
+/// chats with a history are checked: a new chat has missed nothing.
+async fn record_missed(daemon: &Daemon, chat: &Chat) -> anyhow::Result<()> {
+    let Some(last) = daemon.store.last_planned_start(&chat.id).await? else {
+        return Ok(());
+    };
+    let now = daemon.clock.now();
+    for start in schedule::next_starts(chat, last, MISSED_LOOKBACK_RUNS) {
+        let until = schedule::timeline(chat, start).collect_until;
+        if until >= now {
+            break;
+        }
+        if daemon
+            .store
+            .record_missed_run(&chat.id, start, until)
+            .await?
+        {
+            tracing::error!(chat = %chat.id, start = %start, "missed a whole run while hashchat was not running");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,269 @@
+//! Collecting a run's statuses without losing any: the hashtag stream for
+//! speed, reconciliation with the server for completeness. Every
+//! (re)connection is followed by a tag-timeline read from the last id seen,
+//! so a post made while the stream was down is still recorded; replies
+//! without the hashtag come from each question's context.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::{watch, Mutex};
+use tokio_util::sync::CancellationToken;
+
+use super::ingest::{ingest, RunPosts, RunWindow};
+use super::Tuning;
+use crate::network::backoff::Backoff;
+use crate::network::{NetError, Page, Social, Status, StreamEvent};
+use crate::store::{id_order, Store};
+
+/// Most timeline pages read in one reconciliation (40 statuses each).
+const MAX_PAGES: usize = 250;
+const PAGE: u32 = 40;
+
+pub struct Collector {
+    pub store: Store,
+    pub social: Arc<dyn Social>,
+    pub window: RunWindow,
+    pub posts: watch::Receiver<RunPosts>,
+    pub tuning: Tuning,
+    /// Newest id read from the tag timeline or the stream: where the next
+    /// reconciliation resumes. Context replies do not move it (their ids
+    /// can be newer than a tagged post not yet seen).
+    cursor: Mutex<Option<String>>,
+    /// Connections after the first: each is a gap the stream did not cover.
+    gaps: AtomicU32,
+}
+
+impl Collector {
+    pub fn new(
+        store: Store,
+        social: Arc<dyn Social>,
+        window: RunWindow,
+        posts: watch::Receiver<RunPosts>,
+        tuning: Tuning,
+        resumed: bool,
+    ) -> Self {
+        Self {
+            store,
+            social,
+            window,
+            posts,
+            tuning,
+            cursor: Mutex::new(None),
+            gaps: AtomicU32::new(u32::from(resumed)),
+        }
+    }
+
+    /// Keeps a stream open until `stop`, reconnecting with backoff and
+    /// reconciling after every connection. Returns only on `stop` or when
+    /// the server refuses the token.
+    pub async fn listen(&self, stop: CancellationToken) -> Result<(), NetError> {
+        let mut backoff = Backoff::new(self.tuning.backoff_base, self.tuning.backoff_cap);
+        let mut connections = 0u32;
+        loop {
+            let opened = tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                opened = self.social.hashtag_stream(self.window.hashtag.as_str()) => opened,
+            };
+            match opened {
+                Ok(mut stream) => {
+                    connections += 1;
+                    if connections > 1 {
+                        self.gaps.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tracing::info!(connections, "hashtag stream connected");
+                    self.reconcile_logged().await;
+                    let mut events = 0u64;
+                    loop {
+                        let event = tokio::select! {
+                            _ = stop.cancelled() => return Ok(()),
+                            event = stream.next() => event,
+                        };
+                        let Some(event) = event else { break };
+                        events += 1;
+                        self.on_event(event).await;
+                    }
+                    if events > 0 {
+                        backoff.reset();
+                    }
+                    tracing::warn!("hashtag stream dropped; reconnecting");
+                }
+                Err(e @ NetError::Unauthorized { .. }) => return Err(e),
+                Err(e) => tracing::warn!("cannot open the hashtag stream: {e}"),
+            }
+            let delay = backoff.next_delay();
+            tracing::info!(?delay, "waiting before reconnecting the stream");
+            tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    async fn on_event(&self, event: StreamEvent) {
+        let outcome = match event {
+            StreamEvent::Update(status) => {
+                self.advance_cursor(&status.id).await;
+                self.ingest(&status).await
+            }
+            StreamEvent::Edit(status) => self.ingest(&status).await,
+            StreamEvent::Delete(id) => {
+                let now = chrono::Utc::now();
+                match self.store.mark_deleted(self.window.run_id, &id, now).await {
+                    Ok(true) => {
+                        tracing::info!(status_id = %id, "a post was deleted");
+                        Ok(())
+                    }
+                    Ok(false) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            StreamEvent::Undecodable { event, reason } => {
+                tracing::warn!(%event, "skipped a stream frame that could not be decoded: {reason}");
+                Ok(())
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::error!("could not record a streamed post: {e:#}");
+        }
+    }
+
+    async fn ingest(&self, status: &Status) -> anyhow::Result<()> {
+        let posts = self.posts.borrow().clone();
+        ingest(&self.store, &self.window, &posts, status).await?;
+        Ok(())
+    }
+
+    async fn advance_cursor(&self, id: &str) {
+        let mut cursor = self.cursor.lock().await;
+        let newer = cursor
+            .as_deref()
+            .is_none_or(|c| id_order(id, c) == std::cmp::Ordering::Greater);
+        if newer {
+            *cursor = Some(id.to_string());
+        }
+    }
+
+    async fn reconcile_logged(&self) {
+        match self.reconcile_timeline().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(statuses = n, "reconciled the tag timeline"),
+            Err(e) => tracing::warn!("could not reconcile the tag timeline: {e:#}"),
+        }
+    }
+
+    /// Reads the tag timeline from the cursor forward (or, with no cursor,
+    /// backwards from the newest to the run's opening) and records what it
+    /// finds. Returns how many statuses were read.
+    pub async fn reconcile_timeline(&self) -> anyhow::Result<usize> {
+        let tag = self.window.hashtag.as_str();
+        let start = self.cursor.lock().await.clone();
+        let mut read = 0;
+        match start {
+            Some(mut min_id) => {
+                for _ in 0..MAX_PAGES {
+                    let page = Page {
+                        min_id: Some(min_id.clone()),
+                        limit: PAGE,
+                        ..Page::default()
+                    };
+                    let statuses = self.social.tag_timeline(tag, &page).await?;
+                    read += statuses.len();
+                    for status in &statuses {
+                        self.ingest(status).await?;
+                    }
+                    match statuses
+                        .iter()
+                        .map(|s| s.id.as_str())
+                        .max_by(|a, b| id_order(a, b))
+                    {
+                        Some(newest) => min_id = newest.to_string(),
+                        None => break,
+                    }
+                    self.advance_cursor(&min_id).await;
+                    if statuses.len() < PAGE as usize {
+                        break;
+                    }
+                }
+            }
+            None => {
+                let mut max_id: Option<String> = None;
+                for _ in 0..MAX_PAGES {
+                    let page = Page {
+                        max_id: max_id.clone(),
+                        limit: PAGE,
+                        ..Page::default()
+                    };
+                    let statuses = self.social.tag_timeline(tag, &page).await?;
+                    read += statuses.len();
+                    for status in &statuses {
+                        self.advance_cursor(&status.id).await;
+                        self.ingest(status).await?;
+                    }
+                    let Some(oldest) = statuses.iter().min_by(|a, b| id_order(&a.id, &b.id)) else {
+                        break;
+                    };
+                    if oldest.created_at < self.window.opens || statuses.len() < PAGE as usize {
+                        break;
+                    }
+                    max_id = Some(oldest.id.clone());
+                }
+            }
+        }
+        Ok(read)
+    }
+
+    /// Records the replies below the given posts of the bot (question
+    /// contexts): replies without the hashtag, unlisted ones included,
+    /// appear nowhere else.
+    pub async fn reconcile_replies(&self, post_ids: &[String]) -> anyhow::Result<usize> {
+        let mut read = 0;
+        for id in post_ids {
+            let replies = self.social.replies(id).await?;
+            read += replies.len();
+            for status in &replies {
+                self.ingest(status).await?;
+            }
+        }
+        Ok(read)
+    }
+
+    /// The end of collection: timeline and every context once more, then
+    /// re-reads stored statuses to catch edits and deletes the stream did
+    /// not deliver (all of them after a gap; otherwise the replies, which
+    /// the hashtag stream never carries).
+    pub async fn final_reconcile(&self) -> anyhow::Result<()> {
+        self.reconcile_timeline().await?;
+        let post_ids: Vec<String> = self.posts.borrow().keys().cloned().collect();
+        self.reconcile_replies(&post_ids).await?;
+        let gaps = self.gaps.load(Ordering::Relaxed);
+        let stored = self.store.statuses(self.window.run_id).await?;
+        let mut rechecked = 0;
+        for row in stored.iter().filter(|r| r.deleted_at.is_none()) {
+            let tagged = self.window.hashtag.as_str();
+            let untagged = !row
+                .text
+                .to_lowercase()
+                .contains(&format!("#{}", tagged.to_lowercase()));
+            if gaps == 0 && !untagged {
+                continue;
+            }
+            rechecked += 1;
+            match self.social.status(&row.status_id).await? {
+                Some(status) => self.ingest(&status).await?,
+                None => {
+                    let now = chrono::Utc::now();
+                    if self
+                        .store
+                        .mark_deleted(self.window.run_id, &row.status_id, now)
+                        .await?
+                    {
+                        tracing::info!(status_id = %row.status_id, "a post was deleted while the stream was away");
+                    }
+                }
+            }
+        }
+        tracing::info!(gaps, rechecked, "final reconciliation done");
+        Ok(())
+    }
+}

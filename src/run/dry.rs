@@ -1,0 +1,94 @@
+//! `--dry-run`: a stand-in server that prints each post instead of
+//! sending it and reads nothing.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use chrono_tz::Tz;
+
+use crate::network::{Account, HashtagStream, Instance, NetError, NewPost, Page, Social, Status};
+
+pub struct DryRun {
+    zone: Tz,
+    next_id: AtomicU64,
+}
+
+impl DryRun {
+    pub fn new(zone: Tz) -> Self {
+        Self {
+            zone,
+            next_id: AtomicU64::new(1),
+        }
+    }
+}
+
+fn account() -> Account {
+    Account {
+        id: "0".into(),
+        acct: "hashchat-dry-run".into(),
+        display_name: "hashchat (dry run)".into(),
+        url: None,
+        bot: true,
+    }
+}
+
+#[async_trait]
+impl Social for DryRun {
+    async fn instance(&self) -> Result<Instance, NetError> {
+        Ok(Instance {
+            domain: "dry-run.invalid".into(),
+            max_characters: 500,
+        })
+    }
+
+    async fn me(&self) -> Result<Account, NetError> {
+        Ok(account())
+    }
+
+    async fn post(&self, post: &NewPost) -> Result<Status, NetError> {
+        let now = Utc::now();
+        let local = now.with_timezone(&self.zone);
+        println!(
+            "[{} {} | {} UTC] {}",
+            local.format("%Y-%m-%d %H:%M:%S"),
+            local.format("%Z"),
+            now.format("%H:%M:%S"),
+            post.text
+        );
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed).to_string();
+        Ok(Status {
+            uri: format!("dry-run:{id}"),
+            url: None,
+            id,
+            account: account(),
+            content: post.text.clone(),
+            created_at: now,
+            edited_at: None,
+            in_reply_to_id: None,
+            visibility: post.visibility.as_str().into(),
+            reblog: None,
+            tags: Vec::new(),
+        })
+    }
+
+    async fn status(&self, _id: &str) -> Result<Option<Status>, NetError> {
+        Ok(None)
+    }
+
+    async fn tag_timeline(&self, _tag: &str, _page: &Page) -> Result<Vec<Status>, NetError> {
+        Ok(Vec::new())
+    }
+
+    async fn replies(&self, _id: &str) -> Result<Vec<Status>, NetError> {
+        Ok(Vec::new())
+    }
+
+    async fn account_statuses(&self, _id: &str, _page: &Page) -> Result<Vec<Status>, NetError> {
+        Ok(Vec::new())
+    }
+
+    async fn hashtag_stream(&self, _tag: &str) -> Result<HashtagStream, NetError> {
+        Err(NetError::Transport("a dry run opens no stream".into()))
+    }
+}
