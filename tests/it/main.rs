@@ -1,5 +1,6 @@
 //! The one integration-test binary: whole runs against an in-process fake
 //! server and against the independent `mastodon-mock` server, plus CLI tests.
 
+mod e2e;
 mod fake_server;
 mod mock_server;
