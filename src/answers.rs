@@ -1,26 +1,836 @@
 //! Matching posts to questions: Mastodon HTML to plain text, and answer
-//! labels (`A1:`, `a 2)`, `A1b`…) found in that text. Pure functions.
-// STUB: owned by the answers/recap helper; signatures are the contract.
+//! labels (`A1:`, `a 2)`, `A1b`…) found in that text. Pure functions: no
+//! I/O, no allocation beyond the result, and no panic on any input (posts
+//! are written by strangers and arrive from remote servers unsanitised).
 
 use crate::chats::Hashtag;
 use crate::network::Status;
 
 /// Plain text of Mastodon HTML: tags removed, entities decoded, `<br>` and
 /// paragraph breaks kept as line breaks.
+///
+/// Hand-rolled rather than a full HTML parser because it runs on every post
+/// of every stream and only needs text. Runs of source whitespace collapse
+/// to one space as a browser would show them (except inside `<pre>`); the
+/// text of `<script>`/`<style>` and comments is dropped. A `<` that starts
+/// no complete tag is kept as text. Linear in the input.
 pub fn html_to_text(html: &str) -> String {
-    let _ = html;
-    unimplemented!("stub")
+    let mut out = TextOut::with_capacity(html.len());
+    let bytes = html.as_bytes();
+    // Once a tag runs to the end unclosed, every later `<` would too: from
+    // then on `<` is text, which keeps broken input linear, not quadratic.
+    let mut tags_close = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        let run_end = bytes[i..]
+            .iter()
+            .position(|&b| matches!(b, b'<' | b'&') || b.is_ascii_whitespace())
+            .map_or(bytes.len(), |p| i + p);
+        // Slicing is safe: every stop is an ASCII byte, hence a char boundary.
+        out.text(&html[i..run_end]);
+        i = run_end;
+        let Some(&b) = bytes.get(i) else { break };
+        i = match b {
+            b'<' => match tags_close.then(|| tag_end(bytes, i)) {
+                Some(TagEnd::At(end)) => handle_tag(html, i, end, &mut out),
+                found => {
+                    tags_close &= !matches!(found, Some(TagEnd::Unclosed));
+                    out.text("<");
+                    i + 1
+                }
+            },
+            b'&' => {
+                let (decoded, next) = decode_entity(html, i);
+                out.text_char(decoded);
+                next
+            }
+            _ => {
+                out.space(b);
+                i + 1
+            }
+        };
+    }
+    out.finish()
+}
+
+#[derive(Clone, Copy)]
+enum Break {
+    Line,
+    Block,
+    Paragraph,
+}
+
+/// Output buffer that collapses whitespace the way a browser renders it.
+struct TextOut {
+    buf: String,
+    pending_space: bool,
+    pre_depth: u32,
+}
+
+impl TextOut {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            buf: String::with_capacity(n),
+            pending_space: false,
+            pre_depth: 0,
+        }
+    }
+
+    fn flush_space(&mut self) {
+        if self.pending_space && !self.buf.is_empty() && !self.buf.ends_with('\n') {
+            self.buf.push(' ');
+        }
+        self.pending_space = false;
+    }
+
+    fn text(&mut self, s: &str) {
+        if !s.is_empty() {
+            self.flush_space();
+            self.buf.push_str(s);
+        }
+    }
+
+    fn text_char(&mut self, c: char) {
+        self.flush_space();
+        self.buf.push(c);
+    }
+
+    fn space(&mut self, b: u8) {
+        if self.pre_depth > 0 {
+            if b != b'\r' {
+                self.buf.push(b as char);
+            }
+        } else {
+            self.pending_space = true;
+        }
+    }
+
+    /// A line break from markup: `Line` always adds one (`<br>`), `Block`
+    /// and `Paragraph` only make sure the text ends in one or two.
+    fn newline(&mut self, kind: Break) {
+        self.pending_space = false;
+        let kept = self.buf.trim_end_matches([' ', '\t']).len();
+        self.buf.truncate(kept);
+        if self.buf.is_empty() {
+            return;
+        }
+        let have = self
+            .buf
+            .bytes()
+            .rev()
+            .take(2)
+            .take_while(|&b| b == b'\n')
+            .count();
+        let wanted = match kind {
+            Break::Line => have + 1,
+            Break::Block => 1,
+            Break::Paragraph => 2,
+        };
+        for _ in have..wanted {
+            self.buf.push('\n');
+        }
+    }
+
+    fn finish(self) -> String {
+        let trimmed = self.buf.trim();
+        if trimmed.len() == self.buf.len() {
+            self.buf
+        } else {
+            trimmed.to_string()
+        }
+    }
+}
+
+enum TagEnd {
+    /// The index of the `>` closing the tag.
+    At(usize),
+    /// The `<` starts no tag (`a < b`).
+    NotATag,
+    /// The tag never closes.
+    Unclosed,
+}
+
+/// Where the tag starting at `start` ends, honouring quoted attribute values.
+fn tag_end(bytes: &[u8], start: usize) -> TagEnd {
+    let first = bytes.get(start + 1).copied().unwrap_or(b' ');
+    let second = bytes.get(start + 2).copied().unwrap_or(b' ');
+    let opens_tag = first.is_ascii_alphabetic()
+        || matches!(first, b'!' | b'?')
+        || (first == b'/' && second.is_ascii_alphabetic());
+    if !opens_tag {
+        return TagEnd::NotATag;
+    }
+    if bytes[start + 1..].starts_with(b"!--") {
+        return find(bytes, start + 4, b"-->").map_or(TagEnd::Unclosed, |p| TagEnd::At(p + 2));
+    }
+    let mut quote = None;
+    for (offset, &b) in bytes[start + 1..].iter().enumerate() {
+        match (quote, b) {
+            (None, b'"' | b'\'') => quote = Some(b),
+            (Some(q), _) if q == b => quote = None,
+            (None, b'>') => return TagEnd::At(start + 1 + offset),
+            _ => {}
+        }
+    }
+    TagEnd::Unclosed
+}
+
+/// Acts on the tag `html[start..=end]`; returns where text resumes.
+fn handle_tag(html: &str, start: usize, end: usize, out: &mut TextOut) -> usize {
+    let bytes = html.as_bytes();
+    let closing = bytes.get(start + 1) == Some(&b'/');
+    let name_start = start + 1 + usize::from(closing);
+    let name_len = bytes[name_start..end]
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric())
+        .count();
+    let name = &bytes[name_start..name_start + name_len];
+    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    if is("br") {
+        out.newline(Break::Line);
+    } else if is("p") {
+        out.newline(Break::Paragraph);
+    } else if is("pre") {
+        out.newline(Break::Block);
+        out.pre_depth = if closing {
+            out.pre_depth.saturating_sub(1)
+        } else {
+            out.pre_depth.saturating_add(1)
+        };
+    } else if [
+        "div",
+        "li",
+        "ul",
+        "ol",
+        "blockquote",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+    ]
+    .iter()
+    .any(|n| is(n))
+    {
+        out.newline(Break::Block);
+    } else if !closing && (is("script") || is("style")) {
+        // Skip the element's content up to its end tag, or everything.
+        let mut from = end + 1;
+        while let Some(p) = find(bytes, from, b"</") {
+            let rest = &bytes[p + 2..];
+            if rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name) {
+                return match tag_end(bytes, p) {
+                    TagEnd::At(e) => e + 1,
+                    _ => bytes.len(),
+                };
+            }
+            from = p + 2;
+        }
+        return bytes.len();
+    }
+    end + 1
+}
+
+fn find(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    haystack
+        .get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| from + p)
+}
+
+/// Decodes the entity at `html[at]` (`&`); unknown or malformed entities
+/// stay as a literal `&`. Returns the character and where text resumes.
+fn decode_entity(html: &str, at: usize) -> (char, usize) {
+    const LONGEST: usize = 10;
+    let bytes = html.as_bytes();
+    let window = &bytes[at + 1..bytes.len().min(at + 2 + LONGEST)];
+    let Some(semi) = window.iter().position(|&b| b == b';') else {
+        return ('&', at + 1);
+    };
+    let name = &window[..semi];
+    let decoded = match name {
+        [b'#', b'x' | b'X', hex @ ..] => numeric(hex, 16),
+        [b'#', dec @ ..] => numeric(dec, 10),
+        _ => named_entity(name),
+    };
+    match decoded {
+        Some(c) => (c, at + 2 + semi),
+        None => ('&', at + 1),
+    }
+}
+
+fn numeric(digits: &[u8], radix: u32) -> Option<char> {
+    let text = std::str::from_utf8(digits).ok()?;
+    if text.is_empty() || !text.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let code = u32::from_str_radix(text, radix).ok()?;
+    // As browsers do: NUL, surrogates and out-of-range become U+FFFD.
+    Some(
+        char::from_u32(code)
+            .filter(|&c| c != '\0')
+            .unwrap_or('\u{FFFD}'),
+    )
+}
+
+fn named_entity(name: &[u8]) -> Option<char> {
+    Some(match name {
+        b"amp" => '&',
+        b"lt" => '<',
+        b"gt" => '>',
+        b"quot" => '"',
+        b"apos" => '\'',
+        b"nbsp" => '\u{A0}',
+        b"hellip" => '…',
+        b"mdash" => '—',
+        b"ndash" => '–',
+        b"lsquo" => '‘',
+        b"rsquo" => '’',
+        b"ldquo" => '“',
+        b"rdquo" => '”',
+        b"laquo" => '«',
+        b"raquo" => '»',
+        b"copy" => '©',
+        b"reg" => '®',
+        b"trade" => '™',
+        b"euro" => '€',
+        b"pound" => '£',
+        b"deg" => '°',
+        b"middot" => '·',
+        b"bull" => '•',
+        b"times" => '×',
+        b"zwj" => '\u{200D}',
+        b"zwnj" => '\u{200C}',
+        b"lrm" => '\u{200E}',
+        b"rlm" => '\u{200F}',
+        _ => return None,
+    })
 }
 
 /// The question numbers (1..=question_count, ascending, unique) that `text`
 /// labels an answer for.
+///
+/// A label is `A` or `a`, an optional single space, 1–3 ASCII digits, an
+/// optional sub-part letter (`A1b`), then a terminator: the end of a word
+/// (whitespace or end of text), `:`, `)`, `,`, `.` (not followed by a digit:
+/// `A1.5` is a number), or a dash (`-`, `–`, `—`) ending the word (`A1 -`,
+/// `A1- x`, but not `A 1-hour`). `A1/A2` labels both. Where it counts:
+/// - at the start of the post or of a line, after any @mentions and
+///   #hashtags (`@chatbot #1QEdChat A1: …`);
+/// - at the start of a sentence: the previous word ends with `.` `!` `?` `…`
+///   (closing quotes or brackets aside);
+/// - anywhere else after whitespace, only the strict form `A<n>:` (capital,
+///   no space, colon), so that `A2: yes A3: no` answers both while prose such
+///   as `a 1 hour chat` or `plan a 2` mid-sentence does not.
+///
+/// Being a whole word is what keeps `CA1` and `A10` from labelling `1`.
+/// Zero-width and direction marks count as whitespace, so RTL posts match.
 pub fn answered_questions(text: &str, question_count: u32) -> Vec<u32> {
-    let _ = (text, question_count);
-    unimplemented!("stub")
+    let words = words(text);
+    let mut found = Vec::new();
+    let mut leading = true;
+    for (i, word) in words.iter().enumerate() {
+        if word.after_newline {
+            leading = true;
+        }
+        let place = if leading {
+            Place::Leading
+        } else if i > 0 && ends_sentence(words[i - 1].text) {
+            Place::SentenceStart
+        } else {
+            Place::MidSentence
+        };
+        leading = leading && word.text.starts_with(['@', '#', '＃']);
+        let next = words.get(i + 1).filter(|w| w.after_single_space);
+        label_at(word.text, next.map(|w| w.text), place, &mut found);
+    }
+    found.retain(|&n| (1..=question_count).contains(&n));
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Place {
+    Leading,
+    SentenceStart,
+    MidSentence,
+}
+
+struct Word<'a> {
+    text: &'a str,
+    after_newline: bool,
+    /// Separated from the previous word by exactly one plain space.
+    after_single_space: bool,
+}
+
+fn is_separator(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{061C}')
+}
+
+fn words(text: &str) -> Vec<Word<'_>> {
+    let mut words = Vec::new();
+    let mut start = None;
+    let mut gap = String::new();
+    for (i, c) in text.char_indices() {
+        match (is_separator(c), start) {
+            (true, Some(s)) => {
+                words.push(word(&text[s..i], &gap));
+                gap.clear();
+                gap.push(c);
+                start = None;
+            }
+            (true, None) => gap.push(c),
+            (false, None) => start = Some(i),
+            (false, Some(_)) => {}
+        }
+    }
+    if let Some(s) = start {
+        words.push(word(&text[s..], &gap));
+    }
+    words
+}
+
+fn word<'a>(text: &'a str, gap: &str) -> Word<'a> {
+    Word {
+        text,
+        after_newline: gap.contains('\n'),
+        after_single_space: gap == " " || gap == "\u{A0}",
+    }
+}
+
+fn ends_sentence(word: &str) -> bool {
+    word.trim_end_matches(['"', '\'', '”', '’', ')', ']', '»'])
+        .ends_with(['.', '!', '?', '…', '。', '！', '？'])
+}
+
+/// Adds the numbers labelled by `word` (and, for `A 1`, the `next` word).
+fn label_at(word: &str, next: Option<&str>, place: Place, found: &mut Vec<u32>) {
+    let Some(rest) = word.strip_prefix(['A', 'a']) else {
+        return;
+    };
+    if place == Place::MidSentence {
+        if word.starts_with('A') && rest.starts_with(|c: char| c.is_ascii_digit()) {
+            if let Some((n, after)) = number(rest) {
+                if after.starts_with(':') {
+                    found.push(n);
+                }
+            }
+        }
+        return;
+    }
+    let rest = match (rest.is_empty(), next) {
+        (true, Some(next)) => next,
+        _ => rest,
+    };
+    let Some((n, mut after)) = number(rest) else {
+        return;
+    };
+    let mut labelled = vec![n];
+    // `A1/A2`, `A1/A2/A3`: one post answering several questions at once.
+    while let Some((m, tail)) = after
+        .strip_prefix(['/'])
+        .and_then(|t| t.strip_prefix(['A', 'a']))
+        .and_then(number)
+    {
+        labelled.push(m);
+        after = tail;
+    }
+    if terminates(after) {
+        found.extend(labelled);
+    }
+}
+
+/// The number (and optional sub-part letter) at the start of `s`, and what
+/// follows it.
+fn number(s: &str) -> Option<(u32, &str)> {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 || digits > 3 {
+        return None;
+    }
+    let n = s[..digits].parse().ok()?;
+    let mut after = &s[digits..];
+    if let Some(sub) = after.strip_prefix(|c: char| c.is_ascii_alphabetic()) {
+        if terminates(sub) || sub.starts_with('/') {
+            after = sub;
+        }
+    }
+    Some((n, after))
+}
+
+/// Whether what follows a label's number ends the label (see
+/// [`answered_questions`]).
+fn terminates(after: &str) -> bool {
+    let mut chars = after.chars();
+    match chars.next() {
+        None | Some(':' | ')' | ',') => true,
+        Some('.') => !chars.next().is_some_and(|c| c.is_ascii_digit()),
+        Some('-' | '–' | '—') => chars.all(|c| matches!(c, '-' | '–' | '—' | ':')),
+        Some(_) => false,
+    }
 }
 
 /// Whether the status carries the hashtag (its `tags`, or `#tag` in its text).
 pub fn carries_hashtag(status: &Status, text: &str, tag: &Hashtag) -> bool {
-    let _ = (status, text, tag);
-    unimplemented!("stub")
+    status.tags.iter().any(|t| tag.matches(&t.name)) || text_has_hashtag(text, tag.as_str())
+}
+
+/// `#tag` (or fullwidth `＃tag`) as a whole word, case-insensitively.
+fn text_has_hashtag(text: &str, tag: &str) -> bool {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut prev: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        if matches!(c, '#' | '＃') && !prev.is_some_and(is_word) {
+            let rest = &text[i + c.len_utf8()..];
+            let mut rest_chars = rest.chars();
+            let same = tag.chars().all(|t| {
+                rest_chars
+                    .next()
+                    .is_some_and(|r| r.to_lowercase().eq(t.to_lowercase()))
+            });
+            if same && !rest_chars.next().is_some_and(is_word) {
+                return true;
+            }
+        }
+        prev = Some(c);
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TAG: &str = r#"<a href="https://mastodon.example/tags/1qedchat" class="mention hashtag" rel="tag">#<span>1QEdChat</span></a>"#;
+    const BOT: &str = r#"<span class="h-card" translate="no"><a href="https://mastodon.example/@chatbot" class="u-url mention">@<span>chatbot</span></a></span>"#;
+
+    fn html(template: &str) -> String {
+        template.replace("{TAG}", TAG).replace("{BOT}", BOT)
+    }
+
+    /// (why, post as Mastodon HTML or plain text, question count, expected)
+    const LABELS: &[(&str, &str, u32, &[u32])] = &[
+        (
+            "a colon label",
+            "<p>A1: Twitter lists, then Mastodon</p>",
+            3,
+            &[1],
+        ),
+        ("a bare label", "<p>A1 Twitter lists</p>", 3, &[1]),
+        (
+            "a full stop after the number",
+            "<p>A1. I use Mastodon</p>",
+            3,
+            &[1],
+        ),
+        ("a closing bracket", "<p>A1) blogs</p>", 3, &[1]),
+        ("a spaced dash", "<p>A1 - blogs</p>", 3, &[1]),
+        ("a dash touching the number", "<p>A1- blogs</p>", 3, &[1]),
+        ("an em dash", "<p>A1— blogs</p>", 3, &[1]),
+        ("a comma", "<p>A1, definitely blogs</p>", 3, &[1]),
+        (
+            "a space between A and the number",
+            "<p>A 1 I think blogs</p>",
+            3,
+            &[1],
+        ),
+        ("a spaced label with a colon", "<p>A 1: blogs</p>", 3, &[1]),
+        ("lowercase", "<p>a1 blogs</p>", 3, &[1]),
+        ("a sub-part letter", "<p>A1a: blogs</p>", 3, &[1]),
+        (
+            "two sub-parts of one question",
+            "<p>A1a: blogs. A1b: podcasts</p>",
+            3,
+            &[1],
+        ),
+        ("A10 is not A1", "<p>A10: the last one</p>", 12, &[10]),
+        (
+            "A10 in a 3-question chat answers nothing",
+            "<p>A10: hmm</p>",
+            3,
+            &[],
+        ),
+        ("a number beyond the questions", "<p>A4: early</p>", 3, &[]),
+        ("A0 answers nothing", "<p>A0: zero</p>", 3, &[]),
+        ("a huge number", "<p>A99999: overflow?</p>", 3, &[]),
+        (
+            "CA1 is a road, not a label",
+            "<p>CA1 is a great road</p>",
+            3,
+            &[],
+        ),
+        (
+            "a 1-hour chat is prose",
+            "<p>A 1-hour chat is long</p>",
+            3,
+            &[],
+        ),
+        ("A1-hour is prose too", "<p>A1-hour chat</p>", 3, &[]),
+        (
+            "a decimal is a number",
+            "<p>A1.5 million people</p>",
+            3,
+            &[],
+        ),
+        ("a Q label is not an answer", "<p>Q1 was hard</p>", 3, &[]),
+        (
+            "mention and hashtag first",
+            "<p>{BOT} {TAG} A1: lists!</p>",
+            3,
+            &[1],
+        ),
+        ("hashtag last", "<p>A2: my PLN {TAG}</p>", 3, &[2]),
+        (
+            "a label after <br>",
+            "<p>Great question<br>A3 I lurk first</p>",
+            3,
+            &[3],
+        ),
+        (
+            "one paragraph per answer",
+            "<p>A1: first</p><p>A2: second {TAG}</p>",
+            3,
+            &[1, 2],
+        ),
+        (
+            "hashtag alone on the first line",
+            "<p>{TAG}<br>A2 yes</p>",
+            3,
+            &[2],
+        ),
+        (
+            "two labels, two sentences",
+            "<p>A2: yes. A3: no {TAG}</p>",
+            3,
+            &[2, 3],
+        ),
+        (
+            "two strict labels in one sentence",
+            "<p>A2: yes A3: no</p>",
+            3,
+            &[2, 3],
+        ),
+        ("mixed case labels", "<p>A2 yes! a3 no</p>", 3, &[2, 3]),
+        ("a slash pair", "<p>A1/A2: both, really</p>", 3, &[1, 2]),
+        ("after an exclamation", "<p>Love this! A2 yes</p>", 3, &[2]),
+        (
+            "after a quoted sentence",
+            "<p>She said \"go.\" A2 I went</p>",
+            3,
+            &[2],
+        ),
+        (
+            "a label mentioned mid-sentence",
+            "<p>A1 I agree with A2 from Sam</p>",
+            3,
+            &[1],
+        ),
+        (
+            "vitamin A1 mid-sentence",
+            "<p>I take vitamin A1 daily</p>",
+            3,
+            &[],
+        ),
+        (
+            "a 2 mid-sentence is prose",
+            "<p>I planned a 2 hour session</p>",
+            3,
+            &[],
+        ),
+        (
+            "a strict label needs a capital",
+            "<p>yes a2: no</p>",
+            3,
+            &[],
+        ),
+        ("a label in brackets is prose", "<p>(A1) maybe</p>", 3, &[]),
+        ("a lone A", "<p>{TAG} A</p>", 3, &[]),
+        (
+            "a remote mention first",
+            "@chatbot@mastodon.example A3 text",
+            3,
+            &[3],
+        ),
+        (
+            "entities after the label",
+            "<p>A1: I&#39;d say &quot;blogs&quot;</p>",
+            3,
+            &[1],
+        ),
+        (
+            "right-to-left text with a mark",
+            "<p>\u{200F}A1: أتعلم من زملائي</p>",
+            3,
+            &[1],
+        ),
+        ("a zero-width space first", "<p>\u{200B}A2 hi</p>", 3, &[2]),
+        (
+            "an emoji before a strict label",
+            "<p>🎉 A1: party</p>",
+            3,
+            &[1],
+        ),
+        ("an emoji before a bare label", "<p>🎉 A1 party</p>", 3, &[]),
+        ("no questions at all", "<p>A1: hello</p>", 0, &[]),
+    ];
+
+    #[test]
+    fn answer_labels_are_found_where_the_issue_says() {
+        let mut failures = Vec::new();
+        for (why, post, count, expected) in LABELS {
+            let text = html_to_text(&html(post));
+            let got = answered_questions(&text, *count);
+            if got != *expected {
+                failures.push(format!("{why}: {text:?} gave {got:?}, want {expected:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// (why, html, expected text)
+    const HTML: &[(&str, &str, &str)] = &[
+        ("paragraphs", "<p>one</p><p>two</p>", "one\n\ntwo"),
+        (
+            "line breaks",
+            "<p>one<br>two<br />three</p>",
+            "one\ntwo\nthree",
+        ),
+        ("two line breaks", "<p>one<br><br>two</p>", "one\n\ntwo"),
+        (
+            "source whitespace collapses",
+            "<p> one \n  two </p>",
+            "one two",
+        ),
+        ("space around a break", "<p>one <br> two</p>", "one\ntwo"),
+        (
+            "hashtag and mention links keep their text",
+            "<p>{BOT} {TAG} A1</p>",
+            "@chatbot #1QEdChat A1",
+        ),
+        (
+            "hidden parts of a link are kept",
+            r#"<p><a href="https://example.com/very/long/path" rel="nofollow noopener noreferrer" target="_blank"><span class="invisible">https://</span><span class="ellipsis">example.com/very/lo</span><span class="invisible">ng/path</span></a></p>"#,
+            "https://example.com/very/long/path",
+        ),
+        (
+            "named entities",
+            "&lt;b&gt; &amp; &quot;x&quot; &hellip;",
+            "<b> & \"x\" …",
+        ),
+        (
+            "numeric entities",
+            "it&#39;s it&#x27;s it&#X27;s",
+            "it's it's it's",
+        ),
+        (
+            "unknown entity stays",
+            "AT&T &bogus; &amp",
+            "AT&T &bogus; &amp",
+        ),
+        (
+            "invalid code point",
+            "a&#0;b&#xD800;c&#99999999;",
+            "a\u{FFFD}b\u{FFFD}c\u{FFFD}",
+        ),
+        (
+            "a bare less-than",
+            "<p>3 < 5 and 5 > 3</p>",
+            "3 < 5 and 5 > 3",
+        ),
+        ("an unclosed tag", "<p>hello <b", "hello <b"),
+        ("a quoted >", r#"<a title="a>b">link</a>"#, "link"),
+        (
+            "script text is dropped",
+            "<p>a<script>alert(1)</script>b</p>",
+            "ab",
+        ),
+        ("comments are dropped", "a<!-- hidden -->b", "ab"),
+        (
+            "emoji and RTL pass through",
+            "<p>🎉 مرحبا\u{200D}</p>",
+            "🎉 مرحبا\u{200D}",
+        ),
+        ("pre keeps its lines", "<pre>a\n  b</pre>", "a\n  b"),
+        ("empty", "", ""),
+        ("only tags", "<p></p><br>", ""),
+    ];
+
+    #[test]
+    fn html_becomes_the_text_a_reader_sees() {
+        let mut failures = Vec::new();
+        for (why, input, expected) in HTML {
+            let got = html_to_text(&html(input));
+            if got != *expected {
+                failures.push(format!("{why}: {got:?}, want {expected:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn pathological_html_is_handled_in_linear_time() {
+        let nasty = ["<a '", "<!--", "<", "&#", "<br>", "<script>"];
+        for piece in nasty {
+            let input = piece.repeat(200_000);
+            let started = std::time::Instant::now();
+            let _ = html_to_text(&input);
+            let _ = answered_questions(&input, 3);
+            let took = started.elapsed();
+            assert!(took.as_secs() < 2, "{piece:?} x 200k took {took:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_input_panics(s in "\\PC*") {
+            let text = html_to_text(&s);
+            let _ = answered_questions(&text, 5);
+            let _ = answered_questions(&s, u32::MAX);
+        }
+
+        #[test]
+        fn no_html_like_input_panics(s in "([<>&;#/!\"'a-zA0-9 \n\u{200F}é🎉-]|<br>|</p>|&#x)*") {
+            let text = html_to_text(&s);
+            proptest::prop_assert_eq!(text.trim(), text.as_str());
+            let _ = answered_questions(&text, 5);
+        }
+    }
+
+    fn status(content: &str, tags: &[&str]) -> Status {
+        let tags: Vec<_> = tags
+            .iter()
+            .map(|t| serde_json::json!({ "name": t }))
+            .collect();
+        let json = serde_json::json!({
+            "id": "1",
+            "account": { "id": "9", "acct": "alice" },
+            "content": content,
+            "created_at": "2026-12-03T20:06:00Z",
+            "tags": tags,
+        });
+        Status::from_json(&json.to_string()).expect("a valid test status")
+    }
+
+    #[test]
+    fn the_hashtag_is_found_in_tags_or_as_a_whole_word() {
+        let tag = Hashtag::parse("1QEdChat").expect("a valid tag");
+        let cases: &[(&str, &str, &[&str], bool)] = &[
+            ("listed in tags", "A1: hi", &["1qedchat"], true),
+            ("in the text, other case", "A1: hi #1qedCHAT", &[], true),
+            ("followed by punctuation", "#1QEdChat!", &[], true),
+            ("fullwidth sign", "＃1QEdChat", &[], true),
+            ("a longer tag", "#1QEdChatter", &[], false),
+            ("inside a word", "x#1QEdChat", &[], false),
+            ("no sign", "1QEdChat", &[], false),
+            ("other tags only", "#edchat", &["edchat"], false),
+        ];
+        for (why, text, tags, expected) in cases {
+            let got = carries_hashtag(&status(text, tags), text, &tag);
+            assert_eq!(got, *expected, "{why}");
+        }
+    }
 }
