@@ -4,3 +4,4 @@
 mod e2e;
 mod fake_server;
 mod mock_server;
+mod recap_golden;

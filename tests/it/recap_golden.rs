@@ -1,0 +1,256 @@
+//! Golden files for every recap format, rendered from one fixed run built
+//! by hand: a dozen answers, an edit, a post answering two questions, an
+//! answer without a label, an other post, right-to-left text and emoji, and
+//! a participant doing their worst with HTML, Markdown, links and formulas.
+//! `HASHCHAT_BLESS=1 cargo test --test it recap_golden` rewrites the files.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, TimeZone, Utc};
+use hashchat::recap::{Answer, Format, OtherPost, Participant, QuestionRecap, Recap, RunInfo};
+
+const HOSTILE_NAME: &str = "\"><b>Eve</b>";
+
+fn at(minute: u32) -> DateTime<Utc> {
+    // 19:00 UTC is 20:00 in London in June (BST), so zone handling shows.
+    Utc.with_ymd_and_hms(2026, 6, 4, 19, 0, 0)
+        .single()
+        .expect("a valid time")
+        + chrono::Duration::minutes(i64::from(minute))
+}
+
+fn answer(id: u32, who: (&str, &str), minute: u32, text: &str) -> Answer {
+    let (account, display_name) = who;
+    let user = account.split('@').next().unwrap_or_default();
+    Answer {
+        status_id: format!("1100{id:02}"),
+        account: account.into(),
+        display_name: display_name.into(),
+        text: text.into(),
+        created_at: at(minute),
+        edited_at: None,
+        url: format!("https://mastodon.example/@{user}/1100{id:02}"),
+    }
+}
+
+fn question(number: u32, text: &str, minute: u32, answers: Vec<Answer>) -> QuestionRecap {
+    QuestionRecap {
+        number,
+        text: text.into(),
+        status_id: Some(format!("1000{number:02}")),
+        url: Some(format!("https://mastodon.example/@chatbot/1000{number:02}")),
+        posted_at: Some(at(minute)),
+        answers,
+    }
+}
+
+fn participant(account: &str, display_name: &str, answers: u32, posts: u32) -> Participant {
+    Participant {
+        account: account.into(),
+        display_name: display_name.into(),
+        answers,
+        posts,
+    }
+}
+
+fn fixed_recap() -> Recap {
+    let alice = ("alice@mastodon.example", "Alice Example");
+    let bob = ("bob@social.example", "Bob 🎉");
+    let carol = ("carol@mastodon.example", "Carol");
+    let dan = ("dan@school.example", "");
+    let eve = ("eve@evil.example", HOSTILE_NAME);
+    let layla = ("layla@rtl.example", "ليلى");
+
+    let mut edited = answer(
+        1,
+        alice,
+        6,
+        "A1: I follow people whose posts I'd share.\nThen I reply, a lot.",
+    );
+    edited.edited_at = Some(at(9));
+    let both = answer(5, carol, 12, "A1/A2: blogs, and the #EdChat crowd");
+    let mut bad_link = answer(13, eve, 29, "A3: click [here](https://evil.example)");
+    bad_link.url = "javascript:alert(1)".into();
+
+    let q1 = vec![
+        answer(3, eve, 8, "A1: <script>alert(1)</script>"),
+        edited,
+        answer(2, bob, 7, "A1 Lists! 🎉🎉"),
+        answer(4, layla, 10, "A1: أتعلم من زملائي كل يوم"),
+        both.clone(),
+    ];
+    let q2 = vec![
+        both,
+        answer(
+            6,
+            dan,
+            16,
+            "A2 [click](javascript:alert(1)) *bold* _it_ `code`\n# not a heading\n1. not a list",
+        ),
+        answer(
+            7,
+            alice,
+            17,
+            "A2: #1QEdChat of course\n\nAnd #edchat on Tuesdays.",
+        ),
+        answer(
+            8,
+            eve,
+            18,
+            "A2 <img src=http://evil/x> & friends &amp; \"quotes\"",
+        ),
+        answer(9, bob, 19, "=HYPERLINK(\"http://evil.example/\",\"win\")"),
+    ];
+    let q3 = vec![
+        answer(10, alice, 26, "A3: try a 1-hour chat"),
+        answer(11, layla, 27, "A3: مرحبا 👋 (RTL and emoji)"),
+        answer(12, bob, 28, "A3 - more lurking, less posting"),
+        bad_link,
+    ];
+    Recap {
+        chat: "1qedchat".into(),
+        hashtag: "1QEdChat".into(),
+        timezone: "Europe/London".into(),
+        run: RunInfo {
+            id: 7,
+            started_at: Some(at(0)),
+            ended_at: Some(at(70)),
+        },
+        questions: vec![
+            question(1, "How do you build an online PLN?", 5, q1),
+            question(2, "Which chats or groups help you most?", 15, q2),
+            question(3, "What will you try this week?", 25, q3),
+        ],
+        participants: vec![
+            participant(alice.0, alice.1, 3, 3),
+            participant(bob.0, bob.1, 3, 3),
+            participant(carol.0, carol.1, 1, 1),
+            participant(dan.0, dan.1, 1, 1),
+            participant(eve.0, eve.1, 3, 3),
+            participant("frank@mastodon.example", "Frank", 0, 1),
+            participant(layla.0, layla.1, 2, 2),
+        ],
+        other_posts: vec![OtherPost {
+            status_id: "110099".into(),
+            account: "frank@mastodon.example".into(),
+            display_name: "Frank".into(),
+            text: "Hi all, lurking tonight #1QEdChat".into(),
+            created_at: at(2),
+            url: "https://mastodon.example/@frank/110099".into(),
+        }],
+    }
+}
+
+/// Compares with `tests/golden/<name>`, or rewrites it when blessing.
+fn assert_golden(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("HASHCHAT_BLESS").is_some() {
+        std::fs::write(&path, actual).expect("the golden directory is writable");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with HASHCHAT_BLESS=1 to create it",
+            path.display()
+        )
+    });
+    if expected == actual {
+        return;
+    }
+    let (line, want, got) = expected
+        .split('\n')
+        .zip(actual.split('\n'))
+        .enumerate()
+        .find(|(_, (want, got))| want != got)
+        .map(|(i, (want, got))| (i + 1, want, got))
+        .unwrap_or((0, "(same prefix, different length)", ""));
+    panic!(
+        "{name} differs from {} at line {line}:\n  want: {want:?}\n  got:  {got:?}\n\
+         If the change is intended, rerun with HASHCHAT_BLESS=1 and review the diff.",
+        path.display()
+    );
+}
+
+#[test]
+fn markdown_recap_matches_its_golden_file() {
+    assert_golden("recap.md", &fixed_recap().render(Format::Md));
+}
+
+#[test]
+fn html_recap_matches_its_golden_file() {
+    assert_golden("recap.html", &fixed_recap().render(Format::Html));
+}
+
+#[test]
+fn json_recap_matches_its_golden_file() {
+    assert_golden("recap.json", &fixed_recap().render(Format::Json));
+}
+
+#[test]
+fn csv_recap_matches_its_golden_file() {
+    assert_golden("recap.csv", &fixed_recap().render(Format::Csv));
+}
+
+#[test]
+fn html_recap_lets_no_hostile_string_through() {
+    let html = fixed_recap().render(Format::Html);
+    let lower = html.to_lowercase();
+
+    assert!(!lower.contains("<script"), "a script element");
+    assert!(!lower.contains("<img"), "an image element");
+    // The escaped hostile text still reads `src=http` as text: look in tags.
+    let tags: Vec<&str> = lower
+        .split('<')
+        .skip(1)
+        .filter_map(|t| t.split('>').next())
+        .collect();
+    assert!(!tags.iter().any(|t| t.contains("src=")), "a remote load");
+    assert!(!lower.contains("href=\"javascript"), "a javascript: link");
+    assert!(!lower.contains("<b>eve"), "the hostile name as markup");
+    assert!(
+        html.contains("&quot;&gt;&lt;b&gt;Eve&lt;/b&gt;"),
+        "the hostile name, escaped"
+    );
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the hostile text, escaped"
+    );
+}
+
+#[test]
+fn markdown_recap_keeps_hostile_text_inert() {
+    let md = fixed_recap().render(Format::Md);
+
+    assert!(!md.contains("<script>"), "raw HTML");
+    assert!(
+        !md.contains("[click](javascript"),
+        "a live javascript: link"
+    );
+    assert!(md.contains("\\<script\\>"), "the hostile text, escaped");
+    assert!(md.contains("\"\\>\\<b\\>Eve"), "the hostile name, escaped");
+}
+
+#[test]
+fn csv_recap_has_a_row_per_answer_that_reads_back() {
+    let recap = fixed_recap();
+    let csv = recap.render(Format::Csv);
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader
+        .records()
+        .collect::<Result<_, _>>()
+        .expect("the CSV parses");
+
+    let answers: usize = recap.questions.iter().map(|q| q.answers.len()).sum();
+    assert_eq!(rows.len(), answers);
+    let edited = rows
+        .iter()
+        .find(|r| r.get(7) == Some("https://mastodon.example/@alice/110001"));
+    let edited = edited.expect("the edited answer has a row");
+    assert_eq!(edited.get(6), Some("2026-06-04T19:09:00Z"));
+    assert_eq!(
+        edited.get(8),
+        Some("A1: I follow people whose posts I'd share.\nThen I reply, a lot.")
+    );
+}
