@@ -106,3 +106,144 @@ pub async fn ingest(
     }
     Ok(Some(recorded))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::{Account, Status};
+    use chrono::TimeZone;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 3, 20, minute, 0).unwrap()
+    }
+
+    fn window() -> RunWindow {
+        RunWindow {
+            run_id: 1,
+            hashtag: Hashtag::parse("1QEdChat").unwrap(),
+            question_count: 3,
+            opens: at(0),
+            closes: at(50),
+            bot_account_id: "1".into(),
+            domain: "fake.example".into(),
+        }
+    }
+
+    fn status(account_id: &str, html: &str, minute: u32, reply_to: Option<&str>) -> Status {
+        Status {
+            id: "500".into(),
+            uri: String::new(),
+            url: None,
+            account: Account {
+                id: account_id.into(),
+                acct: "alice".into(),
+                display_name: "Alice".into(),
+                url: None,
+                bot: false,
+            },
+            content: html.into(),
+            created_at: at(minute),
+            edited_at: None,
+            in_reply_to_id: reply_to.map(Into::into),
+            visibility: "public".into(),
+            reblog: None,
+            tags: Vec::new(),
+        }
+    }
+
+    fn posts() -> RunPosts {
+        RunPosts::from([
+            ("10".into(), None),
+            ("11".into(), Some(1)),
+            ("12".into(), Some(2)),
+        ])
+    }
+
+    fn answers_of(v: Verdict) -> Option<Vec<u32>> {
+        match v {
+            Verdict::Keep { answers, .. } => Some(answers),
+            Verdict::Ignore => None,
+        }
+    }
+
+    #[test]
+    fn which_posts_belong_to_the_run_and_what_they_answer() {
+        let cases: &[(&str, Status, Option<Vec<u32>>)] = &[
+            (
+                "tagged answer",
+                status("2", "<p>A1: yes #1qedchat</p>", 6, None),
+                Some(vec![1]),
+            ),
+            (
+                "tagged post without a label is an other post",
+                status("2", "<p>hello #1QEdChat</p>", 6, None),
+                Some(vec![]),
+            ),
+            (
+                "untagged reply to Q2 without a label answers Q2",
+                status("2", "<p>I think so</p>", 16, Some("12")),
+                Some(vec![2]),
+            ),
+            (
+                "a label wins over the question replied to",
+                status("2", "<p>A1: late one</p>", 16, Some("12")),
+                Some(vec![1]),
+            ),
+            (
+                "untagged reply to the intro is an other post",
+                status("2", "<p>hi all</p>", 1, Some("10")),
+                Some(vec![]),
+            ),
+            (
+                "untagged, not a reply: not part of the run",
+                status("2", "<p>A1: yes</p>", 6, None),
+                None,
+            ),
+            (
+                "the bot's own post is never an answer",
+                status("1", "<p>A1: #1QEdChat</p>", 6, None),
+                None,
+            ),
+            (
+                "before the run opens",
+                status("2", "<p>A1 #1QEdChat</p>", 0, None).with_minute_before(),
+                None,
+            ),
+            (
+                "after collection ends",
+                status("2", "<p>A1 #1QEdChat</p>", 51, None),
+                None,
+            ),
+            (
+                "a label for a question the run lacks answers nothing",
+                status("2", "<p>A10 #1QEdChat</p>", 6, None),
+                Some(vec![]),
+            ),
+        ];
+        for (name, status, expected) in cases {
+            assert_eq!(
+                answers_of(judge(&window(), &posts(), status)),
+                *expected,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_boost_is_never_part_of_the_run() {
+        let mut boost = status("2", "<p>A1 #1QEdChat</p>", 6, None);
+        boost.reblog = Some(Box::new(serde_json::json!({"id": "3"})));
+        assert_eq!(judge(&window(), &posts(), &boost), Verdict::Ignore);
+    }
+
+    trait Earlier {
+        fn with_minute_before(self) -> Self;
+    }
+
+    impl Earlier for Status {
+        fn with_minute_before(mut self) -> Self {
+            self.created_at -= chrono::Duration::minutes(1);
+            self
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Store behaviour on a real SQLite file in a temporary directory.
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::*;
+use crate::schedule::{PlannedPost, PostKind};
+
+fn at(minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 3, 20, minute, 0).unwrap()
+}
+
+async fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("h.db")).await.unwrap();
+    (dir, store)
+}
+
+fn status(id: &str, text: &str, edited: Option<DateTime<Utc>>) -> StoredStatus {
+    StoredStatus {
+        status_id: id.into(),
+        account_id: "2".into(),
+        account: "alice@fake.example".into(),
+        display_name: "Alice".into(),
+        url: format!("https://fake.example/@alice/{id}"),
+        html: format!("<p>{text}</p>"),
+        text: text.into(),
+        created_at: at(6),
+        edited_at: edited,
+        in_reply_to_id: None,
+        visibility: "public".into(),
+    }
+}
+
+#[tokio::test]
+async fn opening_the_same_run_twice_finds_the_first() {
+    let (_dir, store) = store().await;
+    let first = store.open_run("chat", at(0), at(50)).await.unwrap();
+    let again = store.open_run("chat", at(0), at(50)).await.unwrap();
+    assert_eq!(first.id, again.id);
+    assert_eq!(store.unfinished_runs("chat").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn planning_posts_again_keeps_a_sent_post_sent() {
+    let (_dir, store) = store().await;
+    let run = store.open_run("chat", at(0), at(50)).await.unwrap();
+    let planned = vec![(
+        PlannedPost {
+            seq: 0,
+            kind: PostKind::Intro,
+            number: None,
+            at: at(0),
+            text: "Hi #T".into(),
+        },
+        "Hi #T".to_string(),
+    )];
+    store.plan_posts(run.id, "k", &planned).await.unwrap();
+    store
+        .mark_sent(run.id, 0, "100", "https://x/100", at(0))
+        .await
+        .unwrap();
+    store.plan_posts(run.id, "k", &planned).await.unwrap();
+    let posts = store.posts(run.id).await.unwrap();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].state, PostState::Sent);
+    assert_eq!(posts[0].idempotency_key, "k-0");
+}
+
+#[tokio::test]
+async fn recording_a_status_twice_stores_it_once_and_only_newer_edits_replace_it() {
+    let (_dir, store) = store().await;
+    let run = store.open_run("chat", at(0), at(50)).await.unwrap();
+    assert_eq!(
+        store
+            .record_status(run.id, &status("7", "A1 first", None), &[1])
+            .await
+            .unwrap(),
+        Recorded::New
+    );
+    assert_eq!(
+        store
+            .record_status(run.id, &status("7", "A1 first", None), &[1])
+            .await
+            .unwrap(),
+        Recorded::Unchanged
+    );
+    let edited = status("7", "A2 changed", Some(at(9)));
+    assert_eq!(
+        store.record_status(run.id, &edited, &[2]).await.unwrap(),
+        Recorded::Edited
+    );
+    // An older copy (a timeline page read before the edit) changes nothing.
+    assert_eq!(
+        store
+            .record_status(run.id, &status("7", "A1 first", None), &[1])
+            .await
+            .unwrap(),
+        Recorded::Unchanged
+    );
+    let rows = store.statuses(run.id).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].text, "A2 changed");
+    assert_eq!(rows[0].answers, vec![2]);
+    assert_eq!(rows[0].edited_at, Some(at(9)));
+}
+
+#[tokio::test]
+async fn a_deleted_status_is_marked_and_not_revived() {
+    let (_dir, store) = store().await;
+    let run = store.open_run("chat", at(0), at(50)).await.unwrap();
+    store
+        .record_status(run.id, &status("7", "A1", None), &[1])
+        .await
+        .unwrap();
+    assert!(store.mark_deleted(run.id, "7", at(10)).await.unwrap());
+    assert!(!store.mark_deleted(run.id, "7", at(11)).await.unwrap());
+    let edit = status("7", "A1 again", Some(at(12)));
+    assert_eq!(
+        store.record_status(run.id, &edit, &[1]).await.unwrap(),
+        Recorded::Unchanged
+    );
+    assert!(store.statuses(run.id).await.unwrap()[0]
+        .deleted_at
+        .is_some());
+}
+
+#[tokio::test]
+async fn the_last_status_id_is_the_numerically_largest() {
+    let (_dir, store) = store().await;
+    let run = store.open_run("chat", at(0), at(50)).await.unwrap();
+    for id in ["99", "100", "98"] {
+        store
+            .record_status(run.id, &status(id, "x", None), &[])
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.last_status_id(run.id).await.unwrap().as_deref(),
+        Some("100")
+    );
+}
+
+#[tokio::test]
+async fn a_missed_run_is_recorded_once_and_is_not_the_latest_run() {
+    let (_dir, store) = store().await;
+    assert!(store
+        .record_missed_run("chat", at(0), at(50))
+        .await
+        .unwrap());
+    assert!(!store
+        .record_missed_run("chat", at(0), at(50))
+        .await
+        .unwrap());
+    assert!(store.latest_run("chat").await.unwrap().is_none());
+    assert_eq!(store.last_planned_start("chat").await.unwrap(), Some(at(0)));
+}
