@@ -312,8 +312,9 @@ fn named_entity(name: &[u8]) -> Option<char> {
 /// The question numbers (1..=question_count, ascending, unique) that `text`
 /// labels an answer for.
 ///
-/// A label is `A` or `a`, an optional single space, 1–3 ASCII digits, an
-/// optional sub-part letter (`A1b`), then a terminator: the end of a word
+/// A label is `A` or `a`, an optional single space (or no-break space), 1–3
+/// ASCII digits, an optional sub-part letter (`A1b`; not after a space, as
+/// `A 3D printer` is prose), then a terminator: the end of a word
 /// (whitespace or end of text), `:`, `)`, `,`, `.` (not followed by a digit:
 /// `A1.5` is a number), or a dash (`-`, `–`, `—`) ending the word (`A1 -`,
 /// `A1- x`, but not `A 1-hour`). `A1/A2` labels both. Where it counts:
@@ -375,32 +376,37 @@ fn is_separator(c: char) -> bool {
 fn words(text: &str) -> Vec<Word<'_>> {
     let mut words = Vec::new();
     let mut start = None;
-    let mut gap = String::new();
+    // What separated the word being read from the previous one.
+    let (mut gap_len, mut gap_newline, mut gap_space) = (0, false, false);
     for (i, c) in text.char_indices() {
         match (is_separator(c), start) {
             (true, Some(s)) => {
-                words.push(word(&text[s..i], &gap));
-                gap.clear();
-                gap.push(c);
+                words.push(Word {
+                    text: &text[s..i],
+                    after_newline: gap_newline,
+                    after_single_space: gap_len == 1 && gap_space,
+                });
+                (gap_len, gap_newline, gap_space) = (0, false, false);
                 start = None;
             }
-            (true, None) => gap.push(c),
+            (false, Some(_)) => continue,
             (false, None) => start = Some(i),
-            (false, Some(_)) => {}
+            (true, None) => {}
+        }
+        if start.is_none() {
+            gap_len += 1;
+            gap_newline |= c == '\n';
+            gap_space = matches!(c, ' ' | '\u{A0}');
         }
     }
     if let Some(s) = start {
-        words.push(word(&text[s..], &gap));
+        words.push(Word {
+            text: &text[s..],
+            after_newline: gap_newline,
+            after_single_space: gap_len == 1 && gap_space,
+        });
     }
     words
-}
-
-fn word<'a>(text: &'a str, gap: &str) -> Word<'a> {
-    Word {
-        text,
-        after_newline: gap.contains('\n'),
-        after_single_space: gap == " " || gap == "\u{A0}",
-    }
 }
 
 fn ends_sentence(word: &str) -> bool {
@@ -415,7 +421,7 @@ fn label_at(word: &str, next: Option<&str>, place: Place, found: &mut Vec<u32>) 
     };
     if place == Place::MidSentence {
         if word.starts_with('A') && rest.starts_with(|c: char| c.is_ascii_digit()) {
-            if let Some((n, after)) = number(rest) {
+            if let Some((n, after)) = number(rest, true) {
                 if after.starts_with(':') {
                     found.push(n);
                 }
@@ -423,11 +429,11 @@ fn label_at(word: &str, next: Option<&str>, place: Place, found: &mut Vec<u32>) 
         }
         return;
     }
-    let rest = match (rest.is_empty(), next) {
-        (true, Some(next)) => next,
-        _ => rest,
+    let (rest, spaced) = match (rest.is_empty(), next) {
+        (true, Some(next)) => (next, true),
+        _ => (rest, false),
     };
-    let Some((n, mut after)) = number(rest) else {
+    let Some((n, mut after)) = number(rest, !spaced) else {
         return;
     };
     let mut labelled = vec![n];
@@ -435,7 +441,7 @@ fn label_at(word: &str, next: Option<&str>, place: Place, found: &mut Vec<u32>) 
     while let Some((m, tail)) = after
         .strip_prefix(['/'])
         .and_then(|t| t.strip_prefix(['A', 'a']))
-        .and_then(number)
+        .and_then(|t| number(t, true))
     {
         labelled.push(m);
         after = tail;
@@ -445,16 +451,17 @@ fn label_at(word: &str, next: Option<&str>, place: Place, found: &mut Vec<u32>) 
     }
 }
 
-/// The number (and optional sub-part letter) at the start of `s`, and what
-/// follows it.
-fn number(s: &str) -> Option<(u32, &str)> {
+/// The number (and, when `sub_part`, an optional sub-part letter) at the
+/// start of `s`, and what follows it. The spaced form takes no sub-part, or
+/// every post opening "A 3D printer…" would answer question 3.
+fn number(s: &str, sub_part: bool) -> Option<(u32, &str)> {
     let digits = s.bytes().take_while(u8::is_ascii_digit).count();
     if digits == 0 || digits > 3 {
         return None;
     }
     let n = s[..digits].parse().ok()?;
     let mut after = &s[digits..];
-    if let Some(sub) = after.strip_prefix(|c: char| c.is_ascii_alphabetic()) {
+    if let Some(sub) = after.strip_prefix(|c: char| sub_part && c.is_ascii_alphabetic()) {
         if terminates(sub) || sub.starts_with('/') {
             after = sub;
         }
@@ -616,6 +623,18 @@ mod tests {
         ),
         ("mixed case labels", "<p>A2 yes! a3 no</p>", 3, &[2, 3]),
         ("a slash pair", "<p>A1/A2: both, really</p>", 3, &[1, 2]),
+        (
+            "a 3D printer is prose",
+            "<p>A 3D printer is my PLN</p>",
+            3,
+            &[],
+        ),
+        (
+            "a sub-part in a slash pair",
+            "<p>A1a/A2: both</p>",
+            3,
+            &[1, 2],
+        ),
         ("after an exclamation", "<p>Love this! A2 yes</p>", 3, &[2]),
         (
             "after a quoted sentence",
