@@ -43,6 +43,7 @@ figure{margin:1rem 0}
 .chart{max-width:28rem;height:auto}
 .chart rect{fill:var(--accent)}
 .chart text{fill:var(--fg);font-size:14px}
+.activity text{font-size:9px}.chart line{stroke:var(--muted);stroke-dasharray:2 2}
 figcaption{font-size:.875rem;color:var(--muted)}
 table{width:100%;border-collapse:collapse}
 th,td{padding:.35rem .5rem;border-bottom:1px solid var(--line);text-align:left}
@@ -73,7 +74,7 @@ pub fn render(recap: &Recap) -> String {
         let _ = writeln!(out, "<p class=\"when\">{}</p>", when(start, end, tz));
     }
     out.push_str("</header>\n<main>\n");
-    summary(&mut out, recap);
+    summary(&mut out, recap, tz);
     for question in &recap.questions {
         question_section(&mut out, question, tz);
     }
@@ -121,7 +122,7 @@ fn when(start: DateTime<Utc>, end: Option<DateTime<Utc>>, tz: Tz) -> String {
     s
 }
 
-fn summary(out: &mut String, recap: &Recap) {
+fn summary(out: &mut String, recap: &Recap, tz: Tz) {
     let stats = text::stats(recap);
     out.push_str("<section aria-labelledby=\"summary\">\n<h2 id=\"summary\">At a glance</h2>\n<dl class=\"stats\">\n");
     for (label, n) in [
@@ -134,6 +135,7 @@ fn summary(out: &mut String, recap: &Recap) {
     }
     out.push_str("</dl>\n");
     chart(out, &stats.per_question);
+    activity_chart(out, recap, tz);
     out.push_str("</section>\n");
 }
 
@@ -184,6 +186,93 @@ fn chart(out: &mut String, counts: &[text::QuestionCount]) {
         );
     }
     out.push_str("</svg>\n<figcaption>Answers per question</figcaption>\n</figure>\n");
+}
+
+/// Posts per minute over the run with the question times marked: when the
+/// chat was busy and how answers followed each question.
+fn activity_chart(out: &mut String, recap: &Recap, tz: Tz) {
+    let Some((start, end)) = text::span(recap) else {
+        return;
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let answers = recap.questions.iter().flat_map(|q| &q.answers);
+    let times: Vec<DateTime<Utc>> = answers
+        .filter(|a| seen.insert(a.status_id.as_str()))
+        .map(|a| a.created_at)
+        .chain(recap.other_posts.iter().map(|p| p.created_at))
+        .collect();
+    let last = end
+        .into_iter()
+        .chain(times.iter().copied())
+        .max()
+        .unwrap_or(start);
+    // A day at most: a recap of a runaway run stays a reasonable size.
+    let minutes = ((last - start).num_minutes() + 1).clamp(1, 24 * 60) as usize;
+    let mut per_minute = vec![0usize; minutes];
+    for t in &times {
+        let m = (*t - start).num_minutes();
+        if let Some(slot) = usize::try_from(m).ok().and_then(|m| per_minute.get_mut(m)) {
+            *slot += 1;
+        }
+    }
+    let Some((busiest, &peak)) = per_minute
+        .iter()
+        .enumerate()
+        .max_by_key(|&(i, n)| (n, std::cmp::Reverse(i)))
+    else {
+        return;
+    };
+    if peak == 0 {
+        return;
+    }
+    let asked: Vec<(u32, i64)> = recap
+        .questions
+        .iter()
+        .filter_map(|q| Some((q.number, (q.posted_at? - start).num_minutes())))
+        .collect();
+    let busiest_at = start + chrono::Duration::minutes(busiest as i64);
+    let description = format!(
+        "{} posts over {minutes} minutes; busiest at {} with {peak} {}; {}",
+        times.len(),
+        text::clock(busiest_at, tz),
+        plural(peak, "post", "posts"),
+        asked
+            .iter()
+            .map(|(n, m)| format!("Q{n} asked {m} minutes in"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    let _ = writeln!(
+        out,
+        "<figure>\n<svg class=\"chart activity\" role=\"img\" aria-labelledby=\"act-title act-desc\" \
+         viewBox=\"0 0 {} 76\" width=\"100%\" preserveAspectRatio=\"xMinYMin meet\">\n\
+         <title id=\"act-title\">Posts per minute</title>\n<desc id=\"act-desc\">{}</desc>",
+        minutes * 4,
+        esc(&description),
+    );
+    for (m, &n) in per_minute.iter().enumerate().filter(|(_, &n)| n > 0) {
+        let h = (n * 56 / peak).max(2);
+        let _ = write!(
+            out,
+            "<rect x=\"{}\" y=\"{}\" width=\"3\" height=\"{h}\"/>",
+            m * 4,
+            60 - h
+        );
+    }
+    out.push('\n');
+    for (n, m) in asked
+        .iter()
+        .filter(|(_, m)| (0..minutes as i64).contains(m))
+    {
+        let x = m * 4 + 1;
+        let _ = writeln!(
+            out,
+            "<line x1=\"{x}\" x2=\"{x}\" y1=\"0\" y2=\"60\"/><text x=\"{x}\" y=\"74\" text-anchor=\"middle\">Q{n}</text>"
+        );
+    }
+    out.push_str(
+        "</svg>\n<figcaption>Posts per minute, questions marked</figcaption>\n</figure>\n",
+    );
 }
 
 fn question_section(out: &mut String, question: &super::QuestionRecap, tz: Tz) {
