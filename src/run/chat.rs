@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::driver::{drive, Ended};
-use super::{Daemon, DryRun};
+use super::{Daemon, DryRun, TaskGuard};
 use crate::chats::Chat;
 use crate::network::{Account, Instance, NetError, Social};
 use crate::schedule;
@@ -16,6 +16,89 @@ use crate::schedule;
 const MISSED_LOOKBACK_RUNS: usize = 100;
 
 pub async fn chat_loop(daemon: &Daemon, chat: Chat) -> anyhow::Result<()> {
+    let holder = lease_holder();
+    take_lease(daemon, &chat, holder).await?;
+    // Why a separate task: the lease must be renewed while this chat sleeps
+    // for days or waits on the server; it ends with the chat (abort below).
+    let renewer = TaskGuard::spawn(renew_lease(
+        daemon.store.clone(),
+        daemon.clock.clone(),
+        chat.id.clone(),
+        holder,
+    ));
+    let result = chat_runs(daemon, &chat).await;
+    drop(renewer);
+    if let Err(e) = daemon.store.release_lease(&chat.id, holder).await {
+        tracing::warn!(chat = %chat.id, "could not release the chat's lease: {e:#}");
+    }
+    result
+}
+
+/// How long a lease lasts without renewal, and how often it is renewed.
+const LEASE: chrono::Duration = chrono::Duration::seconds(90);
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// This process's identity in leases: host, pid and a random part (pids
+/// are reused across containers).
+fn lease_holder() -> &'static str {
+    static HOLDER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOLDER.get_or_init(|| {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        format!(
+            "{host}:{}:{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        )
+    })
+}
+
+async fn take_lease(daemon: &Daemon, chat: &Chat, holder: &str) -> anyhow::Result<()> {
+    let now = daemon.clock.now();
+    match daemon
+        .store
+        .acquire_lease(&chat.id, holder, now, now + LEASE)
+        .await?
+    {
+        Ok(()) => Ok(()),
+        Err(other) => anyhow::bail!(
+            "chat `{}` is already being run by another hashchat process ({}, since {}); \
+             stop that process first, or wait until its lease expires at {} if it died",
+            chat.id,
+            other.holder,
+            other.acquired_at,
+            other.expires_at
+        ),
+    }
+}
+
+async fn renew_lease(
+    store: crate::store::Store,
+    clock: crate::clock::SharedClock,
+    chat_id: String,
+    holder: &'static str,
+) {
+    loop {
+        tokio::time::sleep(RENEW_EVERY).await;
+        let now = clock.now();
+        match store
+            .acquire_lease(&chat_id, holder, now, now + LEASE)
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(other)) => {
+                tracing::error!(chat = %chat_id, holder = %other.holder, "lost the chat's lease to another process")
+            }
+            Err(e) => tracing::warn!(chat = %chat_id, "could not renew the chat's lease: {e:#}"),
+        }
+    }
+}
+
+async fn chat_runs(daemon: &Daemon, chat: &Chat) -> anyhow::Result<()> {
+    let chat = chat.clone();
     let social: Arc<dyn Social> = if daemon.options.dry_run {
         Arc::new(DryRun::new(chat.timezone))
     } else {

@@ -14,7 +14,7 @@ use tracing::Instrument;
 use super::collect::Collector;
 use super::ingest::{RunPosts, RunWindow};
 use super::post::{self, Sent};
-use super::Daemon;
+use super::{Daemon, TaskGuard};
 use crate::chats::Chat;
 use crate::network::{Account, Instance, Social};
 use crate::recap;
@@ -100,7 +100,7 @@ async fn drive_inner(
     let listener = (!daemon.options.dry_run).then(|| {
         let collector = Arc::clone(&collector);
         let stop = run_stop.clone();
-        tokio::spawn(
+        TaskGuard::spawn(
             async move { collector.listen(stop).await }.instrument(tracing::Span::current()),
         )
     });
@@ -122,14 +122,14 @@ async fn drive_inner(
         Err(e) => {
             run_stop.cancel();
             if let Some(listener) = listener {
-                let _ = listener.await;
+                let _ = listener.join().await;
             }
             return Err(e);
         }
     };
     run_stop.cancel();
     if let Some(listener) = listener {
-        match listener.await {
+        match listener.join().await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!("the stream refused the token: {e}"),
             Err(e) => tracing::error!("the stream listener failed: {e}"),

@@ -146,3 +146,29 @@ impl Daemon {
         Ok(outcomes)
     }
 }
+
+/// A spawned task that is aborted when its owner is dropped, so a helper
+/// task (stream listener, lease renewer) never outlives the run or chat it
+/// serves, even when that future is cancelled mid-way.
+pub(crate) struct TaskGuard<T>(tokio::task::JoinHandle<T>);
+
+impl<T> TaskGuard<T> {
+    pub(crate) fn spawn(task: impl std::future::Future<Output = T> + Send + 'static) -> Self
+    where
+        T: Send + 'static,
+    {
+        Self(tokio::spawn(task))
+    }
+
+    /// Waits for the task's result (after asking it to stop).
+    pub(crate) async fn join(mut self) -> Result<T, tokio::task::JoinError> {
+        // Aborting a finished task in `drop` afterwards is a no-op.
+        (&mut self.0).await
+    }
+}
+
+impl<T> Drop for TaskGuard<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

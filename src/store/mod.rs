@@ -5,10 +5,12 @@
 //! idempotent: one run per (chat, planned start), one post per (run, seq),
 //! one status per (run, remote id). Knows nothing about the network.
 
+mod leases;
 mod posts;
 mod runs;
 mod statuses;
 
+pub use leases::LeaseHolder;
 pub use posts::{PostRow, PostState};
 pub use runs::{RunRow, RunState};
 pub use statuses::{Recorded, StatusRow, StoredStatus};

@@ -154,3 +154,54 @@ async fn a_missed_run_is_recorded_once_and_is_not_the_latest_run() {
     assert!(store.latest_run("chat").await.unwrap().is_none());
     assert_eq!(store.last_planned_start("chat").await.unwrap(), Some(at(0)));
 }
+
+#[tokio::test]
+async fn a_second_process_cannot_take_a_live_lease_but_can_take_an_expired_one() {
+    let (_dir, store) = store().await;
+    assert_eq!(
+        store
+            .acquire_lease("chat", "one", at(0), at(2))
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    // The holder renews its own lease.
+    assert_eq!(
+        store
+            .acquire_lease("chat", "one", at(1), at(3))
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    let refused = store
+        .acquire_lease("chat", "two", at(2), at(4))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused.holder, "one");
+    assert_eq!(refused.expires_at, at(3));
+    // Another chat is free.
+    assert_eq!(
+        store
+            .acquire_lease("other", "two", at(2), at(4))
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    // The first holder died: after expiry the second takes over.
+    assert_eq!(
+        store
+            .acquire_lease("chat", "two", at(4), at(6))
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    store.release_lease("chat", "two").await.unwrap();
+    assert_eq!(
+        store
+            .acquire_lease("chat", "three", at(5), at(7))
+            .await
+            .unwrap(),
+        Ok(())
+    );
+}
