@@ -4,16 +4,23 @@
 //! `Idempotency-Key`) and tokio-tungstenite for streaming (`stream`).
 //! Nothing here knows about chats or runs.
 
+pub mod backoff;
+pub mod budget;
 mod client;
 mod error;
+mod instance;
+mod rest;
 mod status;
 mod stream;
 mod token;
 
+pub use backoff::{retry, Backoff};
+pub use budget::Budget;
 pub use client::MastodonClient;
-pub use error::NetError;
+pub use error::{retry_after, NetError};
+pub use instance::DEFAULT_MAX_CHARACTERS;
 pub use status::{Account, Status, StreamEvent};
-pub use stream::{stream_url, HashtagStream};
+pub use stream::{redact, stream_url, HashtagStream, StreamEnd, DEFAULT_IDLE_LIMIT};
 pub use token::Token;
 
 use async_trait::async_trait;

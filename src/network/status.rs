@@ -86,3 +86,16 @@ pub enum StreamEvent {
         reason: String,
     },
 }
+
+/// Converts one of megalodon's entities (status, account) to ours. Both follow
+/// Mastodon's JSON field names, so a round trip through JSON maps every field
+/// we keep and ignores the rest; megalodon's entities are `Serialize`.
+pub(crate) fn from_megalodon<T, U>(entity: &T) -> Result<U, super::NetError>
+where
+    T: serde::Serialize,
+    U: serde::de::DeserializeOwned,
+{
+    serde_json::to_value(entity)
+        .and_then(serde_json::from_value)
+        .map_err(|e| super::NetError::Decode(format!("converting megalodon's entity: {e}")))
+}

@@ -1,0 +1,443 @@
+//! The real client against the in-process fake server, over real HTTP and
+//! WebSocket: posting, paging, error mapping, timeouts and streaming.
+//! Nothing here sleeps; waits are on the server's state or on the client's
+//! own timeouts, each bounded by `within`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hashchat::chats::{Platform, Visibility};
+use hashchat::network::{
+    redact, Budget, MastodonClient, NetError, NewPost, Page, Social, StreamEnd, StreamEvent, Token,
+};
+
+use crate::fake_server::{FakeServer, Fault};
+
+const TAG: &str = "EdChat";
+
+fn client(server: &FakeServer) -> MastodonClient {
+    client_with(server, &server.bot_token(), Duration::from_secs(5))
+}
+
+fn client_with(server: &FakeServer, token: &str, timeout: Duration) -> MastodonClient {
+    MastodonClient::new(
+        &server.url(),
+        Platform::Mastodon,
+        Token::new(token),
+        timeout,
+    )
+    .expect("client")
+}
+
+/// Fails the test instead of hanging it.
+async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not happen within 10 s"))
+}
+
+fn new_post(text: &str, key: &str) -> NewPost {
+    NewPost {
+        text: text.into(),
+        visibility: Visibility::Public,
+        idempotency_key: key.into(),
+        in_reply_to_id: None,
+    }
+}
+
+#[tokio::test]
+async fn the_instance_gives_its_domain_and_post_limit_and_me_is_the_bot() {
+    let server = FakeServer::start().await;
+    server.set_max_characters(640);
+    let client = client(&server);
+
+    let instance = client.instance().await.unwrap();
+    let me = client.me().await.unwrap();
+
+    assert_eq!(
+        (instance.domain.as_str(), instance.max_characters),
+        ("fake.example", 640)
+    );
+    assert_eq!((me.acct.as_str(), me.bot), ("chatbot", true));
+}
+
+#[tokio::test]
+async fn posting_twice_with_the_same_idempotency_key_creates_one_status() {
+    let server = FakeServer::start().await;
+    let client = client(&server);
+    let post = new_post("Q1: What do you teach? #EdChat", "chat-1/run-1/q1");
+
+    let first = client.post(&post).await.unwrap();
+    let again = client.post(&post).await.unwrap();
+    let other = client
+        .post(&new_post("Q2: Why? #EdChat", "chat-1/run-1/q2"))
+        .await
+        .unwrap();
+
+    assert_eq!(first.id, again.id);
+    assert_ne!(first.id, other.id);
+    assert_eq!(server.statuses_by("chatbot").len(), 2);
+    let sent = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(sent, 3, "both sends reached the server");
+}
+
+#[tokio::test]
+async fn a_reply_is_posted_below_its_question_and_listed_in_replies() {
+    let server = FakeServer::start().await;
+    let client = client(&server);
+    let question = client
+        .post(&new_post("Q1: Hello? #EdChat", "q1"))
+        .await
+        .unwrap();
+    let answer = server.post_as("alice", "A1: hi", Some(&question.id), "unlisted");
+    server.add_remote_account("carol@remote.example");
+    let nested = server.post_as(
+        "carol@remote.example",
+        "@alice agreed",
+        Some(&answer.id),
+        "public",
+    );
+
+    let replies = client.replies(&question.id).await.unwrap();
+
+    let ids: Vec<_> = replies.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, [answer.id.as_str(), nested.id.as_str()]);
+    assert_eq!(
+        replies[1].account.handle("fake.example"),
+        "carol@remote.example"
+    );
+    assert_eq!(
+        replies[0].account.handle("fake.example"),
+        "alice@fake.example"
+    );
+}
+
+#[tokio::test]
+async fn tag_timeline_pages_forward_from_min_id_newest_first() {
+    let server = FakeServer::start().await;
+    let client = client(&server);
+    let ids: Vec<String> = (1..=5)
+        .map(|n| {
+            server
+                .post_as("alice", &format!("A{n}: yes #EdChat"), None, "public")
+                .id
+        })
+        .collect();
+    server.post_as("bob", "hidden #EdChat", None, "unlisted");
+    server.post_as("bob", "other topic #Elsewhere", None, "public");
+
+    let page = |min_id: &str| Page {
+        min_id: Some(min_id.into()),
+        limit: 2,
+        ..Page::default()
+    };
+    let first = client.tag_timeline(TAG, &page(&ids[0])).await.unwrap();
+    let newest = client
+        .tag_timeline(
+            "#edchat",
+            &Page {
+                limit: 40,
+                ..Page::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let got = |statuses: &[hashchat::network::Status]| {
+        statuses.iter().map(|s| s.id.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        got(&first),
+        [ids[2].clone(), ids[1].clone()],
+        "the two after min_id, newest first"
+    );
+    let mut all = ids.clone();
+    all.reverse();
+    assert_eq!(got(&newest), all, "unlisted and other tags excluded");
+}
+
+#[tokio::test]
+async fn a_deleted_status_reads_as_none() {
+    let server = FakeServer::start().await;
+    let client = client(&server);
+    let status = server.post_as("alice", "A1: soon gone #EdChat", None, "public");
+
+    assert_eq!(
+        client.status(&status.id).await.unwrap().map(|s| s.id),
+        Some(status.id.clone())
+    );
+    server.delete(&status.id);
+    assert_eq!(client.status(&status.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_429_is_rate_limited_for_the_servers_retry_after() {
+    let server = FakeServer::start().await;
+    server.fail_next(
+        "GET",
+        "/api/v1/timelines/tag/",
+        Fault::RateLimit {
+            retry_after_secs: 42,
+        },
+    );
+    server.fail_next(
+        "POST",
+        "/api/v1/statuses",
+        Fault::RateLimit {
+            retry_after_secs: 7,
+        },
+    );
+
+    // Two clients: each one's budget now holds back its next request.
+    let read = client(&server).tag_timeline(TAG, &Page::default()).await;
+    let post = client(&server).post(&new_post("Q1 #EdChat", "k")).await;
+
+    assert!(
+        matches!(read, Err(NetError::RateLimited { retry_after }) if retry_after.as_secs() == 42),
+        "{read:?}"
+    );
+    assert!(
+        matches!(post, Err(NetError::RateLimited { retry_after }) if retry_after.as_secs() == 7),
+        "{post:?}"
+    );
+}
+
+#[tokio::test]
+async fn error_statuses_map_to_what_the_caller_should_do() {
+    let server = FakeServer::start().await;
+    let client = client(&server);
+    let cases = [
+        (503, "Server"),
+        (500, "Server"),
+        (422, "Rejected"),
+        (403, "Unauthorized"),
+    ];
+    for (code, want) in cases {
+        server.fail_next(
+            "GET",
+            "/api/v1/accounts/verify_credentials",
+            Fault::Status(code, vec![]),
+        );
+        let got = format!("{:?}", client.me().await);
+        assert!(got.starts_with(&format!("Err({want}")), "{code}: {got}");
+    }
+    let bad_token = client_with(&server, "wrong", Duration::from_secs(5));
+    assert!(matches!(
+        bad_token.me().await,
+        Err(NetError::Unauthorized { status: 401, .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_hanging_server_times_out() {
+    let server = FakeServer::start().await;
+    let client = client_with(&server, &server.bot_token(), Duration::from_millis(200));
+    server.fail_next("GET", "/api/v1/statuses/", Fault::Hang);
+    server.fail_next("POST", "/api/v1/statuses", Fault::Hang);
+
+    let read = within("the read timeout", client.status("110000000000000001")).await;
+    let post = within(
+        "the post timeout",
+        client.post(&new_post("Q1 #EdChat", "k")),
+    )
+    .await;
+
+    assert!(
+        matches!(read, Err(NetError::Timeout(d)) if d == Duration::from_millis(200)),
+        "{read:?}"
+    );
+    assert!(matches!(post, Err(NetError::Timeout(_))), "{post:?}");
+    assert!(read.unwrap_err().is_retryable());
+}
+
+#[tokio::test]
+async fn a_malformed_answer_is_read_again_leniently() {
+    let server = FakeServer::start().await;
+    let client = client(&server);
+    let status = server.post_as("alice", "A1: ok #EdChat", None, "public");
+    server.fail_next("GET", "/api/v1/timelines/tag/", Fault::Malformed);
+
+    let page = client.tag_timeline(TAG, &Page::default()).await.unwrap();
+
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].id, status.id);
+}
+
+#[tokio::test]
+async fn every_read_is_one_request_decoded_by_megalodon_and_drawn_from_the_budget() {
+    let server = FakeServer::start().await;
+    let budget = Arc::new(Budget::new(10, Duration::from_secs(3600)));
+    let client = client(&server).with_budget(budget.clone());
+    let question = server.post_as("chatbot", "Q1: Why? #EdChat", None, "public");
+    server.post_as("alice", "A1: because #EdChat", Some(&question.id), "public");
+    let bot_id = server.account_id("chatbot");
+    let page = Page {
+        limit: 40,
+        ..Page::default()
+    };
+
+    client.me().await.unwrap();
+    assert!(client.status(&question.id).await.unwrap().is_some());
+    assert_eq!(client.tag_timeline(TAG, &page).await.unwrap().len(), 2);
+    assert_eq!(client.replies(&question.id).await.unwrap().len(), 1);
+    assert_eq!(
+        client.account_statuses(&bot_id, &page).await.unwrap().len(),
+        1
+    );
+
+    // A lenient second read would show as a sixth request.
+    assert_eq!(server.request_count(), 5);
+    assert_eq!(budget.available(), 5);
+}
+
+#[tokio::test]
+async fn the_stream_yields_updates_edits_and_deletes_then_ends_when_dropped() {
+    let server = FakeServer::start().await;
+    let client = client(&server);
+    let mut stream = client.hashtag_stream("#EdChat").await.unwrap();
+    within("the stream to register", server.wait_for_streams(1)).await;
+
+    let posted = server.post_as("alice", "A1: streaming #edchat", None, "unlisted");
+    server.edit_as("alice", &posted.id, "A1: edited #EdChat");
+    server.delete(&posted.id);
+    server.drop_streams();
+
+    let update = within("update", stream.next()).await;
+    assert!(
+        matches!(&update, Some(StreamEvent::Update(s)) if s.id == posted.id),
+        "{update:?}"
+    );
+    let edit = within("edit", stream.next()).await;
+    assert!(
+        matches!(&edit, Some(StreamEvent::Edit(s)) if s.id == posted.id && s.content.contains("edited") && s.edited_at.is_some()),
+        "{edit:?}"
+    );
+    assert_eq!(
+        within("delete", stream.next()).await,
+        Some(StreamEvent::Delete(posted.id))
+    );
+    assert_eq!(within("the end", stream.next()).await, None);
+    assert!(
+        matches!(stream.ended(), Some(StreamEnd::Closed(Some((1012, _))))),
+        "{:?}",
+        stream.ended()
+    );
+    assert_eq!(within("the end, again", stream.next()).await, None);
+}
+
+#[tokio::test]
+async fn a_connection_cut_without_a_close_frame_ends_the_stream() {
+    let server = FakeServer::start().await;
+    let mut stream = client(&server).hashtag_stream(TAG).await.unwrap();
+    within("the stream to register", server.wait_for_streams(1)).await;
+
+    server.cut_streams();
+
+    assert_eq!(within("the end", stream.next()).await, None);
+    assert!(
+        matches!(stream.ended(), Some(StreamEnd::Error(_))),
+        "{:?}",
+        stream.ended()
+    );
+}
+
+#[tokio::test]
+async fn a_silent_stream_ends_after_the_idle_limit() {
+    let server = FakeServer::start().await;
+    let client = client(&server).with_stream_idle_limit(Duration::from_millis(300));
+    let mut stream = client.hashtag_stream(TAG).await.unwrap();
+
+    assert_eq!(within("the idle end", stream.next()).await, None);
+    assert_eq!(
+        stream.ended(),
+        Some(&StreamEnd::Idle(Duration::from_millis(300)))
+    );
+}
+
+#[tokio::test]
+async fn an_undecodable_frame_is_reported_and_the_stream_goes_on() {
+    let server = FakeServer::start().await;
+    let mut stream = client(&server).hashtag_stream(TAG).await.unwrap();
+    within("the stream to register", server.wait_for_streams(1)).await;
+
+    server.send_raw_frame(
+        r#"{"event":"update","payload":"{\"id\":\"1\",\"content\":\"no account\"}"}"#,
+    );
+    server.send_raw_frame("not json at all");
+    let later = server.post_as("bob", "A2: still here #EdChat", None, "public");
+
+    let first = within("the bad frame", stream.next()).await;
+    assert!(
+        matches!(&first, Some(StreamEvent::Undecodable { event, .. }) if event == "update"),
+        "{first:?}"
+    );
+    let second = within("the garbage", stream.next()).await;
+    assert!(
+        matches!(second, Some(StreamEvent::Undecodable { .. })),
+        "{second:?}"
+    );
+    let third = within("the good frame", stream.next()).await;
+    assert!(
+        matches!(&third, Some(StreamEvent::Update(s)) if s.id == later.id),
+        "{third:?}"
+    );
+}
+
+#[tokio::test]
+async fn pings_are_answered_with_their_own_payload() {
+    let server = FakeServer::start().await;
+    let mut stream = client(&server).hashtag_stream(TAG).await.unwrap();
+    within("the stream to register", server.wait_for_streams(1)).await;
+
+    server.ping_streams(b"heartbeat-17");
+
+    // The client answers while it reads; the server records the pong.
+    let pongs = tokio::select! {
+        pongs = server.wait_until(|w| (!w.pongs.is_empty()).then(|| w.pongs.clone())) => pongs,
+        event = within("the pong", stream.next()) => panic!("unexpected {event:?}"),
+    };
+    assert_eq!(pongs, [b"heartbeat-17".to_vec()]);
+}
+
+#[tokio::test]
+async fn a_refused_token_on_the_stream_is_unauthorized() {
+    let server = FakeServer::start().await;
+    let client = client_with(&server, "wrong", Duration::from_secs(5));
+
+    let result = client.hashtag_stream(TAG).await;
+
+    assert!(
+        matches!(result, Err(NetError::Unauthorized { status: 401, .. })),
+        "{result:?}"
+    );
+    assert_eq!(server.stream_count(), 0);
+}
+
+#[tokio::test]
+async fn the_token_never_appears_in_debug_output_or_logged_urls() {
+    let server = FakeServer::start().await;
+    let secret = server.bot_token();
+    let client = client(&server);
+    let stream = client.hashtag_stream(TAG).await.unwrap();
+    let url = hashchat::network::stream_url(&server.url(), TAG, &secret).unwrap();
+
+    let shown = [
+        format!("{client:?}"),
+        format!("{stream:?}"),
+        redact(&url),
+        format!("{:?}", server.requests()),
+    ];
+
+    assert!(
+        url.as_str().contains(&secret),
+        "the real URL carries the token"
+    );
+    for text in shown {
+        assert!(!text.contains(&secret), "token leaked in {text}");
+    }
+}
