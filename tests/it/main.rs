@@ -5,7 +5,6 @@ mod e2e;
 mod fake_server;
 mod mock_server;
 mod network;
-mod network;
 mod recap_golden;
 mod helpers;
 mod run_fake;
