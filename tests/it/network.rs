@@ -256,6 +256,22 @@ async fn a_hanging_server_times_out() {
 }
 
 #[tokio::test]
+async fn a_post_whose_answer_was_lost_is_found_again_by_its_idempotency_key() {
+    let server = FakeServer::start().await;
+    let client = client_with(&server, &server.bot_token(), Duration::from_millis(200));
+    server.fail_next("POST", "/api/v1/statuses", Fault::AcceptThenHang);
+    let post = new_post("Q1: Lost answer? #EdChat", "chat/run/q1");
+
+    let lost = within("the post timeout", client.post(&post)).await;
+    let resent = client.post(&post).await.unwrap();
+
+    assert!(matches!(lost, Err(NetError::Timeout(_))), "{lost:?}");
+    let posted = server.statuses_by("chatbot");
+    assert_eq!(posted.len(), 1);
+    assert_eq!(posted[0].id, resent.id);
+}
+
+#[tokio::test]
 async fn a_malformed_answer_is_read_again_leniently() {
     let server = FakeServer::start().await;
     let client = client(&server);

@@ -1,0 +1,331 @@
+//! The HTTP and WebSocket endpoints, and the middleware that logs requests
+//! and serves injected faults.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, Request, State as AxState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::{Fault, LoggedRequest, Out, Shared, Sub};
+
+type S = AxState<Arc<Shared>>;
+type Q = Query<HashMap<String, String>>;
+
+pub(super) fn routes(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/api/v1/instance", get(instance))
+        .route(
+            "/api/v1/accounts/verify_credentials",
+            get(verify_credentials),
+        )
+        .route("/api/v1/accounts/{id}/statuses", get(account_statuses))
+        .route("/api/v1/statuses", post(create_status))
+        .route("/api/v1/statuses/{id}", get(one_status))
+        .route("/api/v1/statuses/{id}/context", get(context))
+        .route("/api/v1/timelines/tag/{tag}", get(tag_timeline))
+        .route("/api/v1/streaming", get(streaming))
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            log_and_fault,
+        ))
+        .with_state(shared)
+}
+
+/// Logs every request, then serves the first matching fault instead, if any.
+async fn log_and_fault(AxState(shared): S, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let mut shown = request.uri().to_string();
+    if let Some(at) = shown.find("access_token=") {
+        let end = shown[at..].find('&').map_or(shown.len(), |e| at + e);
+        shown.replace_range(at..end, "access_token=REDACTED");
+    }
+    let fault = shared.change(|w| {
+        w.requests.push(LoggedRequest {
+            method: method.to_string(),
+            path: shown,
+        });
+        let at = w
+            .faults
+            .iter()
+            .position(|(m, p, _)| *m == method && path.starts_with(p.as_str()))?;
+        Some(w.faults.remove(at).2)
+    });
+    match fault {
+        None => next.run(request).await,
+        Some(Fault::Hang) => std::future::pending().await,
+        Some(Fault::AcceptThenHang) => {
+            let _handled = next.run(request).await;
+            std::future::pending().await
+        }
+        Some(Fault::Malformed) => (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            r#"{"id":"1","#,
+        )
+            .into_response(),
+        Some(Fault::RateLimit { retry_after_secs }) => {
+            let reset =
+                (Utc::now() + chrono::Duration::seconds(retry_after_secs as i64)).to_rfc3339();
+            let headers = [
+                ("retry-after", retry_after_secs.to_string()),
+                ("x-ratelimit-limit", "300".into()),
+                ("x-ratelimit-remaining", "0".into()),
+                ("x-ratelimit-reset", reset),
+            ];
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                headers,
+                error_body("Too many requests"),
+            )
+                .into_response()
+        }
+        Some(Fault::Status(code, headers)) => {
+            let mut response = (
+                StatusCode::from_u16(code).expect("status code"),
+                error_body("injected fault"),
+            )
+                .into_response();
+            for (name, value) in headers {
+                response
+                    .headers_mut()
+                    .insert(name, value.parse().expect("header value"));
+            }
+            response
+        }
+    }
+}
+
+fn error_body(message: &str) -> Json<Value> {
+    Json(json!({ "error": message }))
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, error_body("Record not found")).into_response()
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        error_body("The access token is invalid"),
+    )
+        .into_response()
+}
+
+async fn instance(AxState(shared): S) -> Json<Value> {
+    Json(shared.instance_json(&shared.world()))
+}
+
+async fn verify_credentials(AxState(shared): S, headers: HeaderMap) -> Response {
+    let w = shared.world();
+    match w.by_token(&headers, None) {
+        Some(a) => Json(shared.account_json(&w.accounts[a])).into_response(),
+        None => unauthorized(),
+    }
+}
+
+async fn create_status(
+    AxState(shared): S,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let is_json = headers
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let fields: HashMap<String, String> = if is_json {
+        let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+        v.as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+            .collect()
+    } else {
+        url::form_urlencoded::parse(&body).into_owned().collect()
+    };
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let now = shared.clock.now();
+    shared.change(|w| {
+        let Some(account) = w.by_token(&headers, None) else {
+            return unauthorized();
+        };
+        if let Some(id) = key
+            .as_ref()
+            .and_then(|k| w.idempotency.get(&(account, k.clone())))
+        {
+            return Json(shared.status_json(w, *id)).into_response();
+        }
+        let text = fields.get("status").map(String::as_str).unwrap_or_default();
+        if text.trim().is_empty() || text.chars().count() > w.max_characters {
+            let message = format!(
+                "Validation failed: Text character limit of {} exceeded or empty",
+                w.max_characters
+            );
+            return (StatusCode::UNPROCESSABLE_ENTITY, error_body(&message)).into_response();
+        }
+        let reply = fields
+            .get("in_reply_to_id")
+            .and_then(|r| r.parse::<u64>().ok());
+        if reply.is_some_and(|r| w.statuses.get(&r).is_none_or(|s| s.deleted)) {
+            return not_found();
+        }
+        let visibility = fields
+            .get("visibility")
+            .map(String::as_str)
+            .unwrap_or("public");
+        let id = w.create(account, text, reply, visibility, now);
+        if let Some(key) = key {
+            w.idempotency.insert((account, key), id);
+        }
+        shared.broadcast(w, id, "update");
+        Json(shared.status_json(w, id)).into_response()
+    })
+}
+
+async fn one_status(AxState(shared): S, Path(id): Path<String>) -> Response {
+    let w = shared.world();
+    match id
+        .parse::<u64>()
+        .ok()
+        .filter(|i| w.statuses.get(i).is_some_and(|s| !s.deleted))
+    {
+        Some(id) => Json(shared.status_json(&w, id)).into_response(),
+        None => not_found(),
+    }
+}
+
+async fn context(AxState(shared): S, Path(id): Path<String>) -> Response {
+    let w = shared.world();
+    let Some(root) = id
+        .parse::<u64>()
+        .ok()
+        .filter(|i| w.statuses.get(i).is_some_and(|s| !s.deleted))
+    else {
+        return not_found();
+    };
+    // Ids ascend with time, so one pass in id order finds every descendant.
+    let mut family = vec![root];
+    for s in w.live() {
+        if s.in_reply_to_id.is_some_and(|r| family.contains(&r)) {
+            family.push(s.id);
+        }
+    }
+    let descendants: Vec<Value> = family[1..]
+        .iter()
+        .map(|i| shared.status_json(&w, *i))
+        .collect();
+    let mut ancestors = vec![];
+    let mut up = w.statuses[&root].in_reply_to_id;
+    while let Some(parent) = up.and_then(|p| w.statuses.get(&p)).filter(|p| !p.deleted) {
+        ancestors.insert(0, shared.status_json(&w, parent.id));
+        up = parent.in_reply_to_id;
+    }
+    Json(json!({ "ancestors": ancestors, "descendants": descendants })).into_response()
+}
+
+async fn tag_timeline(
+    AxState(shared): S,
+    Path(tag): Path<String>,
+    Query(q): Q,
+) -> Json<Vec<Value>> {
+    let w = shared.world();
+    let tag = tag.to_lowercase();
+    // Like Mastodon: unlisted statuses are not in the tag timeline.
+    let candidates = w
+        .live()
+        .filter(|s| s.visibility == "public" && s.tags.contains(&tag))
+        .map(|s| s.id);
+    Json(
+        w.page(candidates, &q)
+            .into_iter()
+            .map(|i| shared.status_json(&w, i))
+            .collect(),
+    )
+}
+
+async fn account_statuses(AxState(shared): S, Path(id): Path<String>, Query(q): Q) -> Response {
+    let w = shared.world();
+    let Some(account) = w.accounts.iter().position(|a| a.id == id) else {
+        return not_found();
+    };
+    let candidates = w
+        .live()
+        .filter(|s| s.account == account && s.visibility != "direct")
+        .map(|s| s.id);
+    Json(
+        w.page(candidates, &q)
+            .into_iter()
+            .map(|i| shared.status_json(&w, i))
+            .collect::<Vec<_>>(),
+    )
+    .into_response()
+}
+
+async fn streaming(
+    AxState(shared): S,
+    headers: HeaderMap,
+    Query(q): Q,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let token = q.get("access_token").map(String::as_str);
+    if shared.world().by_token(&headers, token).is_none() {
+        return unauthorized();
+    }
+    let tag = q
+        .get("tag")
+        .map(|t| t.trim_start_matches('#').to_lowercase())
+        .unwrap_or_default();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let sub = shared.change(|w| {
+        w.next_sub += 1;
+        w.streams.push(Sub {
+            id: w.next_sub,
+            tag,
+            tx,
+        });
+        w.next_sub
+    });
+    upgrade.on_upgrade(move |socket| serve_stream(shared, sub, socket, rx))
+}
+
+/// Forwards frames queued for this subscriber and records pongs, until the
+/// client leaves or a test drops the stream.
+async fn serve_stream(
+    shared: Arc<Shared>,
+    sub: u64,
+    socket: WebSocket,
+    mut rx: mpsc::UnboundedReceiver<Out>,
+) {
+    let (mut sink, mut source) = socket.split();
+    loop {
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(Out::Frame(frame)) => if sink.send(frame).await.is_err() { break },
+                Some(Out::Close) | None => {
+                    let frame = CloseFrame { code: 1012, reason: "restarting".into() };
+                    _ = sink.send(Message::Close(Some(frame))).await;
+                    break;
+                }
+                Some(Out::Cut) => break,
+            },
+            incoming = source.next() => match incoming {
+                Some(Ok(Message::Pong(payload))) => shared.change(|w| w.pongs.push(payload.to_vec())),
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    shared.change(|w| w.streams.retain(|s| s.id != sub));
+}
