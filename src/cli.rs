@@ -204,6 +204,7 @@ async fn run(
         options,
         tuning,
         shutdown,
+        holder: crate::run::process_holder(),
     };
     let outcomes = daemon.run(selected).await?;
     let failed: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();

@@ -16,7 +16,7 @@ use crate::schedule;
 const MISSED_LOOKBACK_RUNS: usize = 100;
 
 pub async fn chat_loop(daemon: &Daemon, chat: Chat) -> anyhow::Result<()> {
-    let holder = lease_holder();
+    let holder = daemon.holder.as_str();
     take_lease(daemon, &chat, holder).await?;
     // Why a separate task: the lease must be renewed while this chat sleeps
     // for days or waits on the server; it ends with the chat (abort below).
@@ -24,7 +24,7 @@ pub async fn chat_loop(daemon: &Daemon, chat: Chat) -> anyhow::Result<()> {
         daemon.store.clone(),
         daemon.clock.clone(),
         chat.id.clone(),
-        holder,
+        holder.to_string(),
     ));
     let result = chat_runs(daemon, &chat).await;
     drop(renewer);
@@ -40,20 +40,17 @@ const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// This process's identity in leases: host, pid and a random part (pids
 /// are reused across containers).
-fn lease_holder() -> &'static str {
-    static HOLDER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HOLDER.get_or_init(|| {
-        let host = std::fs::read_to_string("/etc/hostname")
-            .ok()
-            .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "localhost".into());
-        format!(
-            "{host}:{}:{:08x}",
-            std::process::id(),
-            rand::random::<u32>()
-        )
-    })
+pub fn process_holder() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!(
+        "{host}:{}:{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 async fn take_lease(daemon: &Daemon, chat: &Chat, holder: &str) -> anyhow::Result<()> {
@@ -79,13 +76,13 @@ async fn renew_lease(
     store: crate::store::Store,
     clock: crate::clock::SharedClock,
     chat_id: String,
-    holder: &'static str,
+    holder: String,
 ) {
     loop {
         tokio::time::sleep(RENEW_EVERY).await;
         let now = clock.now();
         match store
-            .acquire_lease(&chat_id, holder, now, now + LEASE)
+            .acquire_lease(&chat_id, &holder, now, now + LEASE)
             .await
         {
             Ok(Ok(())) => {}

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ingest::{ingest, RunPosts, RunWindow};
 use super::Tuning;
-use crate::network::backoff::Backoff;
+use crate::network::backoff::{retry, Backoff};
 use crate::network::{NetError, Page, Social, Status, StreamEvent};
 use crate::store::{id_order, Store};
 
@@ -144,6 +144,18 @@ impl Collector {
         }
     }
 
+    /// A read retried with backoff (and the server's `Retry-After` after a
+    /// 429): reconciliation is what guarantees no answer is lost, so a
+    /// passing fault must not skip it.
+    async fn retrying<T, F, Fut>(&self, what: &str, call: F) -> Result<T, NetError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, NetError>>,
+    {
+        let mut backoff = Backoff::new(self.tuning.backoff_base, self.tuning.backoff_cap);
+        retry(what, &mut backoff, self.tuning.post_attempts, call).await
+    }
+
     async fn reconcile_logged(&self) {
         match self.reconcile_timeline().await {
             Ok(0) => {}
@@ -167,7 +179,9 @@ impl Collector {
                         limit: PAGE,
                         ..Page::default()
                     };
-                    let statuses = self.social.tag_timeline(tag, &page).await?;
+                    let statuses = self
+                        .retrying("tag timeline", || self.social.tag_timeline(tag, &page))
+                        .await?;
                     read += statuses.len();
                     for status in &statuses {
                         self.ingest(status).await?;
@@ -194,7 +208,9 @@ impl Collector {
                         limit: PAGE,
                         ..Page::default()
                     };
-                    let statuses = self.social.tag_timeline(tag, &page).await?;
+                    let statuses = self
+                        .retrying("tag timeline", || self.social.tag_timeline(tag, &page))
+                        .await?;
                     read += statuses.len();
                     for status in &statuses {
                         self.advance_cursor(&status.id).await;
@@ -219,7 +235,7 @@ impl Collector {
     pub async fn reconcile_replies(&self, post_ids: &[String]) -> anyhow::Result<usize> {
         let mut read = 0;
         for id in post_ids {
-            let replies = self.social.replies(id).await?;
+            let replies = self.retrying("replies", || self.social.replies(id)).await?;
             read += replies.len();
             for status in &replies {
                 self.ingest(status).await?;
@@ -249,7 +265,10 @@ impl Collector {
                 continue;
             }
             rechecked += 1;
-            match self.social.status(&row.status_id).await? {
+            match self
+                .retrying("status", || self.social.status(&row.status_id))
+                .await?
+            {
                 Some(status) => self.ingest(&status).await?,
                 None => {
                     let now = chrono::Utc::now();

@@ -14,6 +14,7 @@ mod dry;
 mod ingest;
 mod post;
 
+pub use chat::process_holder;
 pub use dry::DryRun;
 
 use std::sync::Arc;
@@ -87,6 +88,8 @@ pub struct Daemon {
     pub options: RunOptions,
     pub tuning: Tuning,
     pub shutdown: CancellationToken,
+    /// This process's name in chat leases (see [`process_holder`]).
+    pub holder: String,
 }
 
 /// How a chat task ended.

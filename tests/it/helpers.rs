@@ -140,6 +140,7 @@ impl TestApp {
             options,
             tuning: self.tuning.clone(),
             shutdown,
+            holder: "test-process".into(),
         }
     }
 
