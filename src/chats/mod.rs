@@ -7,7 +7,7 @@ mod diagnostics;
 mod raw;
 mod validate;
 
-pub use diagnostics::{Diagnostic, Diagnostics};
+pub use diagnostics::{suggest, Diagnostic, Diagnostics, Span};
 pub use validate::{load, parse};
 
 use std::path::PathBuf;
@@ -139,4 +139,47 @@ pub struct Chat {
     pub max_characters: usize,
     pub recap_dir: PathBuf,
     pub moderators: Vec<String>,
+}
+
+/// Defaults for keys chats.yaml leaves out (also documented in the example
+/// chats.yaml). Timings suit a one-hour weekly chat.
+pub mod defaults {
+    use std::time::Duration;
+
+    pub const TOKEN_ENV: &str = "HASHCHAT_TOKEN";
+    pub const MAX_CHARACTERS: usize = 500;
+    pub const RECAP_DIR: &str = "recaps";
+    pub const FIRST_QUESTION_AFTER: Duration = Duration::from_secs(5 * 60);
+    pub const QUESTION_INTERVAL: Duration = Duration::from_secs(10 * 60);
+    pub const COLLECT_AFTER: Duration = Duration::from_secs(30 * 60);
+    pub const INTRO: &str = "Welcome! Introduce yourself: who you are, where you are and what you do. Questions follow as Q1, Q2…; answer with A1, A2… and the hashtag.";
+    pub const CLOSING: &str = "Thank you all for joining! A recap of every answer follows soon.";
+}
+
+/// A valid chat for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn test_chat(when: When, timezone: Tz) -> Chat {
+    Chat {
+        id: "1qedchat".into(),
+        hashtag: Hashtag("1QEdChat".into()),
+        when,
+        timezone,
+        intro: defaults::INTRO.into(),
+        first_question_after: defaults::FIRST_QUESTION_AFTER,
+        question_interval: defaults::QUESTION_INTERVAL,
+        questions: vec![
+            "How do you build an online PLN?".into(),
+            "Which groups help you most?".into(),
+        ],
+        closing: defaults::CLOSING.into(),
+        collect_after: defaults::COLLECT_AFTER,
+        visibility: Visibility::Public,
+        late_limit: None,
+        server: url::Url::parse("https://mastodon.example").expect("test url"),
+        platform: Platform::Mastodon,
+        token: TokenSource::Env(defaults::TOKEN_ENV.into()),
+        max_characters: defaults::MAX_CHARACTERS,
+        recap_dir: PathBuf::from(defaults::RECAP_DIR),
+        moderators: Vec::new(),
+    }
 }

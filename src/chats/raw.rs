@@ -1,1 +1,360 @@
-//! Raw serde structs of chats.yaml. STUB: owned by the config helper.
+//! Raw chats.yaml: the serde structs (first stage, strings as written) and
+//! the key/type check that feeds them, collecting every unknown key and
+//! wrong type instead of stopping at the first. Meaning (zones, cron,
+//! durations…) is `validate`'s job, not this module's.
+
+use std::collections::HashSet;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use yaml_serde::{Mapping, Value};
+
+use super::diagnostics::{suggest, Diagnostic, SourceMap};
+
+/// Top level of chats.yaml. Unknown keys never reach serde (see [`shape`]),
+/// `deny_unknown_fields` is the safety net should the key tables drift.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub server: Option<String>,
+    pub platform: Option<String>,
+    pub token_env: Option<String>,
+    pub token_file: Option<String>,
+    pub timezone: Option<String>,
+    pub max_characters: Option<u64>,
+    pub recap_dir: Option<String>,
+    pub late_limit: Option<String>,
+    pub chats: Option<Vec<Value>>,
+}
+
+/// One entry of `chats:`; the shared keys override the top level's.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChat {
+    pub id: Option<String>,
+    pub hashtag: Option<String>,
+    pub schedule: Option<String>,
+    pub start: Option<String>,
+    pub intro: Option<String>,
+    pub first_question_after: Option<String>,
+    pub question_interval: Option<String>,
+    pub questions: Option<Vec<String>>,
+    pub closing: Option<String>,
+    pub collect_after: Option<String>,
+    pub visibility: Option<String>,
+    pub moderators: Option<Vec<String>>,
+    pub server: Option<String>,
+    pub platform: Option<String>,
+    pub token_env: Option<String>,
+    pub token_file: Option<String>,
+    pub timezone: Option<String>,
+    pub max_characters: Option<u64>,
+    pub recap_dir: Option<String>,
+    pub late_limit: Option<String>,
+}
+
+/// The YAML type a key expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Count,
+    TextList,
+    Chats,
+}
+
+/// Keys allowed both at the top level (as defaults) and in a chat.
+pub const SHARED: &[(&str, Kind)] = &[
+    ("server", Kind::Text),
+    ("platform", Kind::Text),
+    ("token_env", Kind::Text),
+    ("token_file", Kind::Text),
+    ("timezone", Kind::Text),
+    ("max_characters", Kind::Count),
+    ("recap_dir", Kind::Text),
+    ("late_limit", Kind::Text),
+];
+
+pub const TOP_ONLY: &[(&str, Kind)] = &[("chats", Kind::Chats)];
+
+pub const CHAT_ONLY: &[(&str, Kind)] = &[
+    ("id", Kind::Text),
+    ("hashtag", Kind::Text),
+    ("schedule", Kind::Text),
+    ("start", Kind::Text),
+    ("intro", Kind::Text),
+    ("first_question_after", Kind::Text),
+    ("question_interval", Kind::Text),
+    ("questions", Kind::TextList),
+    ("closing", Kind::Text),
+    ("collect_after", Kind::Text),
+    ("visibility", Kind::Text),
+    ("moderators", Kind::TextList),
+];
+
+/// Keys that would hold the access token itself; never accepted, because
+/// chats.yaml gets committed, shared and pasted into bug reports.
+const TOKEN_KEYS: &[&str] = &[
+    "token",
+    "access_token",
+    "accesstoken",
+    "bearer_token",
+    "auth_token",
+    "api_token",
+    "secret",
+    "client_secret",
+    "password",
+];
+
+/// A raw struct plus the keys that were present but unusable; those are
+/// already reported, so validation must not also call them missing.
+#[derive(Debug, Default)]
+pub struct Shaped<T> {
+    pub raw: T,
+    pub broken: HashSet<String>,
+}
+
+/// Which level a mapping is, for the key tables and the messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Top,
+    Chat,
+}
+
+impl Level {
+    fn keys(self) -> impl Iterator<Item = &'static (&'static str, Kind)> {
+        let own = match self {
+            Level::Top => TOP_ONLY,
+            Level::Chat => CHAT_ONLY,
+        };
+        SHARED.iter().chain(own)
+    }
+
+    fn other(self) -> &'static [(&'static str, Kind)] {
+        match self {
+            Level::Top => CHAT_ONLY,
+            Level::Chat => TOP_ONLY,
+        }
+    }
+}
+
+/// Checks every key of `map` (at YAML path `path`) against the tables,
+/// reports each problem, and deserializes what is left.
+pub fn shape<T: DeserializeOwned + Default>(
+    map: &Mapping,
+    path: &str,
+    level: Level,
+    at: &SourceMap,
+    errors: &mut Vec<Diagnostic>,
+) -> Shaped<T> {
+    let mut kept = Mapping::new();
+    let mut broken = HashSet::new();
+    for (key, value) in map {
+        let Some(name) = key.as_str() else {
+            errors.push(Diagnostic::new(at.value(path), "keys must be plain words"));
+            continue;
+        };
+        let child = join(path, name);
+        match level.keys().find(|(k, _)| *k == name) {
+            Some((_, kind)) => match coerce(value, *kind, &child, name, at, errors) {
+                Some(good) => {
+                    kept.insert(key.clone(), good);
+                }
+                None => {
+                    broken.insert(name.to_string());
+                }
+            },
+            None => errors.push(unknown_key(name, &child, level, at)),
+        }
+    }
+    let raw = match yaml_serde::from_value(Value::Mapping(kept)) {
+        Ok(raw) => raw,
+        Err(e) => {
+            errors.push(Diagnostic::new(
+                at.value(path),
+                format!("cannot read this: {e}"),
+            ));
+            T::default()
+        }
+    };
+    Shaped { raw, broken }
+}
+
+fn unknown_key(name: &str, path: &str, level: Level, at: &SourceMap) -> Diagnostic {
+    let span = at.key(path);
+    if TOKEN_KEYS.contains(&name.to_lowercase().as_str()) {
+        return Diagnostic::new(span, "an access token does not belong in chats.yaml")
+            .hint("put it in an environment variable named by `token_env` (default HASHCHAT_TOKEN) or in a file named by `token_file`")
+            .secret();
+    }
+    if level.other().iter().any(|(k, _)| *k == name) {
+        let (message, hint) = match level {
+            Level::Top => (
+                format!("`{name}` belongs to a chat, not to the top level"),
+                "move it under an entry of `chats:`",
+            ),
+            Level::Chat => (
+                format!("`{name}` belongs to the top level, not to a chat"),
+                "move it to the top of the file, without indentation",
+            ),
+        };
+        return Diagnostic::new(span, message).hint(hint);
+    }
+    let known: Vec<&str> = level.keys().map(|(k, _)| *k).collect();
+    let hint = match suggest(name, known.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!("known keys here: {}", known.join(", ")),
+    };
+    let place = match level {
+        Level::Top => "at the top level",
+        Level::Chat => "in a chat",
+    };
+    Diagnostic::new(span, format!("unknown key `{name}` {place}")).hint(hint)
+}
+
+/// The value in the form the raw struct wants, or `None` after reporting
+/// why it cannot be. Numbers are accepted as text (`id: 42`), digit
+/// strings as counts (`max_characters: "500"`).
+fn coerce(
+    value: &Value,
+    kind: Kind,
+    path: &str,
+    name: &str,
+    at: &SourceMap,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Value> {
+    let wrong = |expected: &str| {
+        Diagnostic::new(
+            at.value(path),
+            format!("`{name}` should be {expected}, not {}", describe(value)),
+        )
+    };
+    if value.is_null() {
+        let hint = if name == "hashtag" {
+            "`#` starts a comment in YAML: write `hashtag: \"#1QEdChat\"` or leave out the `#`"
+        } else {
+            "give it a value, or remove the line to use the default"
+        };
+        let e = Diagnostic::new(at.key(path), format!("`{name}` has no value")).hint(hint);
+        errors.push(e);
+        return None;
+    }
+    let result = match kind {
+        Kind::Text => text(value).map(Value::String).ok_or_else(|| wrong("text")),
+        Kind::Count => count(value).ok_or_else(|| wrong("a whole number")),
+        Kind::TextList => return text_list(value, path, name, at, errors),
+        Kind::Chats => return chat_list(value, path, at, errors),
+    };
+    result.map_err(|e| errors.push(e)).ok()
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn count(value: &Value) -> Option<Value> {
+    match value {
+        Value::Number(n) => n.as_u64().map(|n| Value::Number(n.into())),
+        Value::String(s) => s
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .map(|n| Value::Number(n.into())),
+        _ => None,
+    }
+}
+
+fn text_list(
+    value: &Value,
+    path: &str,
+    name: &str,
+    at: &SourceMap,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Value> {
+    let Some(items) = value.as_sequence() else {
+        let e = Diagnostic::new(
+            at.value(path),
+            format!("`{name}` should be a list, not {}", describe(value)),
+        )
+        .hint("write each item on its own line, starting with `- `");
+        errors.push(e);
+        return None;
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        match text(item) {
+            Some(s) => out.push(Value::String(s)),
+            None => {
+                ok = false;
+                let e = Diagnostic::new(
+                    at.value(&format!("{path}[{i}]")),
+                    format!(
+                        "item {} of `{name}` should be text, not {}",
+                        i + 1,
+                        describe(item)
+                    ),
+                )
+                .hint("put the text in double quotes when it contains `: `, ` #` or starts with a sign such as `-`, `[` or `{`");
+                errors.push(e);
+            }
+        }
+    }
+    ok.then_some(Value::Sequence(out))
+}
+
+fn chat_list(
+    value: &Value,
+    path: &str,
+    at: &SourceMap,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Value> {
+    let Some(items) = value.as_sequence() else {
+        let e = Diagnostic::new(
+            at.value(path),
+            format!("`chats` should be a list of chats, not {}", describe(value)),
+        )
+        .hint("start each chat with `- id: …` on its own line");
+        errors.push(e);
+        return None;
+    };
+    for (i, item) in items.iter().enumerate() {
+        if !item.is_mapping() {
+            let e = Diagnostic::new(
+                at.value(&format!("{path}[{i}]")),
+                format!(
+                    "chat {} should be a mapping of keys such as `id:` and `hashtag:`, not {}",
+                    i + 1,
+                    describe(item)
+                ),
+            );
+            errors.push(e);
+        }
+    }
+    Some(value.clone())
+}
+
+/// How a YAML value reads to a moderator.
+pub fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "nothing".into(),
+        Value::Bool(b) => format!("`{b}`"),
+        Value::Number(n) => format!("the number `{n}`"),
+        Value::String(_) => "text".into(),
+        Value::Sequence(_) => "a list".into(),
+        Value::Mapping(_) => "a mapping (`key: value`)".into(),
+        Value::Tagged(_) => "a tagged value".into(),
+    }
+}
+
+/// The YAML path of `key` under `parent`, as [`SourceMap`] spells it.
+pub fn join(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
