@@ -1,12 +1,153 @@
-//! PLACEHOLDER by the lead so the crate builds; the config helper replaces
-//! this file entirely. The CLI calls `check::run(path) -> ExitCode`, which
-//! prints the result (summary to stdout, diagnostics to stderr).
-pub fn run(path: &std::path::Path) -> std::process::ExitCode {
-    match crate::chats::load(path) {
-        Ok(_) => std::process::ExitCode::SUCCESS,
-        Err(d) => {
-            eprint!("{d}");
-            std::process::ExitCode::from(2)
+//! `hashchat check`: validates chats.yaml and says so, before the chat
+//! rather than at 20:00. Valid: a line per chat on stdout, exit 0. Invalid:
+//! every problem on stderr, compiler-style, exit 2. Never a panic.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+
+use crate::chats::{self, Chat, When};
+use crate::schedule;
+
+/// What `check` prints and how it exits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckOutcome {
+    pub stdout: String,
+    pub stderr: String,
+    /// 0 valid, 2 invalid (or unreadable).
+    pub code: u8,
+}
+
+/// Checks the file at `path`; `now` dates the "next run" of each chat.
+pub fn check(path: &Path, now: DateTime<Utc>) -> CheckOutcome {
+    match chats::load(path) {
+        Ok(config) => {
+            let mut stdout = format!(
+                "{}: valid, {} {}\n",
+                path.display(),
+                config.chats.len(),
+                if config.chats.len() == 1 {
+                    "chat"
+                } else {
+                    "chats"
+                }
+            );
+            for chat in &config.chats {
+                stdout.push_str(&summary(chat, now));
+            }
+            CheckOutcome {
+                stdout,
+                stderr: String::new(),
+                code: 0,
+            }
         }
+        Err(diagnostics) => {
+            let n = diagnostics.errors.len();
+            let plural = if n == 1 { "problem" } else { "problems" };
+            CheckOutcome {
+                stdout: String::new(),
+                stderr: format!(
+                    "{diagnostics}\nerror: {} has {n} {plural}\n",
+                    path.display()
+                ),
+                code: 2,
+            }
+        }
+    }
+}
+
+/// The CLI's entry: checks at the current time and prints the outcome.
+pub fn run(path: &Path) -> ExitCode {
+    let outcome = check(path, Utc::now());
+    print!("{}", outcome.stdout);
+    eprint!("{}", outcome.stderr);
+    ExitCode::from(outcome.code)
+}
+
+/// `  1qedchat  #1QEdChat  6 questions  next: Thu 2026-12-03 20:00 GMT (20:00 UTC)`
+fn summary(chat: &Chat, now: DateTime<Utc>) -> String {
+    let questions = match chat.questions.len() {
+        1 => "1 question".to_string(),
+        n => format!("{n} questions"),
+    };
+    let next = match schedule::next_starts(chat, now, 1).first() {
+        Some(start) => {
+            let local = start.with_timezone(&chat.timezone);
+            format!(
+                "next: {} ({} UTC)",
+                local.format("%a %Y-%m-%d %H:%M %Z"),
+                start.format("%H:%M")
+            )
+        }
+        None => match &chat.when {
+            When::Once(start) => format!(
+                "one-off start {} has passed",
+                start.format("%Y-%m-%d %H:%M UTC")
+            ),
+            When::Recurring { expr, .. } => format!("`{expr}` has no future run"),
+        },
+    };
+    format!("  {}  {}  {questions}  {next}\n", chat.id, chat.hashtag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-30T12:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    fn check_text(source: &str) -> CheckOutcome {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("chats.yaml");
+        std::fs::write(&path, source).expect("write");
+        let mut outcome = check(&path, now());
+        let shown = path.display().to_string();
+        outcome.stdout = outcome.stdout.replace(&shown, "chats.yaml");
+        outcome.stderr = outcome.stderr.replace(&shown, "chats.yaml");
+        outcome
+    }
+
+    #[test]
+    fn a_valid_file_gets_a_line_per_chat_and_exit_0() {
+        let source = "server: https://mastodon.example\ntimezone: Europe/London\nchats:\n  - id: 1qedchat\n    hashtag: 1QEdChat\n    schedule: \"0 20 * * 4\"\n    questions: [One?, Two?]\n  - id: once\n    hashtag: Once\n    start: \"2026-01-01T10:00:00Z\"\n    questions: [Only?]\n";
+        let outcome = check_text(source);
+        assert_eq!(
+            outcome,
+            CheckOutcome {
+                stdout: "chats.yaml: valid, 2 chats\n  1qedchat  #1QEdChat  2 questions  next: Thu 2026-12-03 20:00 GMT (20:00 UTC)\n  once  #Once  1 question  one-off start 2026-01-01 10:00 UTC has passed\n".into(),
+                stderr: String::new(),
+                code: 0,
+            }
+        );
+    }
+
+    #[test]
+    fn an_invalid_file_prints_every_problem_and_exits_2() {
+        let source = "server: https://mastodon.example\nchats:\n  - id: a\n    hashtag: A\n    schedule: \"0 20 * * 4\"\n    timezone: Europe/Londn\n    questions: []\n";
+        let outcome = check_text(source);
+        assert_eq!(outcome.code, 2);
+        assert_eq!(outcome.stdout, "");
+        assert_eq!(
+            outcome.stderr,
+            "chats.yaml:6:15: error: unknown time zone `Europe/Londn`\n  |\n6 |     timezone: Europe/Londn\n  |               ^^^^^^^^^^^^\n  = hint: did you mean `Europe/London`?\n\nchats.yaml:7:5: error: `questions` is empty\n  |\n7 |     questions: []\n  |     ^^^^^^^^^\n  = hint: add at least one question: `- How do you …?`\n\nerror: chats.yaml has 2 problems\n"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_exits_2_with_a_clear_message() {
+        let outcome = check(Path::new("does/not/exist.yaml"), now());
+        assert_eq!(outcome.code, 2);
+        assert!(
+            outcome
+                .stderr
+                .starts_with("does/not/exist.yaml: error: `does/not/exist.yaml` does not exist\n"),
+            "{}",
+            outcome.stderr
+        );
     }
 }

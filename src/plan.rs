@@ -1,9 +1,14 @@
-//! PLACEHOLDER by the lead so the crate builds; the config helper replaces
-//! this file entirely. The CLI calls `plan(config, chat, runs, now, format)`
-//! and uses `PlanFormat` (clap::ValueEnum with Text, Json).
-use chrono::{DateTime, Utc};
+//! `hashchat plan`: the next runs of the chats and every post's time, in
+//! the chat's zone and in UTC, as text for people or JSON for tools. Pure:
+//! the caller passes the clock reading and prints the result.
 
-use crate::chats::Config;
+use anyhow::bail;
+use chrono::{DateTime, SecondsFormat, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use crate::chats::{Chat, Config};
+use crate::schedule::{self, PostKind, Timeline};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PlanFormat {
@@ -11,12 +16,273 @@ pub enum PlanFormat {
     Json,
 }
 
+/// The next `runs` runs of `chat` (every chat when `None`) after `now`,
+/// ordered by start time.
 pub fn plan(
-    _config: &Config,
-    _chat: Option<&str>,
-    _runs: usize,
-    _now: DateTime<Utc>,
-    _format: PlanFormat,
+    config: &Config,
+    chat: Option<&str>,
+    runs: usize,
+    now: DateTime<Utc>,
+    format: PlanFormat,
 ) -> anyhow::Result<String> {
-    anyhow::bail!("plan: not wired yet")
+    let chats: Vec<&Chat> = match chat {
+        None => config.chats.iter().collect(),
+        Some(id) => match config.chat(id) {
+            Some(c) => vec![c],
+            None => bail!("{}", unknown_chat(config, id)),
+        },
+    };
+    let mut planned: Vec<(&Chat, Timeline)> = chats
+        .iter()
+        .flat_map(|c| {
+            schedule::next_starts(c, now, runs)
+                .into_iter()
+                .map(|start| (*c, schedule::timeline(c, start)))
+        })
+        .collect();
+    planned.sort_by(|a, b| (a.1.start, &a.0.id).cmp(&(b.1.start, &b.0.id)));
+    Ok(match format {
+        PlanFormat::Json => json(&planned)?,
+        PlanFormat::Text => text(&chats, &planned),
+    })
+}
+
+/// The message for `--chat ID` naming no chat, with the ids there are.
+pub fn unknown_chat(config: &Config, id: &str) -> String {
+    let known: Vec<&str> = config.chats.iter().map(|c| c.id.as_str()).collect();
+    let list = known
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match crate::chats::suggest(id, known.iter().copied()) {
+        Some(s) => format!(
+            "no chat `{id}` in {}; did you mean `{s}`? (known: {list})",
+            config.path.display()
+        ),
+        None => format!(
+            "no chat `{id}` in {}; known chats: {list}",
+            config.path.display()
+        ),
+    }
+}
+
+#[derive(Serialize)]
+struct JsonRun<'a> {
+    chat: &'a str,
+    start_utc: String,
+    start_local: String,
+    posts: Vec<JsonPost<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonPost<'a> {
+    kind: PostKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    number: Option<u32>,
+    at_utc: String,
+    at_local: String,
+    text: &'a str,
+}
+
+fn json(planned: &[(&Chat, Timeline)]) -> anyhow::Result<String> {
+    let runs: Vec<JsonRun> = planned
+        .iter()
+        .map(|(chat, t)| JsonRun {
+            chat: &chat.id,
+            start_utc: rfc3339_utc(t.start),
+            start_local: rfc3339_local(t.start, chat.timezone),
+            posts: t
+                .posts
+                .iter()
+                .map(|p| JsonPost {
+                    kind: p.kind,
+                    number: p.number,
+                    at_utc: rfc3339_utc(p.at),
+                    at_local: rfc3339_local(p.at, chat.timezone),
+                    text: &p.text,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(serde_json::to_string_pretty(&runs)? + "\n")
+}
+
+fn rfc3339_utc(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn rfc3339_local(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz)
+        .to_rfc3339_opts(SecondsFormat::Secs, false)
+}
+
+/// One block per run: a header with the chat, local start and UTC, then a
+/// line per post. Seconds appear only when a run needs them (rehearsals).
+fn text(chats: &[&Chat], planned: &[(&Chat, Timeline)]) -> String {
+    let mut out = String::new();
+    for chat in chats {
+        if !planned.iter().any(|(c, _)| c.id == chat.id) {
+            out.push_str(&format!(
+                "{} ({}): no upcoming run\n\n",
+                chat.id, chat.hashtag
+            ));
+        }
+    }
+    for (chat, t) in planned {
+        let tz = chat.timezone;
+        let seconds = t.posts.iter().any(|p| p.at.timestamp() % 60 != 0);
+        let clock = if seconds { "%H:%M:%S" } else { "%H:%M" };
+        let local = t.start.with_timezone(&tz);
+        out.push_str(&format!(
+            "{} ({}): {} {} {} ({} UTC)\n",
+            chat.id,
+            chat.hashtag,
+            local.format(&format!("%a %Y-%m-%d {clock}")),
+            tz.name(),
+            local.format("%Z"),
+            t.start.format(clock),
+        ));
+        let day = local.date_naive();
+        for p in &t.posts {
+            let at = p.at.with_timezone(&tz);
+            let when = if at.date_naive() == day {
+                at.format(clock).to_string()
+            } else {
+                at.format(&format!("%a {clock}")).to_string()
+            };
+            let utc = p.at.format(clock);
+            let text = p.text.replace('\n', " ");
+            out.push_str(&format!(
+                "  {when} {} ({utc} UTC)  {text}\n",
+                at.format("%Z")
+            ));
+        }
+        let until = t.collect_until.with_timezone(&tz);
+        out.push_str(&format!(
+            "  answers collected until {} {} ({} UTC)\n\n",
+            until.format(clock),
+            until.format("%Z"),
+            t.collect_until.format(clock)
+        ));
+    }
+    if out.ends_with("\n\n") {
+        out.pop();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chats::{test_chat, When};
+    use crate::schedule::classic_cron;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("test time")
+            .with_timezone(&Utc)
+    }
+
+    fn config() -> Config {
+        let when = When::Recurring {
+            expr: "0 20 * * 4".into(),
+            schedule: Box::new(classic_cron("0 20 * * 4").expect("cron")),
+        };
+        let mut weekly = test_chat(when, chrono_tz::Europe::London);
+        weekly.intro = "Welcome!".into();
+        weekly.closing = "Thanks!".into();
+        let mut once = test_chat(When::Once(utc("2026-12-01T09:00:30Z")), Tz::UTC);
+        once.id = "demo".into();
+        once.questions = vec!["Ready?".into()];
+        once.intro = "Rehearsal".into();
+        once.closing = "Done".into();
+        once.first_question_after = std::time::Duration::from_secs(5);
+        once.question_interval = std::time::Duration::from_secs(10);
+        once.collect_after = std::time::Duration::from_secs(5);
+        Config {
+            path: "chats.yaml".into(),
+            chats: vec![weekly, once],
+        }
+    }
+
+    #[test]
+    fn json_lists_each_run_with_every_post_in_both_zones() {
+        let now = utc("2026-03-20T00:00:00Z");
+        let out = plan(&config(), Some("1qedchat"), 2, now, PlanFormat::Json).expect("plan");
+        let runs: serde_json::Value = serde_json::from_str(&out).expect("json");
+        let first = &runs[0];
+        assert_eq!(first["chat"], "1qedchat");
+        assert_eq!(first["start_utc"], "2026-03-26T20:00:00Z");
+        assert_eq!(first["start_local"], "2026-03-26T20:00:00+00:00");
+        // After the change to BST the chat stays at 20:00 local.
+        assert_eq!(runs[1]["start_utc"], "2026-04-02T19:00:00Z");
+        assert_eq!(runs[1]["start_local"], "2026-04-02T20:00:00+01:00");
+        let posts = first["posts"].as_array().expect("posts");
+        assert_eq!(posts.len(), 4);
+        assert_eq!(
+            posts[0],
+            serde_json::json!({"kind": "intro", "at_utc": "2026-03-26T20:00:00Z", "at_local": "2026-03-26T20:00:00+00:00", "text": "Welcome! #1QEdChat"})
+        );
+        assert_eq!(
+            posts[1],
+            serde_json::json!({"kind": "question", "number": 1, "at_utc": "2026-03-26T20:05:00Z", "at_local": "2026-03-26T20:05:00+00:00", "text": "Q1: How do you build an online PLN? #1QEdChat"})
+        );
+        assert_eq!(posts[3]["kind"], "closing");
+        assert!(posts[3].get("number").is_none());
+    }
+
+    #[test]
+    fn text_shows_local_and_utc_times_for_every_post() {
+        let now = utc("2026-06-01T00:00:00Z");
+        let out = plan(&config(), Some("1qedchat"), 1, now, PlanFormat::Text).expect("plan");
+        let expected = "\
+1qedchat (#1QEdChat): Thu 2026-06-04 20:00 Europe/London BST (19:00 UTC)
+  20:00 BST (19:00 UTC)  Welcome! #1QEdChat
+  20:05 BST (19:05 UTC)  Q1: How do you build an online PLN? #1QEdChat
+  20:15 BST (19:15 UTC)  Q2: Which groups help you most? #1QEdChat
+  20:25 BST (19:25 UTC)  Thanks! #1QEdChat
+  answers collected until 20:55 BST (19:55 UTC)
+";
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn all_chats_are_planned_in_start_order_with_seconds_when_needed() {
+        let now = utc("2026-11-30T00:00:00Z");
+        let out = plan(&config(), None, 1, now, PlanFormat::Text).expect("plan");
+        let headers: Vec<&str> = out
+            .lines()
+            .filter(|l| !l.starts_with(' ') && !l.is_empty())
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                "demo (#1QEdChat): Tue 2026-12-01 09:00:30 UTC UTC (09:00:30 UTC)",
+                "1qedchat (#1QEdChat): Thu 2026-12-03 20:00 Europe/London GMT (20:00 UTC)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_past_one_off_chat_has_no_run() {
+        let now = utc("2027-01-01T00:00:00Z");
+        let text = plan(&config(), Some("demo"), 3, now, PlanFormat::Text).expect("plan");
+        assert_eq!(text, "demo (#1QEdChat): no upcoming run\n");
+        let json = plan(&config(), Some("demo"), 3, now, PlanFormat::Json).expect("plan");
+        assert_eq!(json, "[]\n");
+    }
+
+    #[test]
+    fn an_unknown_chat_lists_the_known_ones() {
+        let now = utc("2026-11-30T00:00:00Z");
+        let cases = [
+            ("1qedchta", "no chat `1qedchta` in chats.yaml; did you mean `1qedchat`? (known: `1qedchat`, `demo`)"),
+            ("weekly", "no chat `weekly` in chats.yaml; known chats: `1qedchat`, `demo`"),
+        ];
+        for (id, message) in cases {
+            let e = plan(&config(), Some(id), 1, now, PlanFormat::Text).expect_err(id);
+            assert_eq!(e.to_string(), message);
+        }
+    }
 }
