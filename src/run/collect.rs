@@ -32,6 +32,9 @@ pub struct Collector {
     cursor: Mutex<Option<String>>,
     /// Connections after the first: each is a gap the stream did not cover.
     gaps: AtomicU32,
+    /// Statuses that could not be stored (database trouble): the final
+    /// reconciliation then rereads everything instead of from the cursor.
+    failures: AtomicU32,
 }
 
 impl Collector {
@@ -51,6 +54,7 @@ impl Collector {
             tuning,
             cursor: Mutex::new(None),
             gaps: AtomicU32::new(u32::from(resumed)),
+            failures: AtomicU32::new(0),
         }
     }
 
@@ -103,8 +107,11 @@ impl Collector {
     async fn on_event(&self, event: StreamEvent) {
         let outcome = match event {
             StreamEvent::Update(status) => {
-                self.advance_cursor(&status.id).await;
-                self.ingest(&status).await
+                let stored = self.ingest(&status).await;
+                if stored.is_ok() {
+                    self.advance_cursor(&status.id).await;
+                }
+                stored
             }
             StreamEvent::Edit(status) => self.ingest(&status).await,
             StreamEvent::Delete(id) => {
@@ -124,6 +131,8 @@ impl Collector {
             }
         };
         if let Err(e) = outcome {
+            // The final reconciliation reads the whole timeline again.
+            self.failures.fetch_add(1, Ordering::Relaxed);
             tracing::error!("could not record a streamed post: {e:#}");
         }
     }
@@ -160,7 +169,10 @@ impl Collector {
         match self.reconcile_timeline().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(statuses = n, "reconciled the tag timeline"),
-            Err(e) => tracing::warn!("could not reconcile the tag timeline: {e:#}"),
+            Err(e) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("could not reconcile the tag timeline: {e:#}");
+            }
         }
     }
 
@@ -202,6 +214,9 @@ impl Collector {
             }
             None => {
                 let mut max_id: Option<String> = None;
+                // The cursor moves only once every page down to the run's
+                // opening is stored; a failure part-way rescans next time.
+                let mut newest: Option<String> = None;
                 for _ in 0..MAX_PAGES {
                     let page = Page {
                         max_id: max_id.clone(),
@@ -213,8 +228,13 @@ impl Collector {
                         .await?;
                     read += statuses.len();
                     for status in &statuses {
-                        self.advance_cursor(&status.id).await;
                         self.ingest(status).await?;
+                    }
+                    if newest.is_none() {
+                        newest = statuses
+                            .iter()
+                            .map(|s| s.id.clone())
+                            .max_by(|a, b| id_order(a, b));
                     }
                     let Some(oldest) = statuses.iter().min_by(|a, b| id_order(&a.id, &b.id)) else {
                         break;
@@ -223,6 +243,9 @@ impl Collector {
                         break;
                     }
                     max_id = Some(oldest.id.clone());
+                }
+                if let Some(newest) = newest {
+                    self.advance_cursor(&newest).await;
                 }
             }
         }
@@ -249,6 +272,10 @@ impl Collector {
     /// not deliver (all of them after a gap; otherwise the replies, which
     /// the hashtag stream never carries).
     pub async fn final_reconcile(&self) -> anyhow::Result<()> {
+        if self.failures.load(Ordering::Relaxed) > 0 {
+            tracing::info!("some posts could not be stored earlier: rereading the whole timeline");
+            *self.cursor.lock().await = None;
+        }
         self.reconcile_timeline().await?;
         let post_ids: Vec<String> = self.posts.borrow().keys().cloned().collect();
         self.reconcile_replies(&post_ids).await?;

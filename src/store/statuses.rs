@@ -57,7 +57,11 @@ impl Store {
         status: &StoredStatus,
         answers: &[u32],
     ) -> anyhow::Result<Recorded> {
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE: take the write lock before reading, so another writer
+        // between our read and write waits (busy_timeout) instead of
+        // failing with SQLITE_BUSY_SNAPSHOT, which WAL gives a deferred
+        // read transaction that later tries to write.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let existing: Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = sqlx::query_as(
             "SELECT edited_at, deleted_at FROM statuses WHERE run_id = ? AND status_id = ?",
         )

@@ -65,6 +65,14 @@ impl TestApp {
     /// Q1 5 min later, 10 min apart, collecting 10 min after the closing;
     /// the clock stands one minute before the start.
     pub async fn new() -> Self {
+        // Logs show in a failing test's output (RUST_LOG to adjust).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "hashchat=info".into()),
+            )
+            .with_test_writer()
+            .try_init();
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("hashchat.db");
         let store = Store::open(&db).await.expect("store");

@@ -1,6 +1,7 @@
 //! The one integration-test binary: whole runs against an in-process fake
 //! server and against the independent `mastodon-mock` server, plus CLI tests.
 
+mod config;
 mod e2e;
 mod fake_server;
 mod mock_server;
@@ -8,3 +9,4 @@ mod network;
 mod recap_golden;
 mod helpers;
 mod run_fake;
+mod reliability;

@@ -1,0 +1,359 @@
+//! Faults during a run, against the in-process fake server: crashes at
+//! seeded points, dropped streams, throttling, a hanging server, a second
+//! process, and shutdown. Each test fails when its protection is removed.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+
+use hashchat::answers::html_to_text;
+use hashchat::clock::Clock;
+use hashchat::recap;
+use hashchat::run::RunOptions;
+use rand::{Rng, SeedableRng};
+use tokio_util::sync::CancellationToken;
+
+use crate::fake_server::Fault;
+use crate::helpers::{assert_all_ok, within, TestApp};
+
+/// Waits until the store holds a (live) status with this id: proof it was
+/// recorded before the run's final reconciliation.
+async fn recorded(app: &TestApp, status_id: &str) {
+    within("the answer to be recorded", async {
+        loop {
+            if let Some(run) = app.store.latest_run(&app.chat.id).await.unwrap() {
+                let rows = app.store.statuses(run.id).await.unwrap();
+                if rows.iter().any(|r| r.status_id == status_id) {
+                    return;
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+}
+
+fn bot_texts(app: &TestApp) -> Vec<String> {
+    app.fake
+        .statuses_by("chatbot")
+        .iter()
+        .map(|s| html_to_text(&s.content))
+        .collect()
+}
+
+fn expected_bot_texts() -> Vec<String> {
+    vec![
+        "Welcome to #1QEdChat! Introduce yourself.".into(),
+        "Q1: How do you build an online PLN? #1QEdChat".into(),
+        "Q2: Which chats or groups help you most? #1QEdChat".into(),
+        "Q3: What will you try next week? #1QEdChat".into(),
+        "Thanks everyone! Recap soon. #1QEdChat".into(),
+    ]
+}
+
+async fn answered_ids(app: &TestApp) -> BTreeSet<String> {
+    let recap = recap::build(&app.store, &app.chat, app.run_id().await)
+        .await
+        .unwrap();
+    recap
+        .questions
+        .iter()
+        .flat_map(|q| q.answers.iter().map(|a| a.status_id.clone()))
+        .collect()
+}
+
+/// The daemon, killed once when the server has seen `kill_at` requests
+/// (dropping it at whatever await it is in, as `kill -9` would, with
+/// SQLite rolling back what was not committed), then started again.
+struct Crashing<'a> {
+    app: &'a TestApp,
+    daemon: tokio::task::JoinHandle<Vec<hashchat::run::ChatOutcome>>,
+    kill_at: usize,
+    killed: bool,
+    /// Answers posted while the bot was down.
+    posted_while_down: Vec<String>,
+}
+
+impl<'a> Crashing<'a> {
+    fn start(app: &'a TestApp, kill_at: usize) -> Self {
+        Self {
+            app,
+            daemon: app.spawn_once().0,
+            kill_at,
+            killed: false,
+            posted_while_down: Vec::new(),
+        }
+    }
+
+    async fn wait<T>(&mut self, what: &str, future: impl Future<Output = T>) -> T {
+        tokio::pin!(future);
+        loop {
+            if self.killed {
+                return within(what, &mut future).await;
+            }
+            tokio::select! {
+                out = &mut future => return out,
+                _ = self.app.fake.wait_for_requests(self.kill_at) => self.crash_and_restart().await,
+            }
+        }
+    }
+
+    /// Waits for the daemon to finish its run (it may still be killed).
+    async fn finish(&mut self) -> Vec<hashchat::run::ChatOutcome> {
+        loop {
+            if self.killed {
+                return within("the run to end", &mut self.daemon).await.unwrap();
+            }
+            tokio::select! {
+                out = &mut self.daemon => return out.unwrap(),
+                _ = self.app.fake.wait_for_requests(self.kill_at) => self.crash_and_restart().await,
+            }
+        }
+    }
+
+    async fn crash_and_restart(&mut self) {
+        self.daemon.abort();
+        let _ = (&mut self.daemon).await;
+        self.killed = true;
+        if self.app.clock.now() >= crate::helpers::start_time() {
+            let gap = self.app.fake.post_as(
+                "bob",
+                "A2: posted while the bot was down #1QEdChat",
+                None,
+                "public",
+            );
+            self.posted_while_down.push(gap.id);
+        }
+        self.daemon = self.app.spawn_once().0;
+    }
+}
+
+async fn crash_once_during_a_run(seed: u64) {
+    let app = TestApp::new().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    // A clean run makes about 30 requests; kill anywhere in them.
+    let kill_at = rng.gen_range(2..32);
+    let mut run = Crashing::start(&app, kill_at);
+    let mut answers = Vec::new();
+    for seq in 0..=4u32 {
+        app.clock.set(app.post_time(seq));
+        let posts = run
+            .wait(
+                "the bot's post",
+                app.fake.wait_for_bot_posts(seq as usize + 1),
+            )
+            .await;
+        match seq {
+            1 => answers.push(
+                app.fake
+                    .post_as("alice", "A1: my PLN #1QEdChat", None, "public")
+                    .id,
+            ),
+            2 => {
+                let q2 = posts[2].id.clone();
+                answers.push(
+                    app.fake
+                        .post_as("bob", "Colleagues", Some(&q2), "unlisted")
+                        .id,
+                );
+            }
+            3 => answers.push(
+                app.fake
+                    .post_as("alice", "A3 a new tool #1QEdChat", None, "public")
+                    .id,
+            ),
+            _ => {}
+        }
+    }
+    app.clock.set(app.end_time());
+    let outcomes = run.finish().await;
+    assert_all_ok(&outcomes);
+
+    assert_eq!(
+        bot_texts(&app),
+        expected_bot_texts(),
+        "seed {seed}, killed at request {kill_at}"
+    );
+    let found = answered_ids(&app).await;
+    for id in answers.iter().chain(&run.posted_while_down) {
+        assert!(
+            found.contains(id),
+            "seed {seed}, killed at request {kill_at}: answer {id} lost"
+        );
+    }
+}
+
+#[tokio::test]
+async fn killed_at_any_of_twenty_seeded_points_each_post_goes_out_once_and_no_answer_is_lost() {
+    for seed in 0..20 {
+        crash_once_during_a_run(seed).await;
+    }
+}
+
+#[tokio::test]
+async fn a_crash_between_sending_and_recording_a_post_does_not_post_it_twice() {
+    let app = TestApp::new().await;
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    // Q1 reaches the server but the answer never comes back; the process
+    // dies while waiting, so SQLite says `sending` with no status id.
+    app.fake
+        .fail_next("POST", "/api/v1/statuses", Fault::AcceptThenHang);
+    app.clock.set(app.post_time(1));
+    within("Q1 on the server", app.fake.wait_for_bot_posts(2)).await;
+    daemon.abort();
+    let _ = daemon.await;
+    let (daemon, _) = app.spawn_once();
+    for seq in 2..=4 {
+        app.advance_to_post(seq).await;
+    }
+    app.clock.set(app.end_time());
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    assert_eq!(bot_texts(&app), expected_bot_texts());
+}
+
+#[tokio::test]
+async fn answers_posted_while_the_stream_was_down_are_recorded_on_reconnection() {
+    let app = TestApp::new().await;
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    within("the stream", app.fake.wait_for_streams(1)).await;
+    let mut gap_answers = Vec::new();
+    for (seq, cut) in [(1, false), (2, true), (3, false)] {
+        app.advance_to_post(seq).await;
+        // Drop the stream (a close frame, or a cut connection) and answer
+        // before the bot can reconnect.
+        if cut {
+            app.fake.cut_streams();
+        } else {
+            app.fake.drop_streams();
+        }
+        let text = format!("A{seq}: said during gap {seq} #1QEdChat");
+        let id = app.fake.post_as("alice", &text, None, "public").id;
+        // Recorded by the reconciliation that follows reconnection, well
+        // before the end-of-run reconciliation.
+        recorded(&app, &id).await;
+        gap_answers.push(id);
+    }
+    app.advance_to_post(4).await;
+    app.clock.set(app.end_time());
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    let found = answered_ids(&app).await;
+    for id in &gap_answers {
+        assert!(found.contains(id));
+    }
+}
+
+#[tokio::test]
+async fn a_429_on_posting_and_on_timeline_reads_is_waited_out_then_succeeds() {
+    let app = TestApp::new().await;
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    within("the stream", app.fake.wait_for_streams(1)).await;
+    app.fake.fail_next(
+        "POST",
+        "/api/v1/statuses",
+        Fault::RateLimit {
+            retry_after_secs: 1,
+        },
+    );
+    let before = app.fake.request_count();
+    let posts = app.advance_to_post(1).await;
+    let posts_tried = app.fake.requests()[before..]
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.starts_with("/api/v1/statuses"))
+        .count();
+    assert_eq!(posts_tried, 2, "one throttled attempt, one that succeeded");
+    assert_eq!(html_to_text(&posts[1].content), expected_bot_texts()[1]);
+
+    // The reconciliation after a reconnection is throttled once too.
+    app.fake.fail_next(
+        "GET",
+        "/api/v1/timelines/tag",
+        Fault::RateLimit {
+            retry_after_secs: 1,
+        },
+    );
+    app.fake.drop_streams();
+    let id = app
+        .fake
+        .post_as("bob", "A1: throttled but kept #1QEdChat", None, "public")
+        .id;
+    recorded(&app, &id).await;
+    for seq in 2..=4 {
+        app.advance_to_post(seq).await;
+    }
+    app.clock.set(app.end_time());
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    assert_eq!(bot_texts(&app), expected_bot_texts());
+}
+
+#[tokio::test]
+async fn a_hanging_server_times_out_and_the_post_is_retried() {
+    let mut app = TestApp::new().await;
+    app.tuning.request_timeout = std::time::Duration::from_millis(300);
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    app.fake.fail_next("POST", "/api/v1/statuses", Fault::Hang);
+    app.advance_to_post(1).await;
+    for seq in 2..=4 {
+        app.advance_to_post(seq).await;
+    }
+    app.clock.set(app.end_time());
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    assert_eq!(bot_texts(&app), expected_bot_texts());
+}
+
+#[tokio::test]
+async fn a_second_process_on_the_same_database_refuses_a_chat_that_is_running() {
+    let app = TestApp::new().await;
+    let (first, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    let mut second = app.daemon(
+        RunOptions {
+            once: true,
+            ..RunOptions::default()
+        },
+        CancellationToken::new(),
+    );
+    second.holder = "another-process".into();
+    let outcomes = within("the second daemon", second.run(&[])).await.unwrap();
+    let error = format!("{:#}", outcomes[0].result.as_ref().unwrap_err());
+    assert!(
+        error.contains("already being run by another hashchat process"),
+        "{error}"
+    );
+    for seq in 1..=4 {
+        app.advance_to_post(seq).await;
+    }
+    app.clock.set(app.end_time());
+    assert_all_ok(&within("the run to end", first).await.unwrap());
+    assert_eq!(bot_texts(&app), expected_bot_texts());
+}
+
+#[tokio::test]
+async fn shutdown_mid_run_exits_cleanly_and_the_next_start_resumes_the_run() {
+    let app = TestApp::new().await;
+    let (daemon, shutdown) = app.spawn_once();
+    app.advance_to_post(1).await;
+    shutdown.cancel();
+    let outcomes = within("a clean stop", daemon).await.unwrap();
+    assert_all_ok(&outcomes);
+    // Answered while stopped; the resumed run still records it.
+    let id = app
+        .fake
+        .post_as(
+            "alice",
+            "A1: while it was stopped #1QEdChat",
+            None,
+            "public",
+        )
+        .id;
+    let (daemon, _) = app.spawn_once();
+    for seq in 2..=4 {
+        app.advance_to_post(seq).await;
+    }
+    app.clock.set(app.end_time());
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    assert_eq!(bot_texts(&app), expected_bot_texts());
+    assert!(answered_ids(&app).await.contains(&id));
+}
