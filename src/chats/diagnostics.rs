@@ -215,6 +215,12 @@ impl SourceMap {
     /// Indexes as much of `source` as parses; a syntax error is reported by
     /// the serde stage, so here it only ends the index early.
     pub fn build(source: &str) -> Self {
+        // yaml-rust2 recurses once per level of block nesting and overflows
+        // the stack somewhere past 600 levels (`- - - - …`); real files nest
+        // a handful deep, so a pathological one simply goes unindexed.
+        if nesting_bound(source) > 200 {
+            return SourceMap::default();
+        }
         let mut builder = Builder {
             lines: source.lines().collect(),
             frames: Vec::new(),
@@ -266,6 +272,36 @@ impl SourceMap {
             path = &path[..path.rfind(['.', '[']).or((!path.is_empty()).then_some(0))?];
         }
     }
+}
+
+/// An upper bound of the YAML nesting depth of `source`: a nested block
+/// collection starts further right than its parent (by indentation or by a
+/// compact `- `, `? ` or `: ` on the same line), and flow collections nest
+/// by brackets.
+fn nesting_bound(source: &str) -> usize {
+    let block = source
+        .lines()
+        .map(|line| {
+            let indent = line.len() - line.trim_start().len();
+            indent
+                + line.matches("- ").count()
+                + line.matches("? ").count()
+                + line.matches(": ").count()
+        })
+        .max()
+        .unwrap_or(0);
+    let (mut depth, mut flow) = (0usize, 0usize);
+    for c in source.chars() {
+        match c {
+            '[' | '{' => {
+                depth += 1;
+                flow = flow.max(depth);
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    block + flow
 }
 
 enum Frame {
