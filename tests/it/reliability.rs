@@ -17,7 +17,7 @@ use crate::helpers::{assert_all_ok, within, TestApp};
 
 /// Waits until the store holds a (live) status with this id: proof it was
 /// recorded before the run's final reconciliation.
-async fn recorded(app: &TestApp, status_id: &str) {
+pub async fn recorded(app: &TestApp, status_id: &str) {
     within("the answer to be recorded", async {
         loop {
             if let Some(run) = app.store.latest_run(&app.chat.id).await.unwrap() {
