@@ -10,3 +10,4 @@ mod recap_golden;
 mod helpers;
 mod run_fake;
 mod reliability;
+mod downtime;
