@@ -8,7 +8,7 @@
 //! else `<repo>/target/mastodon-mock-venv`, created on first use with `python3 -m venv` and
 //! `pip install mastodon-mock==0.6.1`, so plain `cargo test` works on a fresh machine.
 
-// A shared harness: not every test binary configuration uses every helper.
+// A shared harness: helpers exist for every participant action, whether or not a test uses it yet.
 #![allow(dead_code)]
 
 use std::fs::{self, File};
