@@ -11,7 +11,9 @@ use std::time::Duration;
 use hashchat::chats::{self, When};
 
 fn fixtures(kind: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config").join(kind);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config")
+        .join(kind);
     let mut files: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -74,7 +76,9 @@ fn a_token_written_in_the_file_is_never_printed() {
         let source = fs::read_to_string(dir.join(file)).expect("fixture");
         let shown = diagnostics(&source);
         for secret in secrets {
-            let leaked = shown.lines().any(|l| l.contains(secret) && !l.contains("= hint"));
+            let leaked = shown
+                .lines()
+                .any(|l| l.contains(secret) && !l.contains("= hint"));
             assert!(!leaked, "{file} shows {secret}:\n{shown}");
         }
     }
