@@ -99,6 +99,19 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Show each chat's recent runs, whether a process is running it, and
+    /// every post that did not go out, with the reason.
+    #[command(after_help = "Examples:\n  hashchat status\n  hashchat status --chat 1qedchat --runs 10\n  hashchat status --format json")]
+    Status {
+        /// Only this chat (by its `id`).
+        #[arg(long)]
+        chat: Option<String>,
+        /// How many recent runs per chat.
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+        #[arg(long, value_enum, default_value_t = crate::status::StatusFormat::Text)]
+        format: crate::status::StatusFormat,
+    },
     /// Print or save the recap of a run (default: the latest).
     #[command(
         after_help = "Examples:\n  hashchat recap 1qedchat\n  hashchat recap 1qedchat --format html --output recap.html\n  hashchat recap 1qedchat --run 12 --format csv"
@@ -136,6 +149,14 @@ pub async fn execute(cli: Cli) -> ExitCode {
             dry_run,
         } => match load(&cli) {
             Ok(config) => run(&cli, config, chat, RunOptions { once, now, dry_run }).await,
+            Err(code) => return code,
+        },
+        Command::Status {
+            ref chat,
+            runs,
+            format,
+        } => match load(&cli) {
+            Ok(config) => status(&cli, &config, chat.as_deref(), runs, format).await,
             Err(code) => return code,
         },
         Command::Recap {
@@ -257,6 +278,24 @@ async fn wait_for_signal() {
 #[cfg(not(unix))]
 async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn status(
+    cli: &Cli,
+    config: &Config,
+    chat: Option<&str>,
+    runs: u32,
+    format: crate::status::StatusFormat,
+) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        cli.db.exists(),
+        "no database at {}: nothing has run yet",
+        cli.db.display()
+    );
+    let store = Store::open(&cli.db).await?;
+    let statuses = crate::status::status(config, &store, chat, runs, chrono::Utc::now()).await?;
+    print!("{}", crate::status::render(&statuses, format, config));
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn recap(

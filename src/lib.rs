@@ -13,5 +13,6 @@ pub mod plan;
 pub mod recap;
 pub mod run;
 pub mod schedule;
+pub mod status;
 pub mod store;
 pub mod telemetry;

@@ -67,3 +67,26 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Who holds the chat's lease now, if anyone (expired leases count as none).
+    pub async fn lease_of(
+        &self,
+        chat_id: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<LeaseHolder>> {
+        let row: Option<(String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT holder, acquired_at, expires_at FROM chat_leases
+             WHERE chat_id = ? AND expires_at >= ?",
+        )
+        .bind(chat_id)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|(holder, acquired_at, expires_at)| LeaseHolder {
+            holder,
+            acquired_at,
+            expires_at,
+        }))
+    }
+}

@@ -192,3 +192,31 @@ impl Store {
         Ok(row.map(Into::into))
     }
 }
+
+impl Store {
+    /// The newest `limit` runs of a chat (missed ones included), newest first.
+    pub async fn recent_runs(&self, chat_id: &str, limit: u32) -> anyhow::Result<Vec<RunRow>> {
+        let rows: Vec<RawRun> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM runs WHERE chat_id = ? ORDER BY planned_start DESC LIMIT ?"
+        ))
+        .bind(chat_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// How many live statuses and answering statuses a run has.
+    pub async fn run_counts(&self, run_id: i64) -> anyhow::Result<(u32, u32)> {
+        let (posts, answers): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*),
+                    COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM answers a
+                        WHERE a.run_id = s.run_id AND a.status_id = s.status_id))
+             FROM statuses s WHERE s.run_id = ? AND s.deleted_at IS NULL",
+        )
+        .bind(run_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((posts as u32, answers as u32))
+    }
+}

@@ -1,0 +1,150 @@
+//! `hashchat status`: what the database says about each chat: whether a
+//! process is running it, its recent runs, and every post that did not go
+//! out (failed after retries, or skipped as too late), with the reason.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::chats::Config;
+use crate::store::{PostState, RunState, Store};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChatStatus {
+    pub chat: String,
+    /// The process holding the chat's lease, when one is running it.
+    pub running_in: Option<String>,
+    pub runs: Vec<RunStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunStatus {
+    pub id: i64,
+    pub planned_start: DateTime<Utc>,
+    pub state: &'static str,
+    pub posts: u32,
+    pub answers: u32,
+    pub not_posted: Vec<NotPosted>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NotPosted {
+    pub seq: u32,
+    pub text: String,
+    pub state: &'static str,
+    pub reason: String,
+}
+
+/// The status of the chats in `config` (or only `chat`), newest runs first.
+pub async fn status(
+    config: &Config,
+    store: &Store,
+    chat: Option<&str>,
+    runs: u32,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<ChatStatus>> {
+    let mut out = Vec::new();
+    for c in config
+        .chats
+        .iter()
+        .filter(|c| chat.is_none_or(|id| c.id == id))
+    {
+        let mut run_statuses = Vec::new();
+        for run in store.recent_runs(&c.id, runs).await? {
+            let (posts, answers) = store.run_counts(run.id).await?;
+            let not_posted = store
+                .posts(run.id)
+                .await?
+                .into_iter()
+                .filter(|p| matches!(p.state, PostState::Failed | PostState::Skipped))
+                .map(|p| NotPosted {
+                    seq: p.seq,
+                    text: p.text,
+                    state: p.state.as_str(),
+                    reason: p.last_error.unwrap_or_default(),
+                })
+                .collect();
+            run_statuses.push(RunStatus {
+                id: run.id,
+                planned_start: run.planned_start,
+                state: match run.state {
+                    RunState::Running => "running",
+                    RunState::Done => "done",
+                    RunState::Missed => "missed",
+                },
+                posts,
+                answers,
+                not_posted,
+            });
+        }
+        out.push(ChatStatus {
+            chat: c.id.clone(),
+            running_in: store.lease_of(&c.id, now).await?.map(|l| l.holder),
+            runs: run_statuses,
+        });
+    }
+    if let Some(id) = chat {
+        anyhow::ensure!(
+            !out.is_empty(),
+            "no chat `{id}` in {}",
+            config.path.display()
+        );
+    }
+    Ok(out)
+}
+
+pub fn render(statuses: &[ChatStatus], format: StatusFormat, config: &Config) -> String {
+    match format {
+        StatusFormat::Json => {
+            let mut s = serde_json::to_string_pretty(statuses)
+                .expect("status is plain data and always serialises");
+            s.push('\n');
+            s
+        }
+        StatusFormat::Text => render_text(statuses, config),
+    }
+}
+
+fn render_text(statuses: &[ChatStatus], config: &Config) -> String {
+    let mut out = String::new();
+    for chat in statuses {
+        let zone = config
+            .chat(&chat.chat)
+            .map_or(chrono_tz::UTC, |c| c.timezone);
+        let running = chat
+            .running_in
+            .as_deref()
+            .map_or("not running".to_string(), |h| format!("running in {h}"));
+        let _ = writeln!(out, "{} ({running})", chat.chat);
+        if chat.runs.is_empty() {
+            let _ = writeln!(out, "  no runs yet");
+        }
+        for run in &chat.runs {
+            let local = run.planned_start.with_timezone(&zone);
+            let _ = writeln!(
+                out,
+                "  run {:<4} {}  {:<7}  {} posts, {} answering",
+                run.id,
+                local.format("%a %Y-%m-%d %H:%M %Z"),
+                run.state,
+                run.posts,
+                run.answers
+            );
+            for post in &run.not_posted {
+                let _ = writeln!(
+                    out,
+                    "    NOT POSTED ({}): post {}: {}\n      reason: {}",
+                    post.state, post.seq, post.text, post.reason
+                );
+            }
+        }
+    }
+    out
+}
