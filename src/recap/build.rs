@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use super::{Answer, Format, OtherPost, Participant, QuestionRecap, Recap, RunInfo};
+use super::{Answer, Format, OtherPost, Participant, QuestionRecap, Recap, RunInfo, Stats};
 use crate::chats::Chat;
 use crate::schedule::PostKind;
 use crate::store::Store;
@@ -26,6 +26,10 @@ pub async fn build(store: &Store, chat: &Chat, run_id: i64) -> anyhow::Result<Re
     );
     let posts = store.posts(run_id).await?;
     let statuses = store.statuses(run_id).await?;
+    let seen_before = store
+        .accounts_seen_before(&chat.id, run.planned_start)
+        .await?;
+    let deleted = store.deleted_count(run_id).await?;
 
     let mut questions: Vec<QuestionRecap> = posts
         .iter()
@@ -49,6 +53,7 @@ pub async fn build(store: &Store, chat: &Chat, run_id: i64) -> anyhow::Result<Re
                 display_name: status.display_name.clone(),
                 answers: 0,
                 posts: 0,
+                first_time: !seen_before.contains(&status.account),
             });
         who.posts += 1;
         if status.answers.is_empty() {
@@ -58,6 +63,7 @@ pub async fn build(store: &Store, chat: &Chat, run_id: i64) -> anyhow::Result<Re
                 display_name: status.display_name.clone(),
                 text: status.text.clone(),
                 created_at: status.created_at,
+                edited_at: status.edited_at,
                 url: status.url.clone(),
             });
             continue;
@@ -84,7 +90,7 @@ pub async fn build(store: &Store, chat: &Chat, run_id: i64) -> anyhow::Result<Re
             .cmp(&a.posts)
             .then_with(|| a.account.cmp(&b.account))
     });
-    Ok(Recap {
+    let mut recap = Recap {
         chat: chat.id.clone(),
         hashtag: chat.hashtag.as_str().to_string(),
         timezone: chat.timezone.name().to_string(),
@@ -96,7 +102,10 @@ pub async fn build(store: &Store, chat: &Chat, run_id: i64) -> anyhow::Result<Re
         questions,
         participants,
         other_posts,
-    })
+        stats: Stats::default(),
+    };
+    recap.stats = super::stats(&recap, deleted as usize);
+    Ok(recap)
 }
 
 /// Writes the run's recap in every format to

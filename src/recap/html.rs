@@ -25,7 +25,8 @@ h1{font-size:1.6rem;margin:.5rem 0}
 h2{font-size:1.25rem;margin:2rem 0 .5rem;padding-bottom:.25rem;border-bottom:1px solid var(--line)}
 a{color:var(--accent)}
 .qn{color:var(--accent)}
-.when,.asked,.acct,.none,footer{color:var(--muted)}
+.when,.asked,.acct,.none,.top,footer{color:var(--muted)}
+.new{font-size:.75rem;padding:0 .4rem;border-radius:1rem;border:1px solid var(--accent);color:var(--accent);white-space:nowrap}
 .acct,footer{font-size:.875rem}
 ol.posts{list-style:none;margin:0;padding:0}
 ol.posts>li{margin:.75rem 0;padding:.75rem 1rem;border-radius:.5rem;background:var(--card);break-inside:avoid}
@@ -87,7 +88,7 @@ pub fn render(recap: &Recap) -> String {
                 text: &p.text,
                 url: &p.url,
                 at: p.created_at,
-                edited: None,
+                edited: p.edited_at,
             };
             post_item(&mut out, &post, tz);
         }
@@ -123,17 +124,32 @@ fn when(start: DateTime<Utc>, end: Option<DateTime<Utc>>, tz: Tz) -> String {
 }
 
 fn summary(out: &mut String, recap: &Recap, tz: Tz) {
-    let stats = text::stats(recap);
+    let stats = &recap.stats;
     out.push_str("<section aria-labelledby=\"summary\">\n<h2 id=\"summary\">At a glance</h2>\n<dl class=\"stats\">\n");
     for (label, n) in [
         ("Participants", stats.participants),
+        ("First-timers", stats.first_timers),
+        ("Returning", stats.returning),
         ("Answers", stats.answers),
         ("Other posts", stats.other_posts),
         ("Edited", stats.edited),
+        ("Deleted", stats.deleted),
     ] {
         let _ = writeln!(out, "<div><dt>{label}</dt><dd>{n}</dd></div>");
     }
     out.push_str("</dl>\n");
+    if !stats.top_contributors.is_empty() {
+        let names: Vec<String> = stats
+            .top_contributors
+            .iter()
+            .map(|c| format!("{} ({})", author(&c.display_name, &c.account), c.answers))
+            .collect();
+        let _ = writeln!(
+            out,
+            "<p class=\"top\">Most answers: {}</p>",
+            names.join(", ")
+        );
+    }
     chart(out, &stats.per_question);
     activity_chart(out, recap, tz);
     out.push_str("</section>\n");
@@ -388,9 +404,14 @@ fn participants(out: &mut String, recap: &Recap) {
          <thead><tr><th scope=\"col\">Participant</th><th scope=\"col\">Answers</th><th scope=\"col\">Posts</th></tr></thead>\n<tbody>\n",
     );
     for p in people {
+        let first = if p.first_time {
+            " <span class=\"new\">first chat</span>"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
-            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td></tr>",
+            "<tr><th scope=\"row\">{}{first}</th><td>{}</td><td>{}</td></tr>",
             author(&p.display_name, &p.account),
             p.answers,
             p.posts,

@@ -57,7 +57,7 @@ pub fn render(recap: &Recap) -> String {
                 account: &p.account,
                 url: &p.url,
                 at: p.created_at,
-                edited: None,
+                edited: p.edited_at,
             };
             quote(&mut out, &p.text, &byline, tz);
         }
@@ -137,28 +137,46 @@ fn participants(out: &mut String, recap: &Recap) {
     for p in people {
         let _ = writeln!(
             out,
-            "- {}: {} {}, {} {}",
+            "- {}: {} {}, {} {}{}",
             author(&p.display_name, &p.account),
             p.answers,
             plural(p.answers as usize, "answer", "answers"),
             p.posts,
             plural(p.posts as usize, "post", "posts"),
+            if p.first_time { " · first chat" } else { "" },
         );
     }
     out.push('\n');
 }
 
 fn stats(out: &mut String, recap: &Recap) {
-    let stats = text::stats(recap);
+    let stats = &recap.stats;
     out.push_str("## Stats\n\n");
-    let _ = writeln!(out, "- Participants: {}", stats.participants);
+    let _ = writeln!(
+        out,
+        "- Participants: {} ({} first-time, {} returning)",
+        stats.participants, stats.first_timers, stats.returning
+    );
     let _ = writeln!(out, "- Posts answering a question: {}", stats.answers);
     let _ = writeln!(out, "- Other posts: {}", stats.other_posts);
-    let _ = writeln!(out, "- Edited answers: {}", stats.edited);
+    let _ = writeln!(out, "- Edited posts: {}", stats.edited);
+    let _ = writeln!(out, "- Deleted posts: {}", stats.deleted);
     if !stats.per_question.is_empty() {
         out.push_str("- Answers per question:\n");
         for q in &stats.per_question {
             let _ = writeln!(out, "  - Q{}: {}", q.number, q.answers);
+        }
+    }
+    if !stats.top_contributors.is_empty() {
+        out.push_str("- Top contributors:\n");
+        for c in &stats.top_contributors {
+            let _ = writeln!(
+                out,
+                "  - {}: {} {}",
+                author(&c.display_name, &c.account),
+                c.answers,
+                plural(c.answers as usize, "answer", "answers"),
+            );
         }
     }
 }

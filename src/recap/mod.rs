@@ -10,6 +10,7 @@ mod markdown;
 mod text;
 
 pub use build::{build, write_files};
+pub use text::{stats, Contributor, QuestionCount, Stats};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -25,6 +26,8 @@ pub struct Recap {
     pub questions: Vec<QuestionRecap>,
     pub participants: Vec<Participant>,
     pub other_posts: Vec<OtherPost>,
+    /// Counts over the run (an addition to the contract): see [`Stats`].
+    pub stats: Stats,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -61,6 +64,8 @@ pub struct Participant {
     pub display_name: String,
     pub answers: u32,
     pub posts: u32,
+    /// No post in an earlier run of this chat (an addition to the contract).
+    pub first_time: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -70,6 +75,8 @@ pub struct OtherPost {
     pub display_name: String,
     pub text: String,
     pub created_at: DateTime<Utc>,
+    /// An addition to the contract, as on answers.
+    pub edited_at: Option<DateTime<Utc>>,
     pub url: String,
 }
 

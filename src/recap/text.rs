@@ -68,17 +68,23 @@ pub fn participants_ranked(recap: &Recap) -> Vec<&Participant> {
     people
 }
 
-/// Counts shown at the end of every recap. `Serialize` so that the JSON
-/// contract can carry it once `Recap` grows a `stats` field.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Counts shown at the end of every recap, and the JSON's `stats` block.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Stats {
     pub participants: usize,
     /// Posts answering at least one question (a post answering two counts once).
     pub answers: usize,
     pub other_posts: usize,
-    /// Answer posts edited after they were first seen.
+    /// Posts (answers or not) edited after they were first seen.
     pub edited: usize,
+    /// Posts deleted by their authors: counted here, shown nowhere.
+    pub deleted: usize,
+    /// Participants with no post in an earlier run of this chat.
+    pub first_timers: usize,
+    pub returning: usize,
     pub per_question: Vec<QuestionCount>,
+    /// The most answers first (at most [`TOP_CONTRIBUTORS`]); nobody without one.
+    pub top_contributors: Vec<Contributor>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -87,24 +93,59 @@ pub struct QuestionCount {
     pub answers: usize,
 }
 
-pub fn stats(recap: &Recap) -> Stats {
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Contributor {
+    pub account: String,
+    pub display_name: String,
+    pub answers: u32,
+    pub posts: u32,
+}
+
+pub const TOP_CONTRIBUTORS: usize = 5;
+
+/// The counts of a recap whose questions, participants and other posts
+/// are filled in; `deleted` comes from the store, as deleted posts are
+/// not in the recap.
+pub fn stats(recap: &Recap, deleted: usize) -> Stats {
     let all = recap.questions.iter().flat_map(|q| &q.answers);
     let answers: BTreeSet<&str> = all.clone().map(|a| a.status_id.as_str()).collect();
     let edited: BTreeSet<&str> = all
         .filter(|a| a.edited_at.is_some())
         .map(|a| a.status_id.as_str())
+        .chain(
+            recap
+                .other_posts
+                .iter()
+                .filter(|p| p.edited_at.is_some())
+                .map(|p| p.status_id.as_str()),
+        )
         .collect();
+    let first_timers = recap.participants.iter().filter(|p| p.first_time).count();
     Stats {
         participants: recap.participants.len(),
         answers: answers.len(),
         other_posts: recap.other_posts.len(),
         edited: edited.len(),
+        deleted,
+        first_timers,
+        returning: recap.participants.len() - first_timers,
         per_question: recap
             .questions
             .iter()
             .map(|q| QuestionCount {
                 number: q.number,
                 answers: q.answers.len(),
+            })
+            .collect(),
+        top_contributors: participants_ranked(recap)
+            .into_iter()
+            .filter(|p| p.answers > 0)
+            .take(TOP_CONTRIBUTORS)
+            .map(|p| Contributor {
+                account: p.account.clone(),
+                display_name: p.display_name.clone(),
+                answers: p.answers,
+                posts: p.posts,
             })
             .collect(),
     }

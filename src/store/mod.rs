@@ -5,11 +5,13 @@
 //! idempotent: one run per (chat, planned start), one post per (run, seq),
 //! one status per (run, remote id). Knows nothing about the network.
 
+mod history;
 mod leases;
 mod posts;
 mod runs;
 mod statuses;
 
+pub use history::RunActivity;
 pub use leases::LeaseHolder;
 pub use posts::{PostRow, PostState};
 pub use runs::{RunRow, RunState};

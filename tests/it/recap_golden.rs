@@ -7,7 +7,9 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, TimeZone, Utc};
-use hashchat::recap::{Answer, Format, OtherPost, Participant, QuestionRecap, Recap, RunInfo};
+use hashchat::recap::{
+    stats, Answer, Format, OtherPost, Participant, QuestionRecap, Recap, RunInfo, Stats,
+};
 
 const HOSTILE_NAME: &str = "\"><b>Eve</b>";
 
@@ -44,12 +46,19 @@ fn question(number: u32, text: &str, minute: u32, answers: Vec<Answer>) -> Quest
     }
 }
 
-fn participant(account: &str, display_name: &str, answers: u32, posts: u32) -> Participant {
+fn participant(
+    account: &str,
+    display_name: &str,
+    answers: u32,
+    posts: u32,
+    first_time: bool,
+) -> Participant {
     Participant {
         account: account.into(),
         display_name: display_name.into(),
         answers,
         posts,
+        first_time,
     }
 }
 
@@ -107,7 +116,7 @@ fn fixed_recap() -> Recap {
         answer(12, bob, 28, "A3 - more lurking, less posting"),
         bad_link,
     ];
-    Recap {
+    let mut recap = Recap {
         chat: "1qedchat".into(),
         hashtag: "1QEdChat".into(),
         timezone: "Europe/London".into(),
@@ -122,13 +131,13 @@ fn fixed_recap() -> Recap {
             question(3, "What will you try this week?", 25, q3),
         ],
         participants: vec![
-            participant(alice.0, alice.1, 3, 3),
-            participant(bob.0, bob.1, 3, 3),
-            participant(carol.0, carol.1, 1, 1),
-            participant(dan.0, dan.1, 1, 1),
-            participant(eve.0, eve.1, 3, 3),
-            participant("frank@mastodon.example", "Frank", 0, 1),
-            participant(layla.0, layla.1, 2, 2),
+            participant(alice.0, alice.1, 3, 3, false),
+            participant(bob.0, bob.1, 3, 3, false),
+            participant(carol.0, carol.1, 1, 1, false),
+            participant(dan.0, dan.1, 1, 1, true),
+            participant(eve.0, eve.1, 3, 3, true),
+            participant("frank@mastodon.example", "Frank", 0, 1, false),
+            participant(layla.0, layla.1, 2, 2, true),
         ],
         other_posts: vec![OtherPost {
             status_id: "110099".into(),
@@ -136,9 +145,14 @@ fn fixed_recap() -> Recap {
             display_name: "Frank".into(),
             text: "Hi all, lurking tonight #1QEdChat".into(),
             created_at: at(2),
+            edited_at: None,
             url: "https://mastodon.example/@frank/110099".into(),
         }],
-    }
+        stats: Stats::default(),
+    };
+    // One of the run's posts was deleted: counted, shown nowhere.
+    recap.stats = stats(&recap, 1);
+    recap
 }
 
 /// Compares with `tests/golden/<name>`, or rewrites it when blessing.
