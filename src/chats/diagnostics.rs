@@ -64,7 +64,8 @@ impl Diagnostic {
 
 /// Every problem found in one file; `Display` prints them all as
 /// `file:line:col: error: message` plus the source line, a caret and the hint.
-#[derive(Debug, Clone)]
+/// `Debug` leaves `source` out: it may hold a token pasted into the file.
+#[derive(Clone)]
 pub struct Diagnostics {
     pub path: PathBuf,
     pub source: String,
@@ -91,6 +92,15 @@ impl fmt::Display for Diagnostics {
             render(f, &self.path.display().to_string(), &self.source, e)?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Debug for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Diagnostics")
+            .field("path", &self.path)
+            .field("errors", &self.errors)
+            .finish_non_exhaustive()
     }
 }
 
@@ -544,6 +554,16 @@ mod tests {
         let out = diagnostics("token: abcdef123\n", vec![e]);
         assert!(out.contains("1 | token: <hidden>\n"), "{out}");
         assert!(!out.contains("abcdef"));
+    }
+
+    #[test]
+    fn debug_output_leaves_the_source_out() {
+        let d = Diagnostics {
+            path: "chats.yaml".into(),
+            source: "token: s3cr3t\n".into(),
+            errors: Vec::new(),
+        };
+        assert!(!format!("{d:?}").contains("s3cr3t"));
     }
 
     #[test]
