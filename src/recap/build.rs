@@ -30,6 +30,7 @@ pub async fn build(store: &Store, chat: &Chat, run_id: i64) -> anyhow::Result<Re
         .accounts_seen_before(&chat.id, run.planned_start)
         .await?;
     let deleted = store.deleted_count(run_id).await?;
+    let mut html = store.status_html(run_id).await?;
 
     let mut questions: Vec<QuestionRecap> = posts
         .iter()
@@ -56,12 +57,14 @@ pub async fn build(store: &Store, chat: &Chat, run_id: i64) -> anyhow::Result<Re
                 first_time: !seen_before.contains(&status.account),
             });
         who.posts += 1;
+        let status_html = html.remove(&status.status_id).unwrap_or_default();
         if status.answers.is_empty() {
             other_posts.push(OtherPost {
                 status_id: status.status_id.clone(),
                 account: status.account.clone(),
                 display_name: status.display_name.clone(),
                 text: status.text.clone(),
+                html: status_html,
                 created_at: status.created_at,
                 edited_at: status.edited_at,
                 url: status.url.clone(),
@@ -76,6 +79,7 @@ pub async fn build(store: &Store, chat: &Chat, run_id: i64) -> anyhow::Result<Re
                     account: status.account.clone(),
                     display_name: status.display_name.clone(),
                     text: status.text.clone(),
+                    html: status_html.clone(),
                     created_at: status.created_at,
                     edited_at: status.edited_at,
                     url: status.url.clone(),

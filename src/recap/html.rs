@@ -2,8 +2,9 @@
 //! readable on a phone and on paper, light and dark, with the counts and an
 //! inline SVG chart. It loads nothing and runs nothing: no scripts, no
 //! remote fonts or images (avatars are initials), and a Content Security
-//! Policy that would block either anyway. Every participant string is
-//! escaped; links are only made from http(s) URLs.
+//! Policy that would block either anyway. Post bodies are Mastodon's HTML
+//! through a strict allow-list (`sanitize`); every other participant
+//! string is escaped; links are only made from http(s) URLs.
 
 use std::fmt::Write as _;
 
@@ -11,6 +12,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::markdown::plural;
+use super::sanitize;
 use super::text::{self, escape_html as esc};
 use super::Recap;
 
@@ -63,7 +65,7 @@ pub fn render(recap: &Recap) -> String {
         out,
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'\">\n\
          <meta name=\"referrer\" content=\"no-referrer\">\n<meta name=\"color-scheme\" content=\"light dark\">\n\
          <meta name=\"generator\" content=\"hashchat\">\n\
          <title>{} chat recap{}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n",
@@ -86,6 +88,7 @@ pub fn render(recap: &Recap) -> String {
                 name: &p.display_name,
                 account: &p.account,
                 text: &p.text,
+                html: &p.html,
                 url: &p.url,
                 at: p.created_at,
                 edited: p.edited_at,
@@ -317,6 +320,7 @@ fn question_section(out: &mut String, question: &super::QuestionRecap, tz: Tz) {
             name: &a.display_name,
             account: &a.account,
             text: &a.text,
+            html: &a.html,
             url: &a.url,
             at: a.created_at,
             edited: a.edited_at,
@@ -330,6 +334,7 @@ struct Post<'a> {
     name: &'a str,
     account: &'a str,
     text: &'a str,
+    html: &'a str,
     url: &'a str,
     at: DateTime<Utc>,
     edited: Option<DateTime<Utc>>,
@@ -353,9 +358,17 @@ fn post_item(out: &mut String, post: &Post, tz: Tz) {
         author(post.name, post.account),
     );
     // `dir="auto"`: a right-to-left post reads right to left, in any page.
-    for paragraph in text::paragraphs(post.text) {
-        let lines: Vec<String> = paragraph.iter().map(|l| esc(l)).collect();
-        let _ = writeln!(out, "<p dir=\"auto\">{}</p>", lines.join("<br>\n"));
+    match sanitize::post_html(post.html) {
+        Some(html) => {
+            let _ = writeln!(out, "<div class=\"body\" dir=\"auto\">{html}</div>");
+        }
+        // No HTML stored (or none left): the plain text, escaped.
+        None => {
+            for paragraph in text::paragraphs(post.text) {
+                let lines: Vec<String> = paragraph.iter().map(|l| esc(l)).collect();
+                let _ = writeln!(out, "<p dir=\"auto\">{}</p>", lines.join("<br>\n"));
+            }
+        }
     }
     let time = timed(post.at, tz);
     let time = match text::http_url(post.url) {

@@ -7,6 +7,7 @@ mod build;
 mod csv;
 mod html;
 mod markdown;
+mod sanitize;
 mod text;
 
 pub use build::{build, write_files};
@@ -53,6 +54,10 @@ pub struct Answer {
     pub account: String,
     pub display_name: String,
     pub text: String,
+    /// The post as the server sent it. Only the HTML recap shows it, and
+    /// only sanitised; not part of the JSON contract (`text` is).
+    #[serde(skip)]
+    pub html: String,
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
     pub url: String,
@@ -74,6 +79,9 @@ pub struct OtherPost {
     pub account: String,
     pub display_name: String,
     pub text: String,
+    /// As on [`Answer`]: HTML recap only, never in the JSON.
+    #[serde(skip)]
+    pub html: String,
     pub created_at: DateTime<Utc>,
     /// An addition to the contract, as on answers.
     pub edited_at: Option<DateTime<Utc>>,

@@ -1,7 +1,9 @@
 //! Golden files for every recap format, rendered from one fixed run built
 //! by hand: a dozen answers, an edit, a post answering two questions, an
-//! answer without a label, an other post, right-to-left text and emoji, and
-//! a participant doing their worst with HTML, Markdown, links and formulas.
+//! answer without a label, an other post, right-to-left text and emoji, a
+//! deleted post (counted, absent), Mastodon's HTML for mentions, hashtags
+//! and links, and a participant (and their server) doing their worst with
+//! HTML, Markdown, links and formulas.
 //! `HASHCHAT_BLESS=1 cargo test --test it recap_golden` rewrites the files.
 
 use std::path::PathBuf;
@@ -21,6 +23,21 @@ fn at(minute: u32) -> DateTime<Utc> {
         + chrono::Duration::minutes(i64::from(minute))
 }
 
+/// The HTML Mastodon makes of typed text: escaped, `<p>` per paragraph,
+/// `<br>` per line.
+fn mastodon_html(text: &str) -> String {
+    text.split("\n\n")
+        .map(|paragraph| {
+            let escaped = paragraph
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;");
+            format!("<p>{}</p>", escaped.replace('\n', "<br>"))
+        })
+        .collect()
+}
+
 fn answer(id: u32, who: (&str, &str), minute: u32, text: &str) -> Answer {
     let (account, display_name) = who;
     let user = account.split('@').next().unwrap_or_default();
@@ -29,6 +46,7 @@ fn answer(id: u32, who: (&str, &str), minute: u32, text: &str) -> Answer {
         account: account.into(),
         display_name: display_name.into(),
         text: text.into(),
+        html: mastodon_html(text),
         created_at: at(minute),
         edited_at: None,
         url: format!("https://mastodon.example/@{user}/1100{id:02}"),
@@ -80,11 +98,61 @@ fn fixed_recap() -> Recap {
     let both = answer(5, carol, 12, "A1/A2: blogs, and the #EdChat crowd");
     let mut bad_link = answer(13, eve, 29, "A3: click [here](https://evil.example)");
     bad_link.url = "javascript:alert(1)".into();
+    // A hostile server sends what no Mastodon would: every way to load,
+    // run, restyle or escape the page.
+    bad_link.html = concat!(
+        r#"<p onmouseover="alert(1)">A3: click <a href="data:text/html,<script>alert(1)</script>">here</a></p>"#,
+        r#"<base href="https://evil.example/"><meta http-equiv="refresh" content="0;url=https://evil.example/">"#,
+        r#"<link rel="stylesheet" href="https://evil.example/x.css"><iframe src="https://evil.example/"></iframe>"#,
+        r#"<form action="https://evil.example/"><input name="q"></form><svg onload="alert(1)"><image href="https://evil.example/i.png"/></svg>"#,
+        r#"<object data="https://evil.example/x.swf"></object><video src="https://evil.example/v.mp4" autoplay></video>"#,
+    )
+    .into();
+    let mut mention = answer(2, bob, 7, "@alice A1 Lists! 🎉🎉");
+    mention.html = concat!(
+        r#"<p><span class="h-card" translate="no"><a href="https://mastodon.example/@alice" class="u-url mention">@<span>alice</span></a></span> "#,
+        "A1 Lists! 🎉🎉</p>",
+    )
+    .into();
+    let mut hashtags = answer(
+        7,
+        alice,
+        17,
+        "A2: #1QEdChat of course\n\nAnd #edchat on Tuesdays.",
+    );
+    hashtags.html = concat!(
+        r#"<p>A2: <a href="https://mastodon.example/tags/1QEdChat" class="mention hashtag" rel="tag">#<span>1QEdChat</span></a> of course</p>"#,
+        r#"<p>And <a href="https://mastodon.example/tags/edchat" class="mention hashtag" rel="tag">#<span>edchat</span></a> on Tuesdays.</p>"#,
+    )
+    .into();
+    let mut raw = answer(
+        8,
+        eve,
+        18,
+        "A2 <img src=http://evil/x> & friends &amp; \"quotes\"",
+    );
+    raw.html = concat!(
+        r#"<p>A2 <img src=http://evil/x onerror=alert(1)> &amp; friends &amp;amp; "quotes"<script>alert(1)</script>"#,
+        r#"<style>body{display:none}</style> <a href="javascript:alert(1)">click</a> "#,
+        r#"<a href="https://evil.example/" target="_blank" class="big" style="font-size:99em" onclick="alert(1)">win</a></p>"#,
+    )
+    .into();
+    let mut link = answer(
+        10,
+        alice,
+        26,
+        "A3: try a 1-hour chat https://blog.example/posts/hour",
+    );
+    link.html = concat!(
+        r#"<p>A3: try a 1-hour chat <a href="https://blog.example/posts/hour" target="_blank" rel="nofollow noopener" translate="no">"#,
+        r#"<span class="invisible">https://</span><span class="">blog.example/posts/hour</span><span class="invisible"></span></a></p>"#,
+    )
+    .into();
 
     let q1 = vec![
         answer(3, eve, 8, "A1: <script>alert(1)</script>"),
         edited,
-        answer(2, bob, 7, "A1 Lists! 🎉🎉"),
+        mention,
         answer(4, layla, 10, "A1: أتعلم من زملائي كل يوم"),
         both.clone(),
     ];
@@ -96,22 +164,12 @@ fn fixed_recap() -> Recap {
             16,
             "A2 [click](javascript:alert(1)) *bold* _it_ `code`\n# not a heading\n1. not a list",
         ),
-        answer(
-            7,
-            alice,
-            17,
-            "A2: #1QEdChat of course\n\nAnd #edchat on Tuesdays.",
-        ),
-        answer(
-            8,
-            eve,
-            18,
-            "A2 <img src=http://evil/x> & friends &amp; \"quotes\"",
-        ),
+        hashtags,
+        raw,
         answer(9, bob, 19, "=HYPERLINK(\"http://evil.example/\",\"win\")"),
     ];
     let q3 = vec![
-        answer(10, alice, 26, "A3: try a 1-hour chat"),
+        link,
         answer(11, layla, 27, "A3: مرحبا 👋 (RTL and emoji)"),
         answer(12, bob, 28, "A3 - more lurking, less posting"),
         bad_link,
@@ -144,6 +202,7 @@ fn fixed_recap() -> Recap {
             account: "frank@mastodon.example".into(),
             display_name: "Frank".into(),
             text: "Hi all, lurking tonight #1QEdChat".into(),
+            html: "<p>Hi all, lurking tonight #1QEdChat</p>".into(),
             created_at: at(2),
             edited_at: None,
             url: "https://mastodon.example/@frank/110099".into(),
@@ -211,17 +270,50 @@ fn csv_recap_matches_its_golden_file() {
 fn html_recap_lets_no_hostile_string_through() {
     let html = fixed_recap().render(Format::Html);
     let lower = html.to_lowercase();
-
-    assert!(!lower.contains("<script"), "a script element");
-    assert!(!lower.contains("<img"), "an image element");
-    // The escaped hostile text still reads `src=http` as text: look in tags.
+    // Only the markup itself: escaped hostile text still reads `src=http`.
     let tags: Vec<&str> = lower
         .split('<')
         .skip(1)
         .filter_map(|t| t.split('>').next())
         .collect();
-    assert!(!tags.iter().any(|t| t.contains("src=")), "a remote load");
+
+    for element in [
+        "script", "img", "iframe", "object", "video", "form", "input", "base", "link", "image",
+    ] {
+        assert!(
+            !tags
+                .iter()
+                .any(|t| t.split_whitespace().next() == Some(element)),
+            "a <{element}> element"
+        );
+    }
+    assert_eq!(
+        lower.matches("<style").count(),
+        1,
+        "only the page's own style"
+    );
+    assert_eq!(lower.matches("<meta http-equiv").count(), 1, "only the CSP");
+    for attribute in [
+        "src=",
+        "style=",
+        "onerror",
+        "onclick",
+        "onmouseover",
+        "onload",
+        "target=",
+    ] {
+        assert!(
+            !tags.iter().any(|t| t.contains(attribute)),
+            "an attribute {attribute}"
+        );
+    }
+    assert!(
+        !tags.iter().any(|t| t.contains("class=\"big\"")),
+        "a post's class"
+    );
     assert!(!lower.contains("href=\"javascript"), "a javascript: link");
+    assert!(!lower.contains("href=\"data:"), "a data: link");
+    assert!(!lower.contains("display:none"), "a post's CSS");
     assert!(!lower.contains("<b>eve"), "the hostile name as markup");
     assert!(
         html.contains("&quot;&gt;&lt;b&gt;Eve&lt;/b&gt;"),
@@ -229,8 +321,25 @@ fn html_recap_lets_no_hostile_string_through() {
     );
     assert!(
         html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
-        "the hostile text, escaped"
+        "the typed text, escaped"
     );
+}
+
+#[test]
+fn html_recap_keeps_paragraphs_links_mentions_and_hashtags() {
+    let html = fixed_recap().render(Format::Html);
+    let expected = [
+        r#"<a href="https://mastodon.example/@alice" rel="nofollow noopener ugc">@<span>alice</span></a>"#,
+        r#"<p>A2: <a href="https://mastodon.example/tags/1QEdChat" rel="nofollow noopener ugc">#<span>1QEdChat</span></a> of course</p><p>And "#,
+        r#"<a href="https://blog.example/posts/hour" rel="nofollow noopener ugc"><span>https://</span>"#,
+        "A1: I follow people whose posts I'd share.<br>Then I reply, a lot.",
+    ];
+    for fragment in expected {
+        assert!(html.contains(fragment), "missing {fragment}");
+    }
+    // Every link a post makes is marked as user content.
+    let post_links = html.matches(r#"rel="nofollow noopener ugc""#).count();
+    assert!(post_links >= 4, "{post_links} links marked");
 }
 
 #[test]
