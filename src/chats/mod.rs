@@ -8,7 +8,7 @@ mod raw;
 mod validate;
 
 pub use diagnostics::{suggest, Diagnostic, Diagnostics, Span};
-pub use validate::{load, parse};
+pub use validate::{load, parse, post_length};
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -103,6 +103,7 @@ async fn chat_runs(daemon: &Daemon, chat: &Chat) -> anyhow::Result<()> {
     };
     let (me, instance) = identify(daemon, social.as_ref(), &chat).await?;
     tracing::info!(chat = %chat.id, bot = %me.acct, domain = %instance.domain, "chat ready");
+    warn_overlong_posts(&chat, instance.max_characters);
 
     for run in daemon.store.unfinished_runs(&chat.id).await? {
         tracing::info!(chat = %chat.id, run = run.id, "resuming an unfinished run");
@@ -155,6 +156,21 @@ impl ZeroNanos for DateTime<Utc> {
     fn with_nanosecond_zeroed(self) -> Self {
         use chrono::Timelike;
         self.with_nanosecond(0).unwrap_or(self)
+    }
+}
+
+/// `check` measures posts against the configured limit; the instance may
+/// allow less. Say so at start-up rather than at 20:00.
+fn warn_overlong_posts(chat: &Chat, limit: usize) {
+    let timeline = schedule::timeline(chat, chrono::DateTime::<Utc>::UNIX_EPOCH);
+    for post in timeline.posts {
+        let length = crate::chats::post_length(&post.text);
+        if length > limit {
+            tracing::error!(
+                chat = %chat.id, seq = post.seq, length, limit,
+                "this post is longer than the instance allows and will be rejected; shorten it in chats.yaml"
+            );
+        }
     }
 }
 
