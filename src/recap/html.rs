@@ -11,16 +11,15 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::markdown::plural;
-use super::sanitize;
 use super::text::{self, escape_html as esc};
 use super::Recap;
+use super::{charts, sanitize};
 
 /// Small on purpose: system fonts, custom properties for light and dark,
 /// and a print sheet that drops the card backgrounds.
-const STYLE: &str = "\
-:root{--bg:#fff;--fg:#1b1b1f;--muted:#5c5c66;--card:#f3f3f7;--line:#d8d8e0;--accent:#4f3fd0}
-@media (prefers-color-scheme:dark){:root{--bg:#15151a;--fg:#e8e8ee;--muted:#a6a6b3;--card:#212129;--line:#363641;--accent:#a59bff}}
+pub(crate) const STYLE: &str = "\
+:root{--bg:#fff;--fg:#1b1b1f;--muted:#5c5c66;--card:#f3f3f7;--line:#d8d8e0;--accent:#4f3fd0;--back:#c9a227}
+@media (prefers-color-scheme:dark){:root{--bg:#15151a;--fg:#e8e8ee;--muted:#a6a6b3;--card:#212129;--line:#363641;--accent:#a59bff;--back:#e0bf4a}}
 *{box-sizing:border-box}
 body{margin:0 auto;max-width:44rem;padding:1rem;background:var(--bg);color:var(--fg);font:1rem/1.5 system-ui,-apple-system,\"Segoe UI\",Roboto,sans-serif;overflow-wrap:anywhere}
 h1{font-size:1.6rem;margin:.5rem 0}
@@ -45,13 +44,14 @@ article p{margin:.5rem 0}
 figure{margin:1rem 0}
 .chart{max-width:28rem;height:auto}
 .chart rect{fill:var(--accent)}
+.chart rect.back{fill:var(--back)}
 .chart text{fill:var(--fg);font-size:14px}
 .activity text{font-size:9px}.chart line{stroke:var(--muted);stroke-dasharray:2 2}
 figcaption{font-size:.875rem;color:var(--muted)}
 table{width:100%;border-collapse:collapse}
 th,td{padding:.35rem .5rem;border-bottom:1px solid var(--line);text-align:left}
 td,thead th+th{text-align:right}
-@media print{:root{--bg:#fff;--fg:#000;--muted:#444;--card:#fff;--accent:#000}
+@media print{:root{--bg:#fff;--fg:#000;--muted:#444;--card:#fff;--accent:#000;--back:#999}
 body{max-width:none}ol.posts>li{border:1px solid #bbb}h2{break-after:avoid}}
 ";
 
@@ -153,145 +153,10 @@ fn summary(out: &mut String, recap: &Recap, tz: Tz) {
             names.join(", ")
         );
     }
-    chart(out, &stats.per_question);
-    activity_chart(out, recap, tz);
+    charts::answers_per_question(out, &stats.per_question);
+    charts::activity(out, recap, tz);
+    charts::new_vs_returning(out, stats.first_timers, stats.returning);
     out.push_str("</section>\n");
-}
-
-/// Horizontal bars, one per question, with the numbers written on them
-/// and the same numbers as the chart's text alternative.
-fn chart(out: &mut String, counts: &[text::QuestionCount]) {
-    if counts.is_empty() {
-        return;
-    }
-    const ROW: usize = 28;
-    const LABEL: usize = 44;
-    const WIDTH: usize = 320;
-    let max = counts.iter().map(|q| q.answers).max().unwrap_or(0).max(1);
-    let height = counts.len() * ROW;
-    let description: Vec<String> = counts
-        .iter()
-        .map(|q| {
-            format!(
-                "Q{}: {} {}",
-                q.number,
-                q.answers,
-                plural(q.answers, "answer", "answers")
-            )
-        })
-        .collect();
-    let _ = writeln!(
-        out,
-        "<figure>\n<svg class=\"chart\" role=\"img\" aria-labelledby=\"chart-title chart-desc\" \
-         viewBox=\"0 0 {} {height}\" width=\"100%\" preserveAspectRatio=\"xMinYMin meet\">\n\
-         <title id=\"chart-title\">Answers per question</title>\n<desc id=\"chart-desc\">{}</desc>",
-        LABEL + WIDTH + 40,
-        esc(&description.join("; ")),
-    );
-    for (i, q) in counts.iter().enumerate() {
-        let y = i * ROW;
-        let w = (q.answers * WIDTH / max).max(1);
-        let _ = writeln!(
-            out,
-            "<text x=\"0\" y=\"{}\">Q{}</text><rect x=\"{LABEL}\" y=\"{}\" width=\"{w}\" height=\"{}\" rx=\"3\"/>\
-             <text x=\"{}\" y=\"{}\">{}</text>",
-            y + 19,
-            q.number,
-            y + 5,
-            ROW - 10,
-            LABEL + w + 6,
-            y + 19,
-            q.answers,
-        );
-    }
-    out.push_str("</svg>\n<figcaption>Answers per question</figcaption>\n</figure>\n");
-}
-
-/// Posts per minute over the run with the question times marked: when the
-/// chat was busy and how answers followed each question.
-fn activity_chart(out: &mut String, recap: &Recap, tz: Tz) {
-    let Some((start, end)) = text::span(recap) else {
-        return;
-    };
-    let mut seen = std::collections::BTreeSet::new();
-    let answers = recap.questions.iter().flat_map(|q| &q.answers);
-    let times: Vec<DateTime<Utc>> = answers
-        .filter(|a| seen.insert(a.status_id.as_str()))
-        .map(|a| a.created_at)
-        .chain(recap.other_posts.iter().map(|p| p.created_at))
-        .collect();
-    let last = end
-        .into_iter()
-        .chain(times.iter().copied())
-        .max()
-        .unwrap_or(start);
-    // A day at most: a recap of a runaway run stays a reasonable size.
-    let minutes = ((last - start).num_minutes() + 1).clamp(1, 24 * 60) as usize;
-    let mut per_minute = vec![0usize; minutes];
-    for t in &times {
-        let m = (*t - start).num_minutes();
-        if let Some(slot) = usize::try_from(m).ok().and_then(|m| per_minute.get_mut(m)) {
-            *slot += 1;
-        }
-    }
-    let Some((busiest, &peak)) = per_minute
-        .iter()
-        .enumerate()
-        .max_by_key(|&(i, n)| (n, std::cmp::Reverse(i)))
-    else {
-        return;
-    };
-    if peak == 0 {
-        return;
-    }
-    let asked: Vec<(u32, i64)> = recap
-        .questions
-        .iter()
-        .filter_map(|q| Some((q.number, (q.posted_at? - start).num_minutes())))
-        .collect();
-    let busiest_at = start + chrono::Duration::minutes(busiest as i64);
-    let description = format!(
-        "{} posts over {minutes} minutes; busiest at {} with {peak} {}; {}",
-        times.len(),
-        text::clock(busiest_at, tz),
-        plural(peak, "post", "posts"),
-        asked
-            .iter()
-            .map(|(n, m)| format!("Q{n} asked {m} minutes in"))
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
-    let _ = writeln!(
-        out,
-        "<figure>\n<svg class=\"chart activity\" role=\"img\" aria-labelledby=\"act-title act-desc\" \
-         viewBox=\"0 0 {} 76\" width=\"100%\" preserveAspectRatio=\"xMinYMin meet\">\n\
-         <title id=\"act-title\">Posts per minute</title>\n<desc id=\"act-desc\">{}</desc>",
-        minutes * 4,
-        esc(&description),
-    );
-    for (m, &n) in per_minute.iter().enumerate().filter(|(_, &n)| n > 0) {
-        let h = (n * 56 / peak).max(2);
-        let _ = write!(
-            out,
-            "<rect x=\"{}\" y=\"{}\" width=\"3\" height=\"{h}\"/>",
-            m * 4,
-            60 - h
-        );
-    }
-    out.push('\n');
-    for (n, m) in asked
-        .iter()
-        .filter(|(_, m)| (0..minutes as i64).contains(m))
-    {
-        let x = m * 4 + 1;
-        let _ = writeln!(
-            out,
-            "<line x1=\"{x}\" x2=\"{x}\" y1=\"0\" y2=\"60\"/><text x=\"{x}\" y=\"74\" text-anchor=\"middle\">Q{n}</text>"
-        );
-    }
-    out.push_str(
-        "</svg>\n<figcaption>Posts per minute, questions marked</figcaption>\n</figure>\n",
-    );
 }
 
 fn question_section(out: &mut String, question: &super::QuestionRecap, tz: Tz) {

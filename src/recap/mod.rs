@@ -4,8 +4,9 @@
 //! of a `Recap` and never touch the database or the network.
 
 mod build;
+pub(crate) mod charts;
 mod csv;
-mod html;
+pub(crate) mod html;
 mod markdown;
 mod sanitize;
 mod text;
