@@ -4,10 +4,13 @@
 //! (`diagnostics`). This module does no I/O beyond reading the file.
 
 mod diagnostics;
+mod locate;
 mod raw;
+mod suggest;
 mod validate;
 
-pub use diagnostics::{suggest, Diagnostic, Diagnostics, Span};
+pub use diagnostics::{Diagnostic, Diagnostics, Span};
+pub use suggest::suggest;
 pub use validate::{load, parse, post_length};
 
 use std::path::PathBuf;
@@ -87,6 +90,8 @@ pub enum When {
 pub enum Visibility {
     Public,
     Unlisted,
+    /// Only for the bot's replies to moderators (never a chat's setting).
+    Direct,
 }
 
 impl Visibility {
@@ -94,6 +99,7 @@ impl Visibility {
         match self {
             Visibility::Public => "public",
             Visibility::Unlisted => "unlisted",
+            Visibility::Direct => "direct",
         }
     }
 }

@@ -9,7 +9,9 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use yaml_serde::{Mapping, Value};
 
-use super::diagnostics::{suggest, Diagnostic, SourceMap};
+use super::diagnostics::Diagnostic;
+use super::locate::SourceMap;
+use super::suggest::suggest;
 
 /// Top level of chats.yaml. Unknown keys never reach serde (see [`shape`]),
 /// `deny_unknown_fields` is the safety net should the key tables drift.

@@ -1,0 +1,204 @@
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::DateTime;
+use chrono_tz::Tz;
+
+use super::*;
+use crate::chats::{defaults, Platform, TokenSource, Visibility, When};
+use proptest::prelude::*;
+
+const CHAT: &str = "server: https://mastodon.example\nchats:\n  - id: a\n    hashtag: A\n    schedule: \"0 20 * * 4\"\n    questions: [One?]\n";
+
+/// The messages `parse` gives for `source`, located as `line:col`.
+fn messages(source: &str) -> Vec<String> {
+    match parse(Path::new("chats.yaml"), source) {
+        Ok(_) => Vec::new(),
+        Err(d) => d
+            .errors
+            .iter()
+            .map(|e| format!("{}:{} {}", e.line, e.column, e.message))
+            .collect(),
+    }
+}
+
+#[test]
+fn each_bad_value_gets_its_own_located_message() {
+    let cases = [
+        (
+            "    timezone: Europe/Londn\n",
+            "7:15 unknown time zone `Europe/Londn`",
+        ),
+        (
+            "    schedule2: x\n",
+            "7:5 unknown key `schedule2` in a chat",
+        ),
+        (
+            "    question_interval: 0s\n",
+            "7:24 `question_interval` must be longer than zero",
+        ),
+        ("    collect_after: 0s\n", ""),
+        ("    late_limit: 0s\n", ""),
+        (
+            "    visibility: direct\n",
+            "7:17 a chat cannot post `direct`: only `public` or `unlisted`",
+        ),
+        ("    platform: Akkoma\n", ""),
+        ("    server: http://localhost:3000\n", ""),
+        (
+            "    server: https://\n",
+            "7:13 `server` should be an http(s) URL, not `https://`",
+        ),
+        (
+            "    max_characters: -5\n",
+            "7:21 `max_characters` should be a whole number, not the number `-5`",
+        ),
+        ("    max_characters: \"5000\"\n", ""),
+        ("    moderators: [\"alice@example.org\"]\n", ""),
+        ("    token_file: /run/secrets/hashchat\n", ""),
+        (
+            "    token_env: \"\"\n",
+            "7:5 `token_env` should name an environment variable, like `HASHCHAT_TOKEN`",
+        ),
+        (
+            "    question_interval: 40d\n",
+            "7:24 `question_interval` is longer than 31 days",
+        ),
+        (
+            "    question_interval: 20d\n    collect_after: 20d\n",
+            "3:5 chat `a` would last 40d 5m from intro to end of collection",
+        ),
+        ("    intro: \"\"\n", "7:12 `intro` is empty"),
+        ("    hashtag2: A\n", "7:5 unknown key `hashtag2` in a chat"),
+    ];
+    for (extra, expected) in cases {
+        let source = format!("{CHAT}{extra}");
+        let expected: Vec<&str> = [expected].into_iter().filter(|e| !e.is_empty()).collect();
+        assert_eq!(messages(&source), expected, "for {extra:?}");
+    }
+}
+
+#[test]
+fn a_valid_chat_gets_every_default() {
+    let config = parse(Path::new("chats.yaml"), CHAT).expect("valid");
+    let chat = &config.chats[0];
+    assert_eq!(chat.timezone, Tz::UTC);
+    assert_eq!(chat.platform, Platform::Mastodon);
+    assert_eq!(chat.token, TokenSource::Env("HASHCHAT_TOKEN".into()));
+    assert_eq!(chat.max_characters, 500);
+    assert_eq!(chat.recap_dir, PathBuf::from("recaps"));
+    assert_eq!(chat.first_question_after, Duration::from_secs(300));
+    assert_eq!(chat.question_interval, Duration::from_secs(600));
+    assert_eq!(chat.collect_after, Duration::from_secs(1800));
+    assert_eq!(chat.visibility, Visibility::Public);
+    assert_eq!(chat.late_limit, None);
+    assert_eq!(chat.intro, defaults::INTRO);
+    assert_eq!(chat.closing, defaults::CLOSING);
+}
+
+#[test]
+fn a_chat_overrides_the_top_level_and_inherits_the_rest() {
+    let source = "server: https://a.example\ntimezone: Europe/London\ntoken_file: /tok\nlate_limit: 10m\nchats:\n  - id: a\n    hashtag: A\n    start: \"2026-12-03T20:00:00+01:00\"\n    questions: [One?]\n    server: https://b.example\n    token_env: OTHER\n";
+    let config = parse(Path::new("chats.yaml"), source).expect("valid");
+    let chat = &config.chats[0];
+    assert_eq!(chat.server.as_str(), "https://b.example/");
+    assert_eq!(chat.timezone, chrono_tz::Europe::London);
+    assert_eq!(chat.token, TokenSource::Env("OTHER".into()));
+    assert_eq!(chat.late_limit, Some(Duration::from_secs(600)));
+    let start = DateTime::parse_from_rfc3339("2026-12-03T19:00:00Z").expect("time");
+    assert!(matches!(chat.when, When::Once(t) if t == start));
+}
+
+#[test]
+fn posts_are_counted_as_mastodon_counts_them() {
+    let cases = [
+        ("hello", 5),
+        (
+            "see https://example.com/a/very/long/path?with=query",
+            4 + 23,
+        ),
+        ("see https://example.com.", 4 + 23 + 1),
+        ("hi @alice@very.long.example.org!", 3 + 6 + 1),
+        ("mail me@example.org", 8 + 11),
+        ("café", 4),
+        ("cafe\u{301}", 4),
+        ("👩‍💻", 1),
+        ("👍🏽", 1),
+        ("🇬🇧🇫🇷", 2),
+        ("#1QEdChat", 9),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(post_length(text), expected, "{text:?}");
+    }
+}
+
+#[test]
+fn aliases_nested_deeply_do_not_hang_or_panic() {
+    let mut source = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 0..12 {
+        let prev = if i == 0 {
+            "a".to_string()
+        } else {
+            format!("b{}", i - 1)
+        };
+        source.push_str(&format!("b{i}: &b{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+    }
+    assert!(!messages(&source).is_empty());
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    for source in [
+        "[".repeat(100_000),
+        "a:\n".to_string() + &"- ".repeat(50_000) + "x\n",
+    ] {
+        assert!(!messages(&source).is_empty());
+    }
+}
+
+/// Text that looks like chats.yaml: its keys, YAML punctuation, values.
+fn yamlish() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        Just("server: https://mastodon.example\n".to_string()),
+        Just("chats:\n".to_string()),
+        Just("  - id: a\n".to_string()),
+        Just("    hashtag: A\n".to_string()),
+        Just("    schedule: \"0 20 * * 4\"\n".to_string()),
+        Just("    questions:\n      - One?\n".to_string()),
+        Just("    start: 2026-12-03T20:00:00Z\n".to_string()),
+        "[a-z_]{1,20}: ".prop_map(String::from),
+        "[ \\-:#&*!|>%@`\"'\\[\\]{},?\n\t0-9a-zA-Z/.]{0,12}".prop_map(String::from),
+        "\\PC{0,8}".prop_map(String::from),
+    ];
+    prop::collection::vec(token, 0..40).prop_map(|parts| parts.concat())
+}
+
+/// The example chats.yaml with a slice replaced by random text.
+fn mutated() -> impl Strategy<Value = String> {
+    let example = include_str!("../../../chats.yaml");
+    let n = example.len();
+    (0..n, 0..64usize, "\\PC{0,16}").prop_map(move |(at, len, insert)| {
+        let start = (0..=at)
+            .rev()
+            .find(|i| example.is_char_boundary(*i))
+            .unwrap_or(0);
+        let end = ((start + len).min(n)..=n)
+            .find(|i| example.is_char_boundary(*i))
+            .unwrap_or(n);
+        format!("{}{insert}{}", &example[..start], &example[end..])
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn parse_never_panics_on_yamlish_text(source in yamlish()) {
+        let _ = parse(Path::new("chats.yaml"), &source).map_err(|d| d.to_string());
+    }
+
+    #[test]
+    fn parse_never_panics_on_a_mutated_example(source in mutated()) {
+        let _ = parse(Path::new("chats.yaml"), &source).map_err(|d| d.to_string());
+    }
+}

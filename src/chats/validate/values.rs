@@ -1,0 +1,201 @@
+//! Parsers for single values: text as written to a domain value, or a
+//! problem saying what is wrong and how to fix it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use url::Url;
+
+use super::Problem;
+use crate::chats::suggest::suggest;
+use crate::chats::{Hashtag, Platform, Visibility, When};
+
+/// The longest run, and so the longest single duration, accepted.
+pub const MONTH: Duration = Duration::from_secs(31 * 24 * 3600);
+
+pub fn non_empty(s: &str, key: &str) -> Result<String, Problem> {
+    if s.trim().is_empty() {
+        return Err(Problem::new(format!("`{key}` is empty"))
+            .hint("write a value, or remove the line to use the default"));
+    }
+    Ok(s.to_string())
+}
+
+pub fn id(s: &str) -> Result<String, Problem> {
+    let id = s.trim();
+    if id.is_empty() {
+        return Err(Problem::new("the chat id is empty")
+            .hint("use lowercase letters, digits, `-` and `_`, e.g. `1qedchat`"));
+    }
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+    if id.chars().all(allowed) {
+        return Ok(id.to_string());
+    }
+    let fixed: String = id
+        .to_lowercase()
+        .chars()
+        .map(|c| if allowed(c) { c } else { '-' })
+        .collect();
+    Err(Problem::new(format!(
+        "chat id `{id}` may only hold lowercase letters, digits, `-` and `_`"
+    ))
+    .hint(format!("did you mean `{fixed}`?")))
+}
+
+pub fn hashtag(s: &str) -> Result<Hashtag, Problem> {
+    Hashtag::parse(s).map_err(|e| {
+        let p = Problem::new(format!("invalid hashtag `{}`: {e}", s.trim()));
+        let joined: String = s
+            .trim()
+            .trim_start_matches('#')
+            .split_whitespace()
+            .collect();
+        if s.trim().contains(char::is_whitespace) && Hashtag::parse(&joined).is_ok() {
+            p.hint(format!("a hashtag is one word: `{joined}`"))
+        } else {
+            p.hint("write it as one word of letters, digits and `_`, e.g. `1QEdChat`")
+        }
+    })
+}
+
+pub fn start(s: &str) -> Result<When, Problem> {
+    let text = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(When::Once(t.with_timezone(&Utc)));
+    }
+    let local = text.replace(' ', "T");
+    let naive = chrono::NaiveDateTime::parse_from_str(&local, "%Y-%m-%dT%H:%M:%S").is_ok();
+    Err(if naive {
+        Problem::new(format!("`start` has no UTC offset: `{text}`")).hint(format!(
+            "add `Z` for UTC or the zone's offset, e.g. `{local}Z` or `{local}+01:00`"
+        ))
+    } else {
+        Problem::new(format!("`start` should be an RFC 3339 time, not `{text}`"))
+            .hint("write the date, the time and the offset, e.g. `2026-12-03T20:00:00Z` or `2026-12-03T20:00:00+01:00`")
+    })
+}
+
+pub fn duration(s: &str, key: &str, zero_ok: bool) -> Result<Duration, Problem> {
+    let d = humantime::parse_duration(s.trim()).map_err(|e| {
+        Problem::new(format!(
+            "`{key}` should be a duration such as `90s`, `5m` or `1h 30m`, not `{}`",
+            s.trim()
+        ))
+        .hint(e.to_string())
+    })?;
+    if d.is_zero() && !zero_ok {
+        return Err(Problem::new(format!("`{key}` must be longer than zero"))
+            .hint("seconds are fine for rehearsals, e.g. `10s`"));
+    }
+    if d > MONTH {
+        return Err(Problem::new(format!("`{key}` is longer than 31 days")));
+    }
+    Ok(d)
+}
+
+pub fn visibility(s: &str) -> Result<Visibility, Problem> {
+    match s.trim().to_lowercase().as_str() {
+        "public" => Ok(Visibility::Public),
+        "unlisted" => Ok(Visibility::Unlisted),
+        other @ ("private" | "direct" | "followers") => Err(Problem::new(format!(
+            "a chat cannot post `{other}`: only `public` or `unlisted`"
+        ))
+        .hint("followers-only and direct posts cannot gather a hashtag chat")),
+        other => Err(Problem::new(format!("unknown visibility `{other}`")).hint(
+            suggest(other, ["public", "unlisted"])
+                .map_or("use `public` or `unlisted`".into(), |s| {
+                    format!("did you mean `{s}`?")
+                }),
+        )),
+    }
+}
+
+pub fn platform(s: &str) -> Result<Platform, Problem> {
+    const NAMES: [&str; 5] = ["mastodon", "pleroma", "friendica", "firefish", "gotosocial"];
+    let lower = s.trim().to_lowercase();
+    Ok(match lower.as_str() {
+        "mastodon" => Platform::Mastodon,
+        "pleroma" | "akkoma" => Platform::Pleroma,
+        "friendica" => Platform::Friendica,
+        "firefish" => Platform::Firefish,
+        "gotosocial" => Platform::Gotosocial,
+        _ => {
+            let hint = suggest(&lower, NAMES).map_or_else(
+                || format!("use one of {}", NAMES.join(", ")),
+                |s| format!("did you mean `{s}`?"),
+            );
+            return Err(Problem::new(format!("unknown platform `{}`", s.trim())).hint(hint));
+        }
+    })
+}
+
+pub fn timezone(s: &str) -> Result<Tz, Problem> {
+    let name = s.trim();
+    name.parse::<Tz>().map_err(|_| {
+        let names = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
+        let hint = suggest(name, names).map_or(
+            "use an IANA zone name such as `Europe/London` or `America/New_York`".into(),
+            |s| format!("did you mean `{s}`?"),
+        );
+        Problem::new(format!("unknown time zone `{name}`")).hint(hint)
+    })
+}
+
+pub fn server(s: &str) -> Result<Url, Problem> {
+    let text = s.trim();
+    match Url::parse(text) {
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some_and(|h| !h.is_empty()) =>
+        {
+            Ok(url)
+        }
+        _ => {
+            let p = Problem::new(format!("`server` should be an http(s) URL, not `{text}`"));
+            let bare =
+                !text.contains("://") && text.contains('.') && !text.contains(char::is_whitespace);
+            Err(if bare {
+                p.hint(format!("did you mean `https://{text}`?"))
+            } else {
+                p.hint("write the instance's address, e.g. `https://mastodon.social`")
+            })
+        }
+    }
+}
+
+pub fn token_env(s: &str) -> Result<String, Problem> {
+    let name = s.trim();
+    let identifier = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    // Variable names are short and shouting; a long mixed-case string is
+    // most likely the token pasted into the wrong key.
+    let token_like = name.len() >= 30 && name.chars().any(|c| c.is_ascii_lowercase());
+    if identifier && !token_like {
+        return Ok(name.to_string());
+    }
+    Err(Problem {
+        secret: true,
+        ..Problem::new("`token_env` should name an environment variable, like `HASHCHAT_TOKEN`")
+            .hint("if this is the token itself, remove it from chats.yaml and `export HASHCHAT_TOKEN=…` instead")
+    })
+}
+
+/// `@user@domain` (the leading `@` optional), normalised with it.
+pub fn handle(s: &str) -> Option<String> {
+    let (user, domain) = s.trim().trim_start_matches('@').split_once('@')?;
+    let user_ok = !user.is_empty()
+        && user
+            .chars()
+            .all(|c| c.is_alphanumeric() || "_.-".contains(c));
+    let domain_ok = domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || ".-:".contains(c));
+    (user_ok && domain_ok).then(|| format!("@{user}@{domain}"))
+}

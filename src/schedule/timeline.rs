@@ -1,0 +1,81 @@
+//! The posts of one run: what is posted, and when, relative to its start.
+
+use chrono::{DateTime, Duration as TimeDelta, Utc};
+
+use super::{PlannedPost, PostKind, Timeline};
+use crate::chats::{Chat, Hashtag};
+
+/// The timeline of a run of `chat` starting at `start`.
+pub fn timeline(chat: &Chat, start: DateTime<Utc>) -> Timeline {
+    let tag = &chat.hashtag;
+    let interval = delta(chat.question_interval);
+    let mut posts = vec![PlannedPost {
+        seq: 0,
+        kind: PostKind::Intro,
+        number: None,
+        at: start,
+        text: with_hashtag(&chat.intro, tag),
+    }];
+    let mut at = add(start, delta(chat.first_question_after));
+    for (i, question) in chat.questions.iter().enumerate() {
+        let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        posts.push(PlannedPost {
+            seq: number,
+            kind: PostKind::Question,
+            number: Some(number),
+            at,
+            text: question_text(i + 1, question, tag),
+        });
+        at = add(at, interval);
+    }
+    // After the loop `at` is one interval past the last question.
+    posts.push(PlannedPost {
+        seq: u32::try_from(posts.len()).unwrap_or(u32::MAX),
+        kind: PostKind::Closing,
+        number: None,
+        at,
+        text: with_hashtag(&chat.closing, tag),
+    });
+    Timeline {
+        start,
+        posts,
+        collect_until: add(at, delta(chat.collect_after)),
+    }
+}
+
+/// `Q<n>: <text> #<hashtag>`, the tag added only when the text lacks it.
+pub fn question_text(number: usize, text: &str, tag: &Hashtag) -> String {
+    with_hashtag(&format!("Q{number}: {}", text.trim()), tag)
+}
+
+/// `text` with ` #<hashtag>` appended unless it already carries the tag
+/// (case-insensitive, as a whole tag: `#1QEdChatter` is another tag).
+pub fn with_hashtag(text: &str, tag: &Hashtag) -> String {
+    let text = text.trim();
+    if has_hashtag(text, tag) {
+        text.to_string()
+    } else {
+        format!("{text} {tag}")
+    }
+}
+
+fn has_hashtag(text: &str, tag: &Hashtag) -> bool {
+    let text = text.to_lowercase();
+    let needle = format!("#{}", tag.as_str().to_lowercase());
+    text.match_indices(&needle).any(|(i, _)| {
+        text[i + needle.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+    })
+}
+
+fn delta(d: std::time::Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+/// Saturating: validated chats never get near the end of time, but a
+/// timeline must not panic whatever it is given.
+fn add(t: DateTime<Utc>, d: TimeDelta) -> DateTime<Utc> {
+    t.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
