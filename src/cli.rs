@@ -27,6 +27,7 @@ Examples:
                                           rehearse the demo chat now, printing each post
   hashchat run                            the daemon: every chat, on schedule
   hashchat recap 1qedchat --format html --output recap.html
+  hashchat stats 1qedchat                 every run: participants, answers, new, returning
 
 The access token comes from the environment variable named by `token_env`
 (HASHCHAT_TOKEN by default) or from `token_file`; never from chats.yaml.";
@@ -128,6 +129,16 @@ pub enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// A chat's runs side by side: participants, answers, first-timers and returning.
+    #[command(
+        after_help = "Examples:\n  hashchat stats 1qedchat\n  hashchat stats 1qedchat --format json\n  hashchat stats 1qedchat --format html > participation.html"
+    )]
+    Stats {
+        /// The chat's `id` in chats.yaml.
+        chat_id: String,
+        #[arg(long, value_enum, default_value_t = crate::stats::StatsFormat::Text)]
+        format: crate::stats::StatsFormat,
+    },
 }
 
 /// Runs the parsed command; the exit code follows the module doc.
@@ -166,6 +177,13 @@ pub async fn execute(cli: Cli) -> ExitCode {
             ref output,
         } => match load(&cli) {
             Ok(config) => recap(&cli, &config, chat_id, run, format, output.as_ref()).await,
+            Err(code) => return code,
+        },
+        Command::Stats {
+            ref chat_id,
+            format,
+        } => match load(&cli) {
+            Ok(config) => stats(&cli, &config, chat_id, format).await,
             Err(code) => return code,
         },
     };
@@ -336,5 +354,30 @@ async fn recap(
             .with_context(|| format!("cannot write {}", path.display()))?,
         None => print!("{text}"),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stats(
+    cli: &Cli,
+    config: &Config,
+    chat_id: &str,
+    format: crate::stats::StatsFormat,
+) -> anyhow::Result<ExitCode> {
+    let chat = config.chat(chat_id).with_context(|| {
+        let known: Vec<&str> = config.chats.iter().map(|c| c.id.as_str()).collect();
+        format!(
+            "no chat `{chat_id}` in {}; known: {}",
+            config.path.display(),
+            known.join(", ")
+        )
+    })?;
+    anyhow::ensure!(
+        cli.db.exists(),
+        "no database at {}: run `hashchat run` first",
+        cli.db.display()
+    );
+    let store = Store::open(&cli.db).await?;
+    let runs = crate::stats::history(&store, chat).await?;
+    print!("{}", crate::stats::render(chat, &runs, format));
     Ok(ExitCode::SUCCESS)
 }

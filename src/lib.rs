@@ -13,6 +13,7 @@ pub mod plan;
 pub mod recap;
 pub mod run;
 pub mod schedule;
+pub mod stats;
 pub mod status;
 pub mod store;
 pub mod telemetry;

@@ -177,3 +177,75 @@ pub fn new_vs_returning(out: &mut String, first: usize, returning: usize) {
         WIDTH - first_w,
     );
 }
+
+/// One run of a chat in the participation chart.
+pub struct RunBar {
+    /// Short, under the bar (`4 Jun`).
+    pub label: String,
+    pub first: usize,
+    pub returning: usize,
+}
+
+/// Participants per run over time, each bar split into first-timers
+/// (bottom) and returning participants.
+pub fn participation(out: &mut String, runs: &[RunBar]) {
+    let Some(peak) = runs.iter().map(|r| r.first + r.returning).max() else {
+        return;
+    };
+    const STEP: usize = 32;
+    const HEIGHT: usize = 120;
+    let peak = peak.max(1);
+    // At most a dozen dates under the bars, so they never overlap.
+    let every = if runs.len() <= 6 {
+        1
+    } else {
+        runs.len().div_ceil(12).max(2)
+    };
+    let description: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            format!(
+                "{}: {} ({} new, {} returning)",
+                r.label,
+                r.first + r.returning,
+                r.first,
+                r.returning
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "<figure>\n<svg class=\"chart runs\" role=\"img\" aria-labelledby=\"runs-title runs-desc\" \
+         viewBox=\"0 0 {} {}\" width=\"100%\" preserveAspectRatio=\"xMinYMin meet\">\n\
+         <title id=\"runs-title\">Participants per run</title>\n<desc id=\"runs-desc\">{}</desc>",
+        runs.len() * STEP,
+        HEIGHT + 20,
+        esc(&description.join("; ")),
+    );
+    for (i, run) in runs.iter().enumerate() {
+        let x = i * STEP + 2;
+        let first = run.first * HEIGHT / peak;
+        let back = run.returning * HEIGHT / peak;
+        let _ = write!(
+            out,
+            "<rect class=\"first\" x=\"{x}\" y=\"{}\" width=\"{}\" height=\"{first}\"/>\
+             <rect class=\"back\" x=\"{x}\" y=\"{}\" width=\"{}\" height=\"{back}\"/>",
+            HEIGHT - first,
+            STEP - 4,
+            HEIGHT - first - back,
+            STEP - 4,
+        );
+        if i % every == 0 {
+            let _ = write!(
+                out,
+                "<text x=\"{x}\" y=\"{}\">{}</text>",
+                HEIGHT + 14,
+                esc(&run.label)
+            );
+        }
+        out.push('\n');
+    }
+    out.push_str(
+        "</svg>\n<figcaption>Participants per run: first-timers, then returning</figcaption>\n</figure>\n",
+    );
+}

@@ -12,6 +12,7 @@ mod sanitize;
 mod text;
 
 pub use build::{build, write_files};
+pub(crate) use text::escape_html;
 pub use text::{stats, Contributor, QuestionCount, Stats};
 
 use chrono::{DateTime, Utc};
