@@ -1,6 +1,7 @@
 //! The one integration-test binary: whole runs against an in-process fake
 //! server and against the independent `mastodon-mock` server, plus CLI tests.
 
+mod browser;
 mod config;
 mod e2e;
 mod fake_server;

@@ -80,7 +80,7 @@ fn participant(
     }
 }
 
-fn fixed_recap() -> Recap {
+pub(crate) fn fixed_recap() -> Recap {
     let alice = ("alice@mastodon.example", "Alice Example");
     let bob = ("bob@social.example", "Bob 🎉");
     let carol = ("carol@mastodon.example", "Carol");
