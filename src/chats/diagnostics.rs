@@ -28,6 +28,8 @@ pub struct Diagnostic {
     pub length: usize,
     /// The line holds a secret (a pasted token): the snippet shows it masked.
     pub secret: bool,
+    /// Rendered as `warning:`: worth a look, but the file is valid.
+    pub warning: bool,
 }
 
 impl Diagnostic {
@@ -39,7 +41,14 @@ impl Diagnostic {
             hint: None,
             length: at.length,
             secret: false,
+            warning: false,
         }
+    }
+
+    /// The same message, as a warning rather than an error.
+    pub fn warning(mut self) -> Self {
+        self.warning = true;
+        self
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
@@ -107,14 +116,15 @@ fn render(f: &mut fmt::Formatter<'_>, path: &str, source: &str, e: &Diagnostic) 
         0 => None,
         n => source.lines().nth(n - 1),
     };
+    let label = if e.warning { "warning" } else { "error" };
     let Some(text) = line_text else {
-        writeln!(f, "{path}: error: {}", e.message)?;
+        writeln!(f, "{path}: {label}: {}", e.message)?;
         if let Some(hint) = &e.hint {
             writeln!(f, "  = hint: {hint}")?;
         }
         return Ok(());
     };
-    writeln!(f, "{path}:{}:{}: error: {}", e.line, e.column, e.message)?;
+    writeln!(f, "{path}:{}:{}: {label}: {}", e.line, e.column, e.message)?;
     let number = e.line.to_string();
     let gutter = " ".repeat(number.len());
     let shown = if e.secret {

@@ -1,7 +1,8 @@
 //! Chat definitions: `chats.yaml` read in two stages, raw serde structs
 //! (`raw`) then validated domain types (this module). Holding a [`Chat`]
 //! means every field was checked; errors are compiler-style diagnostics
-//! (`diagnostics`). This module does no I/O beyond reading the file.
+//! (`diagnostics`). This module does no I/O beyond reading the file and
+//! checking that question images exist.
 
 mod diagnostics;
 mod locate;
@@ -11,12 +12,12 @@ mod validate;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Span};
 pub use suggest::suggest;
-pub use validate::{load, parse, post_length};
+pub use validate::{load, load_checked, parse, parse_checked, post_length};
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 /// Every chat of one `chats.yaml`, validated.
@@ -144,7 +145,87 @@ pub struct Chat {
     /// The instance's post length limit (`max_characters`, 500 when unknown).
     pub max_characters: usize,
     pub recap_dir: PathBuf,
+    /// Handles `@user@domain`, as written (the leading `@` added).
     pub moderators: Vec<String>,
+    /// One entry per question of `questions` (same length): the image to
+    /// attach to it, if any.
+    pub question_images: Vec<Option<QuestionImage>>,
+    /// Dated sessions, sorted by date, at most one per date.
+    pub sessions: Vec<Session>,
+    /// Runs on dates without a session are skipped (and `questions` may
+    /// then be empty).
+    pub require_session: bool,
+    /// How long before the start each reminder goes out, in the order
+    /// written (their seqs follow that order, see `schedule::timeline`).
+    pub reminders: Vec<Duration>,
+    /// The reminder's wording; placeholders `{hashtag}`, `{in}`, `{topic}`,
+    /// `{host}`. `None`: the built-in sentence.
+    pub reminder_text: Option<String>,
+    /// Accounts and domains whose posts never count as answers.
+    pub ignore: Vec<IgnoreRule>,
+    /// Handles `@user@domain` left out of recaps (consent, issue 4).
+    pub exclude: Vec<String>,
+    /// One public reply to a first-time participant's first answer.
+    pub welcome_newcomers: bool,
+    /// ISO 639 code of the chat's posts (`en`, `de`), lowercase.
+    pub language: Option<String>,
+    /// Spoiler text put on every post of the chat.
+    pub content_warning: Option<String>,
+}
+
+impl Chat {
+    /// Whether posts by `handle` (`user@domain`, a leading `@` allowed)
+    /// are ignored; case-insensitive.
+    pub fn ignores(&self, handle: &str) -> bool {
+        let handle = handle.trim().trim_start_matches('@').to_lowercase();
+        let domain = handle.split_once('@').map_or("", |(_, d)| d);
+        self.ignore.iter().any(|rule| match rule {
+            IgnoreRule::Account(a) => *a == handle,
+            IgnoreRule::Domain(d) => domain == d,
+            IgnoreRule::DomainAndSubdomains(d) => {
+                domain == d
+                    || domain
+                        .strip_suffix(d.as_str())
+                        .is_some_and(|s| s.ends_with('.'))
+            }
+        })
+    }
+}
+
+/// One dated session of a recurring chat: on its date (in the chat's
+/// zone) the run uses its questions, and its intro and closing if given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub date: NaiveDate,
+    pub topic: Option<String>,
+    /// The guest host's handle, `@user@domain`.
+    pub host: Option<String>,
+    pub questions: Vec<String>,
+    /// Same length as `questions`.
+    pub question_images: Vec<Option<QuestionImage>>,
+    pub intro: Option<String>,
+    pub closing: Option<String>,
+}
+
+/// An image posted with a question; the file existed when chats.yaml was
+/// checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuestionImage {
+    /// Resolved against the folder of chats.yaml.
+    pub path: PathBuf,
+    /// The description for people who cannot see it (required).
+    pub alt: String,
+}
+
+/// One entry of `ignore:`, lowercase, without a leading `@`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IgnoreRule {
+    /// `@user@domain`: that account.
+    Account(String),
+    /// `domain.example`: every account on that domain.
+    Domain(String),
+    /// `*.domain.example`: that domain and all its subdomains.
+    DomainAndSubdomains(String),
 }
 
 /// Defaults for keys chats.yaml leaves out (also documented in the example
@@ -187,5 +268,15 @@ pub(crate) fn test_chat(when: When, timezone: Tz) -> Chat {
         max_characters: defaults::MAX_CHARACTERS,
         recap_dir: PathBuf::from(defaults::RECAP_DIR),
         moderators: Vec::new(),
+        question_images: vec![None, None],
+        sessions: Vec::new(),
+        require_session: false,
+        reminders: Vec::new(),
+        reminder_text: None,
+        ignore: Vec::new(),
+        exclude: Vec::new(),
+        welcome_newcomers: false,
+        language: None,
+        content_warning: None,
     }
 }

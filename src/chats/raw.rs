@@ -40,11 +40,20 @@ pub struct RawChat {
     pub intro: Option<String>,
     pub first_question_after: Option<String>,
     pub question_interval: Option<String>,
-    pub questions: Option<Vec<String>>,
+    pub questions: Option<Vec<RawQuestion>>,
     pub closing: Option<String>,
     pub collect_after: Option<String>,
     pub visibility: Option<String>,
     pub moderators: Option<Vec<String>>,
+    pub sessions: Option<Vec<Value>>,
+    pub require_session: Option<bool>,
+    pub reminders: Option<Vec<String>>,
+    pub reminder_text: Option<String>,
+    pub ignore: Option<Vec<String>>,
+    pub exclude: Option<Vec<String>>,
+    pub welcome_newcomers: Option<bool>,
+    pub language: Option<String>,
+    pub content_warning: Option<String>,
     pub server: Option<String>,
     pub platform: Option<String>,
     pub token_env: Option<String>,
@@ -55,12 +64,40 @@ pub struct RawChat {
     pub late_limit: Option<String>,
 }
 
+/// One entry of a chat's `sessions:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSession {
+    pub date: Option<String>,
+    pub topic: Option<String>,
+    pub host: Option<String>,
+    pub questions: Option<Vec<RawQuestion>>,
+    pub intro: Option<String>,
+    pub closing: Option<String>,
+}
+
+/// A question: its text, or a mapping with an image and its alt text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawQuestion {
+    Text(String),
+    Rich {
+        text: Option<String>,
+        image: Option<String>,
+        alt: Option<String>,
+    },
+}
+
 /// The YAML type a key expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Text,
     Count,
+    Flag,
     TextList,
+    Questions,
+    /// A list of mappings, each checked later against its own key table.
+    Mappings,
     Chats,
 }
 
@@ -86,12 +123,33 @@ pub const CHAT_ONLY: &[(&str, Kind)] = &[
     ("intro", Kind::Text),
     ("first_question_after", Kind::Text),
     ("question_interval", Kind::Text),
-    ("questions", Kind::TextList),
+    ("questions", Kind::Questions),
     ("closing", Kind::Text),
     ("collect_after", Kind::Text),
     ("visibility", Kind::Text),
     ("moderators", Kind::TextList),
+    ("sessions", Kind::Mappings),
+    ("require_session", Kind::Flag),
+    ("reminders", Kind::TextList),
+    ("reminder_text", Kind::Text),
+    ("ignore", Kind::TextList),
+    ("exclude", Kind::TextList),
+    ("welcome_newcomers", Kind::Flag),
+    ("language", Kind::Text),
+    ("content_warning", Kind::Text),
 ];
+
+pub const SESSION: &[(&str, Kind)] = &[
+    ("date", Kind::Text),
+    ("topic", Kind::Text),
+    ("host", Kind::Text),
+    ("questions", Kind::Questions),
+    ("intro", Kind::Text),
+    ("closing", Kind::Text),
+];
+
+/// The keys of a question written as a mapping.
+const QUESTION: &[&str] = &["text", "image", "alt"];
 
 /// Keys that would hold the access token itself; never accepted, because
 /// chats.yaml gets committed, shared and pasted into bug reports.
@@ -120,21 +178,24 @@ pub struct Shaped<T> {
 pub enum Level {
     Top,
     Chat,
+    Session,
 }
 
 impl Level {
     fn keys(self) -> impl Iterator<Item = &'static (&'static str, Kind)> {
-        let own = match self {
-            Level::Top => TOP_ONLY,
-            Level::Chat => CHAT_ONLY,
+        let (shared, own) = match self {
+            Level::Top => (SHARED, TOP_ONLY),
+            Level::Chat => (SHARED, CHAT_ONLY),
+            Level::Session => (&[][..], SESSION),
         };
-        SHARED.iter().chain(own)
+        shared.iter().chain(own)
     }
 
     fn other(self) -> &'static [(&'static str, Kind)] {
         match self {
             Level::Top => CHAT_ONLY,
             Level::Chat => TOP_ONLY,
+            Level::Session => &[],
         }
     }
 }
@@ -194,7 +255,7 @@ fn unknown_key(name: &str, path: &str, level: Level, at: &SourceMap) -> Diagnost
                 format!("`{name}` belongs to a chat, not to the top level"),
                 "move it under an entry of `chats:`",
             ),
-            Level::Chat => (
+            Level::Chat | Level::Session => (
                 format!("`{name}` belongs to the top level, not to a chat"),
                 "move it to the top of the file, without indentation",
             ),
@@ -209,6 +270,7 @@ fn unknown_key(name: &str, path: &str, level: Level, at: &SourceMap) -> Diagnost
     let place = match level {
         Level::Top => "at the top level",
         Level::Chat => "in a chat",
+        Level::Session => "in a session",
     };
     Diagnostic::new(span, format!("unknown key `{name}` {place}")).hint(hint)
 }
@@ -243,7 +305,13 @@ fn coerce(
     let result = match kind {
         Kind::Text => text(value).map(Value::String).ok_or_else(|| wrong("text")),
         Kind::Count => count(value).ok_or_else(|| wrong("a whole number")),
+        Kind::Flag => flag(value).ok_or_else(|| {
+            wrong("`true` or `false`")
+                .hint("write `true` or `false` (YAML reads `yes` and `on` as text)")
+        }),
         Kind::TextList => return text_list(value, path, name, at, errors),
+        Kind::Questions => return questions(value, path, name, at, errors),
+        Kind::Mappings => return mapping_list(value, path, name, at, errors),
         Kind::Chats => return chat_list(value, path, at, errors),
     };
     result.map_err(|e| errors.push(e)).ok()
@@ -288,24 +356,165 @@ fn text_list(
     let mut out = Vec::new();
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
-        match text(item) {
-            Some(s) => out.push(Value::String(s)),
-            None => {
+        match text_item(item, path, i, name, at) {
+            Ok(v) => out.push(v),
+            Err(e) => {
                 ok = false;
-                let e = Diagnostic::new(
-                    at.value(&format!("{path}[{i}]")),
-                    format!(
-                        "item {} of `{name}` should be text, not {}",
-                        i + 1,
-                        describe(item)
-                    ),
-                )
-                .hint("put the text in double quotes when it contains `: `, ` #` or starts with a sign such as `-`, `[` or `{`");
                 errors.push(e);
             }
         }
     }
     ok.then_some(Value::Sequence(out))
+}
+
+/// Item `i` of list `name` as text.
+fn text_item(
+    item: &Value,
+    path: &str,
+    i: usize,
+    name: &str,
+    at: &SourceMap,
+) -> Result<Value, Diagnostic> {
+    text(item).map(Value::String).ok_or_else(|| {
+        Diagnostic::new(
+            at.value(&format!("{path}[{i}]")),
+            format!(
+                "item {} of `{name}` should be text, not {}",
+                i + 1,
+                describe(item)
+            ),
+        )
+        .hint("put the text in double quotes when it contains `: `, ` #` or starts with a sign such as `-`, `[` or `{`")
+    })
+}
+
+fn flag(value: &Value) -> Option<Value> {
+    match value {
+        Value::Bool(b) => Some(Value::Bool(*b)),
+        Value::String(s) => match s.trim().to_lowercase().as_str() {
+            "true" => Some(Value::Bool(true)),
+            "false" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A list whose items are text or `{text, image, alt}` mappings. A mapping
+/// with none of those keys is most likely a question with an unquoted `: `.
+fn questions(
+    value: &Value,
+    path: &str,
+    name: &str,
+    at: &SourceMap,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Value> {
+    let Some(items) = value.as_sequence() else {
+        return text_list(value, path, name, at, errors);
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let item_path = format!("{path}[{i}]");
+        let rich = item.as_mapping().filter(|m| {
+            m.keys()
+                .any(|k| k.as_str().is_some_and(|k| QUESTION.contains(&k)))
+        });
+        let good = match rich {
+            Some(map) => question_mapping(map, &item_path, i, at, errors),
+            None => text_item(item, path, i, name, at)
+                .map_err(|e| errors.push(e))
+                .ok(),
+        };
+        match good {
+            Some(v) => out.push(v),
+            None => ok = false,
+        }
+    }
+    ok.then_some(Value::Sequence(out))
+}
+
+/// `{text: …, image: …, alt: …}`: known keys only, each holding text. An
+/// unknown key is reported and left out, so the rest is still checked.
+fn question_mapping(
+    map: &Mapping,
+    path: &str,
+    i: usize,
+    at: &SourceMap,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Value> {
+    let mut kept = Mapping::new();
+    let mut ok = true;
+    for (key, value) in map {
+        let name = key.as_str().unwrap_or("?");
+        let child = join(path, name);
+        if !QUESTION.contains(&name) {
+            let hint = suggest(name, QUESTION.iter().copied()).map_or(
+                "a question written as a mapping has `text:`, `image:` and `alt:`".into(),
+                |s| format!("did you mean `{s}`?"),
+            );
+            errors.push(
+                Diagnostic::new(
+                    at.key(&child),
+                    format!("unknown key `{name}` in question {}", i + 1),
+                )
+                .hint(hint),
+            );
+            continue;
+        }
+        match text(value) {
+            Some(s) => {
+                kept.insert(key.clone(), Value::String(s));
+            }
+            None => {
+                ok = false;
+                errors.push(Diagnostic::new(
+                    at.value(&child),
+                    format!(
+                        "`{name}` of question {} should be text, not {}",
+                        i + 1,
+                        describe(value)
+                    ),
+                ));
+            }
+        }
+    }
+    ok.then_some(Value::Mapping(kept))
+}
+
+/// A list of mappings (`sessions:`); their keys are checked by the caller.
+fn mapping_list(
+    value: &Value,
+    path: &str,
+    name: &str,
+    at: &SourceMap,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Value> {
+    let Some(items) = value.as_sequence() else {
+        let e = Diagnostic::new(
+            at.value(path),
+            format!("`{name}` should be a list, not {}", describe(value)),
+        )
+        .hint("start each entry with `- date: …` on its own line");
+        errors.push(e);
+        return None;
+    };
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        if !item.is_mapping() {
+            ok = false;
+            let e = Diagnostic::new(
+                at.value(&format!("{path}[{i}]")),
+                format!(
+                    "entry {} of `{name}` should be a mapping of keys such as `date:` and `questions:`, not {}",
+                    i + 1,
+                    describe(item)
+                ),
+            );
+            errors.push(e);
+        }
+    }
+    ok.then(|| value.clone())
 }
 
 fn chat_list(

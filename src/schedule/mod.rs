@@ -11,18 +11,23 @@
 //! happens twice (01:30 on a fall-back night) runs once, at the first.
 
 //!
-//! Submodules: `cron` (the classic dialect), `timeline` (the posts of one
-//! run).
+//! Submodules: `cron` (the classic dialect), `content` (what a run posts:
+//! its session, texts and reminders), `timeline` (when each post goes out).
 
+mod content;
 mod cron;
 #[cfg(test)]
 mod tests;
 mod timeline;
 
 pub use self::cron::{classic_cron, parse_classic, CronError, CRON_HINT};
+pub use content::{
+    content, content_of, human, placeholders, session_for, RunContent, REMINDER_PLACEHOLDERS,
+    TEXT_PLACEHOLDERS,
+};
 pub use timeline::{question_text, timeline, with_hashtag};
 
-use chrono::{DateTime, Duration as TimeDelta, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration as TimeDelta, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::chats::{Chat, When};
@@ -33,9 +38,12 @@ pub enum PostKind {
     Intro,
     Question,
     Closing,
+    /// Before the start: "#tag starts in 15 minutes…".
+    Reminder,
 }
 
-/// One post of a run's timeline. `seq`: 0 intro, 1..=n questions, n+1 closing.
+/// One post of a run's timeline. `seq`: 0 intro, 1..=n questions, n+1
+/// closing, n+2.. reminders in the order `reminders:` lists them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedPost {
     pub seq: u32,
@@ -55,10 +63,66 @@ pub struct Timeline {
     pub collect_until: DateTime<Utc>,
 }
 
-/// The next `n` run starts strictly after `after` (a one-off chat has at most one).
+/// The next `n` run starts strictly after `after` (a one-off chat has at
+/// most one). With `require_session`, only dates that have a session run.
 pub fn next_starts(chat: &Chat, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
+    if !chat.require_session {
+        return scheduled(chat, after, n, |_| Step::Keep);
+    }
+    let Some(last) = chat.sessions.last().map(|s| s.date) else {
+        return Vec::new();
+    };
+    scheduled(chat, after, n, |t| {
+        let day = t.with_timezone(&chat.timezone).date_naive();
+        if day > last {
+            Step::Stop
+        } else if session_for(chat, t).is_some() {
+            Step::Keep
+        } else {
+            Step::Skip
+        }
+    })
+}
+
+/// Whether the schedule has a run on `day` (in the chat's zone), session
+/// or not: `check` warns about sessions dated on no run.
+pub fn runs_on(chat: &Chat, day: NaiveDate) -> bool {
+    let tz = chat.timezone;
+    let Some(midnight) = day.and_hms_opt(0, 0, 0).and_then(|t| resolve(tz, t)) else {
+        return false;
+    };
+    let local_day = |t: DateTime<Utc>| t.with_timezone(&tz).date_naive();
+    let found = scheduled(chat, midnight - TimeDelta::seconds(1), 1, |t| {
+        if local_day(t) > day {
+            Step::Stop
+        } else {
+            Step::Keep
+        }
+    });
+    found.first().is_some_and(|t| local_day(*t) == day)
+}
+
+/// What [`scheduled`] does with a start.
+enum Step {
+    Keep,
+    Skip,
+    Stop,
+}
+
+/// Up to `n` starts strictly after `after`, as `step` decides.
+fn scheduled(
+    chat: &Chat,
+    after: DateTime<Utc>,
+    n: usize,
+    step: impl Fn(DateTime<Utc>) -> Step,
+) -> Vec<DateTime<Utc>> {
     let schedule = match &chat.when {
-        When::Once(start) if *start > after && n > 0 => return vec![*start],
+        When::Once(start) if *start > after && n > 0 => {
+            return match step(*start) {
+                Step::Keep => vec![*start],
+                Step::Skip | Step::Stop => Vec::new(),
+            }
+        }
         When::Once(_) => return Vec::new(),
         When::Recurring { schedule, .. } => schedule,
     };
@@ -68,6 +132,7 @@ pub fn next_starts(chat: &Chat, after: DateTime<Utc>, n: usize) -> Vec<DateTime<
     // Start a little early: a shifted gap time may land after `after`.
     let local = after.with_timezone(&tz).naive_local() - TimeDelta::hours(3);
     let mut out: Vec<DateTime<Utc>> = Vec::with_capacity(n.min(1024));
+    let mut last: Option<DateTime<Utc>> = None;
     for wall in schedule
         .after(&Utc.from_utc_datetime(&local))
         .take(n + 20_000)
@@ -79,8 +144,14 @@ pub fn next_starts(chat: &Chat, after: DateTime<Utc>, n: usize) -> Vec<DateTime<
             continue;
         };
         // Several gap times resolve to the same instant: post once.
-        if instant > after && out.last().is_none_or(|last| instant > *last) {
-            out.push(instant);
+        if instant <= after || last.is_some_and(|l| instant <= l) {
+            continue;
+        }
+        last = Some(instant);
+        match step(instant) {
+            Step::Keep => out.push(instant),
+            Step::Skip => {}
+            Step::Stop => break,
         }
     }
     out

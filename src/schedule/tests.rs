@@ -263,3 +263,115 @@ fn a_longer_tag_is_not_the_chat_tag() {
     );
     assert_eq!(with_hashtag("Join #1qedchat.", &tag), "Join #1qedchat.");
 }
+
+fn session(date: &str, topic: Option<&str>, questions: &[&str]) -> crate::chats::Session {
+    crate::chats::Session {
+        date: date.parse().expect("test date"),
+        topic: topic.map(String::from),
+        host: Some("@guest@school.example".into()),
+        questions: questions.iter().map(|q| q.to_string()).collect(),
+        question_images: vec![None; questions.len()],
+        intro: None,
+        closing: Some("Thanks {host}!".into()),
+    }
+}
+
+#[test]
+fn a_session_date_uses_its_questions_and_reminders_come_first_with_stable_seqs() {
+    let mut chat = weekly("0 20 * * 4", "Europe/London");
+    chat.sessions = vec![session("2026-12-03", Some("Feedback"), &["A?", "B?", "C?"])];
+    chat.reminders = vec![
+        std::time::Duration::from_secs(15 * 60),
+        std::time::Duration::from_secs(24 * 3600),
+    ];
+    let t = timeline(&chat, utc("2026-12-03T20:00:00Z"));
+    let got: Vec<(u32, PostKind, String)> = t
+        .posts
+        .iter()
+        .map(|p| (p.seq, p.kind, p.at.format("%d %H:%M").to_string()))
+        .collect();
+    let expected = [
+        (6, PostKind::Reminder, "02 20:00"),
+        (5, PostKind::Reminder, "03 19:45"),
+        (0, PostKind::Intro, "03 20:00"),
+        (1, PostKind::Question, "03 20:05"),
+        (2, PostKind::Question, "03 20:15"),
+        (3, PostKind::Question, "03 20:25"),
+        (4, PostKind::Closing, "03 20:35"),
+    ];
+    let expected: Vec<_> = expected
+        .into_iter()
+        .map(|(s, k, at)| (s, k, at.to_string()))
+        .collect();
+    assert_eq!(got, expected);
+    assert_eq!(
+        t.posts[1].text,
+        "#1QEdChat starts in 15 minutes: Feedback, hosted by @guest@school.example"
+    );
+    assert_eq!(
+        t.posts[0].text,
+        "#1QEdChat starts in 24 hours: Feedback, hosted by @guest@school.example"
+    );
+    assert_eq!(t.posts[6].text, "Thanks @guest@school.example! #1QEdChat");
+    // Another date falls back to the chat's own questions.
+    let other = timeline(&chat, utc("2026-12-10T20:00:00Z"));
+    assert_eq!(
+        other
+            .posts
+            .iter()
+            .filter(|p| p.kind == PostKind::Question)
+            .count(),
+        2
+    );
+    assert_eq!(
+        other.posts[0].text,
+        "#1QEdChat starts in 24 hours. Join us!"
+    );
+}
+
+#[test]
+fn require_session_skips_dates_without_one_and_ends_after_the_last() {
+    let mut chat = weekly("0 20 * * 4", "Europe/London");
+    chat.require_session = true;
+    chat.sessions = vec![
+        session("2026-12-03", None, &["A?"]),
+        session("2026-12-17", None, &["B?"]),
+    ];
+    let got = next_starts(&chat, utc("2026-11-30T00:00:00Z"), 5);
+    assert_eq!(
+        got,
+        [utc("2026-12-03T20:00:00Z"), utc("2026-12-17T20:00:00Z")]
+    );
+    chat.require_session = false;
+    assert_eq!(next_starts(&chat, utc("2026-11-30T00:00:00Z"), 5).len(), 5);
+}
+
+#[test]
+fn runs_on_knows_the_scheduled_days_in_the_chats_zone() {
+    // 20:00 in Los Angeles is 04:00 UTC the next day: the local day counts.
+    let chat = weekly("0 20 * * 4", "America/Los_Angeles");
+    let day = |s: &str| s.parse::<chrono::NaiveDate>().expect("date");
+    assert!(runs_on(&chat, day("2026-12-03")));
+    assert!(!runs_on(&chat, day("2026-12-04")));
+    let once = test_chat(
+        When::Once(utc("2026-12-04T04:00:00Z")),
+        "America/Los_Angeles".parse().expect("zone"),
+    );
+    assert!(runs_on(&once, day("2026-12-03")));
+    assert!(!runs_on(&once, day("2026-12-04")));
+}
+
+#[test]
+fn reminder_delays_read_as_people_say_them() {
+    let cases = [
+        (15 * 60, "15 minutes"),
+        (3600, "1 hour"),
+        (5400, "1 hour 30 minutes"),
+        (24 * 3600, "24 hours"),
+        (48 * 3600, "2 days"),
+        (30, "30 seconds"),
+    ];
+    for (secs, text) in cases {
+        assert_eq!(human(std::time::Duration::from_secs(secs)), text);
+    }
+}

@@ -2,11 +2,19 @@
 
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 
+use super::content::content;
 use super::{PlannedPost, PostKind, Timeline};
 use crate::chats::{Chat, Hashtag};
 
-/// The timeline of a run of `chat` starting at `start`.
+/// The timeline of a run of `chat` starting at `start`, with the
+/// questions, intro and closing of the session of its date, if any.
+///
+/// Seqs are stable for a given chat and start (the store keys posts by
+/// them): 0 intro, 1..=n questions, n+1 closing, then n+2.. reminders in
+/// the order `reminders:` lists them. `posts` is ordered by time, then seq,
+/// so reminders (before the start) come first.
 pub fn timeline(chat: &Chat, start: DateTime<Utc>) -> Timeline {
+    let run = content(chat, start);
     let tag = &chat.hashtag;
     let interval = delta(chat.question_interval);
     let mut posts = vec![PlannedPost {
@@ -14,11 +22,11 @@ pub fn timeline(chat: &Chat, start: DateTime<Utc>) -> Timeline {
         kind: PostKind::Intro,
         number: None,
         at: start,
-        text: with_hashtag(&chat.intro, tag),
+        text: run.intro_text(chat),
     }];
     let mut at = add(start, delta(chat.first_question_after));
-    for (i, question) in chat.questions.iter().enumerate() {
-        let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
+    for (i, question) in run.questions.iter().enumerate() {
+        let number = seq(i + 1);
         posts.push(PlannedPost {
             seq: number,
             kind: PostKind::Question,
@@ -29,18 +37,33 @@ pub fn timeline(chat: &Chat, start: DateTime<Utc>) -> Timeline {
         at = add(at, interval);
     }
     // After the loop `at` is one interval past the last question.
+    let closing = run.questions.len() + 1;
     posts.push(PlannedPost {
-        seq: u32::try_from(posts.len()).unwrap_or(u32::MAX),
+        seq: seq(closing),
         kind: PostKind::Closing,
         number: None,
         at,
-        text: with_hashtag(&chat.closing, tag),
+        text: run.closing_text(chat),
     });
+    for (k, before) in chat.reminders.iter().enumerate() {
+        posts.push(PlannedPost {
+            seq: seq(closing + 1 + k),
+            kind: PostKind::Reminder,
+            number: None,
+            at: sub(start, delta(*before)),
+            text: run.reminder_text(chat, *before),
+        });
+    }
+    posts.sort_by_key(|p| (p.at, p.seq));
     Timeline {
         start,
         posts,
         collect_until: add(at, delta(chat.collect_after)),
     }
+}
+
+fn seq(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// `Q<n>: <text> #<hashtag>`, the tag added only when the text lacks it.
@@ -78,4 +101,8 @@ fn delta(d: std::time::Duration) -> TimeDelta {
 /// timeline must not panic whatever it is given.
 fn add(t: DateTime<Utc>, d: TimeDelta) -> DateTime<Utc> {
     t.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+fn sub(t: DateTime<Utc>, d: TimeDelta) -> DateTime<Utc> {
+    t.checked_sub_signed(d).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }

@@ -46,6 +46,7 @@ fn kind_str(kind: PostKind) -> &'static str {
         PostKind::Intro => "intro",
         PostKind::Question => "question",
         PostKind::Closing => "closing",
+        PostKind::Reminder => "reminder",
     }
 }
 
@@ -53,6 +54,7 @@ fn parse_kind(s: &str) -> PostKind {
     match s {
         "intro" => PostKind::Intro,
         "closing" => PostKind::Closing,
+        "reminder" => PostKind::Reminder,
         _ => PostKind::Question,
     }
 }

@@ -101,6 +101,16 @@ impl TestApp {
             max_characters: 500,
             recap_dir: dir.path().join("recaps"),
             moderators: vec![],
+            question_images: vec![None; 3],
+            sessions: vec![],
+            require_session: false,
+            reminders: vec![],
+            reminder_text: None,
+            ignore: vec![],
+            exclude: vec![],
+            welcome_newcomers: false,
+            language: None,
+            content_warning: None,
         };
         let tuning = Tuning {
             request_timeout: Duration::from_secs(5),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 
+use super::questions::Questions;
 use super::{chat_raw, values, Problem, Setting, Shared, Validator};
 use crate::chats::diagnostics::Diagnostic;
 use crate::chats::raw::{join, RawChat, Shaped};
@@ -64,7 +65,9 @@ impl Validator<'_> {
             broken,
             values::visibility,
         );
-        let questions = self.questions(path, c.questions.as_deref(), broken, &label);
+        let sessions = self.sessions(path, c.sessions.as_deref());
+        let around = self.around(path, c, broken);
+        let questions = self.questions(path, c, broken, &label);
         let moderators = self.moderators(path, c.moderators.as_deref());
 
         if matches!(id, Setting::Unset) {
@@ -93,7 +96,9 @@ impl Validator<'_> {
             s => s,
         };
         let s = shared;
-        let chat = Chat {
+        let around = around?;
+        let (questions, question_images) = questions?;
+        let mut chat = Chat {
             id: id.required()?,
             hashtag: hashtag.required()?,
             when: when?,
@@ -101,7 +106,7 @@ impl Validator<'_> {
             intro: intro.get(defaults::INTRO.into())?,
             first_question_after: first.get(defaults::FIRST_QUESTION_AFTER)?,
             question_interval: interval.get(defaults::QUESTION_INTERVAL)?,
-            questions: questions?,
+            questions,
             closing: closing.get(defaults::CLOSING.into())?,
             collect_after: collect.get(defaults::COLLECT_AFTER)?,
             visibility: visibility.get(Visibility::Public)?,
@@ -125,9 +130,24 @@ impl Validator<'_> {
                 .or(&top.recap_dir)
                 .get(PathBuf::from(defaults::RECAP_DIR))?,
             moderators: moderators?,
+            question_images,
+            sessions: sessions?,
+            require_session: around.require_session,
+            reminders: around.reminders,
+            reminder_text: around.reminder_text,
+            ignore: around.ignore,
+            exclude: around.exclude,
+            welcome_newcomers: around.welcome_newcomers,
+            language: around.language,
+            content_warning: around.content_warning,
         };
+        // These checks locate sessions by their index as written.
         let fits = self.lengths(path, &chat);
-        (self.duration_ok(path, &chat, &label) && fits).then_some(chat)
+        let filled = self.placeholders_ok(path, &chat);
+        let lasts = self.duration_ok(path, &chat, &label);
+        self.session_dates(path, &chat);
+        chat.sessions.sort_by_key(|s| s.date);
+        (fits && filled && lasts).then_some(chat)
     }
 
     /// Exactly one of `schedule` and `start`.
@@ -174,43 +194,29 @@ impl Validator<'_> {
         }
     }
 
+    /// The chat's default questions: required unless every run has a
+    /// session (`require_session: true`).
     fn questions(
         &mut self,
         path: &str,
-        raw: Option<&[String]>,
+        c: &RawChat,
         broken: &HashSet<String>,
         label: &str,
-    ) -> Option<Vec<String>> {
-        let key = join(path, "questions");
-        let Some(raw) = raw else {
-            if !broken.contains("questions") {
-                self.missing(
-                    path,
-                    format!("{label} has no `questions`"),
-                    "add a list: `questions:` then one `- How do you …?` per line",
-                );
-            }
-            return None;
-        };
-        if raw.is_empty() {
-            let e = Diagnostic::new(self.at.key(&key), "`questions` is empty")
-                .hint("add at least one question: `- How do you …?`");
-            self.errors.push(e);
-            return None;
-        }
-        let mut ok = true;
-        for (i, q) in raw.iter().enumerate() {
-            if q.trim().is_empty() {
-                ok = false;
-                let e = Diagnostic::new(
-                    self.at.value(&format!("{key}[{i}]")),
-                    format!("question {} is empty", i + 1),
-                )
-                .hint("write the question, or remove the line");
-                self.errors.push(e);
+    ) -> Option<Questions> {
+        match &c.questions {
+            Some(raw) => self.question_list(&join(path, "questions"), raw),
+            None if c.require_session == Some(true) => Some((Vec::new(), Vec::new())),
+            None => {
+                if !broken.contains("questions") {
+                    self.missing(
+                        path,
+                        format!("{label} has no `questions`"),
+                        "add a list: `questions:` then one `- How do you …?` per line (or `require_session: true` when every run has a session)",
+                    );
+                }
+                None
             }
         }
-        ok.then(|| raw.iter().map(|q| q.trim().to_string()).collect())
     }
 
     fn moderators(&mut self, path: &str, raw: Option<&[String]>) -> Option<Vec<String>> {
@@ -239,7 +245,15 @@ impl Validator<'_> {
     /// A run must end within a month: longer is a typo (`10d` for `10m`),
     /// and date arithmetic elsewhere must never get near its limits.
     fn duration_ok(&mut self, path: &str, chat: &Chat, label: &str) -> bool {
-        let questions = u32::try_from(chat.questions.len()).unwrap_or(u32::MAX);
+        // The longest question list, the chat's or a session's, sets the length.
+        let most = chat
+            .sessions
+            .iter()
+            .map(|s| s.questions.len())
+            .chain([chat.questions.len()])
+            .max()
+            .unwrap_or(0);
+        let questions = u32::try_from(most).unwrap_or(u32::MAX);
         let total = chat
             .question_interval
             .checked_mul(questions)

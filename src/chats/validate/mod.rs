@@ -3,8 +3,11 @@
 //! chat can run. Chat-level keys override the top level's defaults; a bad
 //! top-level value is reported once, not again for each chat inheriting it.
 
+mod around;
 mod chat;
 mod length;
+mod questions;
+mod sessions;
 #[cfg(test)]
 mod tests;
 mod values;
@@ -27,8 +30,15 @@ use super::{Chat, Config, Platform, TokenSource};
 
 /// Reads and validates a chats.yaml file; every problem at once on failure.
 pub fn load(path: &Path) -> Result<Config, Diagnostics> {
+    load_checked(path).map(|(config, _)| config)
+}
+
+/// [`load`], also returning the warnings (things that are valid but
+/// probably not what the moderator meant, such as a session on a date the
+/// chat does not run); `check` prints them.
+pub fn load_checked(path: &Path) -> Result<(Config, Diagnostics), Diagnostics> {
     match std::fs::read_to_string(path) {
-        Ok(source) => parse(path, &source),
+        Ok(source) => parse_checked(path, &source),
         Err(e) => {
             let shown = path.display();
             let (message, hint) = match e.kind() {
@@ -44,23 +54,39 @@ pub fn load(path: &Path) -> Result<Config, Diagnostics> {
     }
 }
 
-/// Validates chats.yaml text; `path` is only used in messages.
+/// Validates chats.yaml text; `path` names the file in messages, and its
+/// folder is where relative image paths are looked up.
 pub fn parse(path: &Path, source: &str) -> Result<Config, Diagnostics> {
+    parse_checked(path, source).map(|(config, _)| config)
+}
+
+/// [`parse`], also returning the warnings (see [`load_checked`]).
+pub fn parse_checked(path: &Path, source: &str) -> Result<(Config, Diagnostics), Diagnostics> {
     let at = SourceMap::build(source);
     let mut errors = Vec::new();
+    let mut warnings = Vec::new();
     let chats = match yaml::document(source, &at, &mut errors) {
         Some(value) => Validator {
             at: &at,
             errors: &mut errors,
+            warnings: &mut warnings,
+            base: path.parent().unwrap_or(Path::new("")),
         }
         .config(&value),
         None => Vec::new(),
     };
     if errors.is_empty() {
-        return Ok(Config {
+        warnings.sort_by_key(|e| (e.line, e.column));
+        let warnings = Diagnostics {
+            path: path.to_path_buf(),
+            source: source.to_string(),
+            errors: warnings,
+        };
+        let config = Config {
             path: path.to_path_buf(),
             chats,
-        });
+        };
+        return Ok((config, warnings));
     }
     errors.sort_by_key(|e| (e.line, e.column));
     Err(Diagnostics {
@@ -124,6 +150,15 @@ impl<T: Clone> Setting<T> {
         }
     }
 
+    /// An optional key's value: `Some(None)` when unset, `None` when bad.
+    fn optional(self) -> Option<Option<T>> {
+        match self {
+            Setting::Unset => Some(None),
+            Setting::Bad => None,
+            Setting::Set(v) => Some(Some(v)),
+        }
+    }
+
     /// The value, the default when unset, `None` when bad.
     fn get(self, default: T) -> Option<T> {
         match self {
@@ -161,6 +196,9 @@ struct SharedRaw<'a> {
 struct Validator<'a> {
     at: &'a SourceMap,
     errors: &'a mut Vec<Diagnostic>,
+    warnings: &'a mut Vec<Diagnostic>,
+    /// The folder of chats.yaml: relative paths in it start here.
+    base: &'a Path,
 }
 
 impl Validator<'_> {

@@ -202,3 +202,55 @@ proptest! {
         let _ = parse(Path::new("chats.yaml"), &source).map_err(|d| d.to_string());
     }
 }
+
+#[test]
+fn ignore_rules_match_accounts_domains_and_subdomains_ignoring_case() {
+    let source =
+        format!("{CHAT}    ignore: [\"@Spam@Bad.example\", quiet.example, \"*.bots.example\"]\n");
+    let config = parse(Path::new("chats.yaml"), &source).expect("valid");
+    let chat = &config.chats[0];
+    let cases = [
+        ("spam@bad.example", true),
+        ("@SPAM@bad.example", true),
+        ("other@bad.example", false),
+        ("anyone@quiet.example", true),
+        ("anyone@loud.quiet.example", false),
+        ("x@bots.example", true),
+        ("x@a.b.bots.example", true),
+        ("x@notbots.example", false),
+        ("alice@mastodon.example", false),
+    ];
+    for (handle, ignored) in cases {
+        assert_eq!(chat.ignores(handle), ignored, "{handle}");
+    }
+}
+
+#[test]
+fn new_keys_get_their_defaults_and_reminders_may_not_repeat() {
+    let config = parse(Path::new("chats.yaml"), CHAT).expect("valid");
+    let chat = &config.chats[0];
+    assert!(chat.sessions.is_empty() && !chat.require_session && !chat.welcome_newcomers);
+    assert!(chat.reminders.is_empty() && chat.ignore.is_empty() && chat.exclude.is_empty());
+    assert_eq!(chat.question_images, vec![None]);
+    assert_eq!(
+        (chat.language.as_deref(), chat.content_warning.as_deref()),
+        (None, None)
+    );
+    assert_eq!(
+        messages(&format!("{CHAT}    reminders: [24h, 1d]\n")),
+        ["7:22 this reminder is the same as reminder 1 (`24h`)"]
+    );
+}
+
+#[test]
+fn sessions_are_sorted_by_date_and_require_session_makes_questions_optional() {
+    let source = "server: https://mastodon.example\nchats:\n  - id: a\n    hashtag: A\n    schedule: \"0 20 * * 4\"\n    require_session: true\n    sessions:\n      - date: 2026-12-10\n        questions: [Two?]\n      - date: 2026-12-03\n        questions: [One?]\n";
+    let config = parse(Path::new("chats.yaml"), source).expect("valid");
+    let dates: Vec<String> = config.chats[0]
+        .sessions
+        .iter()
+        .map(|s| s.date.to_string())
+        .collect();
+    assert_eq!(dates, ["2026-12-03", "2026-12-10"]);
+    assert!(config.chats[0].questions.is_empty());
+}

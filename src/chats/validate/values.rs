@@ -9,7 +9,7 @@ use url::Url;
 
 use super::Problem;
 use crate::chats::suggest::suggest;
-use crate::chats::{Hashtag, Platform, Visibility, When};
+use crate::chats::{Hashtag, IgnoreRule, Platform, Visibility, When};
 
 /// The longest run, and so the longest single duration, accepted.
 pub const MONTH: Duration = Duration::from_secs(31 * 24 * 3600);
@@ -198,4 +198,79 @@ pub fn handle(s: &str) -> Option<String> {
             .chars()
             .all(|c| c.is_alphanumeric() || ".-:".contains(c));
     (user_ok && domain_ok).then(|| format!("@{user}@{domain}"))
+}
+
+/// A session's date, `YYYY-MM-DD`.
+pub fn date(s: &str) -> Result<chrono::NaiveDate, Problem> {
+    let text = s.trim();
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        Problem::new(format!(
+            "`date` should be a day like `2026-12-03`, not `{text}`"
+        ))
+        .hint("write year-month-day; the day is read in the chat's time zone")
+    })
+}
+
+/// A guest host's handle.
+pub fn host(s: &str) -> Result<String, Problem> {
+    handle(s).ok_or_else(|| {
+        Problem::new(format!(
+            "host `{}` is not a handle like `@user@domain`",
+            s.trim()
+        ))
+        .hint("write the full handle, e.g. `@alice@mastodon.social`")
+    })
+}
+
+/// An ISO 639 language code, checked loosely: 2 or 3 letters.
+pub fn language(s: &str) -> Result<String, Problem> {
+    let code = s.trim().to_lowercase();
+    if (2..=3).contains(&code.len()) && code.chars().all(|c| c.is_ascii_lowercase()) {
+        return Ok(code);
+    }
+    Err(Problem::new(format!(
+        "`language` should be a 2-letter ISO 639 code, not `{}`",
+        s.trim()
+    ))
+    .hint("e.g. `en`, `de`, `fr`; Mastodon uses it to offer translations and filter by language"))
+}
+
+/// One entry of `ignore:`: `@user@domain`, `domain.example` or
+/// `*.domain.example`.
+pub fn ignore_rule(s: &str) -> Result<IgnoreRule, Problem> {
+    let text = s.trim();
+    if text.trim_start_matches('@').contains('@') {
+        return handle(text)
+            .map(|h| IgnoreRule::Account(h.trim_start_matches('@').to_lowercase()))
+            .ok_or_else(|| {
+                Problem::new(format!("`{text}` is not a handle like `@user@domain`"))
+                    .hint("write an account as `@user@domain`, a whole server as `domain.example`")
+            });
+    }
+    let (wild, domain) = match text.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, text.trim_start_matches('@')),
+    };
+    let domain = domain.to_lowercase();
+    let valid = domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || ".-".contains(c));
+    if !valid {
+        let hint = if text.starts_with('@') {
+            "an account needs its domain too: `@user@domain`"
+        } else {
+            "write an account as `@user@domain`, a server as `domain.example`, a server and its subdomains as `*.domain.example`"
+        };
+        return Err(
+            Problem::new(format!("`{text}` is neither an account nor a domain")).hint(hint),
+        );
+    }
+    Ok(if wild {
+        IgnoreRule::DomainAndSubdomains(domain)
+    } else {
+        IgnoreRule::Domain(domain)
+    })
 }
