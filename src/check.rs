@@ -1,6 +1,8 @@
 //! `hashchat check`: validates chats.yaml and says so, before the chat
-//! rather than at 20:00. Valid: a line per chat on stdout, exit 0. Invalid:
-//! every problem on stderr, compiler-style, exit 2. Never a panic.
+//! rather than at 20:00. Valid: a line per chat on stdout, exit 0, and any
+//! warnings (a session dated on no run) on stderr. Invalid: every problem
+//! on stderr, compiler-style, exit 2. Never a panic. `--online` is
+//! `online`'s.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -21,8 +23,8 @@ pub struct CheckOutcome {
 
 /// Checks the file at `path`; `now` dates the "next run" of each chat.
 pub fn check(path: &Path, now: DateTime<Utc>) -> CheckOutcome {
-    match chats::load(path) {
-        Ok(config) => {
+    match chats::load_checked(path) {
+        Ok((config, warnings)) => {
             let mut stdout = format!(
                 "{}: valid, {} {}\n",
                 path.display(),
@@ -36,9 +38,17 @@ pub fn check(path: &Path, now: DateTime<Utc>) -> CheckOutcome {
             for chat in &config.chats {
                 stdout.push_str(&summary(chat, now));
             }
+            let stderr = match warnings.errors.len() {
+                0 => String::new(),
+                n => format!(
+                    "{warnings}\nwarning: {} has {n} {}\n",
+                    path.display(),
+                    if n == 1 { "warning" } else { "warnings" }
+                ),
+            };
             CheckOutcome {
                 stdout,
-                stderr: String::new(),
+                stderr,
                 code: 0,
             }
         }
@@ -67,9 +77,15 @@ pub fn run(path: &Path) -> ExitCode {
 
 /// `  1qedchat  #1QEdChat  6 questions  next: Thu 2026-12-03 20:00 GMT (20:00 UTC)`
 fn summary(chat: &Chat, now: DateTime<Utc>) -> String {
-    let questions = match chat.questions.len() {
-        1 => "1 question".to_string(),
-        n => format!("{n} questions"),
+    let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    let questions = match (chat.require_session, chat.sessions.len()) {
+        (true, n) => plural(n, "session"),
+        (false, 0) => plural(chat.questions.len(), "question"),
+        (false, n) => format!(
+            "{}, {}",
+            plural(chat.questions.len(), "question"),
+            plural(n, "session")
+        ),
     };
     let next = match schedule::next_starts(chat, now, 1).first() {
         Some(start) => {
@@ -135,6 +151,21 @@ mod tests {
         assert_eq!(
             outcome.stderr,
             "chats.yaml:6:15: error: unknown time zone `Europe/Londn`\n  |\n6 |     timezone: Europe/Londn\n  |               ^^^^^^^^^^^^\n  = hint: did you mean `Europe/London`?\n\nchats.yaml:7:5: error: `questions` is empty\n  |\n7 |     questions: []\n  |     ^^^^^^^^^\n  = hint: add at least one question: `- How do you …?`\n\nerror: chats.yaml has 2 problems\n"
+        );
+    }
+
+    #[test]
+    fn a_session_on_no_run_date_is_a_warning_and_exit_stays_0() {
+        let source = "server: https://mastodon.example\ntimezone: Europe/London\nchats:\n  - id: a\n    hashtag: A\n    schedule: \"0 20 * * 4\"\n    questions: [One?]\n    sessions:\n      - date: 2026-12-03\n        questions: [Thu?]\n      - date: 2026-12-04\n        questions: [Fri?]\n";
+        let outcome = check_text(source);
+        assert_eq!(outcome.code, 0);
+        assert_eq!(
+            outcome.stdout,
+            "chats.yaml: valid, 1 chat\n  a  #A  1 question, 2 sessions  next: Thu 2026-12-03 20:00 GMT (20:00 UTC)\n"
+        );
+        assert_eq!(
+            outcome.stderr,
+            "chats.yaml:11:15: warning: no run of chat `a` falls on 2026-12-04 (Friday): this session is never used\n   |\n11 |       - date: 2026-12-04\n   |               ^^^^^^^^^^\n   = hint: move it to a date of the schedule (`hashchat plan --runs 10` lists them)\n\nwarning: chats.yaml has 1 warning\n"
         );
     }
 

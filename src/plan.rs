@@ -72,7 +72,16 @@ struct JsonRun<'a> {
     chat: &'a str,
     start_utc: String,
     start_local: String,
+    /// The session this run uses; `null` when it uses the chat's questions.
+    session: Option<JsonSession<'a>>,
     posts: Vec<JsonPost<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonSession<'a> {
+    date: String,
+    topic: Option<&'a str>,
+    host: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -92,6 +101,11 @@ fn json(planned: &[(&Chat, Timeline)]) -> anyhow::Result<String> {
             chat: &chat.id,
             start_utc: rfc3339_utc(t.start),
             start_local: rfc3339_local(t.start, chat.timezone),
+            session: schedule::session_for(chat, t.start).map(|s| JsonSession {
+                date: s.date.to_string(),
+                topic: s.topic.as_deref(),
+                host: s.host.as_deref(),
+            }),
             posts: t
                 .posts
                 .iter()
@@ -143,6 +157,9 @@ fn text(chats: &[&Chat], planned: &[(&Chat, Timeline)]) -> String {
             local.format("%Z"),
             t.start.format(clock),
         ));
+        if let Some(line) = session_line(chat, t.start) {
+            out.push_str(&line);
+        }
         let day = local.date_naive();
         for p in &t.posts {
             let at = p.at.with_timezone(&tz);
@@ -153,8 +170,13 @@ fn text(chats: &[&Chat], planned: &[(&Chat, Timeline)]) -> String {
             };
             let utc = p.at.format(clock);
             let text = p.text.replace('\n', " ");
+            let label = if p.kind == PostKind::Reminder {
+                "reminder: "
+            } else {
+                ""
+            };
             out.push_str(&format!(
-                "  {when} {} ({utc} UTC)  {text}\n",
+                "  {when} {} ({utc} UTC)  {label}{text}\n",
                 at.format("%Z")
             ));
         }
@@ -170,6 +192,29 @@ fn text(chats: &[&Chat], planned: &[(&Chat, Timeline)]) -> String {
         out.pop();
     }
     out
+}
+
+/// Which session a run uses, for chats that have sessions at all.
+fn session_line(chat: &Chat, start: DateTime<Utc>) -> Option<String> {
+    if chat.sessions.is_empty() {
+        return None;
+    }
+    let Some(s) = schedule::session_for(chat, start) else {
+        return Some("  session: none on this date; the chat's own questions\n".into());
+    };
+    let mut line = format!("  session: {}", s.date);
+    if let Some(topic) = &s.topic {
+        line.push_str(&format!(", \"{topic}\""));
+    }
+    if let Some(host) = &s.host {
+        line.push_str(&format!(", hosted by {host}"));
+    }
+    let n = s.questions.len();
+    line.push_str(&format!(
+        ", {n} question{}\n",
+        if n == 1 { "" } else { "s" }
+    ));
+    Some(line)
 }
 
 #[cfg(test)]
@@ -284,5 +329,44 @@ mod tests {
             let e = plan(&config(), Some(id), 1, now, PlanFormat::Text).expect_err(id);
             assert_eq!(e.to_string(), message);
         }
+    }
+
+    #[test]
+    fn a_run_shows_its_session_and_its_reminders() {
+        let mut config = config();
+        let weekly = &mut config.chats[0];
+        weekly.reminders = vec![std::time::Duration::from_secs(900)];
+        weekly.sessions = vec![crate::chats::Session {
+            date: "2026-06-04".parse().expect("date"),
+            topic: Some("Feedback".into()),
+            host: Some("@guest@school.example".into()),
+            questions: vec!["How do you give feedback?".into()],
+            question_images: vec![None],
+            intro: None,
+            closing: None,
+        }];
+        let now = utc("2026-06-01T00:00:00Z");
+        let out = plan(&config, Some("1qedchat"), 2, now, PlanFormat::Text).expect("plan");
+        let expected = "\
+1qedchat (#1QEdChat): Thu 2026-06-04 20:00 Europe/London BST (19:00 UTC)
+  session: 2026-06-04, \"Feedback\", hosted by @guest@school.example, 1 question
+  19:45 BST (18:45 UTC)  reminder: #1QEdChat starts in 15 minutes: Feedback, hosted by @guest@school.example
+  20:00 BST (19:00 UTC)  Welcome! #1QEdChat
+  20:05 BST (19:05 UTC)  Q1: How do you give feedback? #1QEdChat
+  20:15 BST (19:15 UTC)  Thanks! #1QEdChat
+  answers collected until 20:45 BST (19:45 UTC)
+
+1qedchat (#1QEdChat): Thu 2026-06-11 20:00 Europe/London BST (19:00 UTC)
+  session: none on this date; the chat's own questions
+";
+        assert!(out.starts_with(expected), "{out}");
+        let json = plan(&config, Some("1qedchat"), 2, now, PlanFormat::Json).expect("plan");
+        let runs: serde_json::Value = serde_json::from_str(&json).expect("json");
+        assert_eq!(
+            runs[0]["session"],
+            serde_json::json!({"date": "2026-06-04", "topic": "Feedback", "host": "@guest@school.example"})
+        );
+        assert_eq!(runs[0]["posts"][0]["kind"], "reminder");
+        assert!(runs[1]["session"].is_null());
     }
 }
