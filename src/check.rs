@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 
-use crate::chats::{self, Chat, When};
+use crate::chats::{self, Chat, Config, When};
 use crate::schedule;
 
 /// What `check` prints and how it exits.
@@ -23,6 +23,12 @@ pub struct CheckOutcome {
 
 /// Checks the file at `path`; `now` dates the "next run" of each chat.
 pub fn check(path: &Path, now: DateTime<Utc>) -> CheckOutcome {
+    checked(path, now).0
+}
+
+/// [`check`], also returning the configuration when it is valid (for
+/// `check --online`).
+pub fn checked(path: &Path, now: DateTime<Utc>) -> (CheckOutcome, Option<Config>) {
     match chats::load_checked(path) {
         Ok((config, warnings)) => {
             let mut stdout = format!(
@@ -46,23 +52,25 @@ pub fn check(path: &Path, now: DateTime<Utc>) -> CheckOutcome {
                     if n == 1 { "warning" } else { "warnings" }
                 ),
             };
-            CheckOutcome {
+            let outcome = CheckOutcome {
                 stdout,
                 stderr,
                 code: 0,
-            }
+            };
+            (outcome, Some(config))
         }
         Err(diagnostics) => {
             let n = diagnostics.errors.len();
             let plural = if n == 1 { "problem" } else { "problems" };
-            CheckOutcome {
+            let outcome = CheckOutcome {
                 stdout: String::new(),
                 stderr: format!(
                     "{diagnostics}\nerror: {} has {n} {plural}\n",
                     path.display()
                 ),
                 code: 2,
-            }
+            };
+            (outcome, None)
         }
     }
 }

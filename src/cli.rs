@@ -65,9 +65,29 @@ pub struct Cli {
 pub enum Command {
     /// Validate chats.yaml and report every problem with its line and column.
     #[command(
-        after_help = "Example:\n  hashchat --config chats.yaml check\n\nExit status: 0 valid, 2 invalid."
+        after_help = "Examples:\n  hashchat --config chats.yaml check\n  hashchat check --online\n\nExit status: 0 valid, 2 invalid; with --online, 1 when the server reports a problem."
     )]
-    Check,
+    Check {
+        /// Also ask each chat's server: token, scopes, bot flag, post length limit, streaming.
+        #[arg(long)]
+        online: bool,
+    },
+    /// Get an access token: register hashchat on the server, authorize it in
+    /// a browser, paste the code; the token is saved (mode 600) or printed.
+    #[command(
+        after_help = "Examples:\n  hashchat login --server https://mastodon.example --token-file ~/.config/hashchat/token\n  hashchat login --server https://mastodon.example     prints `export HASHCHAT_TOKEN=…`\n\nLog in to the bot's account in the browser before opening the address."
+    )]
+    Login {
+        /// The instance of the bot account, e.g. https://mastodon.social.
+        #[arg(long)]
+        server: url::Url,
+        /// Save the token here (readable only by you) instead of printing it.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// mastodon, pleroma, friendica, firefish or gotosocial.
+        #[arg(long, default_value = "mastodon")]
+        platform: String,
+    },
     /// Show the next runs and every post's time, in the chat's zone and UTC.
     #[command(
         after_help = "Examples:\n  hashchat plan\n  hashchat plan --chat 1qedchat --runs 4\n  hashchat plan --format json"
@@ -144,7 +164,13 @@ pub enum Command {
 /// Runs the parsed command; the exit code follows the module doc.
 pub async fn execute(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Check => return crate::check::run(&cli.config),
+        Command::Check { online: false } => return crate::check::run(&cli.config),
+        Command::Check { online: true } => return crate::online::run(&cli.config).await,
+        Command::Login {
+            ref server,
+            ref token_file,
+            ref platform,
+        } => login(server, token_file.clone(), platform).await,
         Command::Plan {
             ref chat,
             runs,
@@ -194,6 +220,28 @@ pub async fn execute(cli: Cli) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+async fn login(
+    server: &url::Url,
+    token_file: Option<PathBuf>,
+    platform: &str,
+) -> anyhow::Result<ExitCode> {
+    let options = crate::login::LoginOptions {
+        server: server.clone(),
+        platform: chats::parse_platform(platform).map_err(anyhow::Error::msg)?,
+        token_file,
+        timeout: std::time::Duration::from_secs(30),
+    };
+    let mut input = std::io::stdin().lock();
+    crate::login::login(
+        &options,
+        &mut input,
+        &mut std::io::stderr(),
+        &mut std::io::stdout(),
+    )
+    .await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Loads chats.yaml, printing every problem; exit 2 when invalid.

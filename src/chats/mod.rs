@@ -12,7 +12,7 @@ mod validate;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Span};
 pub use suggest::suggest;
-pub use validate::{load, load_checked, parse, parse_checked, post_length};
+pub use validate::{load, load_checked, parse, parse_checked, parse_platform, post_length};
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -169,7 +169,7 @@ impl MastodonClient {
     }
 }
 
-fn sns(platform: crate::chats::Platform) -> megalodon::SNS {
+pub(super) fn sns(platform: crate::chats::Platform) -> megalodon::SNS {
     use crate::chats::Platform as P;
     match platform {
         P::Mastodon => megalodon::SNS::Mastodon,

@@ -9,6 +9,7 @@ pub mod budget;
 mod client;
 mod error;
 mod instance;
+pub mod oauth;
 mod rest;
 mod status;
 mod stream;

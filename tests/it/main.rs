@@ -9,6 +9,7 @@ mod mock_server;
 mod network;
 mod recap_golden;
 mod helpers;
+mod login;
 mod run_fake;
 mod reliability;
 mod downtime;

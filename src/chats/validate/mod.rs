@@ -96,6 +96,14 @@ pub fn parse_checked(path: &Path, source: &str) -> Result<(Config, Diagnostics),
     })
 }
 
+/// A platform name as chats.yaml accepts it, for the command line.
+pub fn parse_platform(name: &str) -> Result<Platform, String> {
+    values::platform(name).map_err(|p| match p.hint {
+        Some(hint) => format!("{}; {hint}", p.message),
+        None => p.message,
+    })
+}
+
 const EXAMPLE_HINT: &str =
     "a chats.yaml needs at least `server:` and a `chats:` list; see the commented example in the hashchat repository";
 
