@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::{watch, Mutex};
 use tokio_util::sync::CancellationToken;
 
-use super::ingest::{ingest, RunPosts, RunWindow};
+use super::ingest::{ingest, ingest_page, RunPosts, RunWindow};
 use super::Tuning;
 use crate::network::backoff::{retry, Backoff};
 use crate::network::{NetError, Page, Social, Status, StreamEvent};
@@ -143,6 +143,13 @@ impl Collector {
         Ok(())
     }
 
+    /// A page read from the server: stored in one transaction.
+    async fn ingest_page(&self, statuses: &[Status]) -> anyhow::Result<()> {
+        let posts = self.posts.borrow().clone();
+        ingest_page(&self.store, &self.window, &posts, statuses).await?;
+        Ok(())
+    }
+
     async fn advance_cursor(&self, id: &str) {
         let mut cursor = self.cursor.lock().await;
         let newer = cursor
@@ -195,9 +202,7 @@ impl Collector {
                         .retrying("tag timeline", || self.social.tag_timeline(tag, &page))
                         .await?;
                     read += statuses.len();
-                    for status in &statuses {
-                        self.ingest(status).await?;
-                    }
+                    self.ingest_page(&statuses).await?;
                     match statuses
                         .iter()
                         .map(|s| s.id.as_str())
@@ -227,9 +232,7 @@ impl Collector {
                         .retrying("tag timeline", || self.social.tag_timeline(tag, &page))
                         .await?;
                     read += statuses.len();
-                    for status in &statuses {
-                        self.ingest(status).await?;
-                    }
+                    self.ingest_page(&statuses).await?;
                     if newest.is_none() {
                         newest = statuses
                             .iter()

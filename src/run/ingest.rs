@@ -107,6 +107,57 @@ pub async fn ingest(
     Ok(Some(recorded))
 }
 
+/// Judges and stores a page of statuses (a timeline page, a backfill) in
+/// one transaction; returns, per status, what changed (None: ignored).
+/// Same verdicts and the same rules as [`ingest`], which live statuses
+/// still take so that each is committed the moment it arrives.
+pub async fn ingest_page(
+    store: &Store,
+    window: &RunWindow,
+    posts: &RunPosts,
+    statuses: &[Status],
+) -> anyhow::Result<Vec<Option<Recorded>>> {
+    let mut kept = Vec::with_capacity(statuses.len());
+    let mut page = Vec::with_capacity(statuses.len());
+    for (index, status) in statuses.iter().enumerate() {
+        if let Verdict::Keep { text, answers } = judge(window, posts, status) {
+            kept.push(index);
+            page.push((stored_status(window, status, text), answers));
+        }
+    }
+    let recorded = store.record_statuses(window.run_id, &page).await?;
+    let mut outcomes = vec![None; statuses.len()];
+    for ((index, (stored, answers)), outcome) in kept.into_iter().zip(&page).zip(recorded) {
+        let what = match outcome {
+            Recorded::New => Some("recorded a post"),
+            Recorded::Edited => Some("recorded an edit"),
+            Recorded::Unchanged => None,
+        };
+        if let Some(what) = what {
+            tracing::info!(status_id = %stored.status_id, account = %stored.account, ?answers, "{what}");
+        }
+        outcomes[index] = Some(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// The row stored for a kept status.
+fn stored_status(window: &RunWindow, status: &Status, text: String) -> StoredStatus {
+    StoredStatus {
+        status_id: status.id.clone(),
+        account_id: status.account.id.clone(),
+        account: status.account.handle(&window.domain),
+        display_name: status.account.display_name.clone(),
+        url: status.link().to_string(),
+        html: status.content.clone(),
+        text,
+        created_at: status.created_at,
+        edited_at: status.edited_at,
+        in_reply_to_id: status.in_reply_to_id.clone(),
+        visibility: status.visibility.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 //! idempotent: one run per (chat, planned start), one post per (run, seq),
 //! one status per (run, remote id). Knows nothing about the network.
 
+mod batch;
 mod history;
 mod leases;
 mod posts;

@@ -1,0 +1,206 @@
+//! Figure 5, footprint: resident memory and CPU of the release binary
+//! (`hashchat run`) against a local server (the in-process fake), read from
+//! /proc: idle with 100 chats scheduled far ahead, then during a live run
+//! taking 100 answers/s.
+//!
+//!     cargo bench --bench footprint
+
+mod common;
+
+#[path = "../tests/it"]
+mod it {
+    pub mod fake_server;
+}
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use it::fake_server::FakeServer;
+
+const IDLE_RSS_TARGET_KIB: u64 = 12 * 1024;
+const LIVE_RSS_TARGET_KIB: u64 = 30 * 1024;
+const TOKEN_ENV: &str = "HASHCHAT_BENCH_TOKEN";
+
+fn main() {
+    let runs = common::runs().min(3);
+    let rt = common::runtime();
+    let chats = common::scaled(100);
+    let watch = Duration::from_secs(10);
+    println!("footprint: `hashchat run`, {chats} chats scheduled, {watch:?} of watching, median of {runs} runs");
+    println!("machine: {}", common::machine());
+    let ticks = clock_ticks();
+    let mut idle_rss = Vec::new();
+    let mut idle_cpu = Vec::new();
+    let mut idle_requests = Vec::new();
+    let mut live_hwm = Vec::new();
+    let mut live_cpu = Vec::new();
+    for _ in 0..runs {
+        let (rss, cpu, requests) = rt.block_on(idle(chats, watch, ticks));
+        idle_rss.push(rss as f64);
+        idle_cpu.push(cpu);
+        idle_requests.push(requests as f64);
+        let (hwm, cpu) = rt.block_on(live(chats, ticks));
+        live_hwm.push(hwm as f64);
+        live_cpu.push(cpu);
+    }
+    let rss = common::median(&idle_rss);
+    println!(
+        "  idle: RSS {:.1} MiB (target < 12 MiB: {:.2}x {}), CPU {:.2}% of one core, {:.0} requests while idle",
+        rss / 1024.0,
+        rss / IDLE_RSS_TARGET_KIB as f64,
+        verdict(rss < IDLE_RSS_TARGET_KIB as f64),
+        common::median(&idle_cpu),
+        common::median(&idle_requests),
+    );
+    let hwm = common::median(&live_hwm);
+    println!(
+        "  live run (100 answers/s): peak RSS {:.1} MiB (target < 30 MiB: {:.2}x {}), CPU {:.1}% of one core",
+        hwm / 1024.0,
+        hwm / LIVE_RSS_TARGET_KIB as f64,
+        verdict(hwm < LIVE_RSS_TARGET_KIB as f64),
+        common::median(&live_cpu),
+    );
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "MET"
+    } else {
+        "MISSED"
+    }
+}
+
+/// RSS (KiB) at the end and CPU (% of one core) over `watch`, once every
+/// chat is ready; and the requests made while watching.
+async fn idle(chats: usize, watch: Duration, ticks: f64) -> (u64, f64, usize) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fake = FakeServer::start().await;
+    let config = dir.path().join("chats.yaml");
+    std::fs::write(&config, chats_yaml(&fake, chats, None)).expect("chats.yaml");
+    let mut child = spawn(&fake, dir.path(), &config, &[]);
+    // Ready: each chat has asked who it is and what the instance allows.
+    tokio::time::timeout(Duration::from_secs(60), fake.wait_for_requests(2 * chats))
+        .await
+        .expect("every chat ready");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pid = child.id();
+    let before = (cpu_ticks(pid), Instant::now(), fake.request_count());
+    tokio::time::sleep(watch).await;
+    let cpu = (cpu_ticks(pid) - before.0) as f64 / ticks / before.1.elapsed().as_secs_f64();
+    let rss = status_kib(pid, "VmRSS");
+    let requests = fake.request_count() - before.2;
+    stop(&mut child);
+    (rss, cpu * 100.0, requests)
+}
+
+/// Peak RSS (KiB) and CPU (% of one core) of a `--now --once` run of one
+/// chat (8 questions 1 s apart) taking 100 answers/s.
+async fn live(chats: usize, ticks: f64) -> (u64, f64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fake = FakeServer::start().await;
+    for i in 0..50 {
+        fake.add_remote_account(&format!("user{i}@remote.example"));
+    }
+    let config = dir.path().join("chats.yaml");
+    std::fs::write(&config, chats_yaml(&fake, chats, Some("LiveChat"))).expect("chats.yaml");
+    let started = Instant::now();
+    let mut child = spawn(
+        &fake,
+        dir.path(),
+        &config,
+        &["--once", "--now", "--chat", "live"],
+    );
+    let pid = child.id();
+    tokio::time::timeout(Duration::from_secs(30), fake.wait_for_bot_posts(2))
+        .await
+        .expect("the run started");
+    let mut i = 0;
+    while fake.statuses_by("chatbot").len() < 10 {
+        let user = format!("user{}@remote.example", i % 50);
+        fake.post_as(&user, &format!("A1: item {i} #LiveChat"), None, "public");
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let hwm = status_kib(pid, "VmHWM");
+    let cpu = cpu_ticks(pid) as f64 / ticks / started.elapsed().as_secs_f64();
+    let ended = child.wait().expect("the run ends");
+    assert!(ended.success(), "the live run failed");
+    (hwm, cpu * 100.0)
+}
+
+fn spawn(fake: &FakeServer, dir: &Path, config: &Path, extra: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_hashchat"))
+        .arg("--config")
+        .arg(config)
+        .arg("--db")
+        .arg(dir.join("hashchat.db"))
+        .arg("-q")
+        .arg("run")
+        .args(extra)
+        .env(TOKEN_ENV, fake.bot_token())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("hashchat starts")
+}
+
+/// SIGTERM, as a service manager would stop it, then wait.
+fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+}
+
+/// `chats` weekly chats on New Year's Day at 20:00 (never within a run of
+/// this bench); with `live`, one more chat `live` to run `--now`.
+fn chats_yaml(fake: &FakeServer, chats: usize, live: Option<&str>) -> String {
+    let mut out = format!(
+        "server: {}\ntoken_env: {TOKEN_ENV}\nrecap_dir: recaps\nchats:\n",
+        fake.url()
+    );
+    for i in 0..chats {
+        let _ = write!(
+            out,
+            "  - id: chat-{i}\n    hashtag: Chat{i}\n    schedule: \"0 20 1 1 *\"\n    questions: [\"What is one thing you learned?\", \"What next?\"]\n"
+        );
+    }
+    if let Some(tag) = live {
+        let _ = write!(
+            out,
+            "  - id: live\n    hashtag: {tag}\n    schedule: \"0 20 1 1 *\"\n    first_question_after: 1s\n    question_interval: 1s\n    collect_after: 1s\n    questions: [Q1?, Q2?, Q3?, Q4?, Q5?, Q6?, Q7?, Q8?]\n"
+        );
+    }
+    out
+}
+
+/// utime + stime of `pid`, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+/// A `Vm…` line of /proc/<pid>/status, in KiB.
+fn status_kib(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("the field")
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(100.0)
+}

@@ -1,0 +1,317 @@
+//! Figure 1, ingest throughput: statuses/s from Mastodon JSON to committed
+//! answer rows, through the listener's own code (`run::ingest`), beside the
+//! raw limit measured in the same run: the same rows inserted into a fresh
+//! SQLite file with prepared statements through the C library (rusqlite),
+//! one transaction per page, as in ours.
+//!
+//!     cargo bench --bench ingest            # 100,000 statuses, 5 runs
+//!     HASHCHAT_BENCH_SCALE=0.01 HASHCHAT_BENCH_RUNS=1 cargo bench --bench ingest
+
+mod common;
+
+// `run::ingest` is private to the library; compiling its file here keeps
+// the benchmark on the listener's exact code. Its `crate::` paths resolve
+// to these re-exports. (A `pub use` in src/run/mod.rs would make this moot.)
+mod answers {
+    pub use hashchat::answers::*;
+}
+mod chats {
+    pub use hashchat::chats::*;
+}
+mod network {
+    pub use hashchat::network::*;
+}
+mod store {
+    pub use hashchat::store::*;
+}
+#[path = "../src/run/ingest.rs"]
+#[allow(dead_code)]
+mod ingest;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::corpus::{self, DOMAIN, HASHTAG, QUESTIONS};
+use hashchat::chats::Hashtag;
+use hashchat::network::Status;
+use hashchat::store::{Store, StoredStatus};
+use ingest::{judge, RunPosts, RunWindow, Verdict};
+
+/// Statuses per transaction: a reconciliation page (`collect.rs`).
+const PAGE: usize = 40;
+const ANSWER_SHARE: f64 = 0.6;
+
+fn main() {
+    let count = common::scaled(100_000);
+    let runs = common::runs();
+    let corpus = corpus::statuses(count, ANSWER_SHARE);
+    let window = window();
+    let posts: RunPosts = (1..=QUESTIONS)
+        .map(|n| (corpus::question_post_id(n), Some(n)))
+        .collect();
+    let rows = rows_of(&corpus, &window, &posts);
+    let answers: usize = rows.iter().filter(|(_, a)| !a.is_empty()).count();
+    let bytes: usize = corpus.iter().map(String::len).sum();
+    println!("ingest: {count} statuses ({answers} answers, {} KiB of JSON), pages of {PAGE}, median of {runs} runs", bytes / 1024);
+    println!("machine: {}", common::machine());
+
+    let rt = common::runtime();
+    let mut raw = Vec::new();
+    let mut batched = Vec::new();
+    let mut single = Vec::new();
+    let mut judged = Vec::new();
+    let mut store_only = Vec::new();
+    for _ in 0..runs {
+        raw.push(rate(count, raw_insert(&rows)));
+        batched.push(rate(
+            count,
+            rt.block_on(ours(&corpus, &window, &posts, Mode::Pages)),
+        ));
+        single.push(rate(
+            count,
+            rt.block_on(ours(&corpus, &window, &posts, Mode::OneByOne)),
+        ));
+        judged.push(rate(count, judge_only(&corpus, &window, &posts)));
+        store_only.push(rate(count, rt.block_on(store_rows(&rows))));
+    }
+    let raw = common::median(&raw);
+    let report = |name: &str, values: &[f64]| {
+        let v = common::median(values);
+        println!(
+            "  {name:<58} {v:>10.0} statuses/s  {:>5.1}% of raw",
+            100.0 * v / raw
+        );
+    };
+    println!(
+        "  {:<58} {raw:>10.0} statuses/s  (the limit)",
+        "raw: rusqlite prepared INSERTs, 1 transaction per page"
+    );
+    report(
+        "hashchat ingest_page (JSON -> rows, 1 transaction per page)",
+        &batched,
+    );
+    report(
+        "hashchat ingest (one status at a time, the live path)",
+        &single,
+    );
+    report(
+        "record_statuses only (the raw rows, per page; no JSON)",
+        &store_only,
+    );
+    report(
+        "judge only (JSON decode, HTML -> text, labels; no store)",
+        &judged,
+    );
+    let ratio = common::median(&batched) / raw;
+    println!(
+        "target: ingest_page >= 50% of raw: {:.0}% {}",
+        ratio * 100.0,
+        if ratio >= 0.5 { "MET" } else { "MISSED" }
+    );
+}
+
+fn rate(count: usize, took: Duration) -> f64 {
+    count as f64 / took.as_secs_f64()
+}
+
+fn window() -> RunWindow {
+    RunWindow {
+        run_id: 1,
+        hashtag: Hashtag::parse(HASHTAG).expect("a valid hashtag"),
+        question_count: QUESTIONS,
+        opens: corpus::opens(),
+        closes: corpus::closes(),
+        bot_account_id: corpus::BOT_ACCOUNT.into(),
+        domain: DOMAIN.into(),
+    }
+}
+
+/// The rows the listener would store, computed once for the raw insert.
+fn rows_of(
+    corpus: &[String],
+    window: &RunWindow,
+    posts: &RunPosts,
+) -> Vec<(StoredStatus, Vec<u32>)> {
+    corpus
+        .iter()
+        .filter_map(|json| {
+            let status = Status::from_json(json).expect("the corpus decodes");
+            let Verdict::Keep { text, answers } = judge(window, posts, &status) else {
+                return None;
+            };
+            let stored = StoredStatus {
+                status_id: status.id.clone(),
+                account_id: status.account.id.clone(),
+                account: status.account.handle(&window.domain),
+                display_name: status.account.display_name.clone(),
+                url: status.link().to_string(),
+                html: status.content.clone(),
+                text,
+                created_at: status.created_at,
+                edited_at: status.edited_at,
+                in_reply_to_id: status.in_reply_to_id.clone(),
+                visibility: status.visibility.clone(),
+            };
+            Some((stored, answers))
+        })
+        .collect()
+}
+
+#[derive(Clone, Copy)]
+enum Mode {
+    Pages,
+    OneByOne,
+}
+
+/// Decoding, judging and storing every status into a fresh database file.
+async fn ours(corpus: &[String], window: &RunWindow, posts: &RunPosts, mode: Mode) -> Duration {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("ours.db"))
+        .await
+        .expect("store");
+    let run = store
+        .open_run("bench", window.opens, window.closes)
+        .await
+        .expect("a run");
+    let window = RunWindow {
+        run_id: run.id,
+        ..window.clone()
+    };
+    let start = Instant::now();
+    for page in corpus.chunks(PAGE) {
+        let statuses: Vec<Status> = page
+            .iter()
+            .map(|json| Status::from_json(json).expect("the corpus decodes"))
+            .collect();
+        match mode {
+            Mode::Pages => {
+                ingest::ingest_page(&store, &window, posts, &statuses)
+                    .await
+                    .expect("stored");
+            }
+            Mode::OneByOne => {
+                for status in &statuses {
+                    ingest::ingest(&store, &window, posts, status)
+                        .await
+                        .expect("stored");
+                }
+            }
+        }
+    }
+    let took = start.elapsed();
+    let stored = store.statuses(run.id).await.expect("read back").len();
+    assert_eq!(
+        stored,
+        count_kept(corpus.len()),
+        "every kept status is stored"
+    );
+    took
+}
+
+/// The corpus keeps every status (all are tagged or reply to a question).
+fn count_kept(count: usize) -> usize {
+    count
+}
+
+/// The store's share: the raw benchmark's rows through `record_statuses`.
+async fn store_rows(rows: &[(StoredStatus, Vec<u32>)]) -> Duration {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("rows.db"))
+        .await
+        .expect("store");
+    let run = store
+        .open_run("bench", corpus::opens(), corpus::closes())
+        .await
+        .expect("a run");
+    let start = Instant::now();
+    for page in rows.chunks(PAGE) {
+        store.record_statuses(run.id, page).await.expect("stored");
+    }
+    start.elapsed()
+}
+
+fn judge_only(corpus: &[String], window: &RunWindow, posts: &RunPosts) -> Duration {
+    let start = Instant::now();
+    let mut kept = 0;
+    for json in corpus {
+        let status = Status::from_json(json).expect("the corpus decodes");
+        if let Verdict::Keep { .. } = judge(window, posts, &status) {
+            kept += 1;
+        }
+    }
+    assert_eq!(kept, corpus.len());
+    start.elapsed()
+}
+
+/// The raw limit: the same rows, the same schema and pragmas, prepared
+/// statements and one transaction per page, straight through the C library.
+fn raw_insert(rows: &[(StoredStatus, Vec<u32>)]) -> Duration {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut db = rusqlite::Connection::open(dir.path().join("raw.db")).expect("raw db");
+    db.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+    )
+    .expect("pragmas");
+    apply_migrations(
+        &db,
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations")),
+    );
+    db.execute(
+        "INSERT INTO runs (id, chat_id, planned_start, collect_until) VALUES (1, 'bench', ?1, ?2)",
+        (corpus::opens().to_rfc3339(), corpus::closes().to_rfc3339()),
+    )
+    .expect("a run");
+    let start = Instant::now();
+    for page in rows.chunks(PAGE) {
+        let tx = db.transaction().expect("begin");
+        {
+            let mut status_insert = tx
+                .prepare_cached(
+                    "INSERT INTO statuses (run_id, status_id, account_id, account, display_name, url,
+                                           html, text, created_at, edited_at, in_reply_to_id, visibility)
+                     VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .expect("prepare");
+            let mut answer_insert = tx
+                .prepare_cached(
+                    "INSERT INTO answers (run_id, status_id, question) VALUES (1, ?1, ?2)",
+                )
+                .expect("prepare");
+            for (s, answers) in page {
+                status_insert
+                    .execute(rusqlite::params![
+                        s.status_id,
+                        s.account_id,
+                        s.account,
+                        s.display_name,
+                        s.url,
+                        s.html,
+                        s.text,
+                        s.created_at.to_rfc3339(),
+                        s.edited_at.map(|t| t.to_rfc3339()),
+                        s.in_reply_to_id,
+                        s.visibility,
+                    ])
+                    .expect("insert");
+                for q in answers {
+                    answer_insert.execute((&s.status_id, q)).expect("insert");
+                }
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    start.elapsed()
+}
+
+fn apply_migrations(db: &rusqlite::Connection, dir: &Path) {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("migrations")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    for file in files {
+        db.execute_batch(&std::fs::read_to_string(&file).expect("read"))
+            .expect("migration applies");
+    }
+}

@@ -1,0 +1,304 @@
+//! Recording a page of statuses at once: what reconciliation reads (40 per
+//! timeline page, thousands in a long backfill). One transaction and a few
+//! multi-row statements per page instead of three statements and a commit
+//! per status: sqlx hands every statement to its worker thread, so the
+//! per-statement cost, not SQLite, is what limits one-at-a-time writes
+//! (see docs/PERFORMANCE.md). The rules are those of `record_status`:
+//! idempotent on the status id, only a newer edit replaces a stored status,
+//! a deleted one is never revived.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use super::{Recorded, Store, StoredStatus};
+
+/// Rows per statement: 12 bound values a status row stays far below
+/// SQLite's limit of 32,766 variables per statement.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// A status and the questions it answers, as `record_status` takes them.
+type Judged = (StoredStatus, Vec<u32>);
+
+/// What is stored of a status that decides whether a newer copy replaces it.
+#[derive(Clone, Copy)]
+struct Held {
+    edited_at: Option<DateTime<Utc>>,
+    deleted: bool,
+}
+
+impl Store {
+    /// Stores a page of statuses and their answers in one transaction;
+    /// returns, for each input in order, what `record_status` would have
+    /// returned had they been recorded one after the other (a status twice
+    /// in the page is new once, then unchanged unless a newer edit).
+    pub async fn record_statuses(
+        &self,
+        run_id: i64,
+        page: &[(StoredStatus, Vec<u32>)],
+    ) -> anyhow::Result<Vec<Recorded>> {
+        if page.is_empty() {
+            return Ok(Vec::new());
+        }
+        // IMMEDIATE for the reason given in `record_status`: the read of
+        // what is stored and the writes must see the same database.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut held = stored_versions(&mut tx, run_id, page).await?;
+        let mut outcomes = Vec::with_capacity(page.len());
+        // Which input holds the version to write, per status id (the last
+        // accepted one), and whether answers may already be stored for it
+        // (from the database or an earlier copy in this page).
+        let mut to_write: HashMap<&str, (usize, bool)> = HashMap::new();
+        for (index, (status, _)) in page.iter().enumerate() {
+            let id = status.status_id.as_str();
+            let before = held.get(id).copied();
+            let outcome = decide(before, status.edited_at);
+            if outcome != Recorded::Unchanged {
+                held.insert(
+                    id,
+                    Held {
+                        edited_at: status.edited_at,
+                        deleted: false,
+                    },
+                );
+                to_write.insert(id, (index, before.is_some()));
+            }
+            outcomes.push(outcome);
+        }
+        let mut rows: Vec<(usize, bool)> = to_write.into_values().collect();
+        rows.sort_unstable();
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            upsert_statuses(&mut tx, run_id, page, chunk).await?;
+            replace_answers(&mut tx, run_id, page, chunk).await?;
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+}
+
+/// The same rule as `record_status`: new, a newer edit, or unchanged
+/// (already stored at this or a newer version, or deleted).
+fn decide(stored: Option<Held>, edited_at: Option<DateTime<Utc>>) -> Recorded {
+    match stored {
+        None => Recorded::New,
+        Some(Held { deleted: true, .. }) => Recorded::Unchanged,
+        Some(Held {
+            edited_at: stored, ..
+        }) => match (edited_at, stored) {
+            (Some(c), Some(s)) if c > s => Recorded::Edited,
+            (Some(_), None) => Recorded::Edited,
+            _ => Recorded::Unchanged,
+        },
+    }
+}
+
+/// What is stored of the page's statuses, by id.
+async fn stored_versions<'p>(
+    conn: &mut SqliteConnection,
+    run_id: i64,
+    page: &'p [Judged],
+) -> anyhow::Result<HashMap<&'p str, Held>> {
+    let mut held = HashMap::with_capacity(page.len());
+    for chunk in page.chunks(ROWS_PER_STATEMENT) {
+        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT status_id, edited_at, deleted_at FROM statuses WHERE run_id = ",
+        );
+        query.push_bind(run_id).push(" AND status_id IN (");
+        let wanted: HashSet<&'p str> = chunk.iter().map(|(s, _)| s.status_id.as_str()).collect();
+        let mut ids = query.separated(", ");
+        for id in &wanted {
+            ids.push_bind(*id);
+        }
+        query.push(")");
+        let rows: Vec<(String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> =
+            query.build_query_as().fetch_all(&mut *conn).await?;
+        for (id, edited_at, deleted_at) in rows {
+            // Keyed by the page's own string so the map outlives the rows.
+            if let Some(&key) = wanted.get(id.as_str()) {
+                let deleted = deleted_at.is_some();
+                held.insert(key, Held { edited_at, deleted });
+            }
+        }
+    }
+    Ok(held)
+}
+
+async fn upsert_statuses(
+    conn: &mut SqliteConnection,
+    run_id: i64,
+    page: &[Judged],
+    rows: &[(usize, bool)],
+) -> anyhow::Result<()> {
+    let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO statuses (run_id, status_id, account_id, account, display_name, url,
+                               html, text, created_at, edited_at, in_reply_to_id, visibility) ",
+    );
+    query.push_values(rows, |mut row, &(index, _)| {
+        let s = &page[index].0;
+        row.push_bind(run_id)
+            .push_bind(s.status_id.as_str())
+            .push_bind(s.account_id.as_str())
+            .push_bind(s.account.as_str())
+            .push_bind(s.display_name.as_str())
+            .push_bind(s.url.as_str())
+            .push_bind(s.html.as_str())
+            .push_bind(s.text.as_str())
+            .push_bind(s.created_at)
+            .push_bind(s.edited_at)
+            .push_bind(s.in_reply_to_id.as_deref())
+            .push_bind(s.visibility.as_str());
+    });
+    query.push(
+        " ON CONFLICT (run_id, status_id) DO UPDATE SET
+             display_name = excluded.display_name, html = excluded.html,
+             text = excluded.text, edited_at = excluded.edited_at",
+    );
+    query.build().execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Drops the answers of statuses stored before (an edit can change them)
+/// and inserts the answers of every written version.
+async fn replace_answers(
+    conn: &mut SqliteConnection,
+    run_id: i64,
+    page: &[Judged],
+    rows: &[(usize, bool)],
+) -> anyhow::Result<()> {
+    let replaced: Vec<&str> = rows
+        .iter()
+        .filter(|(_, had)| *had)
+        .map(|&(index, _)| page[index].0.status_id.as_str())
+        .collect();
+    if !replaced.is_empty() {
+        let mut query: QueryBuilder<Sqlite> =
+            QueryBuilder::new("DELETE FROM answers WHERE run_id = ");
+        query.push_bind(run_id).push(" AND status_id IN (");
+        let mut ids = query.separated(", ");
+        for id in replaced {
+            ids.push_bind(id);
+        }
+        query.push(")");
+        query.build().execute(&mut *conn).await?;
+    }
+    let answers: Vec<(&str, u32)> = rows
+        .iter()
+        .flat_map(|&(index, _)| {
+            let (status, questions) = &page[index];
+            questions.iter().map(|q| (status.status_id.as_str(), *q))
+        })
+        .collect();
+    // 3 values per row: a chunk of statuses with several answers each
+    // still fits one statement's variable limit.
+    for chunk in answers.chunks(ROWS_PER_STATEMENT * 4) {
+        let mut query: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO answers (run_id, status_id, question) ");
+        query.push_values(chunk, |mut row, &(id, question)| {
+            row.push_bind(run_id).push_bind(id).push_bind(question);
+        });
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 3, 20, minute, 0).unwrap()
+    }
+
+    fn status(id: &str, text: &str, edited: Option<u32>) -> StoredStatus {
+        StoredStatus {
+            status_id: id.into(),
+            account_id: "2".into(),
+            account: "alice@fake.example".into(),
+            display_name: "Alice".into(),
+            url: format!("https://fake.example/@alice/{id}"),
+            html: format!("<p>{text}</p>"),
+            text: text.into(),
+            created_at: at(6),
+            edited_at: edited.map(at),
+            in_reply_to_id: None,
+            visibility: "public".into(),
+        }
+    }
+
+    async fn store() -> (tempfile::TempDir, Store, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("h.db")).await.unwrap();
+        let run = store.open_run("chat", at(0), at(50)).await.unwrap();
+        (dir, store, run.id)
+    }
+
+    /// (text, answers) of every live stored status, by id.
+    async fn stored(store: &Store, run: i64) -> Vec<(String, String, Vec<u32>)> {
+        let rows = store.statuses(run).await.unwrap();
+        rows.into_iter()
+            .map(|r| (r.status_id, r.text, r.answers))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_page_is_recorded_as_one_status_after_another_would_be() {
+        let (_dir, store, run) = store().await;
+        // Stored before the page: one to edit, one deleted, one unchanged.
+        for id in ["1", "2", "3"] {
+            store
+                .record_status(run, &status(id, "A1 old", None), &[1])
+                .await
+                .unwrap();
+        }
+        store.mark_deleted(run, "2", at(7)).await.unwrap();
+        let page = vec![
+            (status("1", "A2 edited", Some(8)), vec![2]),
+            (status("2", "A1 revived?", Some(9)), vec![1]),
+            (status("3", "A1 old", None), vec![1]),
+            (status("4", "A1 new", None), vec![1, 3]),
+            (status("4", "A1 new", None), vec![1, 3]),
+            (status("5", "hello", None), vec![]),
+            (status("5", "A3 edited in the page", Some(10)), vec![3]),
+        ];
+        let outcomes = store.record_statuses(run, &page).await.unwrap();
+        use Recorded::*;
+        assert_eq!(
+            outcomes,
+            vec![Edited, Unchanged, Unchanged, New, Unchanged, New, Edited]
+        );
+        let rows = stored(&store, run).await;
+        let expected = [
+            ("1", "A2 edited", vec![2]),
+            ("2", "A1 old", vec![1]),
+            ("3", "A1 old", vec![1]),
+            ("4", "A1 new", vec![1, 3]),
+            ("5", "A3 edited in the page", vec![3]),
+        ];
+        assert_eq!(rows.len(), expected.len());
+        for ((id, text, answers), (want_id, want_text, want_answers)) in rows.iter().zip(expected) {
+            assert_eq!((id.as_str(), text.as_str()), (want_id, want_text));
+            assert_eq!(answers, &want_answers, "answers of {id}");
+        }
+        let deleted = store.statuses(run).await.unwrap();
+        assert!(
+            deleted[1].deleted_at.is_some(),
+            "a deleted post stays deleted"
+        );
+    }
+
+    #[tokio::test]
+    async fn recording_the_same_page_again_changes_nothing() {
+        let (_dir, store, run) = store().await;
+        let page: Vec<_> = (0..1200)
+            .map(|i| (status(&i.to_string(), "A1 yes", None), vec![1]))
+            .collect();
+        let first = store.record_statuses(run, &page).await.unwrap();
+        assert!(first.iter().all(|r| *r == Recorded::New));
+        let again = store.record_statuses(run, &page).await.unwrap();
+        assert!(again.iter().all(|r| *r == Recorded::Unchanged));
+        assert_eq!(stored(&store, run).await.len(), 1200);
+    }
+}
