@@ -122,7 +122,9 @@ pub enum Command {
     },
     /// Show each chat's recent runs, whether a process is running it, and
     /// every post that did not go out, with the reason.
-    #[command(after_help = "Examples:\n  hashchat status\n  hashchat status --chat 1qedchat --runs 10\n  hashchat status --format json")]
+    #[command(
+        after_help = "Examples:\n  hashchat status\n  hashchat status --chat 1qedchat --runs 10\n  hashchat status --format json"
+    )]
     Status {
         /// Only this chat (by its `id`).
         #[arg(long)]
@@ -292,6 +294,7 @@ async fn run(
         tuning,
         shutdown,
         holder: crate::run::process_holder(),
+        controls: Default::default(),
     };
     let outcomes = daemon.run(selected).await?;
     let failed: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();

@@ -5,10 +5,10 @@
 
 pub mod answers;
 pub mod chats;
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod login;
-pub mod check;
 pub mod network;
 pub mod online;
 pub mod plan;

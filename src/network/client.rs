@@ -323,6 +323,31 @@ impl Social for MastodonClient {
     }
 
     #[tracing::instrument(skip(self))]
+    async fn user_stream(&self) -> Result<HashtagStream, NetError> {
+        let url = super::user_stream_url(&self.server, self.token.expose())?;
+        let connect = HashtagStream::connect(&url, self.stream_idle);
+        match tokio::time::timeout(self.timeout, connect).await {
+            Ok(result) => result,
+            Err(_) => Err(NetError::Timeout(self.timeout)),
+        }
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn mentions(&self, since_id: Option<&str>) -> Result<Vec<(String, Status)>, NetError> {
+        let query = {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query
+                .append_pair("types[]", "mention")
+                .append_pair("limit", "40");
+            if let Some(since) = since_id {
+                query.append_pair("since_id", since);
+            }
+            query.finish()
+        };
+        let body = self.get(&format!("api/v1/notifications?{query}")).await?;
+        rest::decode_mentions(&body)
+    }
+
     async fn hashtag_stream(&self, tag: &str) -> Result<HashtagStream, NetError> {
         let url = super::stream_url(&self.server, tag, self.token.expose())?;
         let connect = HashtagStream::connect(&url, self.stream_idle);

@@ -20,8 +20,10 @@ pub use budget::Budget;
 pub use client::MastodonClient;
 pub use error::{retry_after, NetError};
 pub use instance::DEFAULT_MAX_CHARACTERS;
-pub use status::{Account, Status, StreamEvent};
-pub use stream::{redact, stream_url, HashtagStream, StreamEnd, DEFAULT_IDLE_LIMIT};
+pub use status::{Account, Notification, Status, StreamEvent};
+pub use stream::{
+    redact, stream_url, user_stream_url, HashtagStream, StreamEnd, DEFAULT_IDLE_LIMIT,
+};
 pub use token::Token;
 
 use async_trait::async_trait;
@@ -77,4 +79,10 @@ pub trait Social: Send + Sync {
     /// Opens the hashtag stream; events arrive until the connection drops,
     /// then the stream ends (the caller reconnects and reconciles).
     async fn hashtag_stream(&self, tag: &str) -> Result<HashtagStream, NetError>;
+    /// Opens the bot's user stream: mentions and direct messages arrive as
+    /// [`StreamEvent::Mention`].
+    async fn user_stream(&self) -> Result<HashtagStream, NetError>;
+    /// Mentions of the bot newer than `since_id` (a notification id), oldest
+    /// first: (notification id, status).
+    async fn mentions(&self, since_id: Option<&str>) -> Result<Vec<(String, Status)>, NetError>;
 }

@@ -89,6 +89,29 @@ fn decode_one(item: serde_json::Value) -> Option<Status> {
     }
 }
 
+/// A JSON array of notifications: the mentions with a status, oldest
+/// first; undecodable ones are logged and skipped.
+pub(crate) fn decode_mentions(body: &str) -> Result<Vec<(String, Status)>, NetError> {
+    let items: Vec<serde_json::Value> = serde_json::from_str(body)
+        .map_err(|e| NetError::Decode(format!("a notification list: {e}")))?;
+    let mut mentions: Vec<(String, Status)> = items
+        .into_iter()
+        .filter_map(|item| {
+            let id = item.get("id").map(|id| id.to_string()).unwrap_or_default();
+            match serde_json::from_value::<super::Notification>(item) {
+                Ok(n) if n.kind == "mention" => n.status.map(|s| (n.id, s)),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(notification_id = %id, error = %e, "skipped a notification that cannot be decoded");
+                    None
+                }
+            }
+        })
+        .collect();
+    mentions.sort_by(|a, b| crate::store::id_order(&a.0, &b.0));
+    Ok(mentions)
+}
+
 /// The query string of a timeline page, in Mastodon's parameter names.
 pub(crate) fn page_query(page: &super::Page) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());

@@ -73,6 +73,16 @@ impl Status {
     }
 }
 
+/// A notification; hashchat only acts on mentions (commands, consent).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Notification {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub status: Option<Status>,
+}
+
 /// One event from a streaming connection.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {
@@ -80,6 +90,9 @@ pub enum StreamEvent {
     /// An edit (`status.update`, or `status_update` on some servers).
     Edit(Status),
     Delete(String),
+    /// A post that mentions the bot (user stream `notification` of type
+    /// mention); direct messages arrive this way too.
+    Mention(Status),
     /// A frame that could not be decoded; logged and skipped by the caller.
     Undecodable {
         event: String,

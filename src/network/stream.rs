@@ -175,6 +175,14 @@ pub(crate) fn parse_frame(text: &str) -> Option<StreamEvent> {
             Ok(status) => Some(StreamEvent::Edit(status)),
             Err(e) => undecodable(event, format!("status payload: {e}")),
         },
+        "notification" => match serde_json::from_str::<super::status::Notification>(&payload) {
+            Ok(n) if n.kind == "mention" => match n.status {
+                Some(status) => Some(StreamEvent::Mention(status)),
+                None => undecodable(event, "mention without a status".into()),
+            },
+            Ok(_) => None,
+            Err(e) => undecodable(event, format!("notification payload: {e}")),
+        },
         "delete" if !payload.trim().is_empty() => {
             Some(StreamEvent::Delete(payload.trim().to_owned()))
         }
@@ -189,6 +197,24 @@ pub(crate) fn parse_frame(text: &str) -> Option<StreamEvent> {
 /// The WebSocket URL for a hashtag stream; the token is in it, so never log it
 /// (log [`redact`] of it).
 pub fn stream_url(server: &url::Url, tag: &str, token: &str) -> Result<url::Url, NetError> {
+    streaming_url(
+        server,
+        &[("stream", "hashtag"), ("tag", tag.trim_start_matches('#'))],
+        token,
+    )
+}
+
+/// The WebSocket URL of the bot's user stream (its notifications: mentions
+/// and direct messages). Carries the token: never log it unredacted.
+pub fn user_stream_url(server: &url::Url, token: &str) -> Result<url::Url, NetError> {
+    streaming_url(server, &[("stream", "user")], token)
+}
+
+fn streaming_url(
+    server: &url::Url,
+    params: &[(&str, &str)],
+    token: &str,
+) -> Result<url::Url, NetError> {
     let bad = |why: &str| NetError::Transport(format!("cannot stream from {server}: {why}"));
     let scheme = match server.scheme() {
         "http" | "ws" => "ws",
@@ -207,8 +233,7 @@ pub fn stream_url(server: &url::Url, tag: &str, token: &str) -> Result<url::Url,
     url.set_query(None);
     url.set_fragment(None);
     url.query_pairs_mut()
-        .append_pair("stream", "hashtag")
-        .append_pair("tag", tag.trim_start_matches('#'))
+        .extend_pairs(params)
         .append_pair("access_token", token);
     Ok(url)
 }

@@ -104,7 +104,41 @@ async fn chat_runs(daemon: &Daemon, chat: &Chat) -> anyhow::Result<()> {
     let (me, instance) = identify(daemon, social.as_ref(), &chat).await?;
     tracing::info!(chat = %chat.id, bot = %me.acct, domain = %instance.domain, "chat ready");
     warn_overlong_posts(&chat, instance.max_characters);
+    // Moderator commands are heard for as long as the chat is handled,
+    // between runs too (`cancel`, `status`). The listener runs beside the
+    // runs in this same task and stops when they are over.
+    let stop = daemon.shutdown.child_token();
+    let listener = async {
+        if !daemon.options.dry_run {
+            super::steer::listen(
+                daemon,
+                &chat,
+                Arc::clone(&social),
+                &instance.domain,
+                stop.clone(),
+            )
+            .await;
+        }
+    };
+    let runs = async {
+        let result = runs(daemon, &chat, &social, &me, &instance).await;
+        stop.cancel();
+        result
+    };
+    let (result, ()) = tokio::join!(runs, listener);
+    result
+}
 
+/// Finishes unfinished runs, records missed ones, then does each next run.
+async fn runs(
+    daemon: &Daemon,
+    chat: &Chat,
+    social: &Arc<dyn Social>,
+    me: &Account,
+    instance: &Instance,
+) -> anyhow::Result<()> {
+    let chat = chat.clone();
+    let (social, me, instance) = (Arc::clone(social), me.clone(), instance.clone());
     for run in daemon.store.unfinished_runs(&chat.id).await? {
         tracing::info!(chat = %chat.id, run = run.id, "resuming an unfinished run");
         if drive(daemon, &social, &me, &instance, &chat, run).await? == Ended::Interrupted
@@ -140,6 +174,13 @@ async fn chat_runs(daemon: &Daemon, chat: &Chat) -> anyhow::Result<()> {
             .store
             .open_run(&chat.id, start, collect_until)
             .await?;
+        if let Some(by) = &run.cancelled_by {
+            tracing::info!(chat = %chat.id, start = %start, moderator = %by, "run called off by a moderator; not posting it");
+            if daemon.options.once {
+                return Ok(());
+            }
+            continue;
+        }
         if drive(daemon, &social, &me, &instance, &chat, run).await? == Ended::Interrupted
             || daemon.options.once
         {
@@ -211,6 +252,19 @@ async fn identify(
 
 /// The run to do next: one in progress (started while hashchat was down,
 /// not yet over) or the next scheduled one; runs already done are passed.
+/// The next `n` scheduled starts after `now` that have no run yet (a
+/// cancelled run counts as one).
+pub(crate) async fn upcoming_starts(
+    daemon: &Daemon,
+    chat: &Chat,
+    now: DateTime<Utc>,
+    n: usize,
+) -> anyhow::Result<Vec<DateTime<Utc>>> {
+    let last = daemon.store.last_planned_start(&chat.id).await?;
+    let after = last.map_or(now, |last| last.max(now));
+    Ok(schedule::next_starts(chat, after, n))
+}
+
 async fn next_start(
     daemon: &Daemon,
     chat: &Chat,

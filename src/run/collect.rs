@@ -125,6 +125,8 @@ impl Collector {
                     Err(e) => Err(e),
                 }
             }
+            // Mentions come on the user stream, handled by the commands task.
+            StreamEvent::Mention(_) => Ok(()),
             StreamEvent::Undecodable { event, reason } => {
                 tracing::warn!(%event, "skipped a stream frame that could not be decoded: {reason}");
                 Ok(())

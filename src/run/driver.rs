@@ -107,17 +107,7 @@ async fn drive_inner(
 
     let posted = post_all(daemon, social, me, chat, &run, &posts_tx, &collector).await;
     let ended = match posted {
-        Ok(Ended::Done) => {
-            let until = store
-                .run(run.id)
-                .await?
-                .map_or(run.collect_until, |r| r.collect_until);
-            tracing::info!(until = %until, "collecting answers until the end of the run");
-            tokio::select! {
-                _ = daemon.shutdown.cancelled() => Ended::Interrupted,
-                _ = daemon.clock.sleep_until(until) => Ended::Done,
-            }
-        }
+        Ok(Ended::Done) => collect_until_end(daemon, run.id).await?,
         Ok(Ended::Interrupted) => Ended::Interrupted,
         Err(e) => {
             run_stop.cancel();
@@ -152,6 +142,25 @@ async fn drive_inner(
     Ok(Ended::Done)
 }
 
+/// Waits for the end of collection, which `extend` may move.
+async fn collect_until_end(daemon: &Daemon, run_id: i64) -> anyhow::Result<Ended> {
+    let mut controls = daemon.controls.subscribe();
+    loop {
+        let until = daemon
+            .store
+            .run(run_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("run {run_id} vanished from the database"))?
+            .collect_until;
+        tracing::info!(until = %until, "collecting answers until the end of the run");
+        tokio::select! {
+            _ = daemon.shutdown.cancelled() => return Ok(Ended::Interrupted),
+            _ = daemon.clock.sleep_until(until) => return Ok(Ended::Done),
+            _ = controls.changed() => {}
+        }
+    }
+}
+
 /// Status id → question number of every post already sent.
 fn sent_posts(posts: &[PostRow]) -> RunPosts {
     posts
@@ -180,18 +189,35 @@ async fn post_all(
     collector: &Collector,
 ) -> anyhow::Result<Ended> {
     let store = &daemon.store;
-    let posts = store.posts(run.id).await?;
-    let run_end = run.collect_until;
-    for post in posts {
-        if matches!(
-            post.state,
-            PostState::Sent | PostState::Skipped | PostState::Failed
-        ) {
-            continue;
+    let mut controls = daemon.controls.subscribe();
+    loop {
+        // Re-read every time: a moderator may have paused the run, moved
+        // the remaining posts, skipped one or asked for the closing now.
+        let current = store
+            .run(run.id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("run {} vanished from the database", run.id))?;
+        let run_end = current.collect_until;
+        let Some(post) = store
+            .posts(run.id)
+            .await?
+            .into_iter()
+            .filter(|p| matches!(p.state, PostState::Planned | PostState::Sending))
+            .min_by_key(|p| (p.planned_at, p.seq))
+        else {
+            break;
+        };
+        if let Some(since) = current.paused_at {
+            tracing::info!(since = %since, "paused by a moderator; waiting for resume");
+            tokio::select! {
+                _ = daemon.shutdown.cancelled() => return Ok(Ended::Interrupted),
+                _ = controls.changed() => continue,
+            }
         }
         tokio::select! {
             _ = daemon.shutdown.cancelled() => return Ok(Ended::Interrupted),
             _ = daemon.clock.sleep_until(post.planned_at) => {}
+            _ = controls.changed() => continue,
         }
         let now = daemon.clock.now();
         let give_up_at = give_up_time(chat, &post, run_end);

@@ -88,6 +88,14 @@ impl Social for DryRun {
         Ok(Vec::new())
     }
 
+    async fn user_stream(&self) -> Result<HashtagStream, NetError> {
+        Err(NetError::Transport("a dry run opens no stream".into()))
+    }
+
+    async fn mentions(&self, _since: Option<&str>) -> Result<Vec<(String, Status)>, NetError> {
+        Ok(Vec::new())
+    }
+
     async fn hashtag_stream(&self, _tag: &str) -> Result<HashtagStream, NetError> {
         Err(NetError::Transport("a dry run opens no stream".into()))
     }

@@ -9,10 +9,12 @@
 
 mod chat;
 mod collect;
+pub mod commands;
 mod driver;
 mod dry;
 mod ingest;
 mod post;
+mod steer;
 
 pub use chat::process_holder;
 pub use dry::DryRun;
@@ -90,6 +92,8 @@ pub struct Daemon {
     pub shutdown: CancellationToken,
     /// This process's name in chat leases (see [`process_holder`]).
     pub holder: String,
+    /// Wakes the drivers when a moderator command changed a run.
+    pub controls: commands::Controls,
 }
 
 /// How a chat task ended.

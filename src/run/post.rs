@@ -20,7 +20,7 @@ use crate::store::{PostRow, PostState};
 
 #[derive(Debug)]
 pub enum Sent {
-    Posted(Status),
+    Posted(Box<Status>),
     /// Gave up: the reason is stored on the post and logged at error.
     NotPosted(String),
     /// Shutdown came first; the post stays `sending` and is resumed.
@@ -67,7 +67,7 @@ pub async fn send(
     for attempt in 1..=tuning.post_attempts {
         store.mark_sending(post.run_id, post.seq).await?;
         let error = match social.post(&request).await {
-            Ok(status) => return Ok(Sent::Posted(status)),
+            Ok(status) => return Ok(Sent::Posted(Box::new(status))),
             Err(e) => e,
         };
         let reason = format!("attempt {attempt}: {error}");

@@ -6,12 +6,14 @@
 //! one status per (run, remote id). Knows nothing about the network.
 
 mod batch;
+mod commands;
 mod history;
 mod leases;
 mod posts;
 mod runs;
 mod statuses;
 
+pub use commands::CommandRecord;
 pub use history::RunActivity;
 pub use leases::LeaseHolder;
 pub use posts::{PostRow, PostState};

@@ -42,6 +42,8 @@ struct RawRun {
     collect_until: DateTime<Utc>,
     ended_at: Option<DateTime<Utc>>,
     state: String,
+    paused_at: Option<DateTime<Utc>>,
+    cancelled_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +55,10 @@ pub struct RunRow {
     pub collect_until: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
     pub state: RunState,
+    /// Set while a moderator has the run paused.
+    pub paused_at: Option<DateTime<Utc>>,
+    /// The moderator who called the run off before it started.
+    pub cancelled_by: Option<String>,
 }
 
 impl From<RawRun> for RunRow {
@@ -65,11 +71,13 @@ impl From<RawRun> for RunRow {
             collect_until: r.collect_until,
             ended_at: r.ended_at,
             state: RunState::parse(&r.state),
+            paused_at: r.paused_at,
+            cancelled_by: r.cancelled_by,
         }
     }
 }
 
-const COLUMNS: &str = "id, chat_id, planned_start, started_at, collect_until, ended_at, state";
+const COLUMNS: &str = "id, chat_id, planned_start, started_at, collect_until, ended_at, state, paused_at, cancelled_by";
 
 impl Store {
     /// The run of `chat_id` planned for `planned_start`, created when new.
@@ -163,7 +171,8 @@ impl Store {
     /// The most recent run of a chat, whatever its state.
     pub async fn latest_run(&self, chat_id: &str) -> anyhow::Result<Option<RunRow>> {
         let row: Option<RawRun> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM runs WHERE chat_id = ? AND state != 'missed'
+            "SELECT {COLUMNS} FROM runs
+             WHERE chat_id = ? AND state != 'missed' AND cancelled_by IS NULL
              ORDER BY planned_start DESC LIMIT 1"
         ))
         .bind(chat_id)

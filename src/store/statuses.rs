@@ -62,7 +62,9 @@ impl Store {
         // failing with SQLITE_BUSY_SNAPSHOT, which WAL gives a deferred
         // read transaction that later tries to write.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let existing: Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        // (edited_at, deleted_at) of the stored copy, if any.
+        type Versions = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+        let existing: Option<Versions> = sqlx::query_as(
             "SELECT edited_at, deleted_at FROM statuses WHERE run_id = ? AND status_id = ?",
         )
         .bind(run_id)

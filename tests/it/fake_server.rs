@@ -75,6 +75,8 @@ pub struct World {
     idempotency: HashMap<(usize, String), u64>,
     faults: Vec<(Method, String, Fault)>,
     streams: Vec<Sub>,
+    /// Mention notifications: (notification id, notified account, status id).
+    pub notifications: Vec<(u64, usize, u64)>,
     next_sub: u64,
 }
 
@@ -104,6 +106,9 @@ pub struct Stored {
 struct Sub {
     id: u64,
     tag: String,
+    /// `Some(account)` for a user stream (its notifications), `None` for a
+    /// hashtag stream.
+    user: Option<usize>,
     tx: mpsc::UnboundedSender<Out>,
 }
 
@@ -137,6 +142,7 @@ impl FakeServer {
             idempotency: HashMap::new(),
             faults: vec![],
             streams: vec![],
+            notifications: vec![],
             next_sub: 0,
         };
         for (name, bot) in [("chatbot", true), ("alice", false), ("bob", false)] {
@@ -195,6 +201,7 @@ impl FakeServer {
             let account = w.account(user).0;
             let id = w.create(account, text, reply, visibility, self.shared.clock.now());
             self.shared.broadcast(w, id, "update");
+            self.shared.notify_mentions(w, id);
             self.shared.decode(w, id)
         })
     }
@@ -350,7 +357,11 @@ impl Shared {
         } else {
             self.status_json(w, id).to_string()
         };
-        for sub in w.streams.iter().filter(|sub| s.tags.contains(&sub.tag)) {
+        for sub in w
+            .streams
+            .iter()
+            .filter(|sub| sub.user.is_none() && s.tags.contains(&sub.tag))
+        {
             let frame = json!({"stream": ["hashtag", sub.tag], "event": event, "payload": payload});
             _ = sub
                 .tx
@@ -359,7 +370,53 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Like Mastodon: every account named `@username` in the text (other
+    /// than the author) gets a mention notification, on its user streams
+    /// too. Direct messages are mentions as well.
+    pub(crate) fn notify_mentions(&self, w: &mut World, id: u64) {
+        let status = w.statuses[&id].clone();
+        let text = mastodon::strip_tags(&status.content);
+        let mentioned: Vec<usize> = (0..w.accounts.len())
+            .filter(|&a| a != status.account)
+            .filter(|&a| {
+                let name = format!("@{}", w.accounts[a].username);
+                text.split(|c: char| c.is_whitespace() || c == ',')
+                    .any(|word| word == name || word.starts_with(&format!("{name}@")))
+            })
+            .collect();
+        for account in mentioned {
+            let notification = w.notifications.len() as u64 + 1;
+            w.notifications.push((notification, account, id));
+            let payload = self.notification_json(w, notification);
+            for sub in w.streams.iter().filter(|sub| sub.user == Some(account)) {
+                let frame = json!({"stream": ["user"], "event": "notification", "payload": payload.to_string()});
+                _ = sub
+                    .tx
+                    .send(Out::Frame(Message::Text(frame.to_string().into())));
+            }
+        }
+    }
+
+    pub(crate) fn notification_json(&self, w: &World, notification: u64) -> serde_json::Value {
+        let (id, _, status_id) = w.notifications[notification as usize - 1];
+        let status = self.status_json(w, status_id);
+        json!({
+            "id": id.to_string(),
+            "type": "mention",
+            "created_at": status["created_at"],
+            "account": status["account"],
+            "status": status,
+        })
+    }
+}
+
 impl World {
+    /// Open streams (hashtag and user).
+    pub fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
     fn add_account(&mut self, handle: &str, bot: bool) -> String {
         let id = (self.accounts.len() + 1).to_string();
         let username = handle.split('@').next().unwrap_or(handle).to_owned();

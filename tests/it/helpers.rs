@@ -159,6 +159,7 @@ impl TestApp {
             tuning: self.tuning.clone(),
             shutdown,
             holder: "test-process".into(),
+            controls: Default::default(),
         }
     }
 

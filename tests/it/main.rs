@@ -2,14 +2,15 @@
 //! server and against the independent `mastodon-mock` server, plus CLI tests.
 
 mod browser;
+mod commands;
 mod config;
+mod downtime;
 mod e2e;
 mod fake_server;
+mod helpers;
+mod login;
 mod mock_server;
 mod network;
 mod recap_golden;
-mod helpers;
-mod login;
-mod run_fake;
 mod reliability;
-mod downtime;
+mod run_fake;

@@ -110,7 +110,7 @@ pub(super) fn render(text: &str) -> (String, Vec<String>) {
     (format!("<p>{html}</p>"), tags)
 }
 
-fn strip_tags(html: &str) -> String {
+pub(super) fn strip_tags(html: &str) -> String {
     let mut out = String::new();
     let mut in_tag = false;
     for c in html.chars() {

@@ -34,6 +34,7 @@ pub(super) fn routes(shared: Arc<Shared>) -> Router {
         .route("/api/v1/statuses/{id}/context", get(context))
         .route("/api/v1/timelines/tag/{tag}", get(tag_timeline))
         .route("/api/v1/streaming", get(streaming))
+        .route("/api/v1/notifications", get(notifications))
         .layer(middleware::from_fn_with_state(
             shared.clone(),
             log_and_fault,
@@ -190,6 +191,7 @@ async fn create_status(
             w.idempotency.insert((account, key), id);
         }
         shared.broadcast(w, id, "update");
+        shared.notify_mentions(w, id);
         Json(shared.status_json(w, id)).into_response()
     })
 }
@@ -273,6 +275,32 @@ async fn account_statuses(AxState(shared): S, Path(id): Path<String>, Query(q): 
     .into_response()
 }
 
+/// Mention notifications of the caller, newest first, after `since_id`.
+async fn notifications(AxState(shared): S, headers: HeaderMap, Query(q): Q) -> Response {
+    let w = shared.world();
+    let Some(account) = w.by_token(&headers, None) else {
+        return unauthorized();
+    };
+    let since = q
+        .get("since_id")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let limit = q
+        .get("limit")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(15)
+        .min(40);
+    let list: Vec<Value> = w
+        .notifications
+        .iter()
+        .rev()
+        .filter(|(id, to, status)| *to == account && *id > since && !w.statuses[status].deleted)
+        .take(limit)
+        .map(|(id, _, _)| shared.notification_json(&w, *id))
+        .collect();
+    Json(list).into_response()
+}
+
 async fn streaming(
     AxState(shared): S,
     headers: HeaderMap,
@@ -280,9 +308,10 @@ async fn streaming(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let token = q.get("access_token").map(String::as_str);
-    if shared.world().by_token(&headers, token).is_none() {
+    let Some(account) = shared.world().by_token(&headers, token) else {
         return unauthorized();
-    }
+    };
+    let user = (q.get("stream").map(String::as_str) == Some("user")).then_some(account);
     let tag = q
         .get("tag")
         .map(|t| t.trim_start_matches('#').to_lowercase())
@@ -293,6 +322,7 @@ async fn streaming(
         w.streams.push(Sub {
             id: w.next_sub,
             tag,
+            user,
             tx,
         });
         w.next_sub

@@ -1,0 +1,275 @@
+//! Moderators steering a live chat by mention or direct message, against
+//! the fake server: each command does what it says and is acknowledged;
+//! the same words from anyone else do nothing.
+
+use hashchat::answers::html_to_text;
+use hashchat::network::Status;
+
+use crate::helpers::{assert_all_ok, within, TestApp};
+
+async fn app_with_moderator() -> TestApp {
+    let mut app = TestApp::new().await;
+    app.chat.moderators = vec!["@alice@fake.example".into()];
+    app
+}
+
+/// The bot's reply to `command` (a direct message), as plain text.
+async fn reply_to(app: &TestApp, command: &Status) -> String {
+    let id: u64 = command.id.parse().unwrap();
+    let html = within(
+        "the bot's reply",
+        app.fake.wait_until(|w| {
+            w.statuses
+                .values()
+                .find(|s| s.in_reply_to_id == Some(id))
+                .map(|s| s.content.clone())
+        }),
+    )
+    .await;
+    html_to_text(&html)
+}
+
+/// The bot's public posts (replies to moderators are direct).
+fn public_posts(app: &TestApp) -> Vec<String> {
+    app.fake
+        .statuses_by("chatbot")
+        .iter()
+        .filter(|s| s.visibility != "direct")
+        .map(|s| html_to_text(&s.content))
+        .collect()
+}
+
+/// Waits until the bot has `n` public posts (the world is already locked
+/// inside `wait_until`, so count there, not through `statuses_by`).
+async fn wait_for_public_posts(app: &TestApp, n: usize) {
+    const BOT: usize = 0;
+    within(
+        "the bot's public posts",
+        app.fake.wait_until(|w| {
+            let count = w
+                .statuses
+                .values()
+                .filter(|s| s.account == BOT && s.visibility != "direct" && !s.deleted)
+                .count();
+            (count >= n).then_some(())
+        }),
+    )
+    .await;
+}
+
+async fn command(app: &TestApp, who: &str, text: &str) -> String {
+    let sent = app.fake.post_as(who, text, None, "direct");
+    reply_to(app, &sent).await
+}
+
+#[tokio::test]
+async fn pause_holds_the_next_question_across_a_restart_and_resume_shifts_the_rest() {
+    let app = app_with_moderator().await;
+    let (daemon, shutdown) = app.spawn_once();
+    app.advance_to_post(0).await;
+    app.advance_to_post(1).await;
+    within("both streams", app.fake.wait_for_streams(2)).await;
+
+    let reply = command(&app, "alice", "@chatbot pause").await;
+    assert!(reply.starts_with("@alice Paused #1QEdChat"), "{reply}");
+    app.clock.set(app.post_time(2));
+    let reply = command(&app, "alice", "@chatbot status").await;
+    assert!(reply.contains("Paused since 20:05 GMT"), "{reply}");
+    assert_eq!(public_posts(&app).len(), 2, "Q2 must wait while paused");
+
+    // A restart keeps the run paused.
+    shutdown.cancel();
+    assert_all_ok(&within("a clean stop", daemon).await.unwrap());
+    within(
+        "the old streams to close",
+        app.fake
+            .wait_until(|w| (w.stream_count() == 0).then_some(())),
+    )
+    .await;
+    let (daemon, _) = app.spawn_once();
+    within("the streams again", app.fake.wait_for_streams(2)).await;
+    let reply = command(&app, "alice", "@chatbot status").await;
+    assert!(reply.contains("Paused since"), "{reply}");
+    assert_eq!(public_posts(&app).len(), 2);
+
+    // Resumed at 20:20 after 15 minutes: Q2 (due 20:15) moves to 20:30.
+    app.clock
+        .set(app.post_time(2) + chrono::Duration::minutes(5));
+    let reply = command(&app, "alice", "@chatbot resume").await;
+    assert!(reply.contains("the rest moved 15m later"), "{reply}");
+    assert!(reply.contains("Next: Q2 at 20:30 GMT"), "{reply}");
+    app.clock
+        .set(app.post_time(2) + chrono::Duration::minutes(15));
+    wait_for_public_posts(&app, 3).await;
+    app.clock
+        .set(app.end_time() + chrono::Duration::minutes(15));
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    assert_eq!(public_posts(&app).len(), 5);
+}
+
+#[tokio::test]
+async fn next_skip_extend_and_stop_change_the_timeline_as_they_say() {
+    let app = app_with_moderator().await;
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    app.advance_to_post(1).await;
+    within("both streams", app.fake.wait_for_streams(2)).await;
+
+    // next: Q2 now (20:05) instead of 20:15; Q3 moves to 20:15.
+    let reply = command(&app, "alice", "@chatbot next").await;
+    assert!(
+        reply.contains("Posting Q2 now; the rest moved 10m earlier"),
+        "{reply}"
+    );
+    assert!(reply.contains("Next: Q2 at 20:05 GMT"), "{reply}");
+    wait_for_public_posts(&app, 3).await;
+
+    // extend 10m: Q3 from 20:15 to 20:25.
+    let reply = command(&app, "alice", "@chatbot extend 10m").await;
+    assert!(
+        reply.contains("Extended #1QEdChat by 10m. Next: Q3 at 20:25 GMT"),
+        "{reply}"
+    );
+
+    // skip: Q3 dropped; the closing keeps its (shifted) time, 20:35.
+    let reply = command(&app, "alice", "@chatbot skip").await;
+    assert!(
+        reply.contains("Dropped Q3. Next: the closing at 20:35 GMT"),
+        "{reply}"
+    );
+
+    // stop: the closing now.
+    let reply = command(&app, "alice", "@chatbot stop").await;
+    assert!(
+        reply.contains("Posting the closing of #1QEdChat now"),
+        "{reply}"
+    );
+    wait_for_public_posts(&app, 4).await;
+    let posts = public_posts(&app);
+    assert!(posts[2].starts_with("Q2:"), "{posts:?}");
+    assert!(posts[3].starts_with("Thanks everyone!"), "{posts:?}");
+    app.clock
+        .set(app.post_time(1) + chrono::Duration::minutes(10));
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    let run = app.store.latest_run(&app.chat.id).await.unwrap().unwrap();
+    let logged: Vec<String> = app
+        .store
+        .commands(&app.chat.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(who, what, _)| format!("{who} {what}"))
+        .collect();
+    assert_eq!(
+        logged,
+        [
+            "alice@fake.example next",
+            "alice@fake.example extend",
+            "alice@fake.example skip",
+            "alice@fake.example stop"
+        ]
+    );
+    let posts = app.store.posts(run.id).await.unwrap();
+    assert!(posts[3]
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("skipped by @alice@fake.example"));
+}
+
+#[tokio::test]
+async fn cancel_calls_off_the_next_run_before_it_starts() {
+    let app = app_with_moderator().await;
+    let (daemon, _) = app.spawn_once();
+    within("the user stream", app.fake.wait_for_streams(1)).await;
+    let reply = command(&app, "alice", "@chatbot cancel").await;
+    assert!(
+        reply.contains("Called off the #1QEdChat run of Thu 3 Dec 20:00 GMT"),
+        "{reply}"
+    );
+    app.clock.set(app.end_time());
+    assert_all_ok(&within("the daemon to finish", daemon).await.unwrap());
+    assert!(public_posts(&app).is_empty());
+}
+
+#[tokio::test]
+async fn commands_from_non_moderators_and_lookalikes_on_other_instances_do_nothing() {
+    let app = app_with_moderator().await;
+    app.fake.add_remote_account("alice@evil.example");
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    app.advance_to_post(1).await;
+    within("both streams", app.fake.wait_for_streams(2)).await;
+    app.fake.post_as("bob", "@chatbot pause", None, "direct");
+    app.fake
+        .post_as("alice@evil.example", "@chatbot stop", None, "direct");
+    // A real moderator's command afterwards is answered; the others were not.
+    let reply = command(&app, "alice", "@chatbot status").await;
+    assert!(reply.contains("Next: Q2 at 20:15 GMT"), "{reply}");
+    let replies = app
+        .fake
+        .statuses_by("chatbot")
+        .iter()
+        .filter(|s| s.visibility == "direct")
+        .count();
+    assert_eq!(replies, 1, "only the moderator got an answer");
+    for seq in 2..=4 {
+        app.advance_to_post(seq).await;
+    }
+    app.clock.set(app.end_time());
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    assert_eq!(public_posts(&app).len(), 5);
+    let logged = app.store.commands(&app.chat.id).await.unwrap();
+    assert_eq!(logged.len(), 1, "{logged:?}");
+}
+
+#[tokio::test]
+async fn an_unknown_command_gets_help_by_direct_message_but_a_public_answer_does_not() {
+    let app = app_with_moderator().await;
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    within("both streams", app.fake.wait_for_streams(2)).await;
+    app.fake.post_as(
+        "alice",
+        "@chatbot #1QEdChat A1: moderators answer too",
+        None,
+        "public",
+    );
+    let reply = command(&app, "alice", "@chatbot dance").await;
+    assert!(reply.contains("I understand: status, pause"), "{reply}");
+    let replies = app
+        .fake
+        .statuses_by("chatbot")
+        .iter()
+        .filter(|s| s.visibility == "direct")
+        .count();
+    assert_eq!(replies, 1);
+    for seq in 1..=4 {
+        app.advance_to_post(seq).await;
+    }
+    app.clock.set(app.end_time());
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_participant_can_opt_out_and_back_in_and_gets_a_confirmation() {
+    let app = app_with_moderator().await;
+    let (daemon, _) = app.spawn_once();
+    within("the user stream", app.fake.wait_for_streams(1)).await;
+    let reply = command(&app, "bob", "@chatbot optout").await;
+    assert!(reply.contains("left out of every recap"), "{reply}");
+    assert!(app
+        .store
+        .opted_out()
+        .await
+        .unwrap()
+        .contains("bob@fake.example"));
+    let reply = command(&app, "bob", "@chatbot optin").await;
+    assert!(reply.contains("included in recaps again"), "{reply}");
+    assert!(app.store.opted_out().await.unwrap().is_empty());
+    app.clock.set(app.end_time());
+    for seq in 0..=4 {
+        within("posts", app.fake.wait_for_bot_posts(2 + seq + 1)).await;
+    }
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+}
