@@ -123,6 +123,7 @@ fn window() -> RunWindow {
         closes: corpus::closes(),
         bot_account_id: corpus::BOT_ACCOUNT.into(),
         domain: DOMAIN.into(),
+        ignore: Default::default(),
     }
 }
 

@@ -51,6 +51,7 @@ pub fn daemon(chat: Chat, store: Store, server: url::Url, token: String) -> Daem
         tuning: Tuning::default(),
         shutdown: CancellationToken::new(),
         holder: "bench".into(),
+        controls: Default::default(),
     }
 }
 

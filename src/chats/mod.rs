@@ -177,18 +177,7 @@ impl Chat {
     /// Whether posts by `handle` (`user@domain`, a leading `@` allowed)
     /// are ignored; case-insensitive.
     pub fn ignores(&self, handle: &str) -> bool {
-        let handle = handle.trim().trim_start_matches('@').to_lowercase();
-        let domain = handle.split_once('@').map_or("", |(_, d)| d);
-        self.ignore.iter().any(|rule| match rule {
-            IgnoreRule::Account(a) => *a == handle,
-            IgnoreRule::Domain(d) => domain == d,
-            IgnoreRule::DomainAndSubdomains(d) => {
-                domain == d
-                    || domain
-                        .strip_suffix(d.as_str())
-                        .is_some_and(|s| s.ends_with('.'))
-            }
-        })
+        IgnoreRule::any_covers(&self.ignore, handle)
     }
 }
 
@@ -226,6 +215,25 @@ pub enum IgnoreRule {
     Domain(String),
     /// `*.domain.example`: that domain and all its subdomains.
     DomainAndSubdomains(String),
+}
+
+impl IgnoreRule {
+    /// Whether any of `rules` covers `handle` (`user@domain`, a leading `@`
+    /// allowed); case-insensitive.
+    pub fn any_covers(rules: &[IgnoreRule], handle: &str) -> bool {
+        let handle = handle.trim().trim_start_matches('@').to_lowercase();
+        let domain = handle.split_once('@').map_or("", |(_, d)| d);
+        rules.iter().any(|rule| match rule {
+            IgnoreRule::Account(a) => *a == handle,
+            IgnoreRule::Domain(d) => domain == d,
+            IgnoreRule::DomainAndSubdomains(d) => {
+                domain == d
+                    || domain
+                        .strip_suffix(d.as_str())
+                        .is_some_and(|s| s.ends_with('.'))
+            }
+        })
+    }
 }
 
 /// Defaults for keys chats.yaml leaves out (also documented in the example

@@ -323,6 +323,22 @@ impl Social for MastodonClient {
     }
 
     #[tracing::instrument(skip(self))]
+    #[tracing::instrument(skip(self))]
+    async fn muted_and_blocked(&self) -> Result<std::collections::HashSet<String>, NetError> {
+        let mut ids = std::collections::HashSet::new();
+        for path in ["api/v1/mutes?limit=80", "api/v1/blocks?limit=80"] {
+            let body = self.get(path).await?;
+            let accounts: Vec<serde_json::Value> = serde_json::from_str(&body)
+                .map_err(|e| NetError::Decode(format!("an account list: {e}")))?;
+            ids.extend(
+                accounts
+                    .iter()
+                    .filter_map(|a| a.get("id")?.as_str().map(String::from)),
+            );
+        }
+        Ok(ids)
+    }
+
     async fn user_stream(&self) -> Result<HashtagStream, NetError> {
         let url = super::user_stream_url(&self.server, self.token.expose())?;
         let connect = HashtagStream::connect(&url, self.stream_idle);

@@ -82,6 +82,11 @@ pub trait Social: Send + Sync {
     /// Opens the bot's user stream: mentions and direct messages arrive as
     /// [`StreamEvent::Mention`].
     async fn user_stream(&self) -> Result<HashtagStream, NetError>;
+    /// Ids of the accounts the bot has muted or blocked on its server
+    /// (first pages): their posts never count.
+    async fn muted_and_blocked(&self) -> Result<std::collections::HashSet<String>, NetError> {
+        Ok(Default::default())
+    }
     /// Mentions of the bot newer than `since_id` (a notification id), oldest
     /// first: (notification id, status).
     async fn mentions(&self, since_id: Option<&str>) -> Result<Vec<(String, Status)>, NetError>;

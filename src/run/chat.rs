@@ -165,9 +165,16 @@ async fn runs(
             }
         };
         tracing::info!(chat = %chat.id, start = %start, local = %start.with_timezone(&chat.timezone), "next run");
+        // Reminders go out before the start: wake for the earliest post.
+        let wake = schedule::timeline(&chat, start)
+            .posts
+            .iter()
+            .map(|p| p.at)
+            .min()
+            .map_or(start, |first| first.min(start));
         tokio::select! {
             _ = daemon.shutdown.cancelled() => return Ok(()),
-            _ = daemon.clock.sleep_until(start) => {}
+            _ = daemon.clock.sleep_until(wake) => {}
         }
         let collect_until = schedule::timeline(&chat, start).collect_until;
         let run = daemon
@@ -260,9 +267,20 @@ pub(crate) async fn upcoming_starts(
     now: DateTime<Utc>,
     n: usize,
 ) -> anyhow::Result<Vec<DateTime<Utc>>> {
+    // A run already opened for its reminders comes first.
+    let mut starts: Vec<DateTime<Utc>> = daemon
+        .store
+        .unfinished_runs(&chat.id)
+        .await?
+        .into_iter()
+        .filter(|r| r.planned_start > now)
+        .map(|r| r.planned_start)
+        .collect();
     let last = daemon.store.last_planned_start(&chat.id).await?;
     let after = last.map_or(now, |last| last.max(now));
-    Ok(schedule::next_starts(chat, after, n))
+    starts.extend(schedule::next_starts(chat, after, n));
+    starts.truncate(n);
+    Ok(starts)
 }
 
 async fn next_start(

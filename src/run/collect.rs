@@ -30,7 +30,7 @@ pub struct Collector {
     /// reconciliation resumes. Context replies do not move it (their ids
     /// can be newer than a tagged post not yet seen).
     cursor: Mutex<Option<String>>,
-    /// Connections after the first: each is a gap the stream did not cover.
+    /// Drops and failed connections: each is a gap the stream did not cover.
     gaps: AtomicU32,
     /// Statuses that could not be stored (database trouble): the final
     /// reconciliation then rereads everything instead of from the cursor.
@@ -72,9 +72,6 @@ impl Collector {
             match opened {
                 Ok(mut stream) => {
                     connections += 1;
-                    if connections > 1 {
-                        self.gaps.fetch_add(1, Ordering::Relaxed);
-                    }
                     tracing::info!(connections, "hashtag stream connected");
                     self.reconcile_logged().await;
                     let mut events = 0u64;
@@ -87,13 +84,19 @@ impl Collector {
                         events += 1;
                         self.on_event(event).await;
                     }
+                    // A gap starts now, whether or not a reconnection comes
+                    // before the run ends.
+                    self.gaps.fetch_add(1, Ordering::Relaxed);
                     if events > 0 {
                         backoff.reset();
                     }
                     tracing::warn!("hashtag stream dropped; reconnecting");
                 }
                 Err(e @ NetError::Unauthorized { .. }) => return Err(e),
-                Err(e) => tracing::warn!("cannot open the hashtag stream: {e}"),
+                Err(e) => {
+                    self.gaps.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!("cannot open the hashtag stream: {e}");
+                }
             }
             let delay = backoff.next_delay();
             tracing::info!(?delay, "waiting before reconnecting the stream");

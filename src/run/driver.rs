@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::collect::Collector;
-use super::ingest::{RunPosts, RunWindow};
+use super::ingest::{Ignore, RunPosts, RunWindow};
 use super::post::{self, Sent};
 use super::{Daemon, TaskGuard};
 use crate::chats::Chat;
@@ -25,6 +25,8 @@ use crate::store::{PostRow, PostState, RunRow};
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
     Done,
+    /// A moderator called the run off before it started.
+    Cancelled,
     /// Shutdown came first; the run resumes at the next start.
     Interrupted,
 }
@@ -58,9 +60,15 @@ async fn drive_inner(
 ) -> anyhow::Result<Ended> {
     let store = &daemon.store;
     let timeline = schedule::timeline(chat, run.planned_start);
+    // The run's own questions: its session's on a session date.
+    let content = schedule::content(chat, run.planned_start);
     let bodies = timeline.posts.iter().map(|p| {
         let body = match (p.kind, p.number) {
-            (PostKind::Question, Some(n)) => chat.questions[n as usize - 1].clone(),
+            (PostKind::Question, Some(n)) => content
+                .questions
+                .get(n as usize - 1)
+                .cloned()
+                .unwrap_or_else(|| p.text.clone()),
             _ => p.text.clone(),
         };
         (p.clone(), body)
@@ -78,13 +86,17 @@ async fn drive_inner(
     let window = RunWindow {
         run_id: run.id,
         hashtag: chat.hashtag.clone(),
-        question_count: chat.questions.len() as u32,
+        question_count: content.questions.len() as u32,
         opens: run
             .planned_start
             .min(run.started_at.unwrap_or(run.planned_start)),
         closes: run.collect_until,
         bot_account_id: me.id.clone(),
         domain: instance.domain.clone(),
+        ignore: Ignore {
+            rules: chat.ignore.clone(),
+            account_ids: muted_and_blocked(daemon, social.as_ref()).await,
+        },
     };
     let collector = Arc::new(Collector::new(
         store.clone(),
@@ -109,6 +121,7 @@ async fn drive_inner(
     let ended = match posted {
         Ok(Ended::Done) => collect_until_end(daemon, run.id).await?,
         Ok(Ended::Interrupted) => Ended::Interrupted,
+        Ok(Ended::Cancelled) => Ended::Cancelled,
         Err(e) => {
             run_stop.cancel();
             if let Some(listener) = listener {
@@ -125,9 +138,13 @@ async fn drive_inner(
             Err(e) => tracing::error!("the stream listener failed: {e}"),
         }
     }
-    if ended == Ended::Interrupted {
-        tracing::info!("run interrupted by shutdown; it resumes on the next start");
-        return Ok(ended);
+    match ended {
+        Ended::Interrupted => {
+            tracing::info!("run interrupted by shutdown; it resumes on the next start");
+            return Ok(ended);
+        }
+        Ended::Cancelled => return Ok(ended),
+        Ended::Done => {}
     }
     if !daemon.options.dry_run {
         if let Err(e) = collector.final_reconcile().await {
@@ -157,6 +174,24 @@ async fn collect_until_end(daemon: &Daemon, run_id: i64) -> anyhow::Result<Ended
             _ = daemon.shutdown.cancelled() => return Ok(Ended::Interrupted),
             _ = daemon.clock.sleep_until(until) => return Ok(Ended::Done),
             _ = controls.changed() => {}
+        }
+    }
+}
+
+/// The bot's own mutes and blocks; a failure is logged, not fatal (the
+/// chat's `ignore:` rules still apply).
+async fn muted_and_blocked(
+    daemon: &Daemon,
+    social: &dyn Social,
+) -> std::collections::HashSet<String> {
+    if daemon.options.dry_run {
+        return Default::default();
+    }
+    match social.muted_and_blocked().await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::warn!("could not read the bot's mutes and blocks: {e}");
+            Default::default()
         }
     }
 }
@@ -198,6 +233,10 @@ async fn post_all(
             .await?
             .ok_or_else(|| anyhow::anyhow!("run {} vanished from the database", run.id))?;
         let run_end = current.collect_until;
+        if let Some(by) = &current.cancelled_by {
+            tracing::info!(moderator = %by, "run called off before it started");
+            return Ok(Ended::Cancelled);
+        }
         let Some(post) = store
             .posts(run.id)
             .await?
@@ -220,7 +259,7 @@ async fn post_all(
             _ = controls.changed() => continue,
         }
         let now = daemon.clock.now();
-        let give_up_at = give_up_time(chat, &post, run_end);
+        let give_up_at = give_up_time(chat, &post, current.planned_start, run_end);
         if now > give_up_at {
             let reason = format!(
                 "not posted: {} late, past the late limit",
@@ -319,8 +358,19 @@ async fn mark_sent(
 }
 
 /// The latest time a post may still go out: its planned time plus the
-/// chat's `late_limit`, and never after the run ends.
-fn give_up_time(chat: &Chat, post: &PostRow, run_end: DateTime<Utc>) -> DateTime<Utc> {
+/// chat's `late_limit`, and never after the run ends. A reminder ("starts
+/// in 15 minutes") is only true near its time: at most a tenth of its lead
+/// late, and never after the start.
+fn give_up_time(
+    chat: &Chat,
+    post: &PostRow,
+    start: DateTime<Utc>,
+    run_end: DateTime<Utc>,
+) -> DateTime<Utc> {
+    if post.kind == PostKind::Reminder {
+        let grace = (start - post.planned_at) / 10;
+        return (post.planned_at + grace).min(start);
+    }
     match chat.late_limit {
         Some(limit) => {
             (post.planned_at + chrono::Duration::from_std(limit).unwrap_or_default()).min(run_end)

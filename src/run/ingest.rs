@@ -24,6 +24,26 @@ pub struct RunWindow {
     pub bot_account_id: String,
     /// The instance domain, for handles of local accounts.
     pub domain: String,
+    /// Accounts whose posts never count.
+    pub ignore: Ignore,
+}
+
+/// Who is never part of a run: the chat's `ignore:` rules, and the
+/// accounts the bot itself has muted or blocked on its server.
+#[derive(Debug, Clone, Default)]
+pub struct Ignore {
+    pub rules: Vec<crate::chats::IgnoreRule>,
+    /// Account ids muted or blocked by the bot's account.
+    pub account_ids: std::collections::HashSet<String>,
+}
+
+impl Ignore {
+    pub fn covers(&self, account_id: &str, handle: &str) -> bool {
+        if self.account_ids.contains(account_id) {
+            return true;
+        }
+        crate::chats::IgnoreRule::any_covers(&self.rules, handle)
+    }
 }
 
 /// The bot's posts in this run: status id → question number (None for the
@@ -42,6 +62,10 @@ pub enum Verdict {
 
 pub fn judge(window: &RunWindow, posts: &RunPosts, status: &Status) -> Verdict {
     if status.account.id == window.bot_account_id || status.is_boost() {
+        return Verdict::Ignore;
+    }
+    let handle = status.account.handle(&window.domain);
+    if window.ignore.covers(&status.account.id, &handle) {
         return Verdict::Ignore;
     }
     if status.created_at < window.opens || status.created_at > window.closes {
@@ -177,6 +201,10 @@ mod tests {
             closes: at(50),
             bot_account_id: "1".into(),
             domain: "fake.example".into(),
+            ignore: Ignore {
+                rules: vec![crate::chats::IgnoreRule::Domain("spam.example".into())],
+                account_ids: ["66".to_string()].into(),
+            },
         }
     }
 

@@ -413,11 +413,23 @@ async fn not_running(
     Ok(match (command, upcoming.as_slice()) {
         (Command::Cancel, [next, rest @ ..]) => {
             let until = schedule::timeline(chat, *next).collect_until;
-            if daemon
+            let opened = daemon
                 .store
-                .cancel_run(&chat.id, *next, until, sender, now)
+                .unfinished_runs(&chat.id)
                 .await?
-            {
+                .into_iter()
+                .find(|r| r.planned_start == *next);
+            let cancelled = match opened {
+                // Already opened for its reminders: its driver is told.
+                Some(run) => daemon.store.cancel_open_run(run.id, sender, now).await?,
+                None => {
+                    daemon
+                        .store
+                        .cancel_run(&chat.id, *next, until, sender, now)
+                        .await?
+                }
+            };
+            if cancelled {
                 let after = rest
                     .first()
                     .map(|s| format!(" The next one is {}.", when(*s)))

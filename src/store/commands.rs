@@ -151,6 +151,38 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Calls off a run that was opened (for its reminders) but has not
+    /// started: it is marked cancelled and its unsent posts skipped.
+    pub async fn cancel_open_run(
+        &self,
+        run_id: i64,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(
+            "UPDATE runs SET cancelled_by = ?, state = 'done', ended_at = ?
+             WHERE id = ? AND state = 'running' AND started_at IS NULL",
+        )
+        .bind(by)
+        .bind(at)
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            sqlx::query(
+                "UPDATE posts SET state = 'skipped', last_error = ?
+                 WHERE run_id = ? AND state IN ('planned', 'sending')",
+            )
+            .bind(format!("the run was called off by @{by}"))
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn mention_cursor(&self, scope: &str) -> anyhow::Result<Option<String>> {
         let row: Option<(String,)> =
             sqlx::query_as("SELECT notification_id FROM mention_cursors WHERE scope = ?")

@@ -75,6 +75,8 @@ pub struct World {
     idempotency: HashMap<(usize, String), u64>,
     faults: Vec<(Method, String, Fault)>,
     streams: Vec<Sub>,
+    /// Account ids the bot has muted (served as its mutes).
+    pub muted: Vec<String>,
     /// Mention notifications: (notification id, notified account, status id).
     pub notifications: Vec<(u64, usize, u64)>,
     next_sub: u64,
@@ -143,6 +145,7 @@ impl FakeServer {
             faults: vec![],
             streams: vec![],
             notifications: vec![],
+            muted: vec![],
             next_sub: 0,
         };
         for (name, bot) in [("chatbot", true), ("alice", false), ("bob", false)] {
@@ -181,6 +184,14 @@ impl FakeServer {
     /// Adds a remote account such as `carol@remote.example`.
     pub fn add_remote_account(&self, handle: &str) -> String {
         self.shared.change(|w| w.add_account(handle, false))
+    }
+
+    /// The bot mutes `user` on its server.
+    pub fn mute(&self, user: &str) {
+        self.shared.change(|w| {
+            let id = w.account(user).1.id.clone();
+            w.muted.push(id);
+        });
     }
 
     pub fn set_max_characters(&self, max: usize) {

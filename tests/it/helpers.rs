@@ -63,7 +63,7 @@ impl Connector for FakeConnector {
 impl TestApp {
     /// A chat `1qedchat` (#1QEdChat, 3 questions) starting at `start_time()`,
     /// Q1 5 min later, 10 min apart, collecting 10 min after the closing;
-    /// the clock stands one minute before the start.
+    /// the clock stands a day before the start.
     pub async fn new() -> Self {
         // Logs show in a failing test's output (RUST_LOG to adjust).
         let _ = tracing_subscriber::fmt()
@@ -76,7 +76,8 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("hashchat.db");
         let store = Store::open(&db).await.expect("store");
-        let clock = ManualClock::new(start_time() - chrono::Duration::minutes(1));
+        // A day ahead of the start, so 24-hour reminders are still to come.
+        let clock = ManualClock::new(start_time() - chrono::Duration::days(1));
         let fake = FakeServer::start_with_clock(Arc::new(clock.clone())).await;
         let chat = Chat {
             id: "1qedchat".into(),

@@ -14,3 +14,4 @@ mod network;
 mod recap_golden;
 mod reliability;
 mod run_fake;
+mod season;

@@ -35,6 +35,8 @@ pub(super) fn routes(shared: Arc<Shared>) -> Router {
         .route("/api/v1/timelines/tag/{tag}", get(tag_timeline))
         .route("/api/v1/streaming", get(streaming))
         .route("/api/v1/notifications", get(notifications))
+        .route("/api/v1/mutes", get(mutes))
+        .route("/api/v1/blocks", get(blocks))
         .layer(middleware::from_fn_with_state(
             shared.clone(),
             log_and_fault,
@@ -273,6 +275,23 @@ async fn account_statuses(AxState(shared): S, Path(id): Path<String>, Query(q): 
             .collect::<Vec<_>>(),
     )
     .into_response()
+}
+
+/// The bot's mutes: the accounts tests muted (statuses carry full account
+/// JSON, so a muted account's JSON is taken from its first status, or made
+/// minimal).
+async fn mutes(AxState(shared): S) -> Response {
+    let w = shared.world();
+    let list: Vec<Value> = w
+        .muted
+        .iter()
+        .map(|id| json!({"id": id, "acct": "", "username": ""}))
+        .collect();
+    Json(list).into_response()
+}
+
+async fn blocks() -> Response {
+    Json(Vec::<Value>::new()).into_response()
 }
 
 /// Mention notifications of the caller, newest first, after `since_id`.

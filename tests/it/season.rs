@@ -1,0 +1,126 @@
+//! A season of chats, against the fake server: reminders before the start,
+//! a dated session's questions on its date, and accounts that never count.
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use hashchat::answers::html_to_text;
+use hashchat::chats::{IgnoreRule, Session};
+use hashchat::recap;
+
+use crate::helpers::{assert_all_ok, start_time, within, TestApp};
+
+fn texts(app: &TestApp) -> Vec<String> {
+    app.fake
+        .statuses_by("chatbot")
+        .iter()
+        .map(|s| html_to_text(&s.content))
+        .collect()
+}
+
+#[tokio::test]
+async fn reminders_go_out_at_their_times_before_the_start() {
+    let mut app = TestApp::new().await;
+    app.chat.reminders = vec![Duration::from_secs(24 * 3600), Duration::from_secs(15 * 60)];
+    let (daemon, _) = app.spawn_once();
+    app.clock.set(start_time() - chrono::Duration::hours(24));
+    within("the 24-hour reminder", app.fake.wait_for_bot_posts(1)).await;
+    app.clock.set(start_time() - chrono::Duration::minutes(16));
+    assert_eq!(
+        texts(&app).len(),
+        1,
+        "the 15-minute reminder is not due yet"
+    );
+    app.clock.set(start_time() - chrono::Duration::minutes(15));
+    within("the 15-minute reminder", app.fake.wait_for_bot_posts(2)).await;
+    for seq in 0..=4u32 {
+        app.clock.set(app.post_time(seq));
+        within(
+            "the chat's posts",
+            app.fake.wait_for_bot_posts(seq as usize + 3),
+        )
+        .await;
+    }
+    app.clock.set(app.end_time());
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    let texts = texts(&app);
+    assert!(
+        texts[0] == "#1QEdChat starts in 24 hours. Join us!",
+        "{texts:?}"
+    );
+    assert!(
+        texts[1] == "#1QEdChat starts in 15 minutes. Join us!",
+        "{texts:?}"
+    );
+    assert!(texts[2].starts_with("Welcome to #1QEdChat!"), "{texts:?}");
+    assert_eq!(texts.len(), 7);
+}
+
+#[tokio::test]
+async fn a_sessions_questions_are_used_on_its_date() {
+    let mut app = TestApp::new().await;
+    app.chat.sessions = vec![Session {
+        date: NaiveDate::from_ymd_opt(2026, 12, 3).unwrap(),
+        topic: Some("Feedback".into()),
+        host: Some("@guest@school.example".into()),
+        questions: vec!["What feedback works?".into(), "How fast?".into()],
+        question_images: vec![None, None],
+        intro: None,
+        closing: None,
+    }];
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    app.advance_to_post(1).await;
+    app.fake
+        .post_as("alice", "A2: within a day #1QEdChat", None, "public");
+    app.advance_to_post(2).await;
+    // Two questions: the closing comes one interval after Q2.
+    app.advance_to_post(3).await;
+    app.clock
+        .set(app.post_time(3) + chrono::Duration::minutes(10));
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    let texts = texts(&app);
+    assert_eq!(texts[1], "Q1: What feedback works? #1QEdChat");
+    assert_eq!(texts[2], "Q2: How fast? #1QEdChat");
+    assert!(texts[3].starts_with("Thanks everyone!"));
+    let recap = recap::build(&app.store, &app.chat, app.run_id().await)
+        .await
+        .unwrap();
+    assert_eq!(recap.questions.len(), 2);
+    assert_eq!(recap.questions[1].text, "How fast?");
+    assert_eq!(recap.questions[1].answers.len(), 1);
+}
+
+#[tokio::test]
+async fn ignored_and_muted_accounts_never_appear_among_the_answers() {
+    let mut app = TestApp::new().await;
+    app.chat.ignore = vec![IgnoreRule::Domain("spam.example".into())];
+    app.fake.add_remote_account("bot@spam.example");
+    app.fake.mute("bob");
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    app.advance_to_post(1).await;
+    app.fake
+        .post_as("bot@spam.example", "A1: buy now #1QEdChat", None, "public");
+    app.fake
+        .post_as("bob", "A1: muted words #1QEdChat", None, "public");
+    let kept = app
+        .fake
+        .post_as("alice", "A1: kept #1QEdChat", None, "public");
+    for seq in 2..=4 {
+        app.advance_to_post(seq).await;
+    }
+    app.clock.set(app.end_time());
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    let recap = recap::build(&app.store, &app.chat, app.run_id().await)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = recap.questions[0]
+        .answers
+        .iter()
+        .map(|a| a.status_id.as_str())
+        .collect();
+    assert_eq!(ids, vec![kept.id.as_str()]);
+    assert!(recap.other_posts.is_empty());
+    assert_eq!(recap.participants.len(), 1);
+}
