@@ -68,6 +68,7 @@ pub async fn build(store: &Store, chat: &Chat, run_id: i64) -> anyhow::Result<Re
                 created_at: status.created_at,
                 edited_at: status.edited_at,
                 url: status.url.clone(),
+                hidden: false,
             });
             continue;
         }
@@ -83,6 +84,7 @@ pub async fn build(store: &Store, chat: &Chat, run_id: i64) -> anyhow::Result<Re
                     created_at: status.created_at,
                     edited_at: status.edited_at,
                     url: status.url.clone(),
+                    hidden: false,
                 });
             }
         }
@@ -109,7 +111,72 @@ pub async fn build(store: &Store, chat: &Chat, run_id: i64) -> anyhow::Result<Re
         stats: Stats::default(),
     };
     recap.stats = super::stats(&recap, deleted as usize);
+    // Consent comes last, so the totals above still count hidden posts.
+    let mut hidden = store.opted_out().await?;
+    hidden.extend(
+        chat.exclude
+            .iter()
+            .map(|h| h.trim_start_matches('@').to_lowercase()),
+    );
+    hide(&mut recap, &hidden);
     Ok(recap)
+}
+
+/// What a hidden post shows instead of its words.
+pub const HIDDEN: &str = "Hidden at the author's request.";
+
+/// Leaves out who wrote, and what, for every post of an account in
+/// `hidden` (lowercase `user@domain`): participants who opted out, or
+/// are excluded in chats.yaml. Applies to past runs re-rendered too.
+fn hide(recap: &mut Recap, hidden: &std::collections::HashSet<String>) {
+    if hidden.is_empty() {
+        return;
+    }
+    let is_hidden = |account: &str| hidden.contains(&account.to_lowercase());
+    let blank = |account: &mut String,
+                 name: &mut String,
+                 text: &mut String,
+                 html: &mut String,
+                 url: &mut String| {
+        account.clear();
+        *name = "A participant".into();
+        *text = HIDDEN.into();
+        html.clear();
+        url.clear();
+    };
+    for answer in recap
+        .questions
+        .iter_mut()
+        .flat_map(|q| q.answers.iter_mut())
+    {
+        if is_hidden(&answer.account) {
+            blank(
+                &mut answer.account,
+                &mut answer.display_name,
+                &mut answer.text,
+                &mut answer.html,
+                &mut answer.url,
+            );
+            answer.hidden = true;
+        }
+    }
+    for post in &mut recap.other_posts {
+        if is_hidden(&post.account) {
+            blank(
+                &mut post.account,
+                &mut post.display_name,
+                &mut post.text,
+                &mut post.html,
+                &mut post.url,
+            );
+            post.hidden = true;
+        }
+    }
+    recap.participants.retain(|p| !is_hidden(&p.account));
+    recap
+        .stats
+        .top_contributors
+        .retain(|p| !is_hidden(&p.account));
 }
 
 /// Writes the run's recap in every format to

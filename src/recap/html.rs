@@ -254,6 +254,10 @@ fn post_item(out: &mut String, post: &Post, tz: Tz) {
 /// The name (isolated, so an RTL name cannot reorder what follows) and the
 /// handle; the handle alone when the display name is blank.
 fn author(display_name: &str, account: &str) -> String {
+    if account.is_empty() {
+        // A post hidden at its author's request: no handle to show.
+        return format!("<span class=\"name hidden\">{}</span>", esc(display_name));
+    }
     let account = esc(account);
     match text::display_name(display_name) {
         Some(name) => format!(

@@ -122,6 +122,10 @@ fn quote(out: &mut String, body: &str, by: &Byline, tz: Tz) {
 
 /// `**Alice** (@alice@example.social)`, or `**@alice@example.social**`.
 fn author(display_name: &str, account: &str) -> String {
+    if account.is_empty() {
+        // A post hidden at its author's request: no handle to show.
+        return format!("*{}*", esc(display_name));
+    }
     match text::display_name(display_name) {
         Some(name) => format!("**{}** (@{})", esc(name), esc(account)),
         None => format!("**@{}**", esc(account)),

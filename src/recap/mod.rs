@@ -11,7 +11,7 @@ mod markdown;
 mod sanitize;
 mod text;
 
-pub use build::{build, write_files};
+pub use build::{build, write_files, HIDDEN};
 pub(crate) use text::escape_html;
 pub use text::{stats, Contributor, QuestionCount, Stats};
 
@@ -63,6 +63,10 @@ pub struct Answer {
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
     pub url: String,
+    /// The author opted out (or is listed under `exclude:`): it counts in
+    /// the totals, but who wrote it and what it says are left out.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -88,6 +92,9 @@ pub struct OtherPost {
     /// An addition to the contract, as on answers.
     pub edited_at: Option<DateTime<Utc>>,
     pub url: String,
+    /// As on [`Answer`].
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
 }
 
 /// The formats `hashchat recap --format` accepts.

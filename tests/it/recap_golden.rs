@@ -50,6 +50,22 @@ fn answer(id: u32, who: (&str, &str), minute: u32, text: &str) -> Answer {
         created_at: at(minute),
         edited_at: None,
         url: format!("https://mastodon.example/@{user}/1100{id:02}"),
+        hidden: false,
+    }
+}
+
+/// An answer by someone who opted out, as `recap::build` leaves it.
+fn hidden_answer(id: u32, minute: u32) -> Answer {
+    Answer {
+        status_id: format!("1100{id:02}"),
+        account: String::new(),
+        display_name: "A participant".into(),
+        text: hashchat::recap::HIDDEN.into(),
+        html: String::new(),
+        created_at: at(minute),
+        edited_at: None,
+        url: String::new(),
+        hidden: true,
     }
 }
 
@@ -167,6 +183,8 @@ pub(crate) fn fixed_recap() -> Recap {
         hashtags,
         raw,
         answer(9, bob, 19, "=HYPERLINK(\"http://evil.example/\",\"win\")"),
+        // Grace opted out: her answer counts but shows neither her nor it.
+        hidden_answer(20, 20),
     ];
     let q3 = vec![
         link,
@@ -206,6 +224,7 @@ pub(crate) fn fixed_recap() -> Recap {
             created_at: at(2),
             edited_at: None,
             url: "https://mastodon.example/@frank/110099".into(),
+            hidden: false,
         }],
         stats: Stats::default(),
     };

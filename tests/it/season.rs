@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use hashchat::answers::html_to_text;
 use hashchat::chats::{IgnoreRule, Session};
+use hashchat::clock::Clock;
 use hashchat::recap;
 
 use crate::helpers::{assert_all_ok, start_time, within, TestApp};
@@ -123,4 +124,60 @@ async fn ignored_and_muted_accounts_never_appear_among_the_answers() {
     assert_eq!(ids, vec![kept.id.as_str()]);
     assert!(recap.other_posts.is_empty());
     assert_eq!(recap.participants.len(), 1);
+}
+
+#[tokio::test]
+async fn opted_out_and_excluded_participants_are_hidden_in_recaps_but_still_counted() {
+    let mut app = TestApp::new().await;
+    app.chat.exclude = vec!["@carol@remote.example".into()];
+    app.fake.add_remote_account("carol@remote.example");
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    app.advance_to_post(1).await;
+    app.fake
+        .post_as("alice", "A1: visible #1QEdChat", None, "public");
+    app.fake
+        .post_as("bob", "A1: bob's words #1QEdChat", None, "public");
+    app.fake.post_as(
+        "carol@remote.example",
+        "A1: carol's words #1QEdChat",
+        None,
+        "public",
+    );
+    for seq in 2..=4 {
+        app.advance_to_post(seq).await;
+    }
+    app.clock.set(app.end_time());
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    // Bob opts out after the chat: re-rendering the past run hides him too.
+    let now = app.clock.now();
+    app.store
+        .set_opted_out("bob@fake.example", true, "1", now)
+        .await
+        .unwrap();
+    let recap = recap::build(&app.store, &app.chat, app.run_id().await)
+        .await
+        .unwrap();
+    let shown: Vec<(&str, &str, bool)> = recap.questions[0]
+        .answers
+        .iter()
+        .map(|a| (a.account.as_str(), a.text.as_str(), a.hidden))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            ("alice@fake.example", "A1: visible #1QEdChat", false),
+            ("", recap::HIDDEN, true),
+            ("", recap::HIDDEN, true),
+        ]
+    );
+    assert_eq!(recap.participants.len(), 1);
+    assert_eq!((recap.stats.participants, recap.stats.answers), (3, 3));
+    for format in recap::Format::ALL {
+        let rendered = recap.render(format);
+        assert!(
+            !rendered.contains("bob's words") && !rendered.contains("carol"),
+            "{format:?}"
+        );
+    }
 }
