@@ -121,7 +121,7 @@ async fn post_timing(posts: usize, apart: Duration) -> Vec<f64> {
     let mut chat = common::chat("timing", "TimingChat", start, posts - 2, fake.url());
     chat.first_question_after = apart;
     chat.question_interval = apart;
-    chat.collect_after = Duration::ZERO;
+    chat.collect_after = apart;
     chat.recap_dir = dir.path().join("recaps");
     let daemon = daemon(chat, store.clone(), fake.url(), fake.bot_token());
     daemon.run(&[]).await.expect("the run");
@@ -135,7 +135,9 @@ async fn lateness(fake: &FakeServer, store: &Store, chat: &str) -> Vec<f64> {
     planned
         .iter()
         .map(|p| {
-            let id = p.status_id.as_deref().expect("every post went out");
+            let id = p.status_id.as_deref().unwrap_or_else(|| {
+                panic!("post {} did not go out: {:?} {:?}", p.seq, p.state, p.last_error)
+            });
             let at = arrived
                 .iter()
                 .find(|s| s.id == id)
