@@ -136,7 +136,10 @@ async fn lateness(fake: &FakeServer, store: &Store, chat: &str) -> Vec<f64> {
         .iter()
         .map(|p| {
             let id = p.status_id.as_deref().unwrap_or_else(|| {
-                panic!("post {} did not go out: {:?} {:?}", p.seq, p.state, p.last_error)
+                panic!(
+                    "post {} did not go out: {:?} {:?}",
+                    p.seq, p.state, p.last_error
+                )
             });
             let at = arrived
                 .iter()
