@@ -37,6 +37,10 @@ pub struct NewPost {
     /// status created the first time instead of a duplicate.
     pub idempotency_key: String,
     pub in_reply_to_id: Option<String>,
+    /// ISO 639 language of the post (`language:` in chats.yaml).
+    pub language: Option<String>,
+    /// Content warning / spoiler text (`content_warning:`).
+    pub spoiler_text: Option<String>,
 }
 
 /// What the instance tells about itself.

@@ -29,6 +29,12 @@ pub(crate) async fn post_status(
     if let Some(id) = &post.in_reply_to_id {
         form.push(("in_reply_to_id", id));
     }
+    if let Some(language) = &post.language {
+        form.push(("language", language));
+    }
+    if let Some(spoiler) = &post.spoiler_text {
+        form.push(("spoiler_text", spoiler));
+    }
     let request = http
         .post(url)
         .bearer_auth(token.expose())

@@ -62,6 +62,8 @@ pub async fn send(
         visibility: chat.visibility,
         idempotency_key: post.idempotency_key.clone(),
         in_reply_to_id: None,
+        language: chat.language.clone(),
+        spoiler_text: chat.content_warning.clone(),
     };
     let mut backoff = Backoff::new(tuning.backoff_base, tuning.backoff_cap);
     for attempt in 1..=tuning.post_attempts {

@@ -455,6 +455,8 @@ async fn acknowledge(social: &dyn Social, to: &Status, reply: &str) -> anyhow::R
         visibility: Visibility::Direct,
         idempotency_key: format!("hashchat:reply:{}", to.id),
         in_reply_to_id: Some(to.id.clone()),
+        language: None,
+        spoiler_text: None,
     };
     social.post(&post).await?;
     Ok(())

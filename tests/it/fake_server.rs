@@ -103,6 +103,8 @@ pub struct Stored {
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted: bool,
+    pub spoiler_text: String,
+    pub language: Option<String>,
 }
 
 struct Sub {
@@ -488,6 +490,8 @@ impl World {
             created_at: now,
             edited_at: None,
             deleted: false,
+            spoiler_text: String::new(),
+            language: None,
         };
         self.statuses.insert(id, stored);
         id

@@ -43,6 +43,8 @@ fn new_post(text: &str, key: &str) -> NewPost {
         visibility: Visibility::Public,
         idempotency_key: key.into(),
         in_reply_to_id: None,
+        language: None,
+        spoiler_text: None,
     }
 }
 

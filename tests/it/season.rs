@@ -181,3 +181,31 @@ async fn opted_out_and_excluded_participants_are_hidden_in_recaps_but_still_coun
         );
     }
 }
+
+#[tokio::test]
+async fn the_chats_language_and_content_warning_go_on_every_post() {
+    let mut app = TestApp::new().await;
+    app.chat.language = Some("de".into());
+    app.chat.content_warning = Some("Bildungschat".into());
+    let (daemon, _) = app.spawn_once();
+    for seq in 0..=4 {
+        app.advance_to_post(seq).await;
+    }
+    app.clock.set(app.end_time());
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    let posts = app
+        .fake
+        .wait_until(|w| {
+            Some(
+                w.statuses
+                    .values()
+                    .map(|s| (s.language.clone(), s.spoiler_text.clone()))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .await;
+    assert_eq!(posts.len(), 5);
+    for post in posts {
+        assert_eq!(post, (Some("de".to_string()), "Bildungschat".to_string()));
+    }
+}

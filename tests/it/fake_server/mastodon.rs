@@ -51,9 +51,9 @@ impl Shared {
             "in_reply_to_id": s.in_reply_to_id.map(|r| r.to_string()), "in_reply_to_account_id": reply_account,
             "reblog": null, "content": s.content, "created_at": s.created_at.to_rfc3339(),
             "edited_at": s.edited_at.map(|t| t.to_rfc3339()), "emojis": [], "replies_count": 0,
-            "reblogs_count": 0, "favourites_count": 0, "sensitive": false, "spoiler_text": "",
+            "reblogs_count": 0, "favourites_count": 0, "sensitive": !s.spoiler_text.is_empty(), "spoiler_text": s.spoiler_text,
             "visibility": s.visibility, "media_attachments": [], "mentions": [], "tags": tags,
-            "card": null, "poll": null, "application": null, "language": "en",
+            "card": null, "poll": null, "application": null, "language": s.language.as_deref().unwrap_or("en"),
         })
     }
 }

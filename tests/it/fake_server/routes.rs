@@ -189,6 +189,10 @@ async fn create_status(
             .map(String::as_str)
             .unwrap_or("public");
         let id = w.create(account, text, reply, visibility, now);
+        if let Some(status) = w.statuses.get_mut(&id) {
+            status.spoiler_text = fields.get("spoiler_text").cloned().unwrap_or_default();
+            status.language = fields.get("language").cloned();
+        }
         if let Some(key) = key {
             w.idempotency.insert((account, key), id);
         }
