@@ -287,9 +287,7 @@ async fn run(
         config,
         store,
         clock: Arc::new(SystemClock),
-        connector: Arc::new(RealConnector {
-            timeout: tuning.request_timeout,
-        }),
+        connector: Arc::new(RealConnector::new(tuning.request_timeout)),
         options,
         tuning,
         shutdown,

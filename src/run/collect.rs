@@ -178,7 +178,7 @@ impl Collector {
     }
 
     async fn reconcile_logged(&self) {
-        match self.reconcile_timeline().await {
+        match self.reconcile_timeline().await.map(|ids| ids.len()) {
             Ok(0) => {}
             Ok(n) => tracing::info!(statuses = n, "reconciled the tag timeline"),
             Err(e) => {
@@ -191,10 +191,10 @@ impl Collector {
     /// Reads the tag timeline from the cursor forward (or, with no cursor,
     /// backwards from the newest to the run's opening) and records what it
     /// finds. Returns how many statuses were read.
-    pub async fn reconcile_timeline(&self) -> anyhow::Result<usize> {
+    pub async fn reconcile_timeline(&self) -> anyhow::Result<Vec<String>> {
         let tag = self.window.hashtag.as_str();
         let start = self.cursor.lock().await.clone();
-        let mut read = 0;
+        let mut read = Vec::new();
         match start {
             Some(mut min_id) => {
                 for _ in 0..MAX_PAGES {
@@ -206,7 +206,7 @@ impl Collector {
                     let statuses = self
                         .retrying("tag timeline", || self.social.tag_timeline(tag, &page))
                         .await?;
-                    read += statuses.len();
+                    read.extend(statuses.iter().map(|s| s.id.clone()));
                     self.ingest_page(&statuses).await?;
                     match statuses
                         .iter()
@@ -236,7 +236,7 @@ impl Collector {
                     let statuses = self
                         .retrying("tag timeline", || self.social.tag_timeline(tag, &page))
                         .await?;
-                    read += statuses.len();
+                    read.extend(statuses.iter().map(|s| s.id.clone()));
                     self.ingest_page(&statuses).await?;
                     if newest.is_none() {
                         newest = statuses
@@ -263,11 +263,11 @@ impl Collector {
     /// Records the replies below the given posts of the bot (question
     /// contexts): replies without the hashtag, unlisted ones included,
     /// appear nowhere else.
-    pub async fn reconcile_replies(&self, post_ids: &[String]) -> anyhow::Result<usize> {
-        let mut read = 0;
+    pub async fn reconcile_replies(&self, post_ids: &[String]) -> anyhow::Result<Vec<String>> {
+        let mut read = Vec::new();
         for id in post_ids {
             let replies = self.retrying("replies", || self.social.replies(id)).await?;
-            read += replies.len();
+            read.extend(replies.iter().map(|s| s.id.clone()));
             for status in &replies {
                 self.ingest(status).await?;
             }
@@ -275,28 +275,29 @@ impl Collector {
         Ok(read)
     }
 
-    /// The end of collection: timeline and every context once more, then
-    /// re-reads stored statuses to catch edits and deletes the stream did
-    /// not deliver (all of them after a gap; otherwise the replies, which
-    /// the hashtag stream never carries).
+    /// The end of collection: the timeline and every context once more.
+    /// What they return is the current version of each status (edits are
+    /// recorded by ingesting it). A stored status they did not return is
+    /// read on its own: a 404 means it was deleted. After a gap in the
+    /// stream the timeline is reread in full, since the stream may have
+    /// missed edits and deletes of any tagged post; without a gap only the
+    /// replies, which no hashtag stream carries, need this.
     pub async fn final_reconcile(&self) -> anyhow::Result<()> {
-        if self.failures.load(Ordering::Relaxed) > 0 {
-            tracing::info!("some posts could not be stored earlier: rereading the whole timeline");
+        let gaps = self.gaps.load(Ordering::Relaxed);
+        let full = gaps > 0 || self.failures.load(Ordering::Relaxed) > 0;
+        if full {
             *self.cursor.lock().await = None;
         }
-        self.reconcile_timeline().await?;
+        let mut seen: std::collections::HashSet<String> =
+            self.reconcile_timeline().await?.into_iter().collect();
         let post_ids: Vec<String> = self.posts.borrow().keys().cloned().collect();
-        self.reconcile_replies(&post_ids).await?;
-        let gaps = self.gaps.load(Ordering::Relaxed);
+        seen.extend(self.reconcile_replies(&post_ids).await?);
+        let tag = format!("#{}", self.window.hashtag.as_str().to_lowercase());
         let stored = self.store.statuses(self.window.run_id).await?;
         let mut rechecked = 0;
         for row in stored.iter().filter(|r| r.deleted_at.is_none()) {
-            let tagged = self.window.hashtag.as_str();
-            let untagged = !row
-                .text
-                .to_lowercase()
-                .contains(&format!("#{}", tagged.to_lowercase()));
-            if gaps == 0 && !untagged {
+            let tagged = row.text.to_lowercase().contains(&tag);
+            if seen.contains(&row.status_id) || (tagged && !full) {
                 continue;
             }
             rechecked += 1;

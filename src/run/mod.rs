@@ -12,12 +12,13 @@ mod collect;
 pub mod commands;
 mod driver;
 mod dry;
-mod ingest;
+pub(crate) mod ingest;
 mod post;
 mod steer;
 
 pub use chat::process_holder;
 pub use dry::DryRun;
+pub use ingest::{ingest, ingest_page, judge, Ignore, RunPosts, RunWindow, Verdict};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,15 +70,41 @@ pub trait Connector: Send + Sync {
 }
 
 /// Connects with megalodon/reqwest using the chat's server and token.
+/// Chats of one account (same server and token) share one client: one
+/// connection pool, and one request budget, which is per account.
 pub struct RealConnector {
-    pub timeout: Duration,
+    timeout: Duration,
+    clients: std::sync::Mutex<std::collections::HashMap<String, Arc<dyn Social>>>,
+}
+
+impl RealConnector {
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            clients: Default::default(),
+        }
+    }
 }
 
 impl Connector for RealConnector {
     fn connect(&self, chat: &Chat) -> anyhow::Result<Arc<dyn Social>> {
+        let key = format!("{:?} {} {:?}", chat.platform, chat.server, chat.token);
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(client) = clients.get(&key) {
+            return Ok(Arc::clone(client));
+        }
         let token = Token::load(&chat.token)?;
-        let client = MastodonClient::new(&chat.server, chat.platform, token, self.timeout)?;
-        Ok(Arc::new(client))
+        let client: Arc<dyn Social> = Arc::new(MastodonClient::new(
+            &chat.server,
+            chat.platform,
+            token,
+            self.timeout,
+        )?);
+        clients.insert(key, Arc::clone(&client));
+        Ok(client)
     }
 }
 
