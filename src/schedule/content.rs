@@ -136,7 +136,7 @@ pub fn placeholders(text: &str) -> Vec<(usize, &str)> {
 pub fn human(d: Duration) -> String {
     let s = d.as_secs();
     let unit = |n: u64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
-    if s >= 48 * 3600 && s % 86_400 == 0 {
+    if s >= 48 * 3600 && s.is_multiple_of(86_400) {
         return unit(s / 86_400, "day");
     }
     let parts = [

@@ -111,8 +111,9 @@ async fn stored_versions<'p>(
             ids.push_bind(*id);
         }
         query.push(")");
-        let rows: Vec<(String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> =
-            query.build_query_as().fetch_all(&mut *conn).await?;
+        // (status_id, edited_at, deleted_at) of the copies already stored.
+        type Stored = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+        let rows: Vec<Stored> = query.build_query_as().fetch_all(&mut *conn).await?;
         for (id, edited_at, deleted_at) in rows {
             // Keyed by the page's own string so the map outlives the rows.
             if let Some(&key) = wanted.get(id.as_str()) {

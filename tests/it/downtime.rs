@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use hashchat::answers::html_to_text;
 use hashchat::chats::{Chat, When};
-use hashchat::clock::Clock;
 use hashchat::network::{MastodonClient, Social, Token};
 use hashchat::recap;
 use hashchat::run::{Connector, RunOptions};
