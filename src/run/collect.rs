@@ -11,6 +11,7 @@ use tokio::sync::{watch, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use super::ingest::{ingest, ingest_page, RunPosts, RunWindow};
+use super::welcome::Welcomer;
 use super::Tuning;
 use crate::network::backoff::{retry, Backoff};
 use crate::network::{NetError, Page, Social, Status, StreamEvent};
@@ -32,6 +33,8 @@ pub struct Collector {
     cursor: Mutex<Option<String>>,
     /// Drops and failed connections: each is a gap the stream did not cover.
     gaps: AtomicU32,
+    /// Set when the chat welcomes newcomers.
+    welcomer: Option<Welcomer>,
     /// Statuses that could not be stored (database trouble): the final
     /// reconciliation then rereads everything instead of from the cursor.
     failures: AtomicU32,
@@ -45,6 +48,7 @@ impl Collector {
         posts: watch::Receiver<RunPosts>,
         tuning: Tuning,
         resumed: bool,
+        welcomer: Option<Welcomer>,
     ) -> Self {
         Self {
             store,
@@ -52,6 +56,7 @@ impl Collector {
             window,
             posts,
             tuning,
+            welcomer,
             cursor: Mutex::new(None),
             gaps: AtomicU32::new(u32::from(resumed)),
             failures: AtomicU32::new(0),
@@ -145,6 +150,11 @@ impl Collector {
     async fn ingest(&self, status: &Status) -> anyhow::Result<()> {
         let posts = self.posts.borrow().clone();
         ingest(&self.store, &self.window, &posts, status).await?;
+        if let Some(welcomer) = &self.welcomer {
+            welcomer
+                .consider(&self.store, &self.social, &self.window, &posts, status)
+                .await;
+        }
         Ok(())
     }
 
@@ -152,6 +162,13 @@ impl Collector {
     async fn ingest_page(&self, statuses: &[Status]) -> anyhow::Result<()> {
         let posts = self.posts.borrow().clone();
         ingest_page(&self.store, &self.window, &posts, statuses).await?;
+        if let Some(welcomer) = &self.welcomer {
+            for status in statuses {
+                welcomer
+                    .consider(&self.store, &self.social, &self.window, &posts, status)
+                    .await;
+            }
+        }
         Ok(())
     }
 

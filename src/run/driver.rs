@@ -14,6 +14,7 @@ use tracing::Instrument;
 use super::collect::Collector;
 use super::ingest::{Ignore, RunPosts, RunWindow};
 use super::post::{self, Sent};
+use super::welcome::Welcomer;
 use super::{Daemon, TaskGuard};
 use crate::chats::Chat;
 use crate::network::{Account, Instance, Social};
@@ -105,6 +106,8 @@ async fn drive_inner(
         posts_rx,
         daemon.tuning.clone(),
         resumed,
+        chat.welcome_newcomers
+            .then(|| Welcomer::new(chat.id.clone(), run.planned_start)),
     ));
     // The collector lives exactly as long as this run: `run_stop` ends it
     // at the end of collection or on shutdown, and it is always awaited.

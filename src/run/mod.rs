@@ -15,6 +15,7 @@ mod dry;
 pub(crate) mod ingest;
 mod post;
 mod steer;
+mod welcome;
 
 pub use chat::process_holder;
 pub use dry::DryRun;

@@ -102,3 +102,27 @@ impl Store {
             .collect())
     }
 }
+
+impl Store {
+    /// Records that `account` got its welcome from `chat_id`; `false` when
+    /// it already had one (it never gets a second).
+    pub async fn record_welcome(
+        &self,
+        chat_id: &str,
+        account: &str,
+        status_id: &str,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO welcomes (chat_id, account, status_id, at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (chat_id, account) DO NOTHING",
+        )
+        .bind(chat_id)
+        .bind(account)
+        .bind(status_id)
+        .bind(at)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -209,3 +209,52 @@ async fn the_chats_language_and_content_warning_go_on_every_post() {
         assert_eq!(post, (Some("de".to_string()), "Bildungschat".to_string()));
     }
 }
+
+#[tokio::test]
+async fn a_first_time_participant_is_welcomed_once_on_their_first_answer() {
+    let mut app = TestApp::new().await;
+    app.chat.welcome_newcomers = true;
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    within("the stream", app.fake.wait_for_streams(1)).await;
+    app.advance_to_post(1).await;
+    app.fake
+        .post_as("bob", "Hello all #1QEdChat", None, "public");
+    let first = app
+        .fake
+        .post_as("alice", "A1: my first answer #1QEdChat", None, "public");
+    let first_id: u64 = first.id.parse().unwrap();
+    let welcome = within(
+        "the welcome",
+        app.fake.wait_until(|w| {
+            w.statuses
+                .values()
+                .find(|s| s.in_reply_to_id == Some(first_id))
+                .map(|s| (s.content.clone(), s.visibility.clone()))
+        }),
+    )
+    .await;
+    assert_eq!(
+        html_to_text(&welcome.0),
+        "@alice Welcome to #1QEdChat, and thanks for joining in!"
+    );
+    assert_eq!(welcome.1, "public");
+    app.fake
+        .post_as("alice", "A2: my second answer #1QEdChat", None, "public");
+    for seq in 2..=4 {
+        app.clock.set(app.post_time(seq));
+        // Five chat posts plus the one welcome.
+        within(
+            "the chat's posts",
+            app.fake.wait_for_bot_posts(seq as usize + 2),
+        )
+        .await;
+    }
+    app.clock.set(app.end_time());
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    let welcomes = texts(&app)
+        .iter()
+        .filter(|t| t.contains("Welcome to #1QEdChat, and"))
+        .count();
+    assert_eq!(welcomes, 1, "one welcome, for alice's first answer only");
+}
