@@ -323,6 +323,21 @@ impl Social for MastodonClient {
     }
 
     #[tracing::instrument(skip(self))]
+    #[tracing::instrument(skip(self, description))]
+    async fn upload_media(
+        &self,
+        path: &std::path::Path,
+        description: &str,
+    ) -> Result<String, NetError> {
+        self.budget.acquire().await;
+        let upload = rest::upload_media(&self.http, &self.server, &self.token, path, description);
+        // Uploads are larger than other calls: allow them four timeouts.
+        match tokio::time::timeout(self.timeout * 4, upload).await {
+            Ok(result) => result,
+            Err(_) => Err(NetError::Timeout(self.timeout * 4)),
+        }
+    }
+
     #[tracing::instrument(skip(self))]
     async fn muted_and_blocked(&self) -> Result<std::collections::HashSet<String>, NetError> {
         let mut ids = std::collections::HashSet::new();

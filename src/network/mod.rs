@@ -41,6 +41,8 @@ pub struct NewPost {
     pub language: Option<String>,
     /// Content warning / spoiler text (`content_warning:`).
     pub spoiler_text: Option<String>,
+    /// Uploaded media to attach (see [`Social::upload_media`]).
+    pub media_ids: Vec<String>,
 }
 
 /// What the instance tells about itself.
@@ -86,6 +88,19 @@ pub trait Social: Send + Sync {
     /// Opens the bot's user stream: mentions and direct messages arrive as
     /// [`StreamEvent::Mention`].
     async fn user_stream(&self) -> Result<HashtagStream, NetError>;
+    /// Uploads an image with its description (alt text); returns the
+    /// media id to attach to a post.
+    async fn upload_media(
+        &self,
+        path: &std::path::Path,
+        description: &str,
+    ) -> Result<String, NetError> {
+        let _ = (path, description);
+        Err(NetError::Rejected {
+            status: 501,
+            message: "this server client cannot upload media".into(),
+        })
+    }
     /// Ids of the accounts the bot has muted or blocked on its server
     /// (first pages): their posts never count.
     async fn muted_and_blocked(&self) -> Result<std::collections::HashSet<String>, NetError> {

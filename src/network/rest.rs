@@ -35,6 +35,9 @@ pub(crate) async fn post_status(
     if let Some(spoiler) = &post.spoiler_text {
         form.push(("spoiler_text", spoiler));
     }
+    for media in &post.media_ids {
+        form.push(("media_ids[]", media));
+    }
     let request = http
         .post(url)
         .bearer_auth(token.expose())
@@ -44,6 +47,55 @@ pub(crate) async fn post_status(
     let status = Status::from_json(&answer.body)
         .map_err(|e| NetError::Decode(format!("the posted status: {e}")))?;
     Ok((status, answer.headers))
+}
+
+/// `POST /api/v2/media`: an image and its description, as multipart.
+pub(crate) async fn upload_media(
+    http: &reqwest::Client,
+    server: &url::Url,
+    token: &Token,
+    path: &std::path::Path,
+    description: &str,
+) -> Result<String, NetError> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| NetError::Rejected {
+            status: 0,
+            message: format!("cannot read the image {}: {e}", path.display()),
+        })?;
+    let name = path
+        .file_name()
+        .map_or("image".to_string(), |n| n.to_string_lossy().into_owned());
+    let mime = match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_lowercase)
+        .as_deref()
+    {
+        Some("png") => "image/png",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        _ => "image/jpeg",
+    };
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name(name)
+        .mime_str(mime)
+        .map_err(|e| NetError::Transport(e.to_string()))?;
+    let form = reqwest::multipart::Form::new()
+        .part("file", part)
+        .text("description", description.to_string());
+    let url = endpoint(server, "api/v2/media")?;
+    let answer = send(http.post(url).bearer_auth(token.expose()).multipart(form)).await?;
+    let media: serde_json::Value = serde_json::from_str(&answer.body)
+        .map_err(|e| NetError::Decode(format!("the uploaded media: {e}")))?;
+    media
+        .get("id")
+        .and_then(|id| {
+            id.as_str()
+                .map(String::from)
+                .or_else(|| Some(id.to_string()))
+        })
+        .ok_or_else(|| NetError::Decode("the uploaded media has no id".into()))
 }
 
 /// `GET` of a path below the server, answered with any 2xx.

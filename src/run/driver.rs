@@ -293,7 +293,25 @@ async fn post_all(
         if now - post.planned_at > chrono::Duration::seconds(30) {
             tracing::warn!(seq = post.seq, planned = %post.planned_at, "posting late");
         }
-        match post::send(daemon, social, chat, &post, give_up_at, &daemon.shutdown).await? {
+        let image = match (post.kind, post.number) {
+            (PostKind::Question, Some(n)) => schedule::content(chat, current.planned_start)
+                .question_images
+                .get(n as usize - 1)
+                .cloned()
+                .flatten(),
+            _ => None,
+        };
+        match post::send(
+            daemon,
+            social,
+            chat,
+            &post,
+            give_up_at,
+            &daemon.shutdown,
+            image.as_ref(),
+        )
+        .await?
+        {
             Sent::Posted(status) => {
                 tracing::info!(seq = post.seq, kind = ?post.kind, status_id = %status.id, "posted");
                 mark_sent(

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Daemon;
 use crate::answers::html_to_text;
-use crate::chats::Chat;
+use crate::chats::{Chat, QuestionImage};
 use crate::network::backoff::Backoff;
 use crate::network::{NetError, NewPost, Page, Social, Status};
 use crate::store::{PostRow, PostState};
@@ -46,6 +46,27 @@ pub async fn find_already_sent(
     }))
 }
 
+/// Uploads a question's image with its alt text. A question goes out on
+/// time even when its image cannot: the failure is logged at error.
+async fn upload(
+    daemon: &Daemon,
+    social: &Arc<dyn Social>,
+    image: &QuestionImage,
+) -> Option<String> {
+    let mut backoff = Backoff::new(daemon.tuning.backoff_base, daemon.tuning.backoff_cap);
+    let uploaded = crate::network::backoff::retry("upload image", &mut backoff, 3, || {
+        social.upload_media(&image.path, &image.alt)
+    })
+    .await;
+    match uploaded {
+        Ok(id) => Some(id),
+        Err(e) => {
+            tracing::error!(path = %image.path.display(), "posting the question without its image: {e}");
+            None
+        }
+    }
+}
+
 /// Sends `post`, retrying what can be retried until `give_up_at`.
 pub async fn send(
     daemon: &Daemon,
@@ -54,9 +75,14 @@ pub async fn send(
     post: &PostRow,
     give_up_at: DateTime<Utc>,
     stop: &CancellationToken,
+    image: Option<&QuestionImage>,
 ) -> anyhow::Result<Sent> {
     let store = &daemon.store;
     let tuning = &daemon.tuning;
+    let media_ids = match image {
+        Some(image) => upload(daemon, social, image).await.into_iter().collect(),
+        None => Vec::new(),
+    };
     let request = NewPost {
         text: post.text.clone(),
         visibility: chat.visibility,
@@ -64,6 +90,7 @@ pub async fn send(
         in_reply_to_id: None,
         language: chat.language.clone(),
         spoiler_text: chat.content_warning.clone(),
+        media_ids,
     };
     let mut backoff = Backoff::new(tuning.backoff_base, tuning.backoff_cap);
     for attempt in 1..=tuning.post_attempts {

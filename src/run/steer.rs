@@ -457,6 +457,7 @@ async fn acknowledge(social: &dyn Social, to: &Status, reply: &str) -> anyhow::R
         in_reply_to_id: Some(to.id.clone()),
         language: None,
         spoiler_text: None,
+        media_ids: Vec::new(),
     };
     social.post(&post).await?;
     Ok(())

@@ -91,6 +91,7 @@ impl Welcomer {
             in_reply_to_id: Some(status.id.clone()),
             language: None,
             spoiler_text: None,
+            media_ids: Vec::new(),
         };
         social.post(&post).await?;
         tracing::info!(%account, "welcomed a first-time participant");

@@ -75,6 +75,8 @@ pub struct World {
     idempotency: HashMap<(usize, String), u64>,
     faults: Vec<(Method, String, Fault)>,
     streams: Vec<Sub>,
+    /// Uploaded media: id → (file name, size in bytes, description).
+    pub uploads: BTreeMap<String, (String, usize, String)>,
     /// Account ids the bot has muted (served as its mutes).
     pub muted: Vec<String>,
     /// Mention notifications: (notification id, notified account, status id).
@@ -105,6 +107,8 @@ pub struct Stored {
     pub deleted: bool,
     pub spoiler_text: String,
     pub language: Option<String>,
+    /// Attached media: (media id, description).
+    pub media: Vec<(String, String)>,
 }
 
 struct Sub {
@@ -148,6 +152,7 @@ impl FakeServer {
             streams: vec![],
             notifications: vec![],
             muted: vec![],
+            uploads: BTreeMap::new(),
             next_sub: 0,
         };
         for (name, bot) in [("chatbot", true), ("alice", false), ("bob", false)] {
@@ -492,6 +497,7 @@ impl World {
             deleted: false,
             spoiler_text: String::new(),
             language: None,
+            media: Vec::new(),
         };
         self.statuses.insert(id, stored);
         id

@@ -45,6 +45,7 @@ fn new_post(text: &str, key: &str) -> NewPost {
         in_reply_to_id: None,
         language: None,
         spoiler_text: None,
+        media_ids: Vec::new(),
     }
 }
 

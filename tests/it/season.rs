@@ -258,3 +258,43 @@ async fn a_first_time_participant_is_welcomed_once_on_their_first_answer() {
         .count();
     assert_eq!(welcomes, 1, "one welcome, for alice's first answer only");
 }
+
+#[tokio::test]
+async fn a_questions_image_is_uploaded_with_its_alt_text_and_attached() {
+    let mut app = TestApp::new().await;
+    let image = app.dir.path().join("pln-map.png");
+    std::fs::write(&image, b"\x89PNG\r\n\x1a\n fake image bytes").unwrap();
+    app.chat.question_images = vec![
+        None,
+        Some(hashchat::chats::QuestionImage {
+            path: image,
+            alt: "A map of a teacher's learning network".into(),
+        }),
+        None,
+    ];
+    let (daemon, _) = app.spawn_once();
+    for seq in 0..=4 {
+        app.advance_to_post(seq).await;
+    }
+    app.clock.set(app.end_time());
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    let media = app
+        .fake
+        .wait_until(|w| {
+            Some(
+                w.statuses
+                    .values()
+                    .map(|s| s.media.iter().map(|m| m.1.clone()).collect::<Vec<_>>())
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .await;
+    let expected: Vec<Vec<String>> = vec![
+        vec![],
+        vec![],
+        vec!["A map of a teacher's learning network".into()],
+        vec![],
+        vec![],
+    ];
+    assert_eq!(media, expected);
+}

@@ -36,6 +36,7 @@ pub(super) fn routes(shared: Arc<Shared>) -> Router {
         .route("/api/v1/streaming", get(streaming))
         .route("/api/v1/notifications", get(notifications))
         .route("/api/v1/mutes", get(mutes))
+        .route("/api/v2/media", post(upload_media))
         .route("/api/v1/blocks", get(blocks))
         .layer(middleware::from_fn_with_state(
             shared.clone(),
@@ -189,9 +190,18 @@ async fn create_status(
             .map(String::as_str)
             .unwrap_or("public");
         let id = w.create(account, text, reply, visibility, now);
+        let media: Vec<(String, String)> = fields
+            .get("media_ids[]")
+            .map(|m| {
+                let description = w.uploads.get(m).map(|u| u.2.clone()).unwrap_or_default();
+                (m.clone(), description)
+            })
+            .into_iter()
+            .collect();
         if let Some(status) = w.statuses.get_mut(&id) {
             status.spoiler_text = fields.get("spoiler_text").cloned().unwrap_or_default();
             status.language = fields.get("language").cloned();
+            status.media = media;
         }
         if let Some(key) = key {
             w.idempotency.insert((account, key), id);
@@ -279,6 +289,39 @@ async fn account_statuses(AxState(shared): S, Path(id): Path<String>, Query(q): 
             .collect::<Vec<_>>(),
     )
     .into_response()
+}
+
+/// `POST /api/v2/media`: stores the file's name and size and its
+/// description; answers like Mastodon for a processed image.
+async fn upload_media(
+    AxState(shared): S,
+    headers: HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> Response {
+    if shared.world().by_token(&headers, None).is_none() {
+        return unauthorized();
+    }
+    let (mut name, mut size, mut description) = (String::new(), 0, String::new());
+    while let Ok(Some(field)) = form.next_field().await {
+        match field.name().unwrap_or_default() {
+            "file" => {
+                name = field.file_name().unwrap_or_default().to_owned();
+                size = field.bytes().await.map(|b| b.len()).unwrap_or_default();
+            }
+            "description" => description = field.text().await.unwrap_or_default(),
+            _ => {}
+        }
+    }
+    if size == 0 {
+        return (StatusCode::UNPROCESSABLE_ENTITY, error_body("no file")).into_response();
+    }
+    let id = shared.change(|w| {
+        let id = format!("9{:04}", w.uploads.len() + 1);
+        w.uploads
+            .insert(id.clone(), (name, size, description.clone()));
+        id
+    });
+    Json(json!({"id": id, "type": "image", "description": description})).into_response()
 }
 
 /// The bot's mutes: the accounts tests muted (statuses carry full account
