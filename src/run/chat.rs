@@ -104,29 +104,7 @@ async fn chat_runs(daemon: &Daemon, chat: &Chat) -> anyhow::Result<()> {
     let (me, instance) = identify(daemon, social.as_ref(), &chat).await?;
     tracing::info!(chat = %chat.id, bot = %me.acct, domain = %instance.domain, "chat ready");
     warn_overlong_posts(&chat, instance.max_characters);
-    // Moderator commands are heard for as long as the chat is handled,
-    // between runs too (`cancel`, `status`). The listener runs beside the
-    // runs in this same task and stops when they are over.
-    let stop = daemon.shutdown.child_token();
-    let listener = async {
-        if !daemon.options.dry_run {
-            super::steer::listen(
-                daemon,
-                &chat,
-                Arc::clone(&social),
-                &instance.domain,
-                stop.clone(),
-            )
-            .await;
-        }
-    };
-    let runs = async {
-        let result = runs(daemon, &chat, &social, &me, &instance).await;
-        stop.cancel();
-        result
-    };
-    let (result, ()) = tokio::join!(runs, listener);
-    result
+    runs(daemon, &chat, &social, &me, &instance).await
 }
 
 /// Finishes unfinished runs, records missed ones, then does each next run.

@@ -89,7 +89,7 @@ impl RealConnector {
 
 impl Connector for RealConnector {
     fn connect(&self, chat: &Chat) -> anyhow::Result<Arc<dyn Social>> {
-        let key = format!("{:?} {} {:?}", chat.platform, chat.server, chat.token);
+        let key = account_key(chat);
         let mut clients = self
             .clients
             .lock()
@@ -124,6 +124,25 @@ pub struct Daemon {
     pub controls: commands::Controls,
 }
 
+/// The chats grouped by the account that runs them (server and token).
+fn by_account(chats: &[Chat]) -> Vec<Vec<Chat>> {
+    let mut groups: Vec<(String, Vec<Chat>)> = Vec::new();
+    for chat in chats {
+        let key = account_key(chat);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, group)) => group.push(chat.clone()),
+            None => groups.push((key, vec![chat.clone()])),
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
+}
+
+/// Identifies the account a chat posts as: its server, platform and where
+/// its token comes from (never the token itself).
+pub(crate) fn account_key(chat: &Chat) -> String {
+    format!("{:?} {} {:?}", chat.platform, chat.server, chat.token)
+}
+
 /// How a chat task ended.
 #[derive(Debug)]
 pub struct ChatOutcome {
@@ -155,6 +174,17 @@ impl Daemon {
             chats
         };
         let shared = Arc::new(self);
+        // One mention listener per account (server + token), however many
+        // chats it runs: moderator commands and opt-outs for all of them.
+        let listeners_stop = shared.shutdown.child_token();
+        let mut listeners = JoinSet::new();
+        if !shared.options.dry_run {
+            for group in by_account(&chats) {
+                let daemon = Arc::clone(&shared);
+                let stop = listeners_stop.clone();
+                listeners.spawn(async move { steer::listen_account(&daemon, &group, stop).await });
+            }
+        }
         let mut tasks = JoinSet::new();
         for chat in chats {
             let daemon = Arc::clone(&shared);
@@ -178,6 +208,8 @@ impl Daemon {
             }
             outcomes.push(outcome);
         }
+        listeners_stop.cancel();
+        while listeners.join_next().await.is_some() {}
         Ok(outcomes)
     }
 }

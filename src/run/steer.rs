@@ -19,15 +19,47 @@ use crate::store::{CommandRecord, PostRow, PostState, RunRow};
 /// Scope of consent records: one opt-out covers every chat.
 const CONSENT: &str = "*";
 
-/// Listens for the bot's mentions until `stop`, reconnecting with backoff.
-pub async fn listen(
+/// Listens for the mentions of one account until `stop`, reconnecting
+/// with backoff; each mention is offered to every chat of that account.
+pub async fn listen_account(daemon: &Daemon, chats: &[Chat], stop: CancellationToken) {
+    let Some(first) = chats.first() else { return };
+    let social = match daemon.connector.connect(first) {
+        Ok(social) => social,
+        // The chat tasks report this same error, with its context.
+        Err(_) => return,
+    };
+    let mut backoff = Backoff::new(daemon.tuning.backoff_base, daemon.tuning.backoff_cap);
+    let domain = loop {
+        let instance = tokio::select! {
+            _ = stop.cancelled() => return,
+            instance = social.instance() => instance,
+        };
+        match instance {
+            Ok(instance) => break instance.domain,
+            Err(e) if e.is_retryable() => {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                }
+            }
+            Err(e) => {
+                tracing::error!(chat = %first.id, "moderator commands are off: {e}");
+                return;
+            }
+        }
+    };
+    listen(daemon, chats, social, &domain, stop).await;
+}
+
+async fn listen(
     daemon: &Daemon,
-    chat: &Chat,
+    chats: &[Chat],
     social: Arc<dyn Social>,
     domain: &str,
     stop: CancellationToken,
 ) {
     let mut backoff = Backoff::new(daemon.tuning.backoff_base, daemon.tuning.backoff_cap);
+    let scope = format!("user-stream {}", super::account_key(&chats[0]));
     loop {
         let opened = tokio::select! {
             _ = stop.cancelled() => return,
@@ -35,8 +67,8 @@ pub async fn listen(
         };
         match opened {
             Ok(mut stream) => {
-                if let Err(e) = reconcile(daemon, chat, social.as_ref(), domain).await {
-                    tracing::warn!(chat = %chat.id, "could not read the bot's mentions: {e:#}");
+                if let Err(e) = reconcile(daemon, chats, &scope, social.as_ref(), domain).await {
+                    tracing::warn!("could not read the bot's mentions: {e:#}");
                 }
                 loop {
                     let event = tokio::select! {
@@ -46,19 +78,19 @@ pub async fn listen(
                     match event {
                         Some(StreamEvent::Mention(status)) => {
                             backoff.reset();
-                            handle_logged(daemon, chat, social.as_ref(), domain, &status).await;
+                            offer(daemon, chats, social.as_ref(), domain, &status).await;
                         }
                         Some(_) => {}
                         None => break,
                     }
                 }
-                tracing::info!(chat = %chat.id, "user stream dropped; reconnecting");
+                tracing::info!("user stream dropped; reconnecting");
             }
             Err(e @ NetError::Unauthorized { .. }) => {
-                tracing::error!(chat = %chat.id, "the user stream refused the token, so moderator commands are off: {e}");
+                tracing::error!("the user stream refused the token, so moderator commands are off: {e}");
                 return;
             }
-            Err(e) => tracing::warn!(chat = %chat.id, "cannot open the user stream: {e}"),
+            Err(e) => tracing::warn!("cannot open the user stream: {e}"),
         }
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -67,26 +99,35 @@ pub async fn listen(
     }
 }
 
+/// Offers a mention to each chat of the account; each decides whether it
+/// is for it (and consent is recorded once, whichever chat sees it first).
+async fn offer(daemon: &Daemon, chats: &[Chat], social: &dyn Social, domain: &str, status: &Status) {
+    for chat in chats {
+        handle_logged(daemon, chat, social, domain, status).await;
+    }
+}
+
 /// Handles mentions that arrived while the stream was away. The very first
 /// time (no cursor yet) existing mentions are history, not commands: only
 /// the position is taken. Handling is idempotent, so rereading is safe.
 async fn reconcile(
     daemon: &Daemon,
-    chat: &Chat,
+    chats: &[Chat],
+    scope: &str,
     social: &dyn Social,
     domain: &str,
 ) -> anyhow::Result<()> {
-    let cursor = daemon.store.mention_cursor(&chat.id).await?;
+    let cursor = daemon.store.mention_cursor(scope).await?;
     let mentions = social.mentions(cursor.as_deref()).await?;
     if cursor.is_some() {
         for (_, status) in &mentions {
-            handle_logged(daemon, chat, social, domain, status).await;
+            offer(daemon, chats, social, domain, status).await;
         }
     }
     // "0": before every notification, so later ones are all read.
     let newest = mentions.last().map_or("0", |(id, _)| id.as_str());
     if cursor.is_none() || !mentions.is_empty() {
-        daemon.store.set_mention_cursor(&chat.id, newest).await?;
+        daemon.store.set_mention_cursor(scope, newest).await?;
     }
     Ok(())
 }

@@ -255,7 +255,10 @@ async fn an_unknown_command_gets_help_by_direct_message_but_a_public_answer_does
 async fn a_participant_can_opt_out_and_back_in_and_gets_a_confirmation() {
     let app = app_with_moderator().await;
     let (daemon, _) = app.spawn_once();
-    within("the user stream", app.fake.wait_for_streams(1)).await;
+    // The run has begun before anything else happens (moving the clock past
+    // the whole run first would, rightly, skip it).
+    app.advance_to_post(0).await;
+    within("the user stream", app.fake.wait_for_streams(2)).await;
     let reply = command(&app, "bob", "@chatbot optout").await;
     assert!(reply.contains("left out of every recap"), "{reply}");
     assert!(app
@@ -267,9 +270,10 @@ async fn a_participant_can_opt_out_and_back_in_and_gets_a_confirmation() {
     let reply = command(&app, "bob", "@chatbot optin").await;
     assert!(reply.contains("included in recaps again"), "{reply}");
     assert!(app.store.opted_out().await.unwrap().is_empty());
-    app.clock.set(app.end_time());
-    for seq in 0..=4 {
-        within("posts", app.fake.wait_for_bot_posts(2 + seq + 1)).await;
+    for seq in 1..=4 {
+        app.clock.set(app.post_time(seq));
+        wait_for_public_posts(&app, seq as usize + 1).await;
     }
+    app.clock.set(app.end_time());
     assert_all_ok(&within("the run to end", daemon).await.unwrap());
 }

@@ -86,12 +86,13 @@ impl<'a> Crashing<'a> {
 
     async fn wait<T>(&mut self, what: &str, future: impl Future<Output = T>) -> T {
         tokio::pin!(future);
+        let mut waiting = std::pin::pin!(within(what, &mut future));
         loop {
             if self.killed {
-                return within(what, &mut future).await;
+                return waiting.await;
             }
             tokio::select! {
-                out = &mut future => return out,
+                out = &mut waiting => return out,
                 _ = self.app.fake.wait_for_requests(self.kill_at) => self.crash_and_restart().await,
             }
         }
@@ -106,6 +107,7 @@ impl<'a> Crashing<'a> {
             tokio::select! {
                 out = &mut self.daemon => return out.unwrap(),
                 _ = self.app.fake.wait_for_requests(self.kill_at) => self.crash_and_restart().await,
+                _ = tokio::time::sleep(crate::helpers::GUARD) => panic!("gave up waiting for the run to end"),
             }
         }
     }
