@@ -171,6 +171,11 @@ pub struct Chat {
     pub language: Option<String>,
     /// Spoiler text put on every post of the chat.
     pub content_warning: Option<String>,
+    /// Post a short summary (with the hashtag) when each run ends.
+    pub recap_post: bool,
+    /// Where the published recap lives; `{date}` becomes the run's date
+    /// (YYYY-MM-DD in the chat's zone). Linked from the summary post.
+    pub recap_url: Option<String>,
 }
 
 impl Chat {
@@ -286,5 +291,7 @@ pub(crate) fn test_chat(when: When, timezone: Tz) -> Chat {
         welcome_newcomers: false,
         language: None,
         content_warning: None,
+        recap_post: false,
+        recap_url: None,
     }
 }

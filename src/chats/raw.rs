@@ -54,6 +54,8 @@ pub struct RawChat {
     pub welcome_newcomers: Option<bool>,
     pub language: Option<String>,
     pub content_warning: Option<String>,
+    pub recap_post: Option<bool>,
+    pub recap_url: Option<String>,
     pub server: Option<String>,
     pub platform: Option<String>,
     pub token_env: Option<String>,
@@ -137,6 +139,8 @@ pub const CHAT_ONLY: &[(&str, Kind)] = &[
     ("welcome_newcomers", Kind::Flag),
     ("language", Kind::Text),
     ("content_warning", Kind::Text),
+    ("recap_post", Kind::Flag),
+    ("recap_url", Kind::Text),
 ];
 
 pub const SESSION: &[(&str, Kind)] = &[

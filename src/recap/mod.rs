@@ -9,9 +9,11 @@ mod csv;
 pub(crate) mod html;
 mod markdown;
 mod sanitize;
+mod summary;
 mod text;
 
 pub use build::{build, write_files, HIDDEN};
+pub use summary::summary_posts;
 pub(crate) use text::escape_html;
 pub use text::{stats, Contributor, QuestionCount, Stats};
 

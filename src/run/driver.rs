@@ -154,12 +154,63 @@ async fn drive_inner(
             tracing::error!("final reconciliation failed: {e:#}");
         }
     }
+    if chat.recap_post {
+        post_summary(daemon, social, chat, &run, instance.max_characters).await;
+    }
     let now = daemon.clock.now();
     store.finish_run(run.id, now).await?;
     report_unposted(&store.posts(run.id).await?);
     write_recaps(daemon, chat, run.id).await;
     tracing::info!("run finished");
     Ok(Ended::Done)
+}
+
+/// `recap_post`: the summary, threaded when long. Posted before the run
+/// is marked done, so a crash here posts it on resume; its idempotency
+/// keys keep the server from taking it twice.
+async fn post_summary(
+    daemon: &Daemon,
+    social: &Arc<dyn Social>,
+    chat: &Chat,
+    run: &RunRow,
+    limit: usize,
+) {
+    let recap = match recap::build(&daemon.store, chat, run.id).await {
+        Ok(recap) => recap,
+        Err(e) => {
+            tracing::error!("no summary post: the recap could not be built: {e:#}");
+            return;
+        }
+    };
+    let date = run
+        .planned_start
+        .with_timezone(&chat.timezone)
+        .format("%Y-%m-%d")
+        .to_string();
+    let url = chat.recap_url.as_ref().map(|u| u.replace("{date}", &date));
+    let mut reply_to: Option<String> = None;
+    for (i, text) in recap::summary_posts(&recap, url.as_deref(), limit)
+        .into_iter()
+        .enumerate()
+    {
+        let post = crate::network::NewPost {
+            text,
+            visibility: chat.visibility,
+            idempotency_key: format!("{}-summary-{i}", key_prefix(chat, run)),
+            in_reply_to_id: reply_to.clone(),
+            language: chat.language.clone(),
+            spoiler_text: chat.content_warning.clone(),
+            media_ids: Vec::new(),
+        };
+        match social.post(&post).await {
+            Ok(status) => reply_to = Some(status.id),
+            Err(e) => {
+                tracing::error!("the summary post was not posted: {e}");
+                return;
+            }
+        }
+    }
+    tracing::info!("summary posted");
 }
 
 /// Waits for the end of collection, which `extend` may move.

@@ -87,7 +87,9 @@ async fn listen(
                 tracing::info!("user stream dropped; reconnecting");
             }
             Err(e @ NetError::Unauthorized { .. }) => {
-                tracing::error!("the user stream refused the token, so moderator commands are off: {e}");
+                tracing::error!(
+                    "the user stream refused the token, so moderator commands are off: {e}"
+                );
                 return;
             }
             Err(e) => tracing::warn!("cannot open the user stream: {e}"),
@@ -101,7 +103,13 @@ async fn listen(
 
 /// Offers a mention to each chat of the account; each decides whether it
 /// is for it (and consent is recorded once, whichever chat sees it first).
-async fn offer(daemon: &Daemon, chats: &[Chat], social: &dyn Social, domain: &str, status: &Status) {
+async fn offer(
+    daemon: &Daemon,
+    chats: &[Chat],
+    social: &dyn Social,
+    domain: &str,
+    status: &Status,
+) {
     for chat in chats {
         handle_logged(daemon, chat, social, domain, status).await;
     }

@@ -112,6 +112,8 @@ impl TestApp {
             welcome_newcomers: false,
             language: None,
             content_warning: None,
+            recap_post: false,
+            recap_url: None,
         };
         let tuning = Tuning {
             request_timeout: Duration::from_secs(5),

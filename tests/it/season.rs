@@ -298,3 +298,27 @@ async fn a_questions_image_is_uploaded_with_its_alt_text_and_attached() {
     ];
     assert_eq!(media, expected);
 }
+
+#[tokio::test]
+async fn with_recap_post_the_bot_posts_a_summary_with_the_recap_link_when_the_run_ends() {
+    let mut app = TestApp::new().await;
+    app.chat.recap_post = true;
+    app.chat.recap_url = Some("https://school.example/recaps/{date}.html".into());
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    app.advance_to_post(1).await;
+    app.fake
+        .post_as("alice", "A1: summaries help #1QEdChat", None, "public");
+    for seq in 2..=4 {
+        app.advance_to_post(seq).await;
+    }
+    app.clock.set(app.end_time());
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    let texts = texts(&app);
+    assert_eq!(texts.len(), 6, "{texts:?}");
+    assert_eq!(
+        texts[5],
+        "Thank you for joining #1QEdChat! 1 participant, 1 answer.\nQ1: 1 answer\nQ2: 0 answers\n\
+         Q3: 0 answers\nThe recap: https://school.example/recaps/2026-12-03.html"
+    );
+}

@@ -21,6 +21,8 @@ pub(super) struct Around {
     pub welcome_newcomers: bool,
     pub language: Option<String>,
     pub content_warning: Option<String>,
+    pub recap_post: bool,
+    pub recap_url: Option<String>,
 }
 
 impl Validator<'_> {
@@ -62,6 +64,21 @@ impl Validator<'_> {
             broken,
             |s| values::non_empty(s, "content_warning").map(|s| s.trim().to_string()),
         );
+        let recap_url = self.value(
+            c.recap_url.as_ref(),
+            path,
+            "recap_url",
+            broken,
+            |s| {
+                let s = s.trim();
+                let probe = s.replace("{date}", "2026-12-03");
+                match url::Url::parse(&probe) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(s.to_string()),
+                    _ => Err(Problem::new(format!("`{s}` is not an http(s) URL"))
+                        .hint("e.g. `https://school.example/recaps/{date}.html`; `{date}` becomes the run's date")),
+                }
+            },
+        );
         let flag = |v: Option<bool>, key: &str| (!broken.contains(key)).then(|| v.unwrap_or(false));
         Some(Around {
             require_session: flag(c.require_session, "require_session")?,
@@ -72,6 +89,8 @@ impl Validator<'_> {
             welcome_newcomers: flag(c.welcome_newcomers, "welcome_newcomers")?,
             language: language.optional()?,
             content_warning: content_warning.optional()?,
+            recap_post: flag(c.recap_post, "recap_post")?,
+            recap_url: recap_url.optional()?,
         })
     }
 

@@ -140,6 +140,8 @@ impl Validator<'_> {
             welcome_newcomers: around.welcome_newcomers,
             language: around.language,
             content_warning: around.content_warning,
+            recap_post: around.recap_post,
+            recap_url: around.recap_url,
         };
         // These checks locate sessions by their index as written.
         let fits = self.lengths(path, &chat);
