@@ -354,12 +354,7 @@ async fn status(
     runs: u32,
     format: crate::status::StatusFormat,
 ) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        cli.db.exists(),
-        "no database at {}: nothing has run yet",
-        cli.db.display()
-    );
-    let store = Store::open(&cli.db).await?;
+    let store = open_existing(cli).await?;
     let statuses = crate::status::status(config, &store, chat, runs, chrono::Utc::now()).await?;
     print!("{}", crate::status::render(&statuses, format, config));
     Ok(ExitCode::SUCCESS)
@@ -373,20 +368,8 @@ async fn recap(
     format: Format,
     output: Option<&PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let chat = config.chat(chat_id).with_context(|| {
-        let known: Vec<&str> = config.chats.iter().map(|c| c.id.as_str()).collect();
-        format!(
-            "no chat `{chat_id}` in {}; known: {}",
-            config.path.display(),
-            known.join(", ")
-        )
-    })?;
-    anyhow::ensure!(
-        cli.db.exists(),
-        "no database at {}: run `hashchat run` first",
-        cli.db.display()
-    );
-    let store = Store::open(&cli.db).await?;
+    let chat = find_chat(config, chat_id)?;
+    let store = open_existing(cli).await?;
     let run_id = if run == "latest" {
         store
             .latest_run(chat_id)
@@ -406,26 +389,31 @@ async fn recap(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The chat named on the command line, or an error listing the known ids.
+fn find_chat<'a>(config: &'a Config, id: &str) -> anyhow::Result<&'a crate::chats::Chat> {
+    config
+        .chat(id)
+        .ok_or_else(|| anyhow::anyhow!(crate::plan::unknown_chat(config, id)))
+}
+
+/// The database, which must exist already: reading commands never create one.
+async fn open_existing(cli: &Cli) -> anyhow::Result<Store> {
+    anyhow::ensure!(
+        cli.db.exists(),
+        "no database at {}: nothing has run yet (start with `hashchat run`)",
+        cli.db.display()
+    );
+    Store::open(&cli.db).await
+}
+
 async fn stats(
     cli: &Cli,
     config: &Config,
     chat_id: &str,
     format: crate::stats::StatsFormat,
 ) -> anyhow::Result<ExitCode> {
-    let chat = config.chat(chat_id).with_context(|| {
-        let known: Vec<&str> = config.chats.iter().map(|c| c.id.as_str()).collect();
-        format!(
-            "no chat `{chat_id}` in {}; known: {}",
-            config.path.display(),
-            known.join(", ")
-        )
-    })?;
-    anyhow::ensure!(
-        cli.db.exists(),
-        "no database at {}: run `hashchat run` first",
-        cli.db.display()
-    );
-    let store = Store::open(&cli.db).await?;
+    let chat = find_chat(config, chat_id)?;
+    let store = open_existing(cli).await?;
     let runs = crate::stats::history(&store, chat).await?;
     print!("{}", crate::stats::render(chat, &runs, format));
     Ok(ExitCode::SUCCESS)

@@ -103,19 +103,7 @@ pub async fn ingest(
     let Verdict::Keep { text, answers } = judge(window, posts, status) else {
         return Ok(None);
     };
-    let stored = StoredStatus {
-        status_id: status.id.clone(),
-        account_id: status.account.id.clone(),
-        account: status.account.handle(&window.domain),
-        display_name: status.account.display_name.clone(),
-        url: status.link().to_string(),
-        html: status.content.clone(),
-        text,
-        created_at: status.created_at,
-        edited_at: status.edited_at,
-        in_reply_to_id: status.in_reply_to_id.clone(),
-        visibility: status.visibility.clone(),
-    };
+    let stored = stored_status(window, status, text);
     let recorded = store
         .record_status(window.run_id, &stored, &answers)
         .await?;

@@ -160,15 +160,10 @@ impl Daemon {
         } else {
             let mut chats = Vec::new();
             for id in selected {
-                let chat = self.config.chat(id).ok_or_else(|| {
-                    let known: Vec<&str> =
-                        self.config.chats.iter().map(|c| c.id.as_str()).collect();
-                    anyhow::anyhow!(
-                        "no chat `{id}` in {}; known: {}",
-                        self.config.path.display(),
-                        known.join(", ")
-                    )
-                })?;
+                let chat = self
+                    .config
+                    .chat(id)
+                    .ok_or_else(|| anyhow::anyhow!(crate::plan::unknown_chat(&self.config, id)))?;
                 chats.push(chat.clone());
             }
             chats
