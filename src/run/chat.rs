@@ -41,34 +41,86 @@ const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 /// This process's identity in leases: host, pid and a random part (pids
 /// are reused across containers).
 pub fn process_holder() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into());
     format!(
-        "{host}:{}:{:08x}",
+        "{}:{}:{:08x}",
+        host_name(),
         std::process::id(),
         rand::random::<u32>()
     )
 }
 
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Whether a lease holder is known to be gone: a process on this host
+/// whose pid no longer exists, or that has our own pid but another random
+/// part (a previous life of this container or service, after `kill -9`).
+/// Unknown (another host, no /proc) counts as alive: its lease expires.
+fn holder_is_gone(holder: &str) -> bool {
+    let mut parts = holder.rsplitn(3, ':');
+    let (Some(_random), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    if host != host_name() || !std::path::Path::new("/proc/self").exists() {
+        return false;
+    }
+    pid == std::process::id() || !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
 async fn take_lease(daemon: &Daemon, chat: &Chat, holder: &str) -> anyhow::Result<()> {
     let now = daemon.clock.now();
-    match daemon
+    let other = match daemon
         .store
         .acquire_lease(&chat.id, holder, now, now + LEASE)
         .await?
     {
-        Ok(()) => Ok(()),
-        Err(other) => anyhow::bail!(
-            "chat `{}` is already being run by another hashchat process ({}, since {}); \
-             stop that process first, or wait until its lease expires at {} if it died",
-            chat.id,
-            other.holder,
-            other.acquired_at,
-            other.expires_at
-        ),
+        Ok(()) => return Ok(()),
+        Err(other) => other,
+    };
+    if holder_is_gone(&other.holder)
+        && daemon
+            .store
+            .take_over_lease(&chat.id, &other.holder, holder, now, now + LEASE)
+            .await?
+    {
+        tracing::warn!(chat = %chat.id, previous = %other.holder, "took over the chat from a hashchat process that is no longer running");
+        return Ok(());
+    }
+    anyhow::bail!(
+        "chat `{}` is already being run by another hashchat process ({}, since {}); \
+         stop that process first, or wait until its lease expires at {} if it died",
+        chat.id,
+        other.holder,
+        other.acquired_at,
+        other.expires_at
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_holder_is_gone_only_when_this_host_can_tell() {
+        let host = host_name();
+        let me = std::process::id();
+        // Our own pid with another random part: a previous life of this process.
+        assert!(holder_is_gone(&format!("{host}:{me}:00000000")));
+        // A pid that cannot exist.
+        assert!(holder_is_gone(&format!("{host}:4294967295:00000000")));
+        // Another host, or a holder name we cannot read: assume alive.
+        assert!(!holder_is_gone(&format!("elsewhere.example:{me}:00000000")));
+        assert!(!holder_is_gone("test-process"));
+        // pid 1 exists on every Linux host.
+        assert!(!holder_is_gone(&format!("{host}:1:00000000")) || me == 1);
     }
 }
 

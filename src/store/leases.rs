@@ -57,6 +57,30 @@ impl Store {
         }))
     }
 
+    /// Takes the lease from `dead` (a holder known to have died), only if
+    /// it still holds it: two processes noticing at once cannot both win.
+    pub async fn take_over_lease(
+        &self,
+        chat_id: &str,
+        dead: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE chat_leases SET holder = ?, acquired_at = ?, expires_at = ?
+             WHERE chat_id = ? AND holder = ?",
+        )
+        .bind(holder)
+        .bind(now)
+        .bind(expires_at)
+        .bind(chat_id)
+        .bind(dead)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Gives the lease back (clean exit), if still ours.
     pub async fn release_lease(&self, chat_id: &str, holder: &str) -> anyhow::Result<()> {
         sqlx::query("DELETE FROM chat_leases WHERE chat_id = ? AND holder = ?")

@@ -314,6 +314,35 @@ impl BotRun {
         BotRun { dir, child }
     }
 
+    /// Starts hashchat again in the same folder (same config and database).
+    fn restart(&mut self, args: &[&str]) {
+        let log = |name: &str| {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.path().join(name))
+                .unwrap();
+            Stdio::from(file)
+        };
+        let mut run = hashchat(self.dir.path());
+        run.args(args);
+        run.stdout(log("run.out")).stderr(log("run.err"));
+        self.child = tokio::process::Command::from(run)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start hashchat again");
+    }
+
+    /// Sends a signal (`TERM`, `KILL`) to the running bot.
+    fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("the bot is running").to_string();
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{name} {pid} failed");
+    }
+
     fn log(&self) -> String {
         let read = |name| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         format!("stdout:\n{}\nstderr:\n{}", read("run.out"), read("run.err"))
@@ -411,4 +440,75 @@ fn plain(status: &Value) -> String {
         .trim_start_matches("<p>")
         .trim_end_matches("</p>")
         .to_string()
+}
+
+/// Every answer's status id in the recap, across questions.
+fn answered(recap: &Value) -> Vec<String> {
+    recap["questions"]
+        .as_array()
+        .expect("questions")
+        .iter()
+        .flat_map(|q| q["answers"].as_array().cloned().unwrap_or_default())
+        .map(|a| a["status_id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn sigterm_mid_run_exits_cleanly_and_the_next_start_finishes_the_run() {
+    let server = MockServer::start().await;
+    let mut run = BotRun::start(&server);
+    run.wait_for_question(&server, 1).await;
+    let before = answer(&server, ALICE_TOKEN, "#E2EChat A1: before the stop").await;
+    run.signal("TERM");
+    let stopped = tokio::time::timeout(Duration::from_secs(10), run.child.wait())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "hashchat did not stop within 10 s of SIGTERM\n{}",
+                run.log()
+            )
+        })
+        .expect("wait for hashchat");
+    assert!(
+        stopped.success(),
+        "exit after SIGTERM: {stopped}\n{}",
+        run.log()
+    );
+    let during = answer(&server, BOB_TOKEN, "#E2EChat A2: while the bot was stopped").await;
+    // The next start resumes the unfinished run (no --now).
+    run.restart(&["run", "--chat", "e2e", "--once"]);
+    let status = wait_for_exit(&mut run.child).await;
+    assert!(status.success(), "resumed run: {status}\n{}", run.log());
+    bot_posted_each_post_once(&server).await;
+    let found = answered(&run.recap_json());
+    for post in [&before, &during] {
+        assert!(
+            found.contains(&id(post).to_string()),
+            "{} missing from {found:?}",
+            id(post)
+        );
+    }
+}
+
+#[tokio::test]
+async fn kill_9_mid_run_then_a_restart_posts_each_post_once_and_keeps_every_answer() {
+    let server = MockServer::start().await;
+    let mut run = BotRun::start(&server);
+    run.wait_for_question(&server, 2).await;
+    let before = answer(&server, ALICE_TOKEN, "#E2EChat A2: before the crash").await;
+    run.signal("KILL");
+    let _ = run.child.wait().await;
+    let during = answer(&server, BOB_TOKEN, "#E2EChat A2: while the bot was down").await;
+    run.restart(&["run", "--chat", "e2e", "--once"]);
+    let status = wait_for_exit(&mut run.child).await;
+    assert!(status.success(), "restarted run: {status}\n{}", run.log());
+    bot_posted_each_post_once(&server).await;
+    let found = answered(&run.recap_json());
+    for post in [&before, &during] {
+        assert!(
+            found.contains(&id(post).to_string()),
+            "{} missing from {found:?}",
+            id(post)
+        );
+    }
 }
