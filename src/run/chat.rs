@@ -104,26 +104,6 @@ async fn take_lease(daemon: &Daemon, chat: &Chat, holder: &str) -> anyhow::Resul
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_lease_holder_is_gone_only_when_this_host_can_tell() {
-        let host = host_name();
-        let me = std::process::id();
-        // Our own pid with another random part: a previous life of this process.
-        assert!(holder_is_gone(&format!("{host}:{me}:00000000")));
-        // A pid that cannot exist.
-        assert!(holder_is_gone(&format!("{host}:4294967295:00000000")));
-        // Another host, or a holder name we cannot read: assume alive.
-        assert!(!holder_is_gone(&format!("elsewhere.example:{me}:00000000")));
-        assert!(!holder_is_gone("test-process"));
-        // pid 1 exists on every Linux host.
-        assert!(!holder_is_gone(&format!("{host}:1:00000000")) || me == 1);
-    }
-}
-
 async fn renew_lease(
     store: crate::store::Store,
     clock: crate::clock::SharedClock,
@@ -359,4 +339,24 @@ async fn record_missed(daemon: &Daemon, chat: &Chat) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_holder_is_gone_only_when_this_host_can_tell() {
+        let host = host_name();
+        let me = std::process::id();
+        // Our own pid with another random part: a previous life of this process.
+        assert!(holder_is_gone(&format!("{host}:{me}:00000000")));
+        // A pid that cannot exist.
+        assert!(holder_is_gone(&format!("{host}:4294967295:00000000")));
+        // Another host, or a holder name we cannot read: assume alive.
+        assert!(!holder_is_gone(&format!("elsewhere.example:{me}:00000000")));
+        assert!(!holder_is_gone("test-process"));
+        // pid 1 exists on every Linux host.
+        assert!(!holder_is_gone(&format!("{host}:1:00000000")) || me == 1);
+    }
 }
