@@ -12,6 +12,7 @@ mod collect;
 pub mod commands;
 mod driver;
 mod dry;
+mod finish;
 pub(crate) mod ingest;
 mod post;
 mod steer;

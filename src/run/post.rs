@@ -1,4 +1,6 @@
-//! Sending one planned post exactly once.
+//! Posting a run's timeline: each post at its time (`post_all`, which
+//! re-reads the run so moderators' commands take effect), and each one
+//! exactly once (`send`).
 //!
 //! The post is marked `sending` in SQLite before the request leaves and
 //! carries an `Idempotency-Key` that is stable per (chat, run, post). If
@@ -11,11 +13,19 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+use tokio::sync::watch;
+
+use super::collect::Collector;
+use super::driver::Ended;
+use super::ingest::RunPosts;
 use super::Daemon;
 use crate::answers::html_to_text;
 use crate::chats::{Chat, QuestionImage};
 use crate::network::backoff::Backoff;
+use crate::network::Account;
 use crate::network::{NetError, NewPost, Page, Social, Status};
+use crate::schedule::{self, PostKind};
+use crate::store::RunRow;
 use crate::store::{PostRow, PostState};
 
 #[derive(Debug)]
@@ -139,4 +149,192 @@ pub async fn send(
         .mark_post(post.run_id, post.seq, PostState::Failed, &reason)
         .await?;
     Ok(Sent::NotPosted(reason))
+}
+
+pub(super) async fn post_all(
+    daemon: &Daemon,
+    social: &Arc<dyn Social>,
+    me: &Account,
+    chat: &Chat,
+    run: &RunRow,
+    posts_tx: &watch::Sender<RunPosts>,
+    collector: &Collector,
+) -> anyhow::Result<Ended> {
+    let store = &daemon.store;
+    let mut controls = daemon.controls.subscribe();
+    loop {
+        // Re-read every time: a moderator may have paused the run, moved
+        // the remaining posts, skipped one or asked for the closing now.
+        let current = store
+            .run(run.id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("run {} vanished from the database", run.id))?;
+        let run_end = current.collect_until;
+        if let Some(by) = &current.cancelled_by {
+            tracing::info!(moderator = %by, "run called off before it started");
+            return Ok(Ended::Cancelled);
+        }
+        let Some(post) = store
+            .posts(run.id)
+            .await?
+            .into_iter()
+            .filter(|p| matches!(p.state, PostState::Planned | PostState::Sending))
+            .min_by_key(|p| (p.planned_at, p.seq))
+        else {
+            break;
+        };
+        if let Some(since) = current.paused_at {
+            tracing::info!(since = %since, "paused by a moderator; waiting for resume");
+            tokio::select! {
+                _ = daemon.shutdown.cancelled() => return Ok(Ended::Interrupted),
+                _ = controls.changed() => continue,
+            }
+        }
+        tokio::select! {
+            _ = daemon.shutdown.cancelled() => return Ok(Ended::Interrupted),
+            _ = daemon.clock.sleep_until(post.planned_at) => {}
+            _ = controls.changed() => continue,
+        }
+        let now = daemon.clock.now();
+        let give_up_at = give_up_time(chat, &post, current.planned_start, run_end);
+        if now > give_up_at {
+            let reason = format!(
+                "not posted: {} late, past the late limit",
+                humantime::format_duration(to_std(now - post.planned_at))
+            );
+            tracing::error!(seq = post.seq, "{reason}");
+            store
+                .mark_post(run.id, post.seq, PostState::Skipped, &reason)
+                .await?;
+            continue;
+        }
+        if post.state == PostState::Sending {
+            if let Some(found) = find_already_sent(social.as_ref(), &me.id, &post).await? {
+                tracing::info!(seq = post.seq, status_id = %found.id, "found the post sent before a restart; not posting it again");
+                mark_sent(
+                    daemon,
+                    run,
+                    &post,
+                    &found.id,
+                    found.link(),
+                    found.created_at,
+                    posts_tx,
+                )
+                .await?;
+                continue;
+            }
+        }
+        if now - post.planned_at > chrono::Duration::seconds(30) {
+            tracing::warn!(seq = post.seq, planned = %post.planned_at, "posting late");
+        }
+        let image = match (post.kind, post.number) {
+            (PostKind::Question, Some(n)) => schedule::content(chat, current.planned_start)
+                .question_images
+                .get(n as usize - 1)
+                .cloned()
+                .flatten(),
+            _ => None,
+        };
+        match send(
+            daemon,
+            social,
+            chat,
+            &post,
+            give_up_at,
+            &daemon.shutdown,
+            image.as_ref(),
+        )
+        .await?
+        {
+            Sent::Posted(status) => {
+                tracing::info!(seq = post.seq, kind = ?post.kind, status_id = %status.id, "posted");
+                mark_sent(
+                    daemon,
+                    run,
+                    &post,
+                    &status.id,
+                    status.link(),
+                    status.created_at,
+                    posts_tx,
+                )
+                .await?;
+                if post.kind == PostKind::Closing {
+                    store
+                        .set_collect_until(run.id, run_end.max(status.created_at))
+                        .await?;
+                }
+            }
+            Sent::NotPosted(reason) => tracing::error!(seq = post.seq, "{reason}"),
+            Sent::Stopped => return Ok(Ended::Interrupted),
+        }
+        // The previous question just closed: read its replies now, while
+        // they are few, rather than only at the end.
+        if !daemon.options.dry_run && post.seq > 1 {
+            let previous: Vec<String> = store
+                .posts(run.id)
+                .await?
+                .into_iter()
+                .filter(|p| p.seq == post.seq - 1)
+                .filter_map(|p| p.status_id)
+                .collect();
+            if let Err(e) = collector.reconcile_replies(&previous).await {
+                tracing::warn!("could not read replies: {e:#}");
+            }
+        }
+    }
+    Ok(Ended::Done)
+}
+
+async fn mark_sent(
+    daemon: &Daemon,
+    run: &RunRow,
+    post: &PostRow,
+    status_id: &str,
+    url: &str,
+    at: DateTime<Utc>,
+    posts_tx: &watch::Sender<RunPosts>,
+) -> anyhow::Result<()> {
+    daemon
+        .store
+        .mark_sent(run.id, post.seq, status_id, url, at)
+        .await?;
+    if post.kind == PostKind::Intro {
+        daemon.store.mark_run_started(run.id, at).await?;
+    }
+    let number = if post.kind == PostKind::Question {
+        post.number
+    } else {
+        None
+    };
+    posts_tx.send_modify(|posts| {
+        posts.insert(status_id.to_string(), number);
+    });
+    Ok(())
+}
+
+/// The latest time a post may still go out: its planned time plus the
+/// chat's `late_limit`, and never after the run ends. A reminder ("starts
+/// in 15 minutes") is only true near its time: at most a tenth of its lead
+/// late, and never after the start.
+fn give_up_time(
+    chat: &Chat,
+    post: &PostRow,
+    start: DateTime<Utc>,
+    run_end: DateTime<Utc>,
+) -> DateTime<Utc> {
+    if post.kind == PostKind::Reminder {
+        let grace = (start - post.planned_at) / 10;
+        return (post.planned_at + grace).min(start);
+    }
+    match chat.late_limit {
+        Some(limit) => {
+            (post.planned_at + chrono::Duration::from_std(limit).unwrap_or_default()).min(run_end)
+        }
+        None => run_end,
+    }
+}
+
+fn to_std(d: chrono::Duration) -> std::time::Duration {
+    let secs = d.num_seconds().max(0) as u64;
+    std::time::Duration::from_secs(secs)
 }

@@ -1,0 +1,87 @@
+//! The end of a run, once collection is over: the summary post
+//! (`recap_post`), the report of posts that did not go out, and the recap
+//! files.
+
+use std::sync::Arc;
+
+use super::driver::key_prefix;
+use super::Daemon;
+use crate::chats::Chat;
+use crate::network::Social;
+use crate::recap;
+use crate::store::{PostRow, PostState, RunRow};
+
+/// `recap_post`: the summary, threaded when long. Posted before the run
+/// is marked done, so a crash here posts it on resume; its idempotency
+/// keys keep the server from taking it twice.
+pub(super) async fn post_summary(
+    daemon: &Daemon,
+    social: &Arc<dyn Social>,
+    chat: &Chat,
+    run: &RunRow,
+    limit: usize,
+) {
+    let recap = match recap::build(&daemon.store, chat, run.id).await {
+        Ok(recap) => recap,
+        Err(e) => {
+            tracing::error!("no summary post: the recap could not be built: {e:#}");
+            return;
+        }
+    };
+    let date = run
+        .planned_start
+        .with_timezone(&chat.timezone)
+        .format("%Y-%m-%d")
+        .to_string();
+    let url = chat.recap_url.as_ref().map(|u| u.replace("{date}", &date));
+    let mut reply_to: Option<String> = None;
+    for (i, text) in recap::summary_posts(&recap, url.as_deref(), limit)
+        .into_iter()
+        .enumerate()
+    {
+        let post = crate::network::NewPost {
+            text,
+            visibility: chat.visibility,
+            idempotency_key: format!("{}-summary-{i}", key_prefix(chat, run)),
+            in_reply_to_id: reply_to.clone(),
+            language: chat.language.clone(),
+            spoiler_text: chat.content_warning.clone(),
+            media_ids: Vec::new(),
+        };
+        match social.post(&post).await {
+            Ok(status) => reply_to = Some(status.id),
+            Err(e) => {
+                tracing::error!("the summary post was not posted: {e}");
+                return;
+            }
+        }
+    }
+    tracing::info!("summary posted");
+}
+
+pub(super) fn report_unposted(posts: &[PostRow]) {
+    for post in posts.iter().filter(|p| p.state != PostState::Sent) {
+        tracing::error!(
+            seq = post.seq,
+            state = post.state.as_str(),
+            reason = post.last_error.as_deref().unwrap_or(""),
+            "a post of this run was not posted"
+        );
+    }
+}
+
+pub(super) async fn write_recaps(daemon: &Daemon, chat: &Chat, run_id: i64) {
+    let suffix = if daemon.options.dry_run {
+        "-dry-run"
+    } else {
+        ""
+    };
+    match recap::write_files(&daemon.store, chat, run_id, suffix).await {
+        Ok(paths) => {
+            for path in paths {
+                tracing::info!(path = %path.display(), "recap written");
+            }
+        }
+        Err(e) => tracing::error!("could not write the recap: {e:#}"),
+    }
+}
