@@ -195,6 +195,11 @@ pub(super) async fn post_all(
             _ = daemon.clock.sleep_until(post.planned_at) => {}
             _ = controls.changed() => continue,
         }
+        // A command may have landed just as the deadline came (a pause at
+        // the question's time): the database decides, not the wake-up.
+        if !still_due(store, run.id, &post).await? {
+            continue;
+        }
         let now = daemon.clock.now();
         let give_up_at = give_up_time(chat, &post, current.planned_start, run_end);
         if now > give_up_at {
@@ -283,6 +288,30 @@ pub(super) async fn post_all(
         }
     }
     Ok(Ended::Done)
+}
+
+/// Whether `post` is still the one to send now: the run is not paused or
+/// called off, and the post is still unsent and not moved later.
+async fn still_due(
+    store: &crate::store::Store,
+    run_id: i64,
+    post: &PostRow,
+) -> anyhow::Result<bool> {
+    let Some(run) = store.run(run_id).await? else {
+        return Ok(false);
+    };
+    if run.paused_at.is_some() || run.cancelled_by.is_some() {
+        return Ok(false);
+    }
+    let fresh = store
+        .posts(run_id)
+        .await?
+        .into_iter()
+        .find(|p| p.seq == post.seq);
+    Ok(fresh.is_some_and(|p| {
+        matches!(p.state, PostState::Planned | PostState::Sending)
+            && p.planned_at <= post.planned_at
+    }))
 }
 
 async fn mark_sent(

@@ -83,12 +83,12 @@ impl Store {
         Ok(())
     }
 
-    /// Moves every post not yet sent, and the end of collection, by `by`
-    /// (later when positive), in one transaction.
+    /// Moves every post still planned (not one in flight), and the end of
+    /// collection, by `by` (later when positive), in one transaction.
     pub async fn shift_unsent(&self, run_id: i64, by: chrono::Duration) -> anyhow::Result<()> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let rows: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT seq, planned_at FROM posts WHERE run_id = ? AND state IN ('planned', 'sending')",
+            "SELECT seq, planned_at FROM posts WHERE run_id = ? AND state = 'planned'",
         )
         .bind(run_id)
         .fetch_all(&mut *tx)

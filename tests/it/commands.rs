@@ -213,11 +213,7 @@ async fn commands_from_non_moderators_and_lookalikes_on_other_instances_do_nothi
         .filter(|s| s.visibility == "direct")
         .count();
     assert_eq!(replies, 1, "only the moderator got an answer");
-    for seq in 2..=4 {
-        app.advance_to_post(seq).await;
-    }
-    app.clock.set(app.end_time());
-    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    app.finish_run(daemon, 2).await;
     assert_eq!(public_posts(&app).len(), 5);
     let logged = app.store.commands(&app.chat.id).await.unwrap();
     assert_eq!(logged.len(), 1, "{logged:?}");
@@ -244,11 +240,7 @@ async fn an_unknown_command_gets_help_by_direct_message_but_a_public_answer_does
         .filter(|s| s.visibility == "direct")
         .count();
     assert_eq!(replies, 1);
-    for seq in 1..=4 {
-        app.advance_to_post(seq).await;
-    }
-    app.clock.set(app.end_time());
-    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    app.finish_run(daemon, 1).await;
 }
 
 #[tokio::test]

@@ -29,11 +29,7 @@ async fn a_post_due_while_the_bot_was_down_goes_out_once_on_return_and_later_pos
     );
     // Q2 is not due yet on the (stopped) clock: no third post.
     assert_eq!(app.fake.statuses_by("chatbot").len(), 2);
-    for seq in 2..=4 {
-        app.advance_to_post(seq).await;
-    }
-    app.clock.set(app.end_time());
-    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    app.finish_run(daemon, 2).await;
     assert_eq!(app.fake.statuses_by("chatbot").len(), 5);
     let run = app.store.latest_run(&app.chat.id).await.unwrap().unwrap();
     let posts = app.store.posts(run.id).await.unwrap();
@@ -207,11 +203,7 @@ async fn edits_and_deletes_made_while_the_stream_was_away_are_caught_at_the_end(
     app.fake
         .edit_as("alice", &kept.id, "A1: second version #1QEdChat");
     app.fake.delete(&gone.id);
-    for seq in 2..=4 {
-        app.advance_to_post(seq).await;
-    }
-    app.clock.set(app.end_time());
-    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    app.finish_run(daemon, 2).await;
     let recap = recap::build(&app.store, &app.chat, app.run_id().await)
         .await
         .unwrap();
@@ -242,9 +234,5 @@ async fn garbage_on_the_stream_is_skipped_and_the_next_answer_still_counts() {
     let huge = format!("A1: {} #1QEdChat", "\u{202e}ع😀\u{200b}<b>".repeat(5000));
     let id = app.fake.post_as("alice", &huge, None, "public").id;
     crate::reliability::recorded(&app, &id).await;
-    for seq in 2..=4 {
-        app.advance_to_post(seq).await;
-    }
-    app.clock.set(app.end_time());
-    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    app.finish_run(daemon, 2).await;
 }

@@ -191,6 +191,16 @@ impl TestApp {
         .await
     }
 
+    /// Posts `from..=4` at their times, ends collection, and checks that
+    /// the daemon finished its run cleanly.
+    pub async fn finish_run(&self, daemon: tokio::task::JoinHandle<Vec<ChatOutcome>>, from: u32) {
+        for seq in from..=4 {
+            self.advance_to_post(seq).await;
+        }
+        self.clock.set(self.end_time());
+        assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    }
+
     pub async fn run_id(&self) -> i64 {
         self.store
             .latest_run(&self.chat.id)

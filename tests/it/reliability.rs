@@ -205,11 +205,7 @@ async fn a_crash_between_sending_and_recording_a_post_does_not_post_it_twice() {
     daemon.abort();
     let _ = daemon.await;
     let (daemon, _) = app.spawn_once();
-    for seq in 2..=4 {
-        app.advance_to_post(seq).await;
-    }
-    app.clock.set(app.end_time());
-    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    app.finish_run(daemon, 2).await;
     assert_eq!(bot_texts(&app), expected_bot_texts());
 }
 
@@ -281,11 +277,7 @@ async fn a_429_on_posting_and_on_timeline_reads_is_waited_out_then_succeeds() {
         .post_as("bob", "A1: throttled but kept #1QEdChat", None, "public")
         .id;
     recorded(&app, &id).await;
-    for seq in 2..=4 {
-        app.advance_to_post(seq).await;
-    }
-    app.clock.set(app.end_time());
-    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    app.finish_run(daemon, 2).await;
     assert_eq!(bot_texts(&app), expected_bot_texts());
 }
 
@@ -297,11 +289,7 @@ async fn a_hanging_server_times_out_and_the_post_is_retried() {
     app.advance_to_post(0).await;
     app.fake.fail_next("POST", "/api/v1/statuses", Fault::Hang);
     app.advance_to_post(1).await;
-    for seq in 2..=4 {
-        app.advance_to_post(seq).await;
-    }
-    app.clock.set(app.end_time());
-    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    app.finish_run(daemon, 2).await;
     assert_eq!(bot_texts(&app), expected_bot_texts());
 }
 
@@ -351,11 +339,7 @@ async fn shutdown_mid_run_exits_cleanly_and_the_next_start_resumes_the_run() {
         )
         .id;
     let (daemon, _) = app.spawn_once();
-    for seq in 2..=4 {
-        app.advance_to_post(seq).await;
-    }
-    app.clock.set(app.end_time());
-    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    app.finish_run(daemon, 2).await;
     assert_eq!(bot_texts(&app), expected_bot_texts());
     assert!(answered_ids(&app).await.contains(&id));
 }

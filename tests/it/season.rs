@@ -108,11 +108,7 @@ async fn ignored_and_muted_accounts_never_appear_among_the_answers() {
     let kept = app
         .fake
         .post_as("alice", "A1: kept #1QEdChat", None, "public");
-    for seq in 2..=4 {
-        app.advance_to_post(seq).await;
-    }
-    app.clock.set(app.end_time());
-    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    app.finish_run(daemon, 2).await;
     let recap = recap::build(&app.store, &app.chat, app.run_id().await)
         .await
         .unwrap();
@@ -144,11 +140,7 @@ async fn opted_out_and_excluded_participants_are_hidden_in_recaps_but_still_coun
         None,
         "public",
     );
-    for seq in 2..=4 {
-        app.advance_to_post(seq).await;
-    }
-    app.clock.set(app.end_time());
-    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    app.finish_run(daemon, 2).await;
     // Bob opts out after the chat: re-rendering the past run hides him too.
     let now = app.clock.now();
     app.store
@@ -188,11 +180,7 @@ async fn the_chats_language_and_content_warning_go_on_every_post() {
     app.chat.language = Some("de".into());
     app.chat.content_warning = Some("Bildungschat".into());
     let (daemon, _) = app.spawn_once();
-    for seq in 0..=4 {
-        app.advance_to_post(seq).await;
-    }
-    app.clock.set(app.end_time());
-    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    app.finish_run(daemon, 0).await;
     let posts = app
         .fake
         .wait_until(|w| {
@@ -273,11 +261,7 @@ async fn a_questions_image_is_uploaded_with_its_alt_text_and_attached() {
         None,
     ];
     let (daemon, _) = app.spawn_once();
-    for seq in 0..=4 {
-        app.advance_to_post(seq).await;
-    }
-    app.clock.set(app.end_time());
-    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    app.finish_run(daemon, 0).await;
     let media = app
         .fake
         .wait_until(|w| {
@@ -309,11 +293,7 @@ async fn with_recap_post_the_bot_posts_a_summary_with_the_recap_link_when_the_ru
     app.advance_to_post(1).await;
     app.fake
         .post_as("alice", "A1: summaries help #1QEdChat", None, "public");
-    for seq in 2..=4 {
-        app.advance_to_post(seq).await;
-    }
-    app.clock.set(app.end_time());
-    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    app.finish_run(daemon, 2).await;
     let texts = texts(&app);
     assert_eq!(texts.len(), 6, "{texts:?}");
     assert_eq!(

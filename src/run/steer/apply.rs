@@ -121,8 +121,10 @@ pub(super) async fn apply(
     Ok(format!("{reply} {next}").trim().to_string())
 }
 
+/// A post still to come. A `sending` post is in flight (its request has
+/// left, or is being retried): it is not "next", and commands leave it be.
 fn is_unsent(post: &PostRow) -> bool {
-    matches!(post.state, PostState::Planned | PostState::Sending)
+    post.state == PostState::Planned
 }
 
 fn minutes(d: chrono::Duration) -> String {
