@@ -265,7 +265,7 @@ pub(super) async fn post_all(
                 .await?;
                 if post.kind == PostKind::Closing {
                     store
-                        .set_collect_until(run.id, run_end.max(status.created_at))
+                        .collect_at_least_until(run.id, status.created_at)
                         .await?;
                 }
             }

@@ -115,6 +115,46 @@ impl Store {
         Ok(())
     }
 
+    /// `stop`, in one transaction: the given questions skipped, the closing
+    /// (if still to come) moved to `now`, collection ending at `until`.
+    pub async fn stop_run(
+        &self,
+        run_id: i64,
+        questions: &[u32],
+        closing: Option<u32>,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        for seq in questions {
+            sqlx::query(
+                "UPDATE posts SET state = 'skipped', last_error = ?
+                 WHERE run_id = ? AND seq = ? AND state = 'planned'",
+            )
+            .bind(reason)
+            .bind(run_id)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(seq) = closing {
+            sqlx::query("UPDATE posts SET planned_at = ? WHERE run_id = ? AND seq = ?")
+                .bind(now)
+                .bind(run_id)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE runs SET collect_until = ? WHERE id = ?")
+                .bind(until)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Sets one post's time (e.g. the closing, now, after `stop`).
     pub async fn move_post(&self, run_id: i64, seq: u32, at: DateTime<Utc>) -> anyhow::Result<()> {
         sqlx::query("UPDATE posts SET planned_at = ? WHERE run_id = ? AND seq = ?")

@@ -136,9 +136,15 @@ impl Store {
         Ok(())
     }
 
-    /// Moves the end of collection (e.g. the closing went out late).
-    pub async fn set_collect_until(&self, run_id: i64, at: DateTime<Utc>) -> anyhow::Result<()> {
-        sqlx::query("UPDATE runs SET collect_until = ? WHERE id = ?")
+    /// Makes collection last at least until `at` (the closing went out
+    /// late). Never shortens it: the stored value may be newer than the
+    /// caller's (a moderator's `extend` or `stop`).
+    pub async fn collect_at_least_until(
+        &self,
+        run_id: i64,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        sqlx::query("UPDATE runs SET collect_until = MAX(collect_until, ?) WHERE id = ?")
             .bind(at)
             .bind(run_id)
             .execute(&self.pool)

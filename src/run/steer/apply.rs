@@ -95,23 +95,23 @@ pub(super) async fn apply(
         }
         Command::Stop => {
             let reason = format!("skipped: @{sender} stopped the chat");
-            for post in posts
+            let questions: Vec<u32> = posts
                 .iter()
                 .filter(|p| p.kind == PostKind::Question && is_unsent(p))
-            {
-                store.skip_post(run.id, post.seq, &reason).await?;
-            }
-            match posts
+                .map(|p| p.seq)
+                .collect();
+            let closing = posts
                 .iter()
                 .find(|p| p.kind == PostKind::Closing && is_unsent(p))
-            {
-                Some(closing) => {
-                    store.move_post(run.id, closing.seq, now).await?;
-                    let until =
-                        now + chrono::Duration::from_std(chat.collect_after).unwrap_or_default();
-                    store.set_collect_until(run.id, until).await?;
-                    format!("Posting the closing of {tag} now.")
-                }
+                .map(|p| p.seq);
+            let until = now + chrono::Duration::from_std(chat.collect_after).unwrap_or_default();
+            // One transaction: the driver must never see the closing moved
+            // to now with the end of collection not yet moved with it.
+            store
+                .stop_run(run.id, &questions, closing, now, until, &reason)
+                .await?;
+            match closing {
+                Some(_) => format!("Posting the closing of {tag} now."),
                 None => format!("The closing of {tag} is already out."),
             }
         }
