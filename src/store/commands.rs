@@ -155,17 +155,6 @@ impl Store {
         Ok(())
     }
 
-    /// Sets one post's time (e.g. the closing, now, after `stop`).
-    pub async fn move_post(&self, run_id: i64, seq: u32, at: DateTime<Utc>) -> anyhow::Result<()> {
-        sqlx::query("UPDATE posts SET planned_at = ? WHERE run_id = ? AND seq = ?")
-            .bind(at)
-            .bind(run_id)
-            .bind(seq)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
     /// Records a run called off before it started; `false` when that run
     /// already exists (started, done or cancelled).
     pub async fn cancel_run(
