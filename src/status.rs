@@ -130,11 +130,12 @@ fn render_text(statuses: &[ChatStatus], config: &Config) -> String {
             let local = run.planned_start.with_timezone(&zone);
             let _ = writeln!(
                 out,
-                "  run {:<4} {}  {:<7}  {} posts, {} answering",
+                "  run {:<4} {}  {:<7}  {} {}, {} answering",
                 run.id,
                 local.format("%a %Y-%m-%d %H:%M %Z"),
                 run.state,
                 run.posts,
+                if run.posts == 1 { "post" } else { "posts" },
                 run.answers
             );
             for post in &run.not_posted {
