@@ -275,6 +275,12 @@ async fn run(
     selected: &[String],
     options: RunOptions,
 ) -> anyhow::Result<ExitCode> {
+    // An unknown --chat is a mistake on the command line (exit 2), found
+    // before anything is opened or posted.
+    if let Some(unknown) = selected.iter().find(|id| config.chat(id).is_none()) {
+        eprintln!("error: {}", crate::plan::unknown_chat(&config, unknown));
+        return Ok(ExitCode::from(2));
+    }
     let store = if options.dry_run {
         Store::open_in_memory().await?
     } else {

@@ -2,6 +2,7 @@
 //! server and against the independent `mastodon-mock` server, plus CLI tests.
 
 mod browser;
+mod cli;
 mod commands;
 mod config;
 mod downtime;

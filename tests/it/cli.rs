@@ -1,0 +1,142 @@
+//! The command line as a moderator uses it: the real binary, its exit
+//! codes (0 ok, 1 run-time failure, 2 invalid config or usage), its help,
+//! and the JSON of `plan`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn hashchat(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hashchat"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("HASHCHAT_CONFIG")
+        .env_remove("HASHCHAT_DB")
+        .output()
+        .expect("run hashchat")
+}
+
+fn example_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("chats.yaml"),
+        dir.path().join("chats.yaml"),
+    )
+    .unwrap();
+    dir
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_teaches_by_example_for_the_program_and_each_command() {
+    let dir = example_dir();
+    let top = hashchat(dir.path(), &["--help"]);
+    assert!(top.status.success());
+    assert!(
+        text(&top.stdout).contains("Examples:"),
+        "{}",
+        text(&top.stdout)
+    );
+    for command in ["check", "plan", "run", "recap", "status", "stats"] {
+        let help = hashchat(dir.path(), &[command, "--help"]);
+        let out = text(&help.stdout);
+        assert!(help.status.success(), "{command}");
+        assert!(
+            out.contains("hashchat"),
+            "{command} help shows no example:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn the_example_chats_yaml_checks_clean_and_a_broken_one_exits_2_with_a_location() {
+    let dir = example_dir();
+    let ok = hashchat(dir.path(), &["check"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    std::fs::write(
+        dir.path().join("broken.yaml"),
+        "server: https://mastodon.example\nchats:\n  - id: x\n    hashtag: X\n    schedule: \"0 20 * * 4\"\n    timezone: Europe/Londn\n    questions: [\"Q?\"]\n",
+    )
+    .unwrap();
+    let broken = hashchat(dir.path(), &["--config", "broken.yaml", "check"]);
+    assert_eq!(broken.status.code(), Some(2));
+    let err = text(&broken.stderr);
+    assert!(
+        err.contains("broken.yaml:6:15: error: unknown time zone"),
+        "{err}"
+    );
+    assert!(err.contains("Europe/London"), "a did-you-mean hint: {err}");
+}
+
+#[test]
+fn an_unknown_chat_on_the_command_line_exits_2_with_a_suggestion() {
+    let dir = example_dir();
+    for args in [
+        &["run", "--chat", "demoo", "--dry-run"][..],
+        &["plan", "--chat", "demoo"][..],
+    ] {
+        let out = hashchat(dir.path(), args);
+        let err = text(&out.stderr);
+        assert!(err.contains("did you mean `demo`?"), "{args:?}: {err}");
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+    }
+    assert_eq!(
+        hashchat(dir.path(), &["run", "--chat", "demoo", "--dry-run"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn a_recap_without_a_database_is_a_clear_run_time_error() {
+    let dir = example_dir();
+    let out = hashchat(dir.path(), &["recap", "1qedchat"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no database at hashchat.db"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !dir.path().join("hashchat.db").exists(),
+        "reading must not create a database"
+    );
+}
+
+#[test]
+fn plan_json_has_the_contract_shape() {
+    let dir = example_dir();
+    let out = hashchat(
+        dir.path(),
+        &[
+            "plan", "--chat", "1qedchat", "--runs", "2", "--format", "json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        assert_eq!(run["chat"], "1qedchat");
+        for key in ["start_utc", "start_local"] {
+            assert!(run[key].as_str().is_some(), "{key} in {run}");
+        }
+        let posts = run["posts"].as_array().unwrap();
+        assert_eq!(posts.first().unwrap()["kind"], "intro");
+        assert_eq!(posts.last().unwrap()["kind"], "closing");
+        let q1 = &posts[1];
+        assert_eq!(
+            (q1["kind"].as_str(), q1["number"].as_u64()),
+            (Some("question"), Some(1))
+        );
+        assert!(q1["text"].as_str().unwrap().starts_with("Q1: "));
+        for key in ["at_utc", "at_local"] {
+            assert!(q1[key].as_str().is_some(), "{key}");
+        }
+    }
+}
