@@ -9,33 +9,14 @@
 
 mod common;
 
-// `run::ingest` is private to the library; compiling its file here keeps
-// the benchmark on the listener's exact code. Its `crate::` paths resolve
-// to these re-exports. (A `pub use` in src/run/mod.rs would make this moot.)
-mod answers {
-    pub use hashchat::answers::*;
-}
-mod chats {
-    pub use hashchat::chats::*;
-}
-mod network {
-    pub use hashchat::network::*;
-}
-mod store {
-    pub use hashchat::store::*;
-}
-#[path = "../src/run/ingest.rs"]
-#[allow(dead_code)]
-mod ingest;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::corpus::{self, DOMAIN, HASHTAG, QUESTIONS};
 use hashchat::chats::Hashtag;
 use hashchat::network::Status;
+use hashchat::run::{self as ingest, judge, stored_status, RunPosts, RunWindow, Verdict};
 use hashchat::store::{Store, StoredStatus};
-use ingest::{judge, RunPosts, RunWindow, Verdict};
 
 /// Statuses per transaction: a reconciliation page (`collect.rs`).
 const PAGE: usize = 40;
@@ -140,19 +121,7 @@ fn rows_of(
             let Verdict::Keep { text, answers } = judge(window, posts, &status) else {
                 return None;
             };
-            let stored = StoredStatus {
-                status_id: status.id.clone(),
-                account_id: status.account.id.clone(),
-                account: status.account.handle(&window.domain),
-                display_name: status.account.display_name.clone(),
-                url: status.link().to_string(),
-                html: status.content.clone(),
-                text,
-                created_at: status.created_at,
-                edited_at: status.edited_at,
-                in_reply_to_id: status.in_reply_to_id.clone(),
-                visibility: status.visibility.clone(),
-            };
+            let stored = stored_status(window, &status, text);
             Some((stored, answers))
         })
         .collect()

@@ -154,7 +154,7 @@ pub async fn ingest_page(
 }
 
 /// The row stored for a kept status.
-fn stored_status(window: &RunWindow, status: &Status, text: String) -> StoredStatus {
+pub fn stored_status(window: &RunWindow, status: &Status, text: String) -> StoredStatus {
     StoredStatus {
         status_id: status.id.clone(),
         account_id: status.account.id.clone(),

@@ -20,7 +20,7 @@ mod welcome;
 
 pub use chat::process_holder;
 pub use dry::DryRun;
-pub use ingest::{ingest, ingest_page, judge, Ignore, RunPosts, RunWindow, Verdict};
+pub use ingest::{ingest, ingest_page, judge, stored_status, Ignore, RunPosts, RunWindow, Verdict};
 
 use std::sync::Arc;
 use std::time::Duration;
