@@ -21,7 +21,10 @@ numbered questions on time, records every answer, and writes the recap.";
 
 const EXAMPLES: &str = "\
 Examples:
+  hashchat login --server https://mastodon.example --token-file token
+                                          get an access token (scopes read write)
   hashchat check                          validate ./chats.yaml before the chat
+  hashchat check --online                 try the token, scopes, bot flag and streaming
   hashchat plan --chat 1qedchat --runs 3  what will be posted when, local and UTC
   hashchat run --chat demo --now --once --dry-run
                                           rehearse the demo chat now, printing each post
@@ -30,7 +33,9 @@ Examples:
   hashchat stats 1qedchat                 every run: participants, answers, new, returning
 
 The access token comes from the environment variable named by `token_env`
-(HASHCHAT_TOKEN by default) or from `token_file`; never from chats.yaml.";
+(HASHCHAT_TOKEN by default) or from `token_file`; never from chats.yaml.
+Moderators steer a live chat by mentioning the bot: status, pause, resume,
+next, skip, extend 10m, stop, cancel (see README.md).";
 
 #[derive(Debug, Parser)]
 #[command(name = "hashchat", version, about = ABOUT, after_help = EXAMPLES)]
