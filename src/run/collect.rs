@@ -283,7 +283,17 @@ impl Collector {
     pub async fn reconcile_replies(&self, post_ids: &[String]) -> anyhow::Result<Vec<String>> {
         let mut read = Vec::new();
         for id in post_ids {
-            let replies = self.retrying("replies", || self.social.replies(id)).await?;
+            let replies = match self.retrying("replies", || self.social.replies(id)).await {
+                Ok(replies) => replies,
+                // The post itself is gone (deleted by a moderator, or lost
+                // by the server): it has no replies to read. Never let one
+                // missing post stop the whole reconciliation.
+                Err(NetError::Rejected { status: 404, .. }) => {
+                    tracing::warn!(status_id = %id, "a post of the bot is gone; skipping its replies");
+                    Vec::new()
+                }
+                Err(e) => return Err(e.into()),
+            };
             read.extend(replies.iter().map(|s| s.id.clone()));
             for status in &replies {
                 self.ingest(status).await?;
@@ -312,6 +322,8 @@ impl Collector {
         let tag = format!("#{}", self.window.hashtag.as_str().to_lowercase());
         let stored = self.store.statuses(self.window.run_id).await?;
         let mut rechecked = 0;
+        // Lazily: does the server still have the bot's own posts?
+        let mut server_lost_data: Option<bool> = None;
         for row in stored.iter().filter(|r| r.deleted_at.is_none()) {
             let tagged = row.text.to_lowercase().contains(&tag);
             if seen.contains(&row.status_id) || (tagged && !full) {
@@ -324,6 +336,12 @@ impl Collector {
             {
                 Some(status) => self.ingest(&status).await?,
                 None => {
+                    if server_lost_data.is_none() {
+                        server_lost_data = Some(self.own_posts_gone(&post_ids).await?);
+                    }
+                    if server_lost_data == Some(true) {
+                        continue;
+                    }
                     let now = chrono::Utc::now();
                     if self
                         .store
@@ -337,5 +355,27 @@ impl Collector {
         }
         tracing::info!(gaps, rechecked, "final reconciliation done");
         Ok(())
+    }
+
+    /// Whether the server no longer has the bot's own posts of this run.
+    /// The bot never deletes them, so then the server lost data (restored
+    /// from a backup, or a test server restarted in memory): a missing
+    /// participant's post is no proof of a delete, and answers are kept.
+    async fn own_posts_gone(&self, post_ids: &[String]) -> anyhow::Result<bool> {
+        // The oldest: posts made after a loss exist again on the server.
+        let Some(own) = post_ids.iter().min_by(|a, b| id_order(a, b)) else {
+            return Ok(false);
+        };
+        let gone = self
+            .retrying("status", || self.social.status(own))
+            .await?
+            .is_none();
+        if gone {
+            tracing::error!(
+                status_id = %own,
+                "the server no longer has the bot's own post: it lost data, so posts missing from it are kept, not taken as deleted"
+            );
+        }
+        Ok(gone)
     }
 }

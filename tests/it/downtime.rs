@@ -236,3 +236,39 @@ async fn garbage_on_the_stream_is_skipped_and_the_next_answer_still_counts() {
     crate::reliability::recorded(&app, &id).await;
     app.finish_run(daemon, 2).await;
 }
+
+#[tokio::test]
+async fn a_server_that_lost_its_data_does_not_make_answers_look_deleted() {
+    let app = TestApp::new().await;
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    app.advance_to_post(1).await;
+    let kept = app.fake.post_as(
+        "alice",
+        "A1: said before the outage #1QEdChat",
+        None,
+        "public",
+    );
+    crate::reliability::recorded(&app, &kept.id).await;
+    // The server comes back empty: the bot's own intro and Q1 are gone too.
+    app.fake.forget_everything();
+    for seq in 2..=4u32 {
+        app.clock.set(app.post_time(seq));
+        within(
+            "the bot's post",
+            app.fake.wait_for_bot_posts(seq as usize - 1),
+        )
+        .await;
+    }
+    app.clock.set(app.end_time());
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    let recap = recap::build(&app.store, &app.chat, app.run_id().await)
+        .await
+        .unwrap();
+    let q1: Vec<&str> = recap.questions[0]
+        .answers
+        .iter()
+        .map(|a| a.status_id.as_str())
+        .collect();
+    assert_eq!(q1, vec![kept.id.as_str()]);
+}

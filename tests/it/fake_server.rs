@@ -259,6 +259,15 @@ impl FakeServer {
             .collect()
     }
 
+    /// A server restarted without its data: every status so far is gone
+    /// (404) and every stream is cut, with no delete events.
+    pub fn forget_everything(&self) {
+        self.shared.change(|w| {
+            w.statuses.values_mut().for_each(|s| s.deleted = true);
+            w.streams.drain(..).for_each(|s| _ = s.tx.send(Out::Cut));
+        });
+    }
+
     /// Closes every WebSocket with a close frame.
     pub fn drop_streams(&self) {
         self.shared
