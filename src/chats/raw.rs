@@ -349,12 +349,10 @@ fn text_list(
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Value> {
     let Some(items) = value.as_sequence() else {
-        let e = Diagnostic::new(
-            at.value(path),
-            format!("`{name}` should be a list, not {}", describe(value)),
-        )
-        .hint("write each item on its own line, starting with `- `");
-        errors.push(e);
+        errors.push(
+            not_a_list(value, path, &format!("`{name}` should be a list"), at)
+                .hint("write each item on its own line, starting with `- `"),
+        );
         return None;
     };
     let mut out = Vec::new();
@@ -390,6 +388,11 @@ fn text_item(
         )
         .hint("put the text in double quotes when it contains `: `, ` #` or starts with a sign such as `-`, `[` or `{`")
     })
+}
+
+/// "`<what>`, not <the value's kind>", located at the value.
+fn not_a_list(value: &Value, path: &str, what: &str, at: &SourceMap) -> Diagnostic {
+    Diagnostic::new(at.value(path), format!("{what}, not {}", describe(value)))
 }
 
 fn flag(value: &Value) -> Option<Value> {
@@ -495,12 +498,10 @@ fn mapping_list(
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Value> {
     let Some(items) = value.as_sequence() else {
-        let e = Diagnostic::new(
-            at.value(path),
-            format!("`{name}` should be a list, not {}", describe(value)),
-        )
-        .hint("start each entry with `- date: …` on its own line");
-        errors.push(e);
+        errors.push(
+            not_a_list(value, path, &format!("`{name}` should be a list"), at)
+                .hint("start each entry with `- date: …` on its own line"),
+        );
         return None;
     };
     let mut ok = true;
@@ -528,12 +529,10 @@ fn chat_list(
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Value> {
     let Some(items) = value.as_sequence() else {
-        let e = Diagnostic::new(
-            at.value(path),
-            format!("`chats` should be a list of chats, not {}", describe(value)),
-        )
-        .hint("start each chat with `- id: …` on its own line");
-        errors.push(e);
+        errors.push(
+            not_a_list(value, path, "`chats` should be a list of chats", at)
+                .hint("start each chat with `- id: …` on its own line"),
+        );
         return None;
     };
     for (i, item) in items.iter().enumerate() {
