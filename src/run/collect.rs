@@ -14,8 +14,11 @@ use super::ingest::{ingest, ingest_page, RunPosts, RunWindow};
 use super::welcome::Welcomer;
 use super::Tuning;
 use crate::network::backoff::{retry, Backoff};
-use crate::network::{NetError, Page, Social, Status, StreamEvent};
+use crate::network::{NetError, Page, Social, Status};
 use crate::store::{id_order, Store};
+
+mod listen;
+pub use listen::{Consumed, EventSource, MOST_PER_COMMIT};
 
 /// Most timeline pages read in one reconciliation (40 statuses each).
 const MAX_PAGES: usize = 250;
@@ -79,23 +82,21 @@ impl Collector {
                     connections += 1;
                     tracing::info!(connections, "hashtag stream connected");
                     self.reconcile_logged().await;
-                    let mut events = 0u64;
-                    loop {
-                        let event = tokio::select! {
-                            _ = stop.cancelled() => return Ok(()),
-                            event = stream.next() => event,
-                        };
-                        let Some(event) = event else { break };
-                        events += 1;
-                        self.on_event(event).await;
+                    let consumed = self.consume(&mut stream, &stop).await;
+                    if consumed.stopped {
+                        return Ok(());
                     }
                     // A gap starts now, whether or not a reconnection comes
                     // before the run ends.
                     self.gaps.fetch_add(1, Ordering::Relaxed);
-                    if events > 0 {
+                    if consumed.events > 0 {
                         backoff.reset();
                     }
-                    tracing::warn!("hashtag stream dropped; reconnecting");
+                    tracing::warn!(
+                        events = consumed.events,
+                        commits = consumed.commits,
+                        "hashtag stream dropped; reconnecting"
+                    );
                 }
                 Err(e @ NetError::Unauthorized { .. }) => return Err(e),
                 Err(e) => {
@@ -109,41 +110,6 @@ impl Collector {
                 _ = stop.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(delay) => {}
             }
-        }
-    }
-
-    async fn on_event(&self, event: StreamEvent) {
-        let outcome = match event {
-            StreamEvent::Update(status) => {
-                let stored = self.ingest(&status).await;
-                if stored.is_ok() {
-                    self.advance_cursor(&status.id).await;
-                }
-                stored
-            }
-            StreamEvent::Edit(status) => self.ingest(&status).await,
-            StreamEvent::Delete(id) => {
-                let now = chrono::Utc::now();
-                match self.store.mark_deleted(self.window.run_id, &id, now).await {
-                    Ok(true) => {
-                        tracing::info!(status_id = %id, "a post was deleted");
-                        Ok(())
-                    }
-                    Ok(false) => Ok(()),
-                    Err(e) => Err(e),
-                }
-            }
-            // Mentions come on the user stream, handled by the commands task.
-            StreamEvent::Mention(_) => Ok(()),
-            StreamEvent::Undecodable { event, reason } => {
-                tracing::warn!(%event, "skipped a stream frame that could not be decoded: {reason}");
-                Ok(())
-            }
-        };
-        if let Err(e) = outcome {
-            // The final reconciliation reads the whole timeline again.
-            self.failures.fetch_add(1, Ordering::Relaxed);
-            tracing::error!("could not record a streamed post: {e:#}");
         }
     }
 
@@ -295,9 +261,7 @@ impl Collector {
                 Err(e) => return Err(e.into()),
             };
             read.extend(replies.iter().map(|s| s.id.clone()));
-            for status in &replies {
-                self.ingest(status).await?;
-            }
+            self.ingest_page(&replies).await?;
         }
         Ok(read)
     }

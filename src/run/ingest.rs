@@ -119,26 +119,56 @@ pub async fn ingest(
     Ok(Some(recorded))
 }
 
+/// A kept status as the store takes it: its row and the questions it answers.
+pub type Judged = (StoredStatus, Vec<u32>);
+
+/// The verdict on `status` as a row to store; `None` when it is not part
+/// of the run.
+pub fn judge_row(window: &RunWindow, posts: &RunPosts, status: &Status) -> Option<Judged> {
+    match judge(window, posts, status) {
+        Verdict::Keep { text, answers } => Some((stored_status(window, status, text), answers)),
+        Verdict::Ignore => None,
+    }
+}
+
+/// [`judge_row`] for a status not needed afterwards.
+pub fn judge_into_row(window: &RunWindow, posts: &RunPosts, status: Status) -> Option<Judged> {
+    match judge(window, posts, &status) {
+        Verdict::Keep { text, answers } => Some((into_stored(window, status, text), answers)),
+        Verdict::Ignore => None,
+    }
+}
+
 /// Judges and stores a page of statuses (a timeline page, a backfill) in
 /// one transaction; returns, per status, what changed (None: ignored).
-/// Same verdicts and the same rules as [`ingest`], which live statuses
-/// still take so that each is committed the moment it arrives.
+/// Same verdicts and the same rules as [`ingest`].
 pub async fn ingest_page(
     store: &Store,
     window: &RunWindow,
     posts: &RunPosts,
     statuses: &[Status],
 ) -> anyhow::Result<Vec<Option<Recorded>>> {
-    let mut kept = Vec::with_capacity(statuses.len());
-    let mut page = Vec::with_capacity(statuses.len());
-    for (index, status) in statuses.iter().enumerate() {
-        if let Verdict::Keep { text, answers } = judge(window, posts, status) {
-            kept.push(index);
-            page.push((stored_status(window, status, text), answers));
-        }
-    }
-    let recorded = store.record_statuses(window.run_id, &page).await?;
-    let mut outcomes = vec![None; statuses.len()];
+    let judged: Vec<Option<Judged>> = statuses
+        .iter()
+        .map(|status| judge_row(window, posts, status))
+        .collect();
+    store_judged(store, window.run_id, judged).await
+}
+
+/// Stores rows judged beforehand, kept ones in one transaction, and logs
+/// what changed; returns, per input, what changed (None: not kept).
+pub async fn store_judged(
+    store: &Store,
+    run_id: i64,
+    judged: Vec<Option<Judged>>,
+) -> anyhow::Result<Vec<Option<Recorded>>> {
+    let mut outcomes = vec![None; judged.len()];
+    let (kept, page): (Vec<usize>, Vec<Judged>) = judged
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, row)| Some((index, row?)))
+        .unzip();
+    let recorded = store.record_statuses(run_id, &page).await?;
     for ((index, (stored, answers)), outcome) in kept.into_iter().zip(&page).zip(recorded) {
         let what = match outcome {
             Recorded::New => Some("recorded a post"),
@@ -155,18 +185,29 @@ pub async fn ingest_page(
 
 /// The row stored for a kept status.
 pub fn stored_status(window: &RunWindow, status: &Status, text: String) -> StoredStatus {
+    into_stored(window, status.clone(), text)
+}
+
+/// The row stored for a kept status, taking the status apart rather than
+/// copying its content (the listener's path, where it is not needed after).
+pub fn into_stored(window: &RunWindow, status: Status, text: String) -> StoredStatus {
+    let account = status.account.handle(&window.domain);
+    let url = match status.url {
+        Some(url) => url,
+        None => status.uri,
+    };
     StoredStatus {
-        status_id: status.id.clone(),
-        account_id: status.account.id.clone(),
-        account: status.account.handle(&window.domain),
-        display_name: status.account.display_name.clone(),
-        url: status.link().to_string(),
-        html: status.content.clone(),
+        status_id: status.id,
+        account_id: status.account.id,
+        account,
+        display_name: status.account.display_name,
+        url,
+        html: status.content,
         text,
         created_at: status.created_at,
         edited_at: status.edited_at,
-        in_reply_to_id: status.in_reply_to_id.clone(),
-        visibility: status.visibility.clone(),
+        in_reply_to_id: status.in_reply_to_id,
+        visibility: status.visibility,
     }
 }
 

@@ -19,8 +19,12 @@ mod steer;
 mod welcome;
 
 pub use chat::process_holder;
+pub use collect::{Collector, Consumed, EventSource, MOST_PER_COMMIT};
 pub use dry::DryRun;
-pub use ingest::{ingest, ingest_page, judge, stored_status, Ignore, RunPosts, RunWindow, Verdict};
+pub use ingest::{
+    ingest, ingest_page, judge, judge_row, store_judged, stored_status, Ignore, Judged, RunPosts,
+    RunWindow, Verdict,
+};
 
 use std::sync::Arc;
 use std::time::Duration;
