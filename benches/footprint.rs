@@ -27,18 +27,24 @@ fn main() {
     let runs = common::runs().min(3);
     let rt = common::runtime();
     let chats = common::scaled(100);
-    let watch = Duration::from_secs(10);
+    // Longer than a lease renewal (every 30 s), so that the code an idle
+    // daemon does run is back in memory when RSS is read.
+    let watch = Duration::from_secs(45);
     println!("footprint: `hashchat run`, {chats} chats scheduled, {watch:?} of watching, median of {runs} runs");
     println!("machine: {}", common::machine());
     let ticks = clock_ticks();
     let mut idle_rss = Vec::new();
+    let mut idle_anon = Vec::new();
+    let mut idle_file = Vec::new();
     let mut idle_cpu = Vec::new();
     let mut idle_requests = Vec::new();
     let mut live_hwm = Vec::new();
     let mut live_cpu = Vec::new();
     for _ in 0..runs {
         let (rss, cpu, requests) = rt.block_on(idle(chats, watch, ticks));
-        idle_rss.push(rss as f64);
+        idle_rss.push(rss.total as f64);
+        idle_anon.push(rss.anon as f64);
+        idle_file.push(rss.file as f64);
         idle_cpu.push(cpu);
         idle_requests.push(requests as f64);
         let (hwm, cpu) = rt.block_on(live(chats, ticks));
@@ -53,6 +59,11 @@ fn main() {
         verdict(rss < IDLE_RSS_TARGET_KIB as f64),
         common::median(&idle_cpu),
         common::median(&idle_requests),
+    );
+    println!(
+        "    of which anonymous (heap, stacks, relocated data) {:.1} MiB, file-backed (pages of the executable and libc) {:.1} MiB",
+        common::median(&idle_anon) / 1024.0,
+        common::median(&idle_file) / 1024.0,
     );
     let hwm = common::median(&live_hwm);
     println!(
@@ -72,9 +83,16 @@ fn verdict(met: bool) -> &'static str {
     }
 }
 
+/// Resident memory of a process, KiB.
+struct Rss {
+    total: u64,
+    anon: u64,
+    file: u64,
+}
+
 /// RSS (KiB) at the end and CPU (% of one core) over `watch`, once every
 /// chat is ready; and the requests made while watching.
-async fn idle(chats: usize, watch: Duration, ticks: f64) -> (u64, f64, usize) {
+async fn idle(chats: usize, watch: Duration, ticks: f64) -> (Rss, f64, usize) {
     let dir = tempfile::tempdir().expect("temp dir");
     let fake = FakeServer::start().await;
     let config = dir.path().join("chats.yaml");
@@ -89,7 +107,11 @@ async fn idle(chats: usize, watch: Duration, ticks: f64) -> (u64, f64, usize) {
     let before = (cpu_ticks(pid), Instant::now(), fake.request_count());
     tokio::time::sleep(watch).await;
     let cpu = (cpu_ticks(pid) - before.0) as f64 / ticks / before.1.elapsed().as_secs_f64();
-    let rss = status_kib(pid, "VmRSS");
+    let rss = Rss {
+        total: status_kib(pid, "VmRSS"),
+        anon: status_kib(pid, "RssAnon"),
+        file: status_kib(pid, "RssFile"),
+    };
     let requests = fake.request_count() - before.2;
     stop(&mut child);
     (rss, cpu * 100.0, requests)

@@ -192,7 +192,20 @@ pub async fn execute(cli: Cli) -> ExitCode {
             now,
             dry_run,
         } => match load(&cli) {
-            Ok(config) => run(&cli, config, chat, RunOptions { once, now, dry_run }).await,
+            Ok(config) => {
+                run(
+                    &cli,
+                    config,
+                    chat,
+                    RunOptions {
+                        once,
+                        now,
+                        dry_run,
+                        release_idle_memory: true,
+                    },
+                )
+                .await
+            }
             Err(code) => return code,
         },
         Command::Status {

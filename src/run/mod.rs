@@ -46,6 +46,10 @@ pub struct RunOptions {
     pub now: bool,
     /// No network writes: print each post at its time.
     pub dry_run: bool,
+    /// Give start-up memory back whenever every chat sleeps until its
+    /// next run (`crate::memory`). The `run` command sets it; tests,
+    /// which run the daemon inside the test binary, leave it off.
+    pub release_idle_memory: bool,
 }
 
 /// Timing knobs; tests shorten them.
@@ -186,11 +190,21 @@ impl Daemon {
             }
         }
         let mut tasks = JoinSet::new();
-        for chat in chats {
+        let activities =
+            crate::memory::Activity::for_chats(chats.len(), shared.options.release_idle_memory);
+        let leases = Arc::new(chat::Leases::default());
+        let _renewer = TaskGuard::spawn({
+            let leases = Arc::clone(&leases);
+            let (store, clock) = (shared.store.clone(), shared.clock.clone());
+            let holder = shared.holder.clone();
+            async move { leases.keep(store, clock, holder).await }
+        });
+        for (chat, mut activity) in chats.into_iter().zip(activities) {
             let daemon = Arc::clone(&shared);
+            let leases = Arc::clone(&leases);
             tasks.spawn(async move {
                 let id = chat.id.clone();
-                let result = chat::chat_loop(&daemon, chat).await;
+                let result = chat::chat_loop(&daemon, chat, &mut activity, &leases).await;
                 ChatOutcome { chat: id, result }
             });
         }

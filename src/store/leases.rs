@@ -81,6 +81,23 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Renews, until `expires_at`, every lease `holder` still holds;
+    /// returns the chats renewed. One statement however many chats.
+    pub async fn renew_leases(
+        &self,
+        holder: &str,
+        expires_at: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<String>> {
+        let renewed = sqlx::query_scalar(
+            "UPDATE chat_leases SET expires_at = ? WHERE holder = ? RETURNING chat_id",
+        )
+        .bind(expires_at)
+        .bind(holder)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(renewed)
+    }
+
     /// Gives the lease back (clean exit), if still ours.
     pub async fn release_lease(&self, chat_id: &str, holder: &str) -> anyhow::Result<()> {
         sqlx::query("DELETE FROM chat_leases WHERE chat_id = ? AND holder = ?")

@@ -41,7 +41,13 @@ impl Store {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true);
-        Self::connect(options, 4)
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            // A connection is a thread and a page cache: an idle daemon
+            // keeps one, not the four a busy moment opened. Opening one
+            // again costs about a millisecond.
+            .idle_timeout(Duration::from_secs(60));
+        Self::connect(options, pool)
             .await
             .with_context(|| format!("cannot open the database {}", path.display()))
     }
@@ -49,11 +55,20 @@ impl Store {
     /// A private in-memory database (dry runs and tests).
     pub async fn open_in_memory() -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
-        // One connection: every in-memory connection is its own database.
-        Self::connect(options, 1).await
+        // One connection, never closed or recycled: every in-memory
+        // connection is its own database, gone when it closes.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None);
+        Self::connect(options, pool).await
     }
 
-    async fn connect(options: SqliteConnectOptions, max: u32) -> anyhow::Result<Self> {
+    async fn connect(
+        options: SqliteConnectOptions,
+        pool: SqlitePoolOptions,
+    ) -> anyhow::Result<Self> {
         let options = options
             // WAL lets `hashchat recap` read while the daemon writes.
             .journal_mode(SqliteJournalMode::Wal)
@@ -61,10 +76,7 @@ impl Store {
             .foreign_keys(true)
             // Another process holding the write lock is waited for, not fatal.
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max)
-            .connect_with(options)
-            .await?;
+        let pool = pool.connect_with(options).await?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await

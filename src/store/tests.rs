@@ -205,3 +205,42 @@ async fn a_second_process_cannot_take_a_live_lease_but_can_take_an_expired_one()
         Ok(())
     );
 }
+
+#[tokio::test]
+async fn renewing_extends_only_the_leases_the_holder_still_has() {
+    let (_dir, store) = store().await;
+    for chat in ["a", "b", "c"] {
+        let _ = store
+            .acquire_lease(chat, "one", at(0), at(2))
+            .await
+            .unwrap();
+    }
+    store
+        .acquire_lease("d", "two", at(0), at(2))
+        .await
+        .unwrap()
+        .unwrap();
+    // "one" stalled past expiry; "two" took "b" meanwhile; "c" ended.
+    store
+        .acquire_lease("b", "two", at(3), at(5))
+        .await
+        .unwrap()
+        .unwrap();
+    store.release_lease("c", "one").await.unwrap();
+    let mut renewed = store.renew_leases("one", at(6)).await.unwrap();
+    renewed.sort();
+    assert_eq!(renewed, vec!["a".to_string()]);
+    let a = store.lease_of("a", at(5)).await.unwrap().unwrap();
+    assert_eq!((a.holder.as_str(), a.expires_at), ("one", at(6)));
+    let b = store.lease_of("b", at(4)).await.unwrap().unwrap();
+    assert_eq!((b.holder.as_str(), b.expires_at), ("two", at(5)));
+    assert_eq!(
+        store
+            .lease_of("d", at(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at,
+        at(2)
+    );
+}
