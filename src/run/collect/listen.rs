@@ -56,7 +56,7 @@ pub struct Consumed {
 
 /// Consecutive statuses of a commit, stored in one transaction.
 #[derive(Default)]
-struct Run {
+struct Segment {
     rows: Vec<Option<Judged>>,
     /// The newest `update` among them: where the cursor moves once stored.
     newest: Option<String>,
@@ -88,7 +88,7 @@ impl Collector {
     /// returns, so the cursor is current for the next reconciliation.
     /// A commit is a future of this task, not a task of its own: on two
     /// cores a separate task made the listener, the commit and SQLite's
-    /// thread compete (76k statuses/s against 101k, see PERFORMANCE.md).
+    /// thread compete (76k statuses/s against 93k, see PERFORMANCE.md).
     pub async fn consume<S: EventSource>(
         &self,
         source: &mut S,
@@ -164,10 +164,10 @@ impl Collector {
         }
     }
 
-    /// Stores received events in arrival order: each run of statuses in
+    /// Stores received events in arrival order: each stretch of statuses in
     /// one transaction, each delete on its own.
     async fn commit(&self, received: Vec<Received>) {
-        let mut run = Run::default();
+        let mut segment = Segment::default();
         for item in received {
             match item {
                 Received::Status {
@@ -176,38 +176,43 @@ impl Collector {
                     new,
                     status,
                 } => {
-                    if new && run.newest.as_ref().is_none_or(|n| id_order(&id, n).is_gt()) {
-                        run.newest = Some(id);
+                    if new
+                        && segment
+                            .newest
+                            .as_ref()
+                            .is_none_or(|n| id_order(&id, n).is_gt())
+                    {
+                        segment.newest = Some(id);
                     }
-                    run.rows.push(row.map(|row| *row));
-                    run.statuses.extend(status.map(|status| *status));
+                    segment.rows.push(row.map(|row| *row));
+                    segment.statuses.extend(status.map(|status| *status));
                 }
                 Received::Delete(id) => {
-                    self.commit_statuses(std::mem::take(&mut run)).await;
+                    self.commit_statuses(std::mem::take(&mut segment)).await;
                     self.commit_delete(&id).await;
                 }
             }
         }
-        self.commit_statuses(run).await;
+        self.commit_statuses(segment).await;
     }
 
-    async fn commit_statuses(&self, run: Run) {
-        if run.rows.is_empty() {
+    async fn commit_statuses(&self, segment: Segment) {
+        if segment.rows.is_empty() {
             return;
         }
-        let count = run.rows.len();
-        if let Err(e) = store_judged(&self.store, self.window.run_id, run.rows).await {
+        let count = segment.rows.len();
+        if let Err(e) = store_judged(&self.store, self.window.run_id, segment.rows).await {
             // The final reconciliation reads the whole timeline again.
             self.failures.fetch_add(1, Ordering::Relaxed);
             tracing::error!(statuses = count, "could not record streamed posts: {e:#}");
             return;
         }
-        if let Some(newest) = &run.newest {
+        if let Some(newest) = &segment.newest {
             self.advance_cursor(newest).await;
         }
         if let Some(welcomer) = &self.welcomer {
             let posts = self.posts.borrow().clone();
-            for status in &run.statuses {
+            for status in &segment.statuses {
                 welcomer
                     .consider(&self.store, &self.social, &self.window, &posts, status)
                     .await;
