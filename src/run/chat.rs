@@ -174,16 +174,15 @@ async fn take_lease(daemon: &Daemon, chat: &Chat, holder: &str) -> anyhow::Resul
 }
 
 async fn chat_runs(daemon: &Daemon, chat: &Chat, activity: &mut Activity) -> anyhow::Result<()> {
-    let chat = chat.clone();
     let social: Arc<dyn Social> = if daemon.options.dry_run {
         Arc::new(DryRun::new(chat.timezone))
     } else {
-        daemon.connector.connect(&chat)?
+        daemon.connector.connect(chat)?
     };
-    let (me, instance) = identify(daemon, social.as_ref(), &chat).await?;
+    let (me, instance) = identify(daemon, social.as_ref(), chat).await?;
     tracing::info!(chat = %chat.id, bot = %me.acct, domain = %instance.domain, "chat ready");
-    warn_overlong_posts(&chat, instance.max_characters);
-    runs(daemon, &chat, &social, &me, &instance, activity).await
+    warn_overlong_posts(chat, instance.max_characters);
+    runs(daemon, chat, &social, &me, &instance, activity).await
 }
 
 /// Finishes unfinished runs, records missed ones, then does each next run.
@@ -195,17 +194,15 @@ async fn runs(
     instance: &Instance,
     activity: &mut Activity,
 ) -> anyhow::Result<()> {
-    let chat = chat.clone();
-    let (social, me, instance) = (Arc::clone(social), me.clone(), instance.clone());
     for run in daemon.store.unfinished_runs(&chat.id).await? {
         tracing::info!(chat = %chat.id, run = run.id, "resuming an unfinished run");
-        if drive(daemon, &social, &me, &instance, &chat, run).await? == Ended::Interrupted
+        if Box::pin(drive(daemon, social, me, instance, chat, run)).await? == Ended::Interrupted
             || daemon.options.once
         {
             return Ok(());
         }
     }
-    record_missed(daemon, &chat).await?;
+    record_missed(daemon, chat).await?;
 
     let mut start_now = daemon.options.now;
     loop {
@@ -214,7 +211,7 @@ async fn runs(
             start_now = false;
             now.with_timezone(&Utc).to_owned().with_nanosecond_zeroed()
         } else {
-            match next_start(daemon, &chat, now).await? {
+            match next_start(daemon, chat, now).await? {
                 Some(start) => start,
                 None => {
                     tracing::info!(chat = %chat.id, "no more runs scheduled");
@@ -224,7 +221,7 @@ async fn runs(
         };
         tracing::info!(chat = %chat.id, start = %start, local = %start.with_timezone(&chat.timezone), "next run");
         // Reminders go out before the start: wake for the earliest post.
-        let wake = schedule::timeline(&chat, start)
+        let wake = schedule::timeline(chat, start)
             .posts
             .iter()
             .map(|p| p.at)
@@ -236,7 +233,7 @@ async fn runs(
             _ = daemon.clock.sleep_until(wake) => {}
         }
         activity.work();
-        let collect_until = schedule::timeline(&chat, start).collect_until;
+        let collect_until = schedule::timeline(chat, start).collect_until;
         let run = daemon
             .store
             .open_run(&chat.id, start, collect_until)
@@ -248,7 +245,7 @@ async fn runs(
             }
             continue;
         }
-        if drive(daemon, &social, &me, &instance, &chat, run).await? == Ended::Interrupted
+        if Box::pin(drive(daemon, social, me, instance, chat, run)).await? == Ended::Interrupted
             || daemon.options.once
         {
             return Ok(());
