@@ -1,9 +1,10 @@
-//! Giving back memory that start-up used, once every chat is asleep until
-//! its next run. Reading chats.yaml, migrating the database and connecting
-//! touch megabytes of code that an idle daemon never runs again, and the
-//! kernel maps each touched page of the executable, with its neighbours,
-//! into the process until memory runs short. Most of an idle daemon's
-//! resident set was those pages (docs/PERFORMANCE.md, figure 5).
+//! Giving back memory that start-up and runs used, once every chat has
+//! slept for a while. Reading chats.yaml, migrating the database,
+//! connecting, preparing statements, a run and its recap touch megabytes
+//! of code that an idle daemon does not run again, and the kernel maps
+//! each touched page of the executable, with its neighbours, into the
+//! process until memory runs short. Most of an idle daemon's resident set
+//! was those pages (docs/PERFORMANCE.md, figure 5).
 //!
 //! [`release_idle_memory`] unmaps the executable's read-only segments
 //! (`MADV_DONTNEED`) and returns freed heap to the system (`malloc_trim`).
@@ -14,11 +15,18 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+/// How long every chat must have slept before memory is given back: past
+/// the one-off work that follows start-up or a run (the first lease
+/// renewal preparing its statement, idle connections closing).
+pub const IDLE_SETTLE: Duration = Duration::from_secs(90);
 
 /// One chat task's share in whether the daemon is busy: at work while it
-/// sets up or runs, at rest while it sleeps until its next run. When the
-/// last chat comes to rest, the daemon is idle and, if asked to,
-/// releases idle memory. Dropping it counts as rest.
+/// sets up or runs, at rest while it sleeps until its next run. Dropping
+/// it counts as rest.
 #[derive(Debug)]
 pub struct Activity {
     shared: Arc<Busy>,
@@ -28,39 +36,46 @@ pub struct Activity {
 #[derive(Debug)]
 struct Busy {
     working: AtomicUsize,
-    release: bool,
+    /// Bumped each time the last working chat comes to rest.
+    idle: watch::Sender<u64>,
+}
+
+/// Watches for the daemon to be idle: every chat at rest.
+#[derive(Debug)]
+pub struct Idleness {
+    shared: Arc<Busy>,
+    idle: watch::Receiver<u64>,
 }
 
 impl Activity {
-    /// One activity per chat, each at work (start-up is work); `release`:
-    /// give memory back whenever they are all at rest.
-    pub fn for_chats(chats: usize, release: bool) -> Vec<Activity> {
+    /// One activity per chat, each at work (start-up is work), and the
+    /// watch that sees them all come to rest.
+    pub fn for_chats(chats: usize) -> (Vec<Activity>, Idleness) {
+        let (idle, watching) = watch::channel(0);
         let shared = Arc::new(Busy {
             working: AtomicUsize::new(chats),
-            release,
+            idle,
         });
-        (0..chats)
+        let activities = (0..chats)
             .map(|_| Activity {
                 shared: Arc::clone(&shared),
                 working: true,
             })
-            .collect()
+            .collect();
+        let idleness = Idleness {
+            shared,
+            idle: watching,
+        };
+        (activities, idleness)
     }
 
     /// The chat sleeps until its next run.
     pub fn rest(&mut self) {
-        if !std::mem::replace(&mut self.working, false)
-            || self.shared.working.fetch_sub(1, Ordering::AcqRel) != 1
-            || !self.shared.release
+        if std::mem::replace(&mut self.working, false)
+            && self.shared.working.fetch_sub(1, Ordering::AcqRel) == 1
         {
-            return;
+            self.shared.idle.send_modify(|times| *times += 1);
         }
-        let released = release_idle_memory();
-        tracing::debug!(
-            code_kib = released.code_bytes / 1024,
-            heap_trimmed = released.heap_trimmed,
-            "every chat is asleep: gave back start-up memory"
-        );
     }
 
     /// The chat wakes for a run.
@@ -75,6 +90,36 @@ impl Drop for Activity {
     fn drop(&mut self) {
         self.rest();
     }
+}
+
+impl Idleness {
+    /// Calls `release` each time every chat has been at rest for `settle`
+    /// without a break; runs until its task is dropped with the daemon.
+    pub async fn release_when_idle(mut self, settle: Duration, mut release: impl FnMut()) {
+        // Cannot end with an error: the sender lives in `shared`, held here.
+        while self.idle.changed().await.is_ok() {
+            let became_idle = *self.idle.borrow_and_update();
+            tokio::time::sleep(settle).await;
+            let still = self.working() == 0 && *self.idle.borrow() == became_idle;
+            if still {
+                release();
+            }
+        }
+    }
+
+    fn working(&self) -> usize {
+        self.shared.working.load(Ordering::Acquire)
+    }
+}
+
+/// Gives memory back and says so in the log.
+pub fn release_and_log() {
+    let released = release_idle_memory();
+    tracing::debug!(
+        code_kib = released.code_bytes / 1024,
+        heap_trimmed = released.heap_trimmed,
+        "every chat has been asleep for a while: gave back memory"
+    );
 }
 
 /// What [`release_idle_memory`] gave back.
@@ -194,19 +239,52 @@ mod tests {
 
     #[test]
     fn the_daemon_is_idle_only_when_every_chat_rests() {
-        let mut chats = Activity::for_chats(2, false);
-        let working = |a: &Activity| a.shared.working.load(Ordering::Acquire);
-        assert_eq!(working(&chats[0]), 2);
+        let (mut chats, idleness) = Activity::for_chats(2);
+        let idle_times = || *idleness.idle.borrow();
+        assert_eq!(idleness.working(), 2);
         chats[0].rest();
         chats[0].rest(); // twice counts once
-        assert_eq!(working(&chats[0]), 1);
+        assert_eq!((idleness.working(), idle_times()), (1, 0));
         chats[1].work(); // already at work
-        assert_eq!(working(&chats[0]), 1);
+        assert_eq!(idleness.working(), 1);
         chats[0].work();
-        assert_eq!(working(&chats[0]), 2);
+        assert_eq!(idleness.working(), 2);
+        chats[0].rest();
         let last = chats.pop().unwrap();
         drop(last); // a chat that ends rests for good
-        assert_eq!(working(&chats[0]), 1);
+        assert_eq!((idleness.working(), idle_times()), (0, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn memory_is_given_back_only_after_every_chat_slept_for_the_settle_time() {
+        let settle = Duration::from_secs(90);
+        let (mut chats, idleness) = Activity::for_chats(2);
+        let releases = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&releases);
+        let watching = tokio::spawn(idleness.release_when_idle(settle, move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }));
+        let released = || releases.load(Ordering::SeqCst);
+        chats[0].rest();
+        chats[1].rest();
+        // A chat wakes before the settle time is over: nothing is released.
+        tokio::time::sleep(settle / 2).await;
+        chats[0].work();
+        tokio::time::sleep(settle).await;
+        assert_eq!(released(), 0);
+        // Both asleep again, this time for the whole settle time.
+        chats[0].rest();
+        tokio::time::sleep(settle + Duration::from_secs(1)).await;
+        assert_eq!(released(), 1);
+        // Staying asleep does not release again and again.
+        tokio::time::sleep(settle * 10).await;
+        assert_eq!(released(), 1);
+        // A run later, and asleep again: released again.
+        chats[1].work();
+        chats[1].rest();
+        tokio::time::sleep(settle + Duration::from_secs(1)).await;
+        assert_eq!(released(), 2);
+        watching.abort();
     }
 
     #[test]

@@ -190,8 +190,13 @@ impl Daemon {
             }
         }
         let mut tasks = JoinSet::new();
-        let activities =
-            crate::memory::Activity::for_chats(chats.len(), shared.options.release_idle_memory);
+        let (activities, idleness) = crate::memory::Activity::for_chats(chats.len());
+        let _releaser = shared.options.release_idle_memory.then(|| {
+            TaskGuard::spawn(
+                idleness
+                    .release_when_idle(crate::memory::IDLE_SETTLE, crate::memory::release_and_log),
+            )
+        });
         let leases = Arc::new(chat::Leases::default());
         let _renewer = TaskGuard::spawn({
             let leases = Arc::clone(&leases);

@@ -76,7 +76,12 @@ impl Store {
             .foreign_keys(true)
             // Another process holding the write lock is waited for, not fatal.
             .busy_timeout(Duration::from_secs(10));
-        let pool = pool.connect_with(options).await?;
+        // A local file does not go stale as a network connection does: no
+        // ping to the worker thread before every use of a connection.
+        let pool = pool
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
