@@ -25,10 +25,10 @@ pub async fn chat_loop(
     let holder = daemon.holder.as_str();
     take_lease(daemon, &chat, holder).await?;
     // Renewed by the daemon's one renewer while this chat sleeps for days
-    // or waits on the server.
-    leases.hold(&chat.id);
+    // or waits on the server; no longer once the chat ends, even by a panic.
+    let held = leases.hold(&chat.id);
     let result = chat_runs(daemon, &chat, activity).await;
-    leases.release(&chat.id);
+    drop(held);
     if let Err(e) = daemon.store.release_lease(&chat.id, holder).await {
         tracing::warn!(chat = %chat.id, "could not release the chat's lease: {e:#}");
     }
@@ -51,12 +51,13 @@ impl Leases {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn hold(&self, chat_id: &str) {
+    /// Renews `chat_id`'s lease until the returned guard is dropped.
+    fn hold<'a>(&'a self, chat_id: &'a str) -> Held<'a> {
         self.held().insert(chat_id.to_string());
-    }
-
-    fn release(&self, chat_id: &str) {
-        self.held().remove(chat_id);
+        Held {
+            leases: self,
+            chat_id,
+        }
     }
 
     /// Renews the held leases every [`RENEW_EVERY`], until dropped.
@@ -66,8 +67,18 @@ impl Leases {
         clock: crate::clock::SharedClock,
         holder: String,
     ) {
+        self.keep_every(RENEW_EVERY, store, clock, holder).await;
+    }
+
+    async fn keep_every(
+        &self,
+        every: std::time::Duration,
+        store: crate::store::Store,
+        clock: crate::clock::SharedClock,
+        holder: String,
+    ) {
         loop {
-            tokio::time::sleep(RENEW_EVERY).await;
+            tokio::time::sleep(every).await;
             let now = clock.now();
             let renewed = match store.renew_leases(&holder, now + LEASE).await {
                 Ok(renewed) => renewed,
@@ -100,6 +111,18 @@ impl Leases {
                 }
             }
         }
+    }
+}
+
+/// A lease the renewer keeps renewing while this lives.
+struct Held<'a> {
+    leases: &'a Leases,
+    chat_id: &'a str,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.leases.held().remove(self.chat_id);
     }
 }
 
@@ -391,6 +414,67 @@ async fn record_missed(daemon: &Daemon, chat: &Chat) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_renewer_extends_held_leases_and_reports_or_retakes_lost_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("h.db"))
+            .await
+            .unwrap();
+        let start = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 3, 20, 0, 0).unwrap();
+        let (me, other) = ("me", "other");
+        for chat in ["a", "b", "c"] {
+            store
+                .acquire_lease(chat, me, start, start + LEASE)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let leases = Arc::new(Leases::default());
+        // "b" was taken by another process while this one stalled past its
+        // expiry; the row of "c" is gone (someone cleaned the table).
+        let later = start + LEASE + chrono::Duration::seconds(1);
+        store
+            .acquire_lease("b", other, later, later + LEASE)
+            .await
+            .unwrap()
+            .unwrap();
+        store.release_lease("c", me).await.unwrap();
+        let clock: crate::clock::SharedClock = Arc::new(crate::clock::ManualClock::new(later));
+        let renewer = {
+            let (leases, store) = (Arc::clone(&leases), store.clone());
+            tokio::spawn(async move {
+                let (_a, _b, _c) = (leases.hold("a"), leases.hold("b"), leases.hold("c"));
+                let every = std::time::Duration::from_millis(5);
+                leases.keep_every(every, store, clock, me.into()).await;
+            })
+        };
+        let holder = |chat: &'static str| {
+            let store = store.clone();
+            async move { store.lease_of(chat, later).await.unwrap() }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                let renewed = holder("a")
+                    .await
+                    .is_some_and(|a| a.expires_at == later + LEASE);
+                let retaken = holder("c").await.is_some_and(|c| c.holder == me);
+                if renewed && retaken {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the held lease is renewed and the gone one taken back");
+        renewer.abort();
+        let b = holder("b").await.expect("b is held");
+        assert_eq!(
+            b.holder, other,
+            "a lease another process took is not taken back"
+        );
+        assert_eq!(b.expires_at, later + LEASE);
+    }
 
     #[test]
     fn a_lease_holder_is_gone_only_when_this_host_can_tell() {
