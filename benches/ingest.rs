@@ -167,12 +167,10 @@ impl EventSource for Corpus {
     }
 }
 
-/// The listener's loop over the whole corpus into a fresh database file,
-/// in a task of its own as in the daemon; returns the time taken and the
-/// commits it used.
-async fn listen(corpus: &Arc<[String]>, window: &RunWindow, posts: &RunPosts) -> (Duration, u64) {
+/// A fresh database file with one run open, and `window` pointing at it.
+async fn fresh_run(window: &RunWindow) -> (tempfile::TempDir, Store, RunWindow) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&dir.path().join("listen.db"))
+    let store = Store::open(&dir.path().join("bench.db"))
         .await
         .expect("store");
     let run = store
@@ -183,6 +181,15 @@ async fn listen(corpus: &Arc<[String]>, window: &RunWindow, posts: &RunPosts) ->
         run_id: run.id,
         ..window.clone()
     };
+    (dir, store, window)
+}
+
+/// The listener's loop over the whole corpus into a fresh database file,
+/// in a task of its own as in the daemon; returns the time taken and the
+/// commits it used.
+async fn listen(corpus: &Arc<[String]>, window: &RunWindow, posts: &RunPosts) -> (Duration, u64) {
+    let (_dir, store, window) = fresh_run(window).await;
+    let run_id = window.run_id;
     let (_keep, posts) = tokio::sync::watch::channel(posts.clone());
     let social = Arc::new(DryRun::new(chrono_tz::UTC));
     let collector = Arc::new(Collector::new(
@@ -208,7 +215,7 @@ async fn listen(corpus: &Arc<[String]>, window: &RunWindow, posts: &RunPosts) ->
     .expect("the listener task");
     let took = start.elapsed();
     assert_eq!(consumed.events as usize, corpus.len());
-    let stored = store.statuses(run.id).await.expect("read back").len();
+    let stored = store.statuses(run_id).await.expect("read back").len();
     assert_eq!(
         stored,
         count_kept(corpus.len()),
@@ -225,18 +232,7 @@ enum Mode {
 
 /// Decoding, judging and storing every status into a fresh database file.
 async fn ours(corpus: &[String], window: &RunWindow, posts: &RunPosts, mode: Mode) -> Duration {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&dir.path().join("ours.db"))
-        .await
-        .expect("store");
-    let run = store
-        .open_run("bench", window.opens, window.closes)
-        .await
-        .expect("a run");
-    let window = RunWindow {
-        run_id: run.id,
-        ..window.clone()
-    };
+    let (_dir, store, window) = fresh_run(window).await;
     let start = Instant::now();
     for page in corpus.chunks(PAGE) {
         let statuses: Vec<Status> = page
@@ -259,7 +255,11 @@ async fn ours(corpus: &[String], window: &RunWindow, posts: &RunPosts, mode: Mod
         }
     }
     let took = start.elapsed();
-    let stored = store.statuses(run.id).await.expect("read back").len();
+    let stored = store
+        .statuses(window.run_id)
+        .await
+        .expect("read back")
+        .len();
     assert_eq!(
         stored,
         count_kept(corpus.len()),
@@ -275,17 +275,13 @@ fn count_kept(count: usize) -> usize {
 
 /// The store's share: the raw benchmark's rows through `record_statuses`.
 async fn store_rows(rows: &[(StoredStatus, Vec<u32>)], size: usize) -> Duration {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&dir.path().join("rows.db"))
-        .await
-        .expect("store");
-    let run = store
-        .open_run("bench", corpus::opens(), corpus::closes())
-        .await
-        .expect("a run");
+    let (_dir, store, window) = fresh_run(&window()).await;
     let start = Instant::now();
     for page in rows.chunks(size) {
-        store.record_statuses(run.id, page).await.expect("stored");
+        store
+            .record_statuses(window.run_id, page)
+            .await
+            .expect("stored");
     }
     start.elapsed()
 }

@@ -100,23 +100,24 @@ pub async fn ingest(
     posts: &RunPosts,
     status: &Status,
 ) -> anyhow::Result<Option<Recorded>> {
-    let Verdict::Keep { text, answers } = judge(window, posts, status) else {
+    let Some((stored, answers)) = judge_row(window, posts, status) else {
         return Ok(None);
     };
-    let stored = stored_status(window, status, text);
     let recorded = store
         .record_status(window.run_id, &stored, &answers)
         .await?;
-    match recorded {
-        Recorded::New => tracing::info!(
-            status_id = %status.id, account = %stored.account, ?answers, "recorded a post"
-        ),
-        Recorded::Edited => tracing::info!(
-            status_id = %status.id, account = %stored.account, ?answers, "recorded an edit"
-        ),
-        Recorded::Unchanged => {}
-    }
+    log_recorded(&stored, &answers, recorded);
     Ok(Some(recorded))
+}
+
+/// The run's log line for a status stored anew or edited.
+fn log_recorded(stored: &StoredStatus, answers: &[u32], recorded: Recorded) {
+    let what = match recorded {
+        Recorded::New => "recorded a post",
+        Recorded::Edited => "recorded an edit",
+        Recorded::Unchanged => return,
+    };
+    tracing::info!(status_id = %stored.status_id, account = %stored.account, ?answers, "{what}");
 }
 
 /// A kept status as the store takes it: its row and the questions it answers.
@@ -170,14 +171,7 @@ pub async fn store_judged(
         .unzip();
     let recorded = store.record_statuses(run_id, &page).await?;
     for ((index, (stored, answers)), outcome) in kept.into_iter().zip(&page).zip(recorded) {
-        let what = match outcome {
-            Recorded::New => Some("recorded a post"),
-            Recorded::Edited => Some("recorded an edit"),
-            Recorded::Unchanged => None,
-        };
-        if let Some(what) = what {
-            tracing::info!(status_id = %stored.status_id, account = %stored.account, ?answers, "{what}");
-        }
+        log_recorded(stored, answers, outcome);
         outcomes[index] = Some(outcome);
     }
     Ok(outcomes)
