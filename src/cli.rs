@@ -379,7 +379,7 @@ async fn status(
     format: crate::status::StatusFormat,
 ) -> anyhow::Result<ExitCode> {
     let store = open_existing(cli).await?;
-    let statuses = crate::status::status(config, &store, chat, runs, chrono::Utc::now()).await?;
+    let statuses = crate::status::status(config, &store, chat, runs).await?;
     print!("{}", crate::status::render(&statuses, format, config));
     Ok(ExitCode::SUCCESS)
 }

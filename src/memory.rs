@@ -9,7 +9,7 @@
 //! [`release_idle_memory`] unmaps the executable's read-only segments
 //! (`MADV_DONTNEED`) and returns freed heap to the system (`malloc_trim`).
 //! Nothing is lost: the code stays in the page cache, shared, and the
-//! little an idle daemon runs (timers, lease renewals, stream pings) is
+//! little an idle daemon runs (timers, stream pings) is
 //! mapped back on its next use by a minor fault, without disk I/O. Writable
 //! segments are never touched, so relocated data stays as it is.
 
@@ -20,8 +20,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// How long every chat must have slept before memory is given back: past
-/// the one-off work that follows start-up or a run (the first lease
-/// renewal preparing its statement, idle connections closing).
+/// the one-off work that follows start-up or a run (the database's idle
+/// connections closing, 60 s after their last use).
 pub const IDLE_SETTLE: Duration = Duration::from_secs(90);
 
 /// One chat task's share in whether the daemon is busy: at work while it

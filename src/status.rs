@@ -48,7 +48,6 @@ pub async fn status(
     store: &Store,
     chat: Option<&str>,
     runs: u32,
-    now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<ChatStatus>> {
     let mut out = Vec::new();
     for c in config
@@ -86,7 +85,7 @@ pub async fn status(
         }
         out.push(ChatStatus {
             chat: c.id.clone(),
-            running_in: store.lease_of(&c.id, now).await?.map(|l| l.holder),
+            running_in: store.lease_of(&c.id)?.map(|l| l.holder),
             runs: run_statuses,
         });
     }

@@ -16,122 +16,15 @@ use crate::schedule;
 /// How far back missed runs are looked for after a long downtime.
 const MISSED_LOOKBACK_RUNS: usize = 100;
 
-pub async fn chat_loop(
-    daemon: &Daemon,
-    chat: Chat,
-    activity: &mut Activity,
-    leases: &Leases,
-) -> anyhow::Result<()> {
-    let holder = daemon.holder.as_str();
-    take_lease(daemon, &chat, holder).await?;
-    // Renewed by the daemon's one renewer while this chat sleeps for days
-    // or waits on the server; no longer once the chat ends, even by a panic.
-    let held = leases.hold(&chat.id);
-    let result = chat_runs(daemon, &chat, activity).await;
-    drop(held);
-    if let Err(e) = daemon.store.release_lease(&chat.id, holder).await {
-        tracing::warn!(chat = %chat.id, "could not release the chat's lease: {e:#}");
-    }
-    result
+pub async fn chat_loop(daemon: &Daemon, chat: Chat, activity: &mut Activity) -> anyhow::Result<()> {
+    // Held until this task ends, however it ends (a panic, the process
+    // killed): the kernel lets go of the lock then.
+    let _lease = take_lease(daemon, &chat).await?;
+    chat_runs(daemon, &chat, activity).await
 }
-
-/// The chats whose leases this process holds. One task renews them all
-/// with one statement every 30 s: an idle daemon with 100 chats used to
-/// run 100 tasks and 100 writes, through as many database connections
-/// as the pool allowed.
-#[derive(Debug, Default)]
-pub(crate) struct Leases {
-    held: std::sync::Mutex<std::collections::BTreeSet<String>>,
-}
-
-impl Leases {
-    fn held(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<String>> {
-        self.held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Renews `chat_id`'s lease until the returned guard is dropped.
-    fn hold<'a>(&'a self, chat_id: &'a str) -> Held<'a> {
-        self.held().insert(chat_id.to_string());
-        Held {
-            leases: self,
-            chat_id,
-        }
-    }
-
-    /// Renews the held leases every [`RENEW_EVERY`], until dropped.
-    pub(crate) async fn keep(
-        &self,
-        store: crate::store::Store,
-        clock: crate::clock::SharedClock,
-        holder: String,
-    ) {
-        self.keep_every(RENEW_EVERY, store, clock, holder).await;
-    }
-
-    async fn keep_every(
-        &self,
-        every: std::time::Duration,
-        store: crate::store::Store,
-        clock: crate::clock::SharedClock,
-        holder: String,
-    ) {
-        loop {
-            tokio::time::sleep(every).await;
-            let now = clock.now();
-            let renewed = match store.renew_leases(&holder, now + LEASE).await {
-                Ok(renewed) => renewed,
-                Err(e) => {
-                    tracing::warn!("could not renew the chats' leases: {e:#}");
-                    continue;
-                }
-            };
-            let missing: Vec<String> = {
-                let held = self.held();
-                held.iter()
-                    .filter(|id| !renewed.contains(id))
-                    .cloned()
-                    .collect()
-            };
-            // Not ours any more (another process took it after this one
-            // stalled past its expiry) or gone: take it back if free.
-            for chat_id in missing {
-                match store
-                    .acquire_lease(&chat_id, &holder, now, now + LEASE)
-                    .await
-                {
-                    Ok(Ok(())) => {}
-                    Ok(Err(other)) => {
-                        tracing::error!(chat = %chat_id, holder = %other.holder, "lost the chat's lease to another process")
-                    }
-                    Err(e) => {
-                        tracing::warn!(chat = %chat_id, "could not renew the chat's lease: {e:#}")
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// A lease the renewer keeps renewing while this lives.
-struct Held<'a> {
-    leases: &'a Leases,
-    chat_id: &'a str,
-}
-
-impl Drop for Held<'_> {
-    fn drop(&mut self) {
-        self.leases.held().remove(self.chat_id);
-    }
-}
-
-/// How long a lease lasts without renewal, and how often it is renewed.
-const LEASE: chrono::Duration = chrono::Duration::seconds(90);
-const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// This process's identity in leases: host, pid and a random part (pids
-/// are reused across containers).
+/// are reused across containers). Only ever shown to people.
 pub fn process_holder() -> String {
     format!(
         "{}:{}:{:08x}",
@@ -149,51 +42,24 @@ fn host_name() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// Whether a lease holder is known to be gone: a process on this host
-/// whose pid no longer exists, or that has our own pid but another random
-/// part (a previous life of this container or service, after `kill -9`).
-/// Unknown (another host, no /proc) counts as alive: its lease expires.
-fn holder_is_gone(holder: &str) -> bool {
-    let mut parts = holder.rsplitn(3, ':');
-    let (Some(_random), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    let Ok(pid) = pid.parse::<u32>() else {
-        return false;
-    };
-    if host != host_name() || !std::path::Path::new("/proc/self").exists() {
-        return false;
-    }
-    pid == std::process::id() || !std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
-async fn take_lease(daemon: &Daemon, chat: &Chat, holder: &str) -> anyhow::Result<()> {
-    let now = daemon.clock.now();
-    let other = match daemon
+async fn take_lease(daemon: &Daemon, chat: &Chat) -> anyhow::Result<crate::store::Lease> {
+    match daemon
         .store
-        .acquire_lease(&chat.id, holder, now, now + LEASE)
+        .take_lease(&chat.id, &daemon.holder, daemon.clock.now())
         .await?
     {
-        Ok(()) => return Ok(()),
-        Err(other) => other,
-    };
-    if holder_is_gone(&other.holder)
-        && daemon
-            .store
-            .take_over_lease(&chat.id, &other.holder, holder, now, now + LEASE)
-            .await?
-    {
-        tracing::warn!(chat = %chat.id, previous = %other.holder, "took over the chat from a hashchat process that is no longer running");
-        return Ok(());
+        Ok(lease) => Ok(lease),
+        Err(other) => anyhow::bail!(
+            "chat `{}` is already being run by another hashchat process ({}{}); \
+             stop that process first, or run this chat only there",
+            chat.id,
+            other.holder,
+            other
+                .acquired_at
+                .map(|at| format!(", since {at}"))
+                .unwrap_or_default(),
+        ),
     }
-    anyhow::bail!(
-        "chat `{}` is already being run by another hashchat process ({}, since {}); \
-         stop that process first, or wait until its lease expires at {} if it died",
-        chat.id,
-        other.holder,
-        other.acquired_at,
-        other.expires_at
-    )
 }
 
 async fn chat_runs(daemon: &Daemon, chat: &Chat, activity: &mut Activity) -> anyhow::Result<()> {
@@ -409,85 +275,4 @@ async fn record_missed(daemon: &Daemon, chat: &Chat) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn the_renewer_extends_held_leases_and_reports_or_retakes_lost_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(&dir.path().join("h.db"))
-            .await
-            .unwrap();
-        let start = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 3, 20, 0, 0).unwrap();
-        let (me, other) = ("me", "other");
-        for chat in ["a", "b", "c"] {
-            store
-                .acquire_lease(chat, me, start, start + LEASE)
-                .await
-                .unwrap()
-                .unwrap();
-        }
-        let leases = Arc::new(Leases::default());
-        // "b" was taken by another process while this one stalled past its
-        // expiry; the row of "c" is gone (someone cleaned the table).
-        let later = start + LEASE + chrono::Duration::seconds(1);
-        store
-            .acquire_lease("b", other, later, later + LEASE)
-            .await
-            .unwrap()
-            .unwrap();
-        store.release_lease("c", me).await.unwrap();
-        let clock: crate::clock::SharedClock = Arc::new(crate::clock::ManualClock::new(later));
-        let renewer = {
-            let (leases, store) = (Arc::clone(&leases), store.clone());
-            tokio::spawn(async move {
-                let (_a, _b, _c) = (leases.hold("a"), leases.hold("b"), leases.hold("c"));
-                let every = std::time::Duration::from_millis(5);
-                leases.keep_every(every, store, clock, me.into()).await;
-            })
-        };
-        let holder = |chat: &'static str| {
-            let store = store.clone();
-            async move { store.lease_of(chat, later).await.unwrap() }
-        };
-        tokio::time::timeout(std::time::Duration::from_secs(10), async {
-            loop {
-                let renewed = holder("a")
-                    .await
-                    .is_some_and(|a| a.expires_at == later + LEASE);
-                let retaken = holder("c").await.is_some_and(|c| c.holder == me);
-                if renewed && retaken {
-                    break;
-                }
-                tokio::task::yield_now().await;
-            }
-        })
-        .await
-        .expect("the held lease is renewed and the gone one taken back");
-        renewer.abort();
-        let b = holder("b").await.expect("b is held");
-        assert_eq!(
-            b.holder, other,
-            "a lease another process took is not taken back"
-        );
-        assert_eq!(b.expires_at, later + LEASE);
-    }
-
-    #[test]
-    fn a_lease_holder_is_gone_only_when_this_host_can_tell() {
-        let host = host_name();
-        let me = std::process::id();
-        // Our own pid with another random part: a previous life of this process.
-        assert!(holder_is_gone(&format!("{host}:{me}:00000000")));
-        // A pid that cannot exist.
-        assert!(holder_is_gone(&format!("{host}:4294967295:00000000")));
-        // Another host, or a holder name we cannot read: assume alive.
-        assert!(!holder_is_gone(&format!("elsewhere.example:{me}:00000000")));
-        assert!(!holder_is_gone("test-process"));
-        // pid 1 exists on every Linux host.
-        assert!(!holder_is_gone(&format!("{host}:1:00000000")) || me == 1);
-    }
 }

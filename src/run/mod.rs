@@ -197,19 +197,11 @@ impl Daemon {
                     .release_when_idle(crate::memory::IDLE_SETTLE, crate::memory::release_and_log),
             )
         });
-        let leases = Arc::new(chat::Leases::default());
-        let _renewer = TaskGuard::spawn({
-            let leases = Arc::clone(&leases);
-            let (store, clock) = (shared.store.clone(), shared.clock.clone());
-            let holder = shared.holder.clone();
-            async move { leases.keep(store, clock, holder).await }
-        });
         for (chat, mut activity) in chats.into_iter().zip(activities) {
             let daemon = Arc::clone(&shared);
-            let leases = Arc::clone(&leases);
             tasks.spawn(async move {
                 let id = chat.id.clone();
-                let result = chat::chat_loop(&daemon, chat, &mut activity, &leases).await;
+                let result = chat::chat_loop(&daemon, chat, &mut activity).await;
                 ChatOutcome { chat: id, result }
             });
         }
@@ -234,7 +226,7 @@ impl Daemon {
 }
 
 /// A spawned task that is aborted when its owner is dropped, so a helper
-/// task (stream listener, lease renewer) never outlives the run or chat it
+/// task (a stream listener, the memory releaser) never outlives the run or chat it
 /// serves, even when that future is cancelled mid-way.
 pub(crate) struct TaskGuard<T>(tokio::task::JoinHandle<T>);
 

@@ -15,7 +15,7 @@ mod statuses;
 
 pub use commands::CommandRecord;
 pub use history::RunActivity;
-pub use leases::LeaseHolder;
+pub use leases::{Lease, LeaseHolder};
 pub use posts::{PostRow, PostState};
 pub use runs::{RunRow, RunState};
 pub use statuses::{Recorded, StatusRow, StoredStatus};
@@ -32,6 +32,7 @@ use sqlx::SqlitePool;
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    leases: leases::Leases,
 }
 
 impl Store {
@@ -47,7 +48,7 @@ impl Store {
             // keeps one, not the four a busy moment opened. Opening one
             // again costs about a millisecond.
             .idle_timeout(Duration::from_secs(60));
-        Self::connect(options, pool)
+        Self::connect(options, pool, leases::Leases::beside(path))
             .await
             .with_context(|| format!("cannot open the database {}", path.display()))
     }
@@ -62,12 +63,13 @@ impl Store {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None);
-        Self::connect(options, pool).await
+        Self::connect(options, pool, leases::Leases::in_memory()).await
     }
 
     async fn connect(
         options: SqliteConnectOptions,
         pool: SqlitePoolOptions,
+        leases: leases::Leases,
     ) -> anyhow::Result<Self> {
         let options = options
             // WAL lets `hashchat recap` read while the daemon writes.
@@ -86,7 +88,7 @@ impl Store {
             .run(&pool)
             .await
             .context("cannot bring the database schema up to date")?;
-        Ok(Self { pool })
+        Ok(Self { pool, leases })
     }
 
     pub fn pool(&self) -> &SqlitePool {

@@ -156,91 +156,117 @@ async fn a_missed_run_is_recorded_once_and_is_not_the_latest_run() {
 }
 
 #[tokio::test]
-async fn a_second_process_cannot_take_a_live_lease_but_can_take_an_expired_one() {
-    let (_dir, store) = store().await;
-    assert_eq!(
-        store
-            .acquire_lease("chat", "one", at(0), at(2))
-            .await
-            .unwrap(),
-        Ok(())
-    );
-    // The holder renews its own lease.
-    assert_eq!(
-        store
-            .acquire_lease("chat", "one", at(1), at(3))
-            .await
-            .unwrap(),
-        Ok(())
-    );
-    let refused = store
-        .acquire_lease("chat", "two", at(2), at(4))
+async fn a_lease_is_refused_to_others_until_its_holder_lets_go() {
+    let (dir, store) = store().await;
+    // Another process: its own pool and its own lease files' descriptors.
+    let other = Store::open(&dir.path().join("h.db")).await.unwrap();
+    let one = store
+        .take_lease("chat", "one", at(0))
+        .await
+        .unwrap()
+        .unwrap();
+    let refused = other
+        .take_lease("chat", "two", at(1))
         .await
         .unwrap()
         .unwrap_err();
     assert_eq!(refused.holder, "one");
-    assert_eq!(refused.expires_at, at(3));
+    assert_eq!(refused.acquired_at, Some(at(0)));
+    // The same process asking again is refused too: a chat runs once.
+    assert!(store
+        .take_lease("chat", "one", at(1))
+        .await
+        .unwrap()
+        .is_err());
     // Another chat is free.
+    let _two = other
+        .take_lease("other", "two", at(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        store
-            .acquire_lease("other", "two", at(2), at(4))
-            .await
-            .unwrap(),
-        Ok(())
+        other.lease_of("chat").unwrap().map(|l| l.holder),
+        Some("one".to_string())
     );
-    // The first holder died: after expiry the second takes over.
+    drop(one);
+    assert_eq!(other.lease_of("chat").unwrap(), None);
+    let three = other
+        .take_lease("chat", "three", at(2))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        store
-            .acquire_lease("chat", "two", at(4), at(6))
-            .await
-            .unwrap(),
-        Ok(())
+        store.lease_of("chat").unwrap().map(|l| l.holder),
+        Some("three".to_string())
     );
-    store.release_lease("chat", "two").await.unwrap();
+    drop(three);
+    assert!(dir.path().join("h.db-leases").join("chat.lease").exists());
+}
+
+#[tokio::test]
+async fn a_lease_file_left_by_a_killed_process_is_free_at_once() {
+    let (dir, store) = store().await;
+    // What `kill -9` leaves: the file still names its holder, but the
+    // kernel dropped the lock with the process.
+    let folder = dir.path().join("h.db-leases");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("chat.lease"),
+        format!("dead-host:1234:abcd\n{}\n", at(0).to_rfc3339()),
+    )
+    .unwrap();
+    assert_eq!(store.lease_of("chat").unwrap(), None);
+    let _lease = store
+        .take_lease("chat", "new", at(5))
+        .await
+        .unwrap()
+        .unwrap();
+    let other = Store::open(&dir.path().join("h.db")).await.unwrap();
     assert_eq!(
-        store
-            .acquire_lease("chat", "three", at(5), at(7))
-            .await
-            .unwrap(),
-        Ok(())
+        other.lease_of("chat").unwrap(),
+        Some(LeaseHolder {
+            holder: "new".into(),
+            acquired_at: Some(at(5)),
+        })
     );
 }
 
 #[tokio::test]
-async fn renewing_extends_only_the_leases_the_holder_still_has() {
-    let (_dir, store) = store().await;
-    for chat in ["a", "b", "c"] {
-        let _ = store
-            .acquire_lease(chat, "one", at(0), at(2))
-            .await
-            .unwrap();
-    }
-    store
-        .acquire_lease("d", "two", at(0), at(2))
+async fn an_in_memory_store_keeps_its_leases_in_the_process() {
+    let store = Store::open_in_memory().await.unwrap();
+    let lease = store
+        .take_lease("chat", "one", at(0))
         .await
         .unwrap()
         .unwrap();
-    // "one" stalled past expiry; "two" took "b" meanwhile; "c" ended.
-    store
-        .acquire_lease("b", "two", at(3), at(5))
+    let refused = store
+        .clone()
+        .take_lease("chat", "two", at(1))
         .await
-        .unwrap()
         .unwrap();
-    store.release_lease("c", "one").await.unwrap();
-    let mut renewed = store.renew_leases("one", at(6)).await.unwrap();
-    renewed.sort();
-    assert_eq!(renewed, vec!["a".to_string()]);
-    let a = store.lease_of("a", at(5)).await.unwrap().unwrap();
-    assert_eq!((a.holder.as_str(), a.expires_at), ("one", at(6)));
-    let b = store.lease_of("b", at(4)).await.unwrap().unwrap();
-    assert_eq!((b.holder.as_str(), b.expires_at), ("two", at(5)));
+    assert_eq!(refused.unwrap_err().holder, "one");
     assert_eq!(
-        store
-            .lease_of("d", at(1))
-            .await
-            .unwrap()
-            .unwrap()
-            .expires_at,
-        at(2)
+        store.lease_of("chat").unwrap().map(|l| l.holder),
+        Some("one".into())
+    );
+    drop(lease);
+    assert_eq!(store.lease_of("chat").unwrap(), None);
+    assert!(store
+        .take_lease("chat", "two", at(2))
+        .await
+        .unwrap()
+        .is_ok());
+}
+
+#[test]
+fn lease_files_are_named_after_the_chat_and_nothing_escapes_the_folder() {
+    let folder = std::path::Path::new("/db-leases");
+    assert_eq!(
+        leases::lease_file(folder, "1qedchat"),
+        folder.join("1qedchat.lease")
+    );
+    assert_eq!(
+        leases::lease_file(folder, "../x/Y"),
+        folder.join("%2e%2e%2fx%2f%59.lease")
     );
 }
