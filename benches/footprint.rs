@@ -113,10 +113,19 @@ async fn idle(
     let config = dir.path().join("chats.yaml");
     std::fs::write(&config, chats_yaml(&fake, chats, None)).expect("chats.yaml");
     let mut child = spawn(&fake, dir.path(), &config, &[]);
-    // Ready: each chat has asked who it is and what the instance allows.
-    tokio::time::timeout(Duration::from_secs(60), fake.wait_for_requests(2 * chats))
-        .await
-        .expect("every chat ready");
+    // Ready: the account has said who it is (asked once for all its
+    // chats) and its mention stream is open.
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let identified = |w: &it::fake_server::World| {
+            let asked = |path: &str| w.requests.iter().any(|r| r.path.starts_with(path));
+            (asked("/api/v1/accounts/verify_credentials") && asked("/api/v1/instance"))
+                .then_some(())
+        };
+        fake.wait_until(identified).await;
+        fake.wait_for_streams(1).await;
+    })
+    .await
+    .expect("every chat ready");
     let pid = child.id();
     let early = Duration::from_secs(10);
     keep_pinging(&fake, early).await;
@@ -131,6 +140,9 @@ async fn idle(
         file: status_kib(pid, "RssFile"),
     };
     let requests = fake.request_count() - before.2;
+    if let Some(dir) = std::env::var_os("HASHCHAT_BENCH_SMAPS") {
+        keep_smaps(pid, Path::new(&dir));
+    }
     stop(&mut child);
     (early_rss, rss, cpu * 100.0, requests)
 }
@@ -226,6 +238,30 @@ fn chats_yaml(fake: &FakeServer, chats: usize, live: Option<&str>) -> String {
         );
     }
     out
+}
+
+/// Copies the idle process's memory map and thread list into `dir`, to
+/// see what holds the resident set (`HASHCHAT_BENCH_SMAPS=dir`).
+fn keep_smaps(pid: u32, dir: &Path) {
+    std::fs::create_dir_all(dir).expect("smaps dir");
+    for file in ["smaps", "status"] {
+        let from = format!("/proc/{pid}/{file}");
+        std::fs::copy(&from, dir.join(format!("{pid}.{file}"))).expect("copy from /proc");
+    }
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("/proc task")
+        .filter_map(|t| {
+            let t = t.ok()?.path();
+            Some(
+                std::fs::read_to_string(t.join("comm"))
+                    .ok()?
+                    .trim()
+                    .to_string(),
+            )
+        })
+        .collect();
+    std::fs::write(dir.join(format!("{pid}.threads")), threads.join("\n")).expect("threads");
+    println!("  memory map of the idle process kept in {}", dir.display());
 }
 
 /// utime + stime of `pid`, in clock ticks.

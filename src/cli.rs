@@ -317,6 +317,7 @@ async fn run(
         shutdown,
         holder: crate::run::process_holder(),
         controls: Default::default(),
+        identities: Default::default(),
     };
     let outcomes = daemon.run(selected).await?;
     let failed: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();

@@ -52,6 +52,7 @@ pub fn daemon(chat: Chat, store: Store, server: url::Url, token: String) -> Daem
         shutdown: CancellationToken::new(),
         holder: "bench".into(),
         controls: Default::default(),
+        identities: Default::default(),
     }
 }
 

@@ -168,9 +168,43 @@ fn warn_overlong_posts(chat: &Chat, limit: usize) {
     }
 }
 
-/// Who the bot is and what the instance allows, retried while the server
-/// is unreachable (a daemon started before the network is up).
+/// Who the bot is and what the instance allows, asked once per account
+/// however many chats it runs (100 chats of one account used to spend 200
+/// requests at start-up, two thirds of the 5-minute rate limit).
 async fn identify(
+    daemon: &Daemon,
+    social: &dyn Social,
+    chat: &Chat,
+) -> anyhow::Result<(Account, Instance)> {
+    let known = daemon.identities.of(&super::account_key(chat));
+    let found = known
+        .get_or_try_init(|| ask_identity(daemon, social, chat))
+        .await?;
+    Ok(found.clone())
+}
+
+/// Who each account is and what its instance allows, by account key.
+#[derive(Debug, Default)]
+pub struct Identities(std::sync::Mutex<std::collections::HashMap<String, Identity>>);
+
+/// Set by the first chat of the account to get an answer; the others
+/// wait for it.
+type Identity = Arc<tokio::sync::OnceCell<(Account, Instance)>>;
+
+impl Identities {
+    fn of(&self, account: &str) -> Identity {
+        let mut known = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(known.entry(account.to_string()).or_default())
+    }
+}
+
+/// Asks the server, retrying while it is unreachable (a daemon started
+/// before the network is up). A refused token is not retried; the next
+/// chat of the account asks again and gets the same answer.
+async fn ask_identity(
     daemon: &Daemon,
     social: &dyn Social,
     chat: &Chat,

@@ -18,7 +18,7 @@ mod post;
 mod steer;
 mod welcome;
 
-pub use chat::process_holder;
+pub use chat::{process_holder, Identities};
 pub use collect::{Collector, Consumed, EventSource, MOST_PER_COMMIT};
 pub use dry::DryRun;
 pub use ingest::{
@@ -131,6 +131,8 @@ pub struct Daemon {
     pub holder: String,
     /// Wakes the drivers when a moderator command changed a run.
     pub controls: commands::Controls,
+    /// Who each account is, asked once (see [`Identities`]).
+    pub identities: Identities,
 }
 
 /// The chats grouped by the account that runs them (server and token).

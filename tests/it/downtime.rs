@@ -161,6 +161,9 @@ async fn a_refused_token_stops_that_chat_with_a_clear_message_and_the_others_go_
     );
     let mut broken = app.chat.clone();
     broken.id = "broken".into();
+    // Its own token, so its own account: chats of one account share who
+    // the bot is, asked once.
+    broken.token = hashchat::chats::TokenSource::Env("REVOKED_TOKEN".into());
     daemon.config.chats.push(broken);
     daemon.connector = Arc::new(TwoTokens {
         server: app.fake.url(),

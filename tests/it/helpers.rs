@@ -163,6 +163,7 @@ impl TestApp {
             shutdown,
             holder: "test-process".into(),
             controls: Default::default(),
+            identities: Default::default(),
         }
     }
 

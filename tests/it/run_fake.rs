@@ -151,3 +151,45 @@ async fn a_whole_run_posts_each_post_once_at_its_time_and_records_every_answer()
         );
     }
 }
+
+#[tokio::test]
+async fn chats_of_one_account_ask_the_server_who_the_bot_is_once() {
+    let app = TestApp::new().await;
+    let mut daemon = app.daemon(
+        hashchat::run::RunOptions {
+            once: true,
+            ..Default::default()
+        },
+        tokio_util::sync::CancellationToken::new(),
+    );
+    for (id, tag) in [("second", "SecondChat"), ("third", "ThirdChat")] {
+        let mut chat = app.chat.clone();
+        chat.id = id.into();
+        chat.hashtag = hashchat::chats::Hashtag::parse(tag).unwrap();
+        daemon.config.chats.push(chat);
+    }
+    let task = tokio::spawn(async move { daemon.run(&[]).await.unwrap() });
+    app.clock.set(app.post_time(0));
+    // Each chat's welcome is out: every chat knows who it posts as.
+    within("three welcomes", app.fake.wait_for_bot_posts(3)).await;
+    let asked = |path: &str| {
+        app.fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.starts_with(path))
+            .count()
+    };
+    assert_eq!(asked("/api/v1/accounts/verify_credentials"), 1);
+    // Once for the chats, once for the account's mention listener.
+    assert_eq!(asked("/api/v1/instance"), 2);
+    for seq in 1..=4 {
+        app.clock.set(app.post_time(seq));
+        within(
+            "every chat's post",
+            app.fake.wait_for_bot_posts(3 * (seq as usize + 1)),
+        )
+        .await;
+    }
+    app.clock.set(app.end_time());
+    assert_all_ok(&within("the runs to end", task).await.unwrap());
+}
