@@ -13,6 +13,7 @@ pub mod oauth;
 mod rest;
 mod status;
 mod stream;
+mod tls;
 mod token;
 
 pub use backoff::{retry, Backoff};

@@ -58,9 +58,11 @@ impl HashtagStream {
     /// time-limited here, the client wraps it in its timeout.
     pub async fn connect(url: &url::Url, idle_limit: Duration) -> Result<Self, NetError> {
         let log_url = redact(url);
-        let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
-            .await
-            .map_err(handshake_error)?;
+        let connector = super::tls::connector_for(url)?;
+        let (socket, _) =
+            tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, false, connector)
+                .await
+                .map_err(handshake_error)?;
         tracing::info!(url = %log_url, "hashtag stream connected");
         Ok(Self {
             socket,
