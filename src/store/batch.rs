@@ -14,9 +14,17 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{Recorded, Store, StoredStatus};
 
-/// Rows per statement: 12 bound values a status row stays far below
-/// SQLite's limit of 32,766 variables per statement.
-const ROWS_PER_STATEMENT: usize = 500;
+/// Rows per statement. A statement of exactly this many rows is prepared
+/// once per connection and kept; a shorter remainder is prepared for its
+/// one use. sqlx keeps up to 100 statements per connection: keeping one
+/// multi-row statement per batch size that a flood produces would hold up
+/// to 100 statements of hundreds of rows, and prepare nearly every one.
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// Whether a statement over `rows` rows is one to keep prepared.
+fn kept_prepared(rows: usize) -> bool {
+    rows == ROWS_PER_STATEMENT
+}
 
 /// A status and the questions it answers, as `record_status` takes them.
 type Judged = (StoredStatus, Vec<u32>);
@@ -70,8 +78,8 @@ impl Store {
         rows.sort_unstable();
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             upsert_statuses(&mut tx, run_id, page, chunk).await?;
-            replace_answers(&mut tx, run_id, page, chunk).await?;
         }
+        replace_answers(&mut tx, run_id, page, &rows).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -105,15 +113,21 @@ async fn stored_versions<'p>(
             "SELECT status_id, edited_at, deleted_at FROM statuses WHERE run_id = ",
         );
         query.push_bind(run_id).push(" AND status_id IN (");
-        let wanted: HashSet<&'p str> = chunk.iter().map(|(s, _)| s.status_id.as_str()).collect();
+        // Every id of the chunk, repeats too: the same text for every full
+        // chunk, so its statement is prepared once.
         let mut ids = query.separated(", ");
-        for id in &wanted {
-            ids.push_bind(*id);
+        for (status, _) in chunk {
+            ids.push_bind(status.status_id.as_str());
         }
         query.push(")");
+        let wanted: HashSet<&'p str> = chunk.iter().map(|(s, _)| s.status_id.as_str()).collect();
         // (status_id, edited_at, deleted_at) of the copies already stored.
         type Stored = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
-        let rows: Vec<Stored> = query.build_query_as().fetch_all(&mut *conn).await?;
+        let rows: Vec<Stored> = query
+            .build_query_as()
+            .persistent(kept_prepared(chunk.len()))
+            .fetch_all(&mut *conn)
+            .await?;
         for (id, edited_at, deleted_at) in rows {
             // Keyed by the page's own string so the map outlives the rows.
             if let Some(&key) = wanted.get(id.as_str()) {
@@ -155,7 +169,11 @@ async fn upsert_statuses(
              display_name = excluded.display_name, html = excluded.html,
              text = excluded.text, edited_at = excluded.edited_at",
     );
-    query.build().execute(&mut *conn).await?;
+    query
+        .build()
+        .persistent(kept_prepared(rows.len()))
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -172,16 +190,20 @@ async fn replace_answers(
         .filter(|(_, had)| *had)
         .map(|&(index, _)| page[index].0.status_id.as_str())
         .collect();
-    if !replaced.is_empty() {
+    for chunk in replaced.chunks(ROWS_PER_STATEMENT) {
         let mut query: QueryBuilder<Sqlite> =
             QueryBuilder::new("DELETE FROM answers WHERE run_id = ");
         query.push_bind(run_id).push(" AND status_id IN (");
         let mut ids = query.separated(", ");
-        for id in replaced {
-            ids.push_bind(id);
+        for id in chunk {
+            ids.push_bind(*id);
         }
         query.push(")");
-        query.build().execute(&mut *conn).await?;
+        query
+            .build()
+            .persistent(kept_prepared(chunk.len()))
+            .execute(&mut *conn)
+            .await?;
     }
     let answers: Vec<(&str, u32)> = rows
         .iter()
@@ -190,15 +212,17 @@ async fn replace_answers(
             questions.iter().map(|q| (status.status_id.as_str(), *q))
         })
         .collect();
-    // 3 values per row: a chunk of statuses with several answers each
-    // still fits one statement's variable limit.
-    for chunk in answers.chunks(ROWS_PER_STATEMENT * 4) {
+    for chunk in answers.chunks(ROWS_PER_STATEMENT) {
         let mut query: QueryBuilder<Sqlite> =
             QueryBuilder::new("INSERT INTO answers (run_id, status_id, question) ");
         query.push_values(chunk, |mut row, &(id, question)| {
             row.push_bind(run_id).push_bind(id).push_bind(question);
         });
-        query.build().execute(&mut *conn).await?;
+        query
+            .build()
+            .persistent(kept_prepared(chunk.len()))
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -301,5 +325,43 @@ mod tests {
         let again = store.record_statuses(run, &page).await.unwrap();
         assert!(again.iter().all(|r| *r == Recorded::Unchanged));
         assert_eq!(stored(&store, run).await.len(), 1200);
+    }
+
+    #[tokio::test]
+    async fn pages_of_every_size_keep_only_full_size_statements_prepared() {
+        use sqlx::Connection;
+        // One connection: the in-memory store's pool never opens another.
+        let store = Store::open_in_memory().await.unwrap();
+        let run = store.open_run("chat", at(0), at(50)).await.unwrap().id;
+        // A flood commits batches of every size. Each multi-row statement
+        // of hundreds of rows kept prepared holds about half a megabyte.
+        let mut next = 0;
+        let mut record_sizes = |sizes: std::ops::RangeInclusive<usize>| {
+            let store = store.clone();
+            let pages: Vec<Vec<Judged>> = sizes
+                .map(|size| {
+                    (0..size)
+                        .map(|_| {
+                            next += 1;
+                            (status(&next.to_string(), "A1 yes", None), vec![1])
+                        })
+                        .collect()
+                })
+                .collect();
+            async move {
+                for page in pages {
+                    store.record_statuses(run, &page).await.unwrap();
+                }
+                let conn = store.pool().acquire().await.unwrap();
+                conn.cached_statements_size()
+            }
+        };
+        let kept = record_sizes(101..=130).await;
+        let kept_after_more_sizes = record_sizes(131..=160).await;
+        assert_eq!(
+            kept, kept_after_more_sizes,
+            "one statement kept per page size"
+        );
+        assert_eq!(stored(&store, run).await.len(), next);
     }
 }
