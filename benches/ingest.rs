@@ -7,6 +7,7 @@
 //!
 //!     cargo bench --bench ingest            # 100,000 statuses, 5 runs
 //!     HASHCHAT_BENCH_SCALE=0.01 HASHCHAT_BENCH_RUNS=1 cargo bench --bench ingest
+//!     HASHCHAT_BENCH_FIGURE_ONLY=1 cargo bench --bench ingest   # raw and listener only
 
 mod common;
 
@@ -45,6 +46,8 @@ fn main() {
     );
     println!("machine: {}", common::machine());
 
+    // The figure alone, for quick reruns and profiling: no breakdown.
+    let figure_only = std::env::var_os("HASHCHAT_BENCH_FIGURE_ONLY").is_some();
     let rt = common::runtime();
     let mut raw = Vec::new();
     let mut raw_pages = Vec::new();
@@ -56,10 +59,13 @@ fn main() {
     let mut store_only = Vec::new();
     for _ in 0..runs {
         raw.push(rate(count, raw_insert(&rows, MOST_PER_COMMIT)));
-        raw_pages.push(rate(count, raw_insert(&rows, PAGE)));
         let (took, commit_count) = rt.block_on(listen(&corpus, &window, &posts));
         listener.push(rate(count, took));
         commits.push(commit_count as f64);
+        if figure_only {
+            continue;
+        }
+        raw_pages.push(rate(count, raw_insert(&rows, PAGE)));
         batched.push(rate(
             count,
             rt.block_on(ours(&corpus, &window, &posts, Mode::Pages)),
@@ -71,7 +77,8 @@ fn main() {
         judged.push(rate(count, judge_only(&corpus, &window, &posts)));
         store_only.push(rate(count, rt.block_on(store_rows(&rows, MOST_PER_COMMIT))));
     }
-    let raw = common::median(&raw);
+    let raws = raw;
+    let raw = common::median(&raws);
     let report = |name: &str, values: &[f64]| {
         let v = common::median(values);
         println!(
@@ -89,28 +96,40 @@ fn main() {
         common::median(&commits),
         count as f64 / common::median(&commits)
     );
-    report(
-        &format!("raw: rusqlite, {PAGE} rows per transaction"),
-        &raw_pages,
-    );
-    report(
-        &format!("hashchat ingest_page (reconciliation, pages of {PAGE})"),
-        &batched,
-    );
-    report("hashchat ingest (one status, one transaction)", &single);
-    report(
-        &format!("record_statuses only ({MOST_PER_COMMIT} rows; no JSON)"),
-        &store_only,
-    );
-    report(
-        "judge only (JSON decode, HTML -> text, labels; no store)",
-        &judged,
-    );
-    let ratio = common::median(&listener) / raw;
+    if !figure_only {
+        report(
+            &format!("raw: rusqlite, {PAGE} rows per transaction"),
+            &raw_pages,
+        );
+        report(
+            &format!("hashchat ingest_page (reconciliation, pages of {PAGE})"),
+            &batched,
+        );
+        report("hashchat ingest (one status, one transaction)", &single);
+        report(
+            &format!("record_statuses only ({MOST_PER_COMMIT} rows; no JSON)"),
+            &store_only,
+        );
+        report(
+            "judge only (JSON decode, HTML -> text, labels; no store)",
+            &judged,
+        );
+    }
+    // Each run measures raw and the listener one after the other: the
+    // ratio within a run is less moved by the machine's load than the
+    // ratio of two medians.
+    let ratios: Vec<f64> = listener.iter().zip(&raws).map(|(l, r)| l / r).collect();
+    let ratio = common::median(&ratios);
+    let percent = |r: f64| format!("{:.0}%", r * 100.0);
     println!(
-        "target: listener >= 50% of raw: {:.0}% {}",
-        ratio * 100.0,
-        if ratio >= 0.5 { "MET" } else { "MISSED" }
+        "target: listener >= 50% of raw: {} {} (median of the runs' own ratios; runs: {})",
+        percent(ratio),
+        if ratio >= 0.5 { "MET" } else { "MISSED" },
+        ratios
+            .iter()
+            .map(|&r| percent(r))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 }
 
