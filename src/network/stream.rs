@@ -57,12 +57,35 @@ impl HashtagStream {
     /// handshake (401/403) is `Unauthorized`; the handshake itself is not
     /// time-limited here, the client wraps it in its timeout.
     pub async fn connect(url: &url::Url, idle_limit: Duration) -> Result<Self, NetError> {
-        let log_url = redact(url);
-        let connector = super::tls::connector_for(url)?;
-        let (socket, _) =
-            tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, false, connector)
-                .await
-                .map_err(handshake_error)?;
+        let mut url = url.clone();
+        let mut redirects = 0;
+        let socket = loop {
+            let connector = super::tls::connector_for(&url)?;
+            let error = match tokio_tungstenite::connect_async_tls_with_config(
+                url.as_str(),
+                None,
+                false,
+                connector,
+            )
+            .await
+            {
+                Ok((socket, _)) => break socket,
+                Err(error) => error,
+            };
+            let moved = match &error {
+                tungstenite::Error::Http(response) if redirects < MOST_REDIRECTS => {
+                    redirect_target(&url, response.status().as_u16(), response.headers())
+                }
+                _ => None,
+            };
+            let Some(moved) = moved else {
+                return Err(handshake_error(error));
+            };
+            tracing::info!(from = %redact(&url), to = %redact(&moved), "the streaming server is on another host; following its redirect");
+            url = moved;
+            redirects += 1;
+        };
+        let log_url = redact(&url);
         tracing::info!(url = %log_url, "hashtag stream connected");
         Ok(Self {
             socket,
@@ -128,6 +151,40 @@ fn frame_kind(message: &Message) -> &'static str {
         Message::Pong(_) => "pong",
         _ => "other",
     }
+}
+
+/// Redirects followed at the handshake. Mastodon's web host answers the
+/// streaming path with a 301 to its streaming host when that has a host of
+/// its own (mastodon.social: streaming.mastodon.social).
+const MOST_REDIRECTS: u32 = 3;
+
+/// Where a redirect at the handshake points, as a WebSocket URL; `None`
+/// when the answer is not a redirect, or one not to follow: to another
+/// scheme, or from an encrypted stream to a plain one (the URL carries the
+/// access token).
+fn redirect_target(
+    from: &url::Url,
+    status: u16,
+    headers: &tungstenite::http::HeaderMap,
+) -> Option<url::Url> {
+    if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = headers
+        .get(tungstenite::http::header::LOCATION)?
+        .to_str()
+        .ok()?;
+    let mut to = from.join(location).ok()?;
+    let scheme = match to.scheme() {
+        "https" | "wss" => "wss",
+        "http" | "ws" if from.scheme() == "ws" => "ws",
+        _ => return None,
+    };
+    to.set_scheme(scheme).ok()?;
+    if to.query().is_none() {
+        to.set_query(from.query());
+    }
+    Some(to)
 }
 
 fn handshake_error(e: tungstenite::Error) -> NetError {
@@ -288,6 +345,44 @@ mod tests {
             );
         }
         assert!(stream_url(&server("ftp://x.example"), "t", "s").is_err());
+    }
+
+    #[test]
+    fn a_redirect_at_the_handshake_is_followed_only_to_a_stream_as_safe() {
+        use tungstenite::http::{header::LOCATION, HeaderMap, HeaderValue};
+        let from: url::Url =
+            "wss://mastodon.example/api/v1/streaming?stream=hashtag&access_token=t"
+                .parse()
+                .unwrap();
+        let at = |location: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(LOCATION, HeaderValue::from_str(location).unwrap());
+            headers
+        };
+        let target =
+            |status, location| redirect_target(&from, status, &at(location)).map(|u| u.to_string());
+        // Mastodon's web host: https, same path and query, another host.
+        assert_eq!(
+            target(
+                301,
+                "https://streaming.example/api/v1/streaming?stream=hashtag&access_token=t"
+            ),
+            Some("wss://streaming.example/api/v1/streaming?stream=hashtag&access_token=t".into())
+        );
+        // Relative, and without a query: the query is kept.
+        assert_eq!(
+            target(302, "/streaming/"),
+            Some("wss://mastodon.example/streaming/?stream=hashtag&access_token=t".into())
+        );
+        // Never from an encrypted stream to a plain one: the token would travel in clear.
+        assert_eq!(
+            target(301, "http://streaming.example/api/v1/streaming"),
+            None
+        );
+        assert_eq!(target(301, "ftp://streaming.example/"), None);
+        // Not a redirect, or one without a place to go.
+        assert_eq!(target(404, "https://streaming.example/"), None);
+        assert_eq!(redirect_target(&from, 301, &HeaderMap::new()), None);
     }
 
     #[test]

@@ -81,8 +81,15 @@ pub struct World {
     pub muted: Vec<String>,
     /// Mention notifications: (notification id, notified account, status id).
     pub notifications: Vec<(u64, usize, u64)>,
+    /// Streams are served under [`STREAMING_ELSEWHERE`]; the usual path
+    /// answers 301 there, as Mastodon's web host does when its streaming
+    /// server has a host of its own.
+    pub streaming_elsewhere: bool,
     next_sub: u64,
 }
+
+/// Where streams live once [`FakeServer::move_streaming_elsewhere`] is called.
+pub const STREAMING_ELSEWHERE: &str = "/streaming-host/api/v1/streaming";
 
 #[derive(Debug, Clone)]
 pub struct Acct {
@@ -153,6 +160,7 @@ impl FakeServer {
             notifications: vec![],
             muted: vec![],
             uploads: BTreeMap::new(),
+            streaming_elsewhere: false,
             next_sub: 0,
         };
         for (name, bot) in [("chatbot", true), ("alice", false), ("bob", false)] {
@@ -203,6 +211,11 @@ impl FakeServer {
 
     pub fn set_max_characters(&self, max: usize) {
         self.shared.change(|w| w.max_characters = max);
+    }
+
+    /// Serves streams only at [`STREAMING_ELSEWHERE`], redirecting there.
+    pub fn move_streaming_elsewhere(&self) {
+        self.shared.change(|w| w.streaming_elsewhere = true);
     }
 
     /// Posts as `user` (plain text is rendered like Mastodon; text starting

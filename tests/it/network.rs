@@ -12,7 +12,7 @@ use hashchat::network::{
     redact, Budget, MastodonClient, NetError, NewPost, Page, Social, StreamEnd, StreamEvent, Token,
 };
 
-use crate::fake_server::{FakeServer, Fault};
+use crate::fake_server::{FakeServer, Fault, STREAMING_ELSEWHERE};
 
 const TAG: &str = "EdChat";
 
@@ -421,6 +421,29 @@ async fn pings_are_answered_with_their_own_payload() {
         event = within("the pong", stream.next()) => panic!("unexpected {event:?}"),
     };
     assert_eq!(pongs, [b"heartbeat-17".to_vec()]);
+}
+
+#[tokio::test]
+async fn a_stream_redirected_to_the_streaming_host_is_followed_there() {
+    let server = FakeServer::start().await;
+    // As mastodon.social answers /api/v1/streaming: a 301 to its
+    // streaming host, same path and query.
+    server.move_streaming_elsewhere();
+    let client = client(&server);
+    let mut stream = client.hashtag_stream(TAG).await.unwrap();
+    within("the stream to register", server.wait_for_streams(1)).await;
+    let posted = server.post_as("alice", "A1: through the redirect #EdChat", None, "public");
+    let update = within("update", stream.next()).await;
+    assert!(
+        matches!(&update, Some(StreamEvent::Update(s)) if s.id == posted.id),
+        "{update:?}"
+    );
+    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        paths.iter().any(|p| p.starts_with("/api/v1/streaming?"))
+            && paths.iter().any(|p| p.starts_with(STREAMING_ELSEWHERE)),
+        "{paths:?}"
+    );
 }
 
 #[tokio::test]

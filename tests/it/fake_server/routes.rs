@@ -33,7 +33,8 @@ pub(super) fn routes(shared: Arc<Shared>) -> Router {
         .route("/api/v1/statuses/{id}", get(one_status))
         .route("/api/v1/statuses/{id}/context", get(context))
         .route("/api/v1/timelines/tag/{tag}", get(tag_timeline))
-        .route("/api/v1/streaming", get(streaming))
+        .route("/api/v1/streaming", get(streaming_or_redirect))
+        .route(super::STREAMING_ELSEWHERE, get(streaming))
         .route("/api/v1/notifications", get(notifications))
         .route("/api/v1/mutes", get(mutes))
         .route("/api/v2/media", post(upload_media))
@@ -365,6 +366,28 @@ async fn notifications(AxState(shared): S, headers: HeaderMap, Query(q): Q) -> R
         .map(|(id, _, _)| shared.notification_json(&w, *id))
         .collect();
     Json(list).into_response()
+}
+
+/// Mastodon's web host, when its streaming server has a host of its own:
+/// a 301 to the same path and query there (`Api::V1::StreamingController`).
+async fn streaming_or_redirect(
+    state: S,
+    headers: HeaderMap,
+    query: Q,
+    uri: axum::http::Uri,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !state.0.world().streaming_elsewhere {
+        return streaming(state, headers, query, upgrade).await;
+    }
+    let path_and_query = uri.path_and_query().map_or("", |p| p.as_str());
+    let moved = path_and_query.replacen("/api/v1/streaming", super::STREAMING_ELSEWHERE, 1);
+    let location = format!("{}{moved}", state.0.base);
+    (
+        StatusCode::MOVED_PERMANENTLY,
+        [(axum::http::header::LOCATION, location)],
+    )
+        .into_response()
 }
 
 async fn streaming(
