@@ -12,6 +12,7 @@ use crate::chats::Chat;
 use crate::memory::Activity;
 use crate::network::{Account, Instance, NetError, Social};
 use crate::schedule;
+use crate::store::Lease;
 
 /// How far back missed runs are looked for after a long downtime.
 const MISSED_LOOKBACK_RUNS: usize = 100;
@@ -19,8 +20,8 @@ const MISSED_LOOKBACK_RUNS: usize = 100;
 pub async fn chat_loop(daemon: &Daemon, chat: Chat, activity: &mut Activity) -> anyhow::Result<()> {
     // Held until this task ends, however it ends (a panic, the process
     // killed): the kernel lets go of the lock then.
-    let _lease = take_lease(daemon, &chat).await?;
-    chat_runs(daemon, &chat, activity).await
+    let mut lease = take_lease(daemon, &chat).await?;
+    chat_runs(daemon, &chat, activity, &mut lease).await
 }
 
 /// This process's identity in leases: host, pid and a random part (pids
@@ -42,7 +43,7 @@ fn host_name() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-async fn take_lease(daemon: &Daemon, chat: &Chat) -> anyhow::Result<crate::store::Lease> {
+async fn take_lease(daemon: &Daemon, chat: &Chat) -> anyhow::Result<Lease> {
     match daemon
         .store
         .take_lease(&chat.id, &daemon.holder, daemon.clock.now())
@@ -62,7 +63,23 @@ async fn take_lease(daemon: &Daemon, chat: &Chat) -> anyhow::Result<crate::store
     }
 }
 
-async fn chat_runs(daemon: &Daemon, chat: &Chat, activity: &mut Activity) -> anyhow::Result<()> {
+/// Takes the lease again if its file was removed while the chat slept;
+/// fails if another process has locked a new one since.
+async fn keep_lease(daemon: &Daemon, chat: &Chat, lease: &mut Lease) -> anyhow::Result<()> {
+    if lease.is_intact() {
+        return Ok(());
+    }
+    tracing::warn!(chat = %chat.id, "the chat's lease file was removed while it ran; taking the lease again");
+    *lease = take_lease(daemon, chat).await?;
+    Ok(())
+}
+
+async fn chat_runs(
+    daemon: &Daemon,
+    chat: &Chat,
+    activity: &mut Activity,
+    lease: &mut Lease,
+) -> anyhow::Result<()> {
     let social: Arc<dyn Social> = if daemon.options.dry_run {
         Arc::new(DryRun::new(chat.timezone))
     } else {
@@ -71,7 +88,7 @@ async fn chat_runs(daemon: &Daemon, chat: &Chat, activity: &mut Activity) -> any
     let (me, instance) = identify(daemon, social.as_ref(), chat).await?;
     tracing::info!(chat = %chat.id, bot = %me.acct, domain = %instance.domain, "chat ready");
     warn_overlong_posts(chat, instance.max_characters);
-    runs(daemon, chat, &social, &me, &instance, activity).await
+    runs(daemon, chat, &social, &me, &instance, activity, lease).await
 }
 
 /// Finishes unfinished runs, records missed ones, then does each next run.
@@ -82,6 +99,7 @@ async fn runs(
     me: &Account,
     instance: &Instance,
     activity: &mut Activity,
+    lease: &mut Lease,
 ) -> anyhow::Result<()> {
     for run in daemon.store.unfinished_runs(&chat.id).await? {
         tracing::info!(chat = %chat.id, run = run.id, "resuming an unfinished run");
@@ -122,6 +140,7 @@ async fn runs(
             _ = daemon.clock.sleep_until(wake) => {}
         }
         activity.work();
+        keep_lease(daemon, chat, lease).await?;
         let collect_until = schedule::timeline(chat, start).collect_until;
         let run = daemon
             .store

@@ -35,7 +35,20 @@ pub struct LeaseHolder {
 /// A chat's lease, held until dropped.
 #[derive(Debug)]
 pub struct Lease {
-    _held: Held,
+    held: Held,
+}
+
+impl Lease {
+    /// Whether the lock still guards the chat: its file is still the one
+    /// locked. Someone removing the file or the folder while its holder
+    /// runs (a cleaner of old files) would let another process lock a new
+    /// file; the holder checks before each run and takes the lease again.
+    pub fn is_intact(&self) -> bool {
+        match &self.held {
+            Held::File(file) => file.is_intact(),
+            Held::Memory(_) => true,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -87,7 +100,7 @@ impl Store {
             Leases::Memory(table) => {
                 let taken = take_in_memory(table, chat_id, holder, now);
                 return Ok(taken.map(|held| Lease {
-                    _held: Held::Memory(held),
+                    held: Held::Memory(held),
                 }));
             }
         };
@@ -96,7 +109,7 @@ impl Store {
             match take_file(folder, chat_id, holder, now)? {
                 Ok(held) => {
                     return Ok(Ok(Lease {
-                        _held: Held::File(held),
+                        held: Held::File(held),
                     }))
                 }
                 Err(other) if attempt == ATTEMPTS => return Ok(Err(other)),
@@ -132,13 +145,33 @@ pub(super) fn lease_file(folder: &Path, chat_id: &str) -> PathBuf {
 
 /// A held lock on a chat's lease file; closing the file lets go of it.
 #[derive(Debug)]
-struct HeldFile(File);
+struct HeldFile {
+    file: File,
+    path: PathBuf,
+}
+
+impl HeldFile {
+    /// Whether `path` still names the file this lock is on.
+    #[cfg(unix)]
+    fn is_intact(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (self.file.metadata(), std::fs::metadata(&self.path)) {
+            (Ok(locked), Ok(named)) => locked.dev() == named.dev() && locked.ino() == named.ino(),
+            _ => false,
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn is_intact(&self) -> bool {
+        self.path.exists()
+    }
+}
 
 impl Drop for HeldFile {
     fn drop(&mut self) {
         // Not needed for correctness (an unlocked file is a free lease,
         // whatever it says); it keeps the folder honest for a reader.
-        let _ = self.0.set_len(0);
+        let _ = self.file.set_len(0);
     }
 }
 
@@ -171,7 +204,7 @@ fn take_file(
     file.write_all(record.as_bytes())
         .and_then(|()| file.set_len(record.len() as u64))
         .with_context(|| format!("cannot write the lease file {}", path.display()))?;
-    Ok(Ok(HeldFile(file)))
+    Ok(Ok(HeldFile { file, path }))
 }
 
 fn file_lease_of(path: &Path) -> anyhow::Result<Option<LeaseHolder>> {

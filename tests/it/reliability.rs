@@ -320,6 +320,56 @@ async fn a_second_process_on_the_same_database_refuses_a_chat_that_is_running() 
     assert_eq!(bot_texts(&app), expected_bot_texts());
 }
 
+/// Waits until the daemon holds the chat's lease.
+async fn lease_taken(app: &TestApp) {
+    within("the chat's lease", async {
+        while app.store.lease_of(&app.chat.id).unwrap().is_none() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_lease_file_removed_while_the_chat_slept_is_taken_again_before_the_run() {
+    let app = TestApp::new().await;
+    let (daemon, _shutdown) = app.spawn_once();
+    lease_taken(&app).await;
+    // A cleaner of old files removes the folder while the chat sleeps.
+    std::fs::remove_dir_all(app.dir.path().join("hashchat.db-leases")).unwrap();
+    assert_eq!(app.store.lease_of(&app.chat.id).unwrap(), None);
+    app.advance_to_post(0).await;
+    assert_eq!(
+        app.store.lease_of(&app.chat.id).unwrap().map(|l| l.holder),
+        Some("test-process".to_string())
+    );
+    app.finish_run(daemon, 1).await;
+    assert_eq!(bot_texts(&app), expected_bot_texts());
+}
+
+#[tokio::test]
+async fn a_chat_whose_removed_lease_another_process_took_does_not_post() {
+    let app = TestApp::new().await;
+    let (daemon, _shutdown) = app.spawn_once();
+    lease_taken(&app).await;
+    std::fs::remove_dir_all(app.dir.path().join("hashchat.db-leases")).unwrap();
+    // Another process on the same database locks a new lease file.
+    let other = hashchat::store::Store::open(&app.db).await.unwrap();
+    let _theirs = other
+        .take_lease(&app.chat.id, "another-process", app.clock.now())
+        .await
+        .unwrap()
+        .unwrap();
+    app.clock.set(app.post_time(0));
+    let outcomes = within("the chat to stop", daemon).await.unwrap();
+    let error = format!("{:#}", outcomes[0].result.as_ref().unwrap_err());
+    assert!(
+        error.contains("already being run by another hashchat process (another-process"),
+        "{error}"
+    );
+    assert!(app.fake.statuses_by("chatbot").is_empty());
+}
+
 #[tokio::test]
 async fn shutdown_mid_run_exits_cleanly_and_the_next_start_resumes_the_run() {
     let app = TestApp::new().await;
