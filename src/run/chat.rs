@@ -69,7 +69,7 @@ async fn keep_lease(daemon: &Daemon, chat: &Chat, lease: &mut Lease) -> anyhow::
     if lease.is_intact() {
         return Ok(());
     }
-    tracing::warn!(chat = %chat.id, "the chat's lease file was removed while it ran; taking the lease again");
+    tracing::warn!(chat = %chat.id, "the chat's lease file was removed while it slept; taking the lease again");
     *lease = take_lease(daemon, chat).await?;
     Ok(())
 }

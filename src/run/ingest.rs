@@ -186,10 +186,8 @@ pub fn stored_status(window: &RunWindow, status: &Status, text: String) -> Store
 /// copying its content (the listener's path, where it is not needed after).
 pub fn into_stored(window: &RunWindow, status: Status, text: String) -> StoredStatus {
     let account = status.account.handle(&window.domain);
-    let url = match status.url {
-        Some(url) => url,
-        None => status.uri,
-    };
+    // `Status::link`, by value.
+    let url = status.url.unwrap_or(status.uri);
     StoredStatus {
         status_id: status.id,
         account_id: status.account.id,
@@ -206,7 +204,7 @@ pub fn into_stored(window: &RunWindow, status: Status, text: String) -> StoredSt
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::network::{Account, Status};
     use chrono::TimeZone;
@@ -215,19 +213,28 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 12, 3, 20, minute, 0).unwrap()
     }
 
-    fn window() -> RunWindow {
+    /// The window of run `run_id` of #1QEdChat (3 questions), open from
+    /// minute 0 to 50, for unit tests here and in `collect`.
+    pub(crate) fn window_of(run_id: i64) -> RunWindow {
         RunWindow {
-            run_id: 1,
+            run_id,
             hashtag: Hashtag::parse("1QEdChat").unwrap(),
             question_count: 3,
             opens: at(0),
             closes: at(50),
             bot_account_id: "1".into(),
             domain: "fake.example".into(),
+            ignore: Ignore::default(),
+        }
+    }
+
+    fn window() -> RunWindow {
+        RunWindow {
             ignore: Ignore {
                 rules: vec![crate::chats::IgnoreRule::Domain("spam.example".into())],
                 account_ids: ["66".to_string()].into(),
             },
+            ..window_of(1)
         }
     }
 

@@ -155,16 +155,23 @@ async fn a_missed_run_is_recorded_once_and_is_not_the_latest_run() {
     assert_eq!(store.last_planned_start("chat").await.unwrap(), Some(at(0)));
 }
 
+/// Takes a lease that must be free.
+async fn take(store: &Store, chat: &str, holder: &str, at: DateTime<Utc>) -> Lease {
+    let taken = store.take_lease(chat, holder, at).await.unwrap();
+    taken.expect("the lease is free")
+}
+
+/// Who holds the chat's lease, by name.
+fn holder_of(store: &Store, chat: &str) -> Option<String> {
+    store.lease_of(chat).unwrap().map(|l| l.holder)
+}
+
 #[tokio::test]
 async fn a_lease_is_refused_to_others_until_its_holder_lets_go() {
     let (dir, store) = store().await;
     // Another process: its own pool and its own lease files' descriptors.
     let other = Store::open(&dir.path().join("h.db")).await.unwrap();
-    let one = store
-        .take_lease("chat", "one", at(0))
-        .await
-        .unwrap()
-        .unwrap();
+    let one = take(&store, "chat", "one", at(0)).await;
     let refused = other
         .take_lease("chat", "two", at(1))
         .await
@@ -179,26 +186,12 @@ async fn a_lease_is_refused_to_others_until_its_holder_lets_go() {
         .unwrap()
         .is_err());
     // Another chat is free.
-    let _two = other
-        .take_lease("other", "two", at(1))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        other.lease_of("chat").unwrap().map(|l| l.holder),
-        Some("one".to_string())
-    );
+    let _two = take(&other, "other", "two", at(1)).await;
+    assert_eq!(holder_of(&other, "chat"), Some("one".to_string()));
     drop(one);
     assert_eq!(other.lease_of("chat").unwrap(), None);
-    let three = other
-        .take_lease("chat", "three", at(2))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        store.lease_of("chat").unwrap().map(|l| l.holder),
-        Some("three".to_string())
-    );
+    let three = take(&other, "chat", "three", at(2)).await;
+    assert_eq!(holder_of(&store, "chat"), Some("three".to_string()));
     drop(three);
     assert!(dir.path().join("h.db-leases").join("chat.lease").exists());
 }
@@ -216,11 +209,7 @@ async fn a_lease_file_left_by_a_killed_process_is_free_at_once() {
     )
     .unwrap();
     assert_eq!(store.lease_of("chat").unwrap(), None);
-    let _lease = store
-        .take_lease("chat", "new", at(5))
-        .await
-        .unwrap()
-        .unwrap();
+    let _lease = take(&store, "chat", "new", at(5)).await;
     let other = Store::open(&dir.path().join("h.db")).await.unwrap();
     assert_eq!(
         other.lease_of("chat").unwrap(),
@@ -234,21 +223,14 @@ async fn a_lease_file_left_by_a_killed_process_is_free_at_once() {
 #[tokio::test]
 async fn an_in_memory_store_keeps_its_leases_in_the_process() {
     let store = Store::open_in_memory().await.unwrap();
-    let lease = store
-        .take_lease("chat", "one", at(0))
-        .await
-        .unwrap()
-        .unwrap();
+    let lease = take(&store, "chat", "one", at(0)).await;
     let refused = store
         .clone()
         .take_lease("chat", "two", at(1))
         .await
         .unwrap();
     assert_eq!(refused.unwrap_err().holder, "one");
-    assert_eq!(
-        store.lease_of("chat").unwrap().map(|l| l.holder),
-        Some("one".into())
-    );
+    assert_eq!(holder_of(&store, "chat"), Some("one".into()));
     drop(lease);
     assert_eq!(store.lease_of("chat").unwrap(), None);
     assert!(store

@@ -320,23 +320,26 @@ async fn a_second_process_on_the_same_database_refuses_a_chat_that_is_running() 
     assert_eq!(bot_texts(&app), expected_bot_texts());
 }
 
-/// Waits until the daemon holds the chat's lease.
-async fn lease_taken(app: &TestApp) {
+/// Starts the daemon and, once its chat holds the lease and sleeps until
+/// the run, removes the lease folder as a cleaner of old files would.
+async fn start_then_remove_the_lease_folder(
+    app: &TestApp,
+) -> tokio::task::JoinHandle<Vec<hashchat::run::ChatOutcome>> {
+    let (daemon, _) = app.spawn_once();
     within("the chat's lease", async {
         while app.store.lease_of(&app.chat.id).unwrap().is_none() {
             tokio::task::yield_now().await;
         }
     })
     .await;
+    std::fs::remove_dir_all(app.dir.path().join("hashchat.db-leases")).unwrap();
+    daemon
 }
 
 #[tokio::test]
 async fn a_lease_file_removed_while_the_chat_slept_is_taken_again_before_the_run() {
     let app = TestApp::new().await;
-    let (daemon, _shutdown) = app.spawn_once();
-    lease_taken(&app).await;
-    // A cleaner of old files removes the folder while the chat sleeps.
-    std::fs::remove_dir_all(app.dir.path().join("hashchat.db-leases")).unwrap();
+    let daemon = start_then_remove_the_lease_folder(&app).await;
     assert_eq!(app.store.lease_of(&app.chat.id).unwrap(), None);
     app.advance_to_post(0).await;
     assert_eq!(
@@ -350,9 +353,7 @@ async fn a_lease_file_removed_while_the_chat_slept_is_taken_again_before_the_run
 #[tokio::test]
 async fn a_chat_whose_removed_lease_another_process_took_does_not_post() {
     let app = TestApp::new().await;
-    let (daemon, _shutdown) = app.spawn_once();
-    lease_taken(&app).await;
-    std::fs::remove_dir_all(app.dir.path().join("hashchat.db-leases")).unwrap();
+    let daemon = start_then_remove_the_lease_folder(&app).await;
     // Another process on the same database locks a new lease file.
     let other = hashchat::store::Store::open(&app.db).await.unwrap();
     let _theirs = other

@@ -243,9 +243,8 @@ mod tests {
     use tokio::sync::{mpsc, watch};
 
     use super::*;
-    use crate::chats::Hashtag;
     use crate::network::Account;
-    use crate::run::ingest::{Ignore, RunPosts, RunWindow};
+    use crate::run::ingest::RunPosts;
     use crate::run::{DryRun, Tuning};
     use crate::store::{StatusRow, Store};
 
@@ -283,16 +282,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("h.db")).await.unwrap();
         let run = store.open_run("chat", at(0), at(50)).await.unwrap();
-        let window = RunWindow {
-            run_id: run.id,
-            hashtag: Hashtag::parse("1QEdChat").unwrap(),
-            question_count: 3,
-            opens: at(0),
-            closes: at(50),
-            bot_account_id: "1".into(),
-            domain: "fake.example".into(),
-            ignore: Ignore::default(),
-        };
+        let window = crate::run::ingest::tests::window_of(run.id);
         let (_, posts) = watch::channel(RunPosts::new());
         let social = Arc::new(DryRun::new(chrono_tz::UTC));
         let collector =
