@@ -30,6 +30,16 @@ pub struct Diagnostic {
     pub secret: bool,
     /// Rendered as `warning:`: worth a look, but the file is valid.
     pub warning: bool,
+    /// A second place that explains the first (where an unclosed quote
+    /// opened), rendered after it as `note:`.
+    pub note: Option<Note>,
+}
+
+/// A located remark attached to a [`Diagnostic`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub at: Span,
+    pub message: String,
 }
 
 impl Diagnostic {
@@ -42,7 +52,16 @@ impl Diagnostic {
             length: at.length,
             secret: false,
             warning: false,
+            note: None,
         }
+    }
+
+    pub fn note(mut self, at: Span, message: impl Into<String>) -> Self {
+        self.note = Some(Note {
+            at,
+            message: message.into(),
+        });
+        self
     }
 
     /// The same message, as a warning rather than an error.
@@ -94,7 +113,12 @@ impl fmt::Display for Diagnostics {
             if i > 0 {
                 writeln!(f)?;
             }
-            render(f, &self.path.display().to_string(), &self.source, e)?;
+            let path = self.path.display().to_string();
+            render(f, &path, &self.source, e)?;
+            if let Some(note) = &e.note {
+                let note = Diagnostic::new(note.at, note.message.clone());
+                render_labelled(f, &path, &self.source, &note, "note")?;
+            }
         }
         Ok(())
     }
@@ -112,11 +136,21 @@ impl fmt::Debug for Diagnostics {
 impl std::error::Error for Diagnostics {}
 
 fn render(f: &mut fmt::Formatter<'_>, path: &str, source: &str, e: &Diagnostic) -> fmt::Result {
+    let label = if e.warning { "warning" } else { "error" };
+    render_labelled(f, path, source, e, label)
+}
+
+fn render_labelled(
+    f: &mut fmt::Formatter<'_>,
+    path: &str,
+    source: &str,
+    e: &Diagnostic,
+    label: &str,
+) -> fmt::Result {
     let line_text = match e.line {
         0 => None,
         n => source.lines().nth(n - 1),
     };
-    let label = if e.warning { "warning" } else { "error" };
     let Some(text) = line_text else {
         writeln!(f, "{path}: {label}: {}", e.message)?;
         if let Some(hint) = &e.hint {

@@ -10,7 +10,7 @@ mod raw;
 mod suggest;
 mod validate;
 
-pub use diagnostics::{Diagnostic, Diagnostics, Span};
+pub use diagnostics::{Diagnostic, Diagnostics, Note, Span};
 pub use suggest::suggest;
 pub use validate::{load, load_checked, parse, parse_checked, parse_platform, post_length};
 

@@ -56,10 +56,13 @@ fn syntax(e: &yaml_serde::Error, source: &str, at: &SourceMap) -> Vec<Diagnostic
             })
             .collect();
     }
+    let raw = e.to_string();
     let (line, column) = e
         .location()
         .map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
-    let line_text = source.lines().nth(line - 1).unwrap_or("");
+    let span = within(source, line, column);
+    let line_text = source.lines().nth(span.line - 1).unwrap_or("");
+    let opened = opening(&raw, source);
     let hint = if line_text.contains('\t') {
         Some("indent with spaces: YAML does not allow tabs")
     } else if text.contains("more than one document") {
@@ -70,17 +73,81 @@ fn syntax(e: &yaml_serde::Error, source: &str, at: &SourceMap) -> Vec<Diagnostic
         Some("a list opened with `[` needs its closing `]`; quote text that contains `,` or `]`")
     } else if text.contains("flow mapping") {
         Some("a mapping opened with `{` needs its closing `}`")
+    } else if text.contains("quoted scalar") {
+        Some(match opened.as_ref().map(|o| o.quote) {
+            Some('\'') => {
+                "close the quote with `'`; inside single quotes an apostrophe is written `''`"
+            }
+            _ => "close the quote with `\"`; inside double quotes a quote is written `\\\"`",
+        })
+    } else if text.contains("block collection") || text.contains("block mapping") {
+        Some("indent each key of a chat, and each `- ` item of a list, by the same number of spaces as the others")
     } else if text.contains("cannot start any token") {
         Some("put text starting with `@`, `` ` `` or `%` in double quotes")
     } else {
         None
     };
-    let span = Span {
+    let mut d =
+        Diagnostic::new(span, format!("invalid YAML: {text}")).maybe_hint(hint.map(String::from));
+    if let Some(o) = opened.filter(|o| o.at != span) {
+        d = d.note(o.at, o.message);
+    }
+    vec![d]
+}
+
+/// A 1-based place clamped into `source`: the scanner reports the end of
+/// the stream one line past the last, where there is no text to show, so
+/// that becomes the end of the last line.
+fn within(source: &str, line: usize, column: usize) -> Span {
+    let lines: Vec<&str> = source.lines().collect();
+    let span = |line, column| Span {
         line,
         column,
         length: 1,
     };
-    vec![Diagnostic::new(span, format!("invalid YAML: {text}")).maybe_hint(hint.map(String::from))]
+    match lines.get(line - 1) {
+        Some(_) => span(line, column),
+        None => {
+            let last = lines.len().max(1);
+            let end = lines.last().map_or(0, |l| l.trim_end().chars().count());
+            span(last, end + 1)
+        }
+    }
+}
+
+/// Where the construct the scanner was inside opened, as libyaml's context
+/// mark tells it (", while scanning a quoted scalar at line 5 column 15").
+struct Opening {
+    at: Span,
+    message: String,
+    /// The character at the opening (`"`, `'`, `[`…).
+    quote: char,
+}
+
+fn opening(raw: &str, source: &str) -> Option<Opening> {
+    let (_, context) = raw.split_once(", while ")?;
+    let (what, mark) = context.split_once(" at line ")?;
+    let (line, column) = mark.split_once(" column ")?;
+    let (line, column): (usize, usize) = (line.trim().parse().ok()?, column.trim().parse().ok()?);
+    let at = within(source, line.max(1), column.max(1));
+    let quote = source
+        .lines()
+        .nth(at.line - 1)
+        .and_then(|l| l.chars().nth(at.column - 1))
+        .unwrap_or(' ');
+    let thing = what
+        .trim_start_matches("scanning ")
+        .trim_start_matches("parsing ");
+    let message = match thing {
+        "a quoted scalar" => format!("the quote `{quote}` opened here"),
+        "a flow sequence" => "the list `[` opened here".to_string(),
+        "a flow mapping" => "the mapping `{` opened here".to_string(),
+        "a block collection" | "a block mapping" => {
+            "the list or mapping this line should belong to started here".to_string()
+        }
+        other => format!("{other} started here"),
+    };
+    Some(Opening { at, message, quote })
 }
 
 /// "x at line 2 column 1, while y at line 1 column 4" becomes "x, while y
