@@ -171,8 +171,8 @@ pub enum Command {
 /// Runs the parsed command; the exit code follows the module doc.
 pub async fn execute(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Check { online: false } => return crate::check::run(&cli.config),
-        Command::Check { online: true } => return crate::online::run(&cli.config).await,
+        Command::Check { online: false } => return crate::commands::check::run(&cli.config),
+        Command::Check { online: true } => return crate::commands::online::run(&cli.config).await,
         Command::Login {
             ref server,
             ref token_file,

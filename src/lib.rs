@@ -5,13 +5,12 @@
 
 pub mod answers;
 pub mod chats;
-pub mod check;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod login;
 pub mod memory;
 pub mod network;
-pub mod online;
 pub mod plan;
 pub mod recap;
 pub mod run;

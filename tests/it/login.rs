@@ -249,7 +249,7 @@ async fn check_online_reports_a_good_token_as_ok() {
     let server = MockServer::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let path = online_config(dir.path(), &server, BOT_TOKEN);
-    let outcome = hashchat::online::check(&path, LIMIT).await;
+    let outcome = hashchat::commands::online::check(&path, LIMIT).await;
     assert_eq!(outcome.code, 0, "{}{}", outcome.stdout, outcome.stderr);
     let lines: Vec<&str> = outcome.stdout.lines().skip(3).collect();
     // The seeded token has no app behind it, so its scopes are unknown.
@@ -275,7 +275,7 @@ async fn check_online_reports_a_bad_token_clearly_and_exits_1() {
     let server = MockServer::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let path = online_config(dir.path(), &server, "revoked-token");
-    let outcome = hashchat::online::check(&path, LIMIT).await;
+    let outcome = hashchat::commands::online::check(&path, LIMIT).await;
     assert_eq!(outcome.code, 1, "{}", outcome.stdout);
     let problem = outcome
         .stdout

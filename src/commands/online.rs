@@ -46,7 +46,7 @@ pub struct OnlineOutcome {
 /// Checks every chat of the file at `path` against its server; `timeout`
 /// bounds each request.
 pub async fn check(path: &Path, timeout: Duration) -> OnlineOutcome {
-    let (offline, config) = crate::check::checked(path, chrono::Utc::now());
+    let (offline, config) = super::check::checked(path, chrono::Utc::now());
     let Some(config) = config else {
         return OnlineOutcome {
             stdout: offline.stdout,
