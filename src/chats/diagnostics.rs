@@ -32,7 +32,7 @@ pub struct Diagnostic {
     pub warning: bool,
     /// A second place that explains the first (where an unclosed quote
     /// opened), rendered after it as `note:`.
-    pub note: Option<Note>,
+    pub note: Option<Box<Note>>,
 }
 
 /// A located remark attached to a [`Diagnostic`].
@@ -57,10 +57,10 @@ impl Diagnostic {
     }
 
     pub fn note(mut self, at: Span, message: impl Into<String>) -> Self {
-        self.note = Some(Note {
+        self.note = Some(Box::new(Note {
             at,
             message: message.into(),
-        });
+        }));
         self
     }
 
