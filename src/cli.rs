@@ -266,7 +266,7 @@ async fn login(
 
 /// Loads chats.yaml, printing every problem; exit 2 when invalid.
 fn load(cli: &Cli) -> Result<Config, ExitCode> {
-    chats::load(&cli.config).map_err(|diagnostics| {
+    crate::commands::check::load(&cli.config).map_err(|diagnostics| {
         eprint!("{diagnostics}");
         eprintln!(
             "error: {} is not valid; fix the problems above (hashchat check lists them)",

@@ -1,5 +1,6 @@
 //! Classic 5-field cron as moderators write it (`0 20 * * 4`, Sunday = 0
-//! or 7), parsed field by field and translated for the `cron` crate.
+//! or 7), parsed field by field and translated for the `cron` crate. Pure
+//! parsing of a chats.yaml value; `schedule` evaluates the result.
 
 use chrono::{TimeZone, Utc};
 

@@ -4,15 +4,20 @@
 //! (`diagnostics`). This module does no I/O beyond reading the file and
 //! checking that question images exist.
 
+mod cron_dialect;
 mod diagnostics;
+mod length;
 mod locate;
 mod raw;
 mod suggest;
 mod validate;
 
+pub use cron_dialect::{classic_cron, parse_classic, CronError, CRON_HINT};
 pub use diagnostics::{Diagnostic, Diagnostics, Note, Span};
+pub use length::post_length;
+pub use locate::SourceMap;
 pub use suggest::suggest;
-pub use validate::{load, load_checked, parse, parse_checked, parse_platform, post_length};
+pub use validate::{load, load_checked, parse, parse_checked, parse_platform, Draft, Placed};
 
 use std::path::PathBuf;
 use std::time::Duration;

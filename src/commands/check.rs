@@ -3,14 +3,46 @@
 //! warnings (a session dated on no run) on stderr. Invalid: every problem
 //! on stderr, compiler-style, exit 2. Never a panic. `--online` is
 //! `online`'s.
+//!
+//! [`load`] is how every command reads chats.yaml: `chats` validates each
+//! value, `posts` adds what needs `schedule` (lengths, placeholders).
+
+mod placeholders;
+mod posts;
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 
-use crate::chats::{self, Chat, Config, When};
+use crate::chats::{Chat, Config, Diagnostics, Draft, When};
 use crate::schedule;
+
+/// Reads and fully validates chats.yaml: every value (`chats`) and every
+/// post a run can make. Every problem at once on failure.
+pub fn load(path: &Path) -> Result<Config, Diagnostics> {
+    load_checked(path).map(|(config, _)| config)
+}
+
+/// [`load`], also returning the warnings (a session dated on no run).
+pub fn load_checked(path: &Path) -> Result<(Config, Diagnostics), Diagnostics> {
+    finish(Draft::load(path)?)
+}
+
+/// [`load`] for chats.yaml text; `path` names the file in messages.
+pub fn parse(path: &Path, source: &str) -> Result<Config, Diagnostics> {
+    parse_checked(path, source).map(|(config, _)| config)
+}
+
+/// [`parse`], also returning the warnings.
+pub fn parse_checked(path: &Path, source: &str) -> Result<(Config, Diagnostics), Diagnostics> {
+    finish(Draft::parse(path, source))
+}
+
+fn finish(mut draft: Draft) -> Result<(Config, Diagnostics), Diagnostics> {
+    posts::check(&mut draft);
+    draft.finish()
+}
 
 /// What `check` prints and how it exits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +61,7 @@ pub fn check(path: &Path, now: DateTime<Utc>) -> CheckOutcome {
 /// [`check`], also returning the configuration when it is valid (for
 /// `check --online`).
 pub fn checked(path: &Path, now: DateTime<Utc>) -> (CheckOutcome, Option<Config>) {
-    match chats::load_checked(path) {
+    match load_checked(path) {
         Ok((config, warnings)) => {
             let mut stdout = format!(
                 "{}: valid, {} {}\n",

@@ -11,16 +11,16 @@
 //! happens twice (01:30 on a fall-back night) runs once, at the first.
 
 //!
-//! Submodules: `cron` (the classic dialect), `content` (what a run posts:
+//! The classic cron dialect is parsed by `chats` (it is a value of chats.yaml)
+//! and re-exported here. Submodules: `content` (what a run posts:
 //! its session, texts and reminders), `timeline` (when each post goes out).
 
 mod content;
-mod cron;
 #[cfg(test)]
 mod tests;
 mod timeline;
 
-pub use self::cron::{classic_cron, parse_classic, CronError, CRON_HINT};
+pub use crate::chats::{classic_cron, parse_classic, CronError, CRON_HINT};
 pub use content::{
     content, content_of, human, placeholders, session_for, RunContent, REMINDER_PLACEHOLDERS,
     TEXT_PLACEHOLDERS,

@@ -8,7 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hashchat::chats::{self, When};
+use hashchat::chats::When;
+use hashchat::commands::check;
 
 fn fixtures(kind: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -23,9 +24,11 @@ fn fixtures(kind: &str) -> Vec<PathBuf> {
     files
 }
 
-/// What `hashchat check` would print for `source`, shown as `chats.yaml`.
+/// What `hashchat check` would print for `source`, shown as `chats.yaml`:
+/// `check::parse` is `chats` plus the checks of each post (lengths,
+/// placeholders), as every command loads the file.
 fn diagnostics(source: &str) -> String {
-    match chats::parse(Path::new("chats.yaml"), source) {
+    match check::parse(Path::new("chats.yaml"), source) {
         Ok(_) => "(valid)\n".into(),
         Err(d) => d.to_string(),
     }
@@ -60,7 +63,7 @@ fn every_broken_config_fails_with_its_expected_diagnostics() {
 fn every_broken_config_is_an_error_not_a_pass() {
     for file in fixtures("broken") {
         let source = fs::read_to_string(&file).expect("fixture is UTF-8");
-        let parsed = chats::parse(Path::new("chats.yaml"), &source);
+        let parsed = check::parse(Path::new("chats.yaml"), &source);
         let errors = parsed.err().map(|d| d.errors.len()).unwrap_or(0);
         assert!(errors > 0, "{} was accepted", file.display());
     }
@@ -87,7 +90,7 @@ fn a_token_written_in_the_file_is_never_printed() {
 #[test]
 fn every_good_config_is_valid() {
     for file in fixtures("good") {
-        if let Err(d) = chats::load(&file) {
+        if let Err(d) = check::load(&file) {
             panic!("{} is invalid:\n{d}", file.display());
         }
     }
@@ -96,7 +99,7 @@ fn every_good_config_is_valid() {
 #[test]
 fn the_example_chats_yaml_is_valid_and_its_demo_finishes_within_a_minute() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("chats.yaml");
-    let config = chats::load(&path).unwrap_or_else(|d| panic!("{d}"));
+    let config = check::load(&path).unwrap_or_else(|d| panic!("{d}"));
     let weekly = config.chat("1qedchat").expect("the weekly chat");
     assert!(matches!(&weekly.when, When::Recurring { expr, .. } if expr == "0 20 * * 4"));
     assert_eq!(weekly.timezone, chrono_tz::Europe::London);
@@ -110,7 +113,7 @@ fn the_example_chats_yaml_is_valid_and_its_demo_finishes_within_a_minute() {
 
 #[test]
 fn a_missing_file_is_a_located_error() {
-    let err = chats::load(Path::new("no/such/chats.yaml")).expect_err("missing");
+    let err = check::load(Path::new("no/such/chats.yaml")).expect_err("missing");
     assert_eq!(
         err.to_string(),
         "no/such/chats.yaml: error: `no/such/chats.yaml` does not exist\n  = hint: create it from the commented example in the hashchat repository, or pass `--config PATH`\n"

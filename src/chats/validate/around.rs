@@ -1,15 +1,14 @@
 //! Keys around the chat itself: reminders, who is ignored or excluded,
-//! welcoming newcomers, language and content warning; and the
-//! `{placeholders}` of intros, closings and reminders.
+//! welcoming newcomers, language and content warning. Their
+//! `{placeholders}` are checked by `commands::check`.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use super::{values, Problem, Validator};
 use crate::chats::diagnostics::Diagnostic;
-use crate::chats::raw::{join, RawChat};
-use crate::chats::{Chat, IgnoreRule, Session};
-use crate::schedule::{self, REMINDER_PLACEHOLDERS, TEXT_PLACEHOLDERS};
+use crate::chats::raw::RawChat;
+use crate::chats::IgnoreRule;
 
 /// The validated keys of this module, for `Chat`.
 pub(super) struct Around {
@@ -140,148 +139,5 @@ impl Validator<'_> {
             }
         }
         ok.then_some(reminders)
-    }
-
-    /// Every `{placeholder}` is known where it is written, and every run
-    /// that uses a text has the values it asks for.
-    pub(super) fn placeholders_ok(&mut self, path: &str, chat: &Chat) -> bool {
-        let mut ok = true;
-        let plain_runs = !chat.require_session;
-        let all: Vec<&Session> = chat.sessions.iter().collect();
-        for key in ["intro", "closing"] {
-            let at = join(path, key);
-            if !self.at.has(&at) {
-                continue; // the defaults have no placeholders
-            }
-            let text = if key == "intro" {
-                &chat.intro
-            } else {
-                &chat.closing
-            };
-            let users: Vec<&Session> = chat
-                .sessions
-                .iter()
-                .filter(|s| {
-                    if key == "intro" {
-                        s.intro.is_none()
-                    } else {
-                        s.closing.is_none()
-                    }
-                })
-                .collect();
-            ok &= self.placeholders_in(&at, key, text, TEXT_PLACEHOLDERS, &users, plain_runs);
-        }
-        if let Some(text) = &chat.reminder_text {
-            let at = join(path, "reminder_text");
-            ok &= self.placeholders_in(
-                &at,
-                "reminder_text",
-                text,
-                REMINDER_PLACEHOLDERS,
-                &all,
-                plain_runs,
-            );
-        }
-        for (i, s) in chat.sessions.iter().enumerate() {
-            let at = Self::session_path(path, i);
-            for (key, text) in [("intro", &s.intro), ("closing", &s.closing)] {
-                if let Some(text) = text {
-                    ok &= self.placeholders_in(
-                        &join(&at, key),
-                        key,
-                        text,
-                        TEXT_PLACEHOLDERS,
-                        &[s],
-                        false,
-                    );
-                }
-            }
-        }
-        ok
-    }
-
-    /// The YAML path of session `i`: `chat` must hold its sessions in
-    /// the order written (they are sorted once every check is done).
-    pub(super) fn session_path(path: &str, i: usize) -> String {
-        format!("{path}.sessions[{i}]")
-    }
-
-    /// Checks the placeholders of one text at `at`, used by the runs of
-    /// `sessions` and, when `plain_runs`, by runs without a session.
-    fn placeholders_in(
-        &mut self,
-        at: &str,
-        key: &str,
-        text: &str,
-        known: &[&str],
-        sessions: &[&Session],
-        plain_runs: bool,
-    ) -> bool {
-        let mut ok = true;
-        for (offset, name) in schedule::placeholders(text) {
-            let inside = Some((text[..offset].chars().count(), name.chars().count() + 2));
-            if !known.contains(&name) {
-                ok = false;
-                let list: Vec<String> = known.iter().map(|k| format!("`{{{k}}}`")).collect();
-                let hint = crate::chats::suggest(name, known.iter().copied()).map_or_else(
-                    || format!("`{key}` knows {}", list.join(", ")),
-                    |s| format!("did you mean `{{{s}}}`?"),
-                );
-                let p =
-                    Problem::new(format!("unknown placeholder `{{{name}}}` in `{key}`")).hint(hint);
-                self.report(at, Problem { inside, ..p });
-                continue;
-            }
-            let lacks = |s: &&&Session| match name {
-                "topic" => s.topic.is_none(),
-                "host" => s.host.is_none(),
-                _ => false,
-            };
-            if !matches!(name, "topic" | "host") {
-                continue;
-            }
-            let problem = if let Some(s) = sessions.iter().find(lacks) {
-                Problem::new(format!(
-                    "`{key}` uses `{{{name}}}`, but the session on {} has no {name}",
-                    s.date
-                ))
-                .hint(format!(
-                    "add `{name}:` to that session, or leave `{{{name}}}` out"
-                ))
-            } else if plain_runs {
-                Problem::new(format!(
-                    "`{key}` uses `{{{name}}}`, but runs on dates without a session have no {name}"
-                ))
-                .hint(format!(
-                    "set `require_session: true`, or write `{{{name}}}` only in a session's own `{key}`"
-                ))
-            } else {
-                continue;
-            };
-            ok = false;
-            self.report(at, Problem { inside, ..problem });
-        }
-        ok
-    }
-
-    /// Warns about sessions dated on a day the chat does not run.
-    pub(super) fn session_dates(&mut self, path: &str, chat: &Chat) {
-        for (i, s) in chat.sessions.iter().enumerate() {
-            if schedule::runs_on(chat, s.date) {
-                continue;
-            }
-            let at = join(&Self::session_path(path, i), "date");
-            let weekday = s.date.format("%A");
-            let e = Diagnostic::new(
-                self.at.value(&at),
-                format!(
-                    "no run of chat `{}` falls on {} ({weekday}): this session is never used",
-                    chat.id, s.date
-                ),
-            )
-            .hint("move it to a date of the schedule (`hashchat plan --runs 10` lists them)")
-            .warning();
-            self.warnings.push(e);
-        }
     }
 }

@@ -9,10 +9,10 @@ use chrono_tz::Tz;
 
 use super::questions::Questions;
 use super::{chat_raw, values, Problem, Setting, Shared, Validator};
+use crate::chats::cron_dialect::{parse_classic, CRON_HINT};
 use crate::chats::diagnostics::Diagnostic;
 use crate::chats::raw::{join, RawChat, Shaped};
 use crate::chats::{defaults, Chat, Platform, TokenSource, Visibility, When};
-use crate::schedule;
 
 impl Validator<'_> {
     /// One chat, or `None` when any of its keys was reported.
@@ -98,7 +98,7 @@ impl Validator<'_> {
         let s = shared;
         let around = around?;
         let (questions, question_images) = questions?;
-        let mut chat = Chat {
+        let chat = Chat {
             id: id.required()?,
             hashtag: hashtag.required()?,
             when: when?,
@@ -143,13 +143,10 @@ impl Validator<'_> {
             recap_post: around.recap_post,
             recap_url: around.recap_url,
         };
-        // These checks locate sessions by their index as written.
-        let fits = self.lengths(path, &chat);
-        let filled = self.placeholders_ok(path, &chat);
-        let lasts = self.duration_ok(path, &chat, &label);
-        self.session_dates(path, &chat);
-        chat.sessions.sort_by_key(|s| s.date);
-        (fits && filled && lasts).then_some(chat)
+        // Reported, but the chat is still returned so that the checks of
+        // its posts (`Draft`) report their problems in the same pass.
+        self.duration_ok(path, &chat, &label);
+        Some(chat)
     }
 
     /// Exactly one of `schedule` and `start`.
@@ -161,15 +158,14 @@ impl Validator<'_> {
         label: &str,
     ) -> Option<When> {
         let schedule = self.value(c.schedule.as_ref(), path, "schedule", broken, |s| {
-            schedule::parse_classic(s)
+            parse_classic(s)
                 .map(|schedule| When::Recurring {
                     expr: s.trim().to_string(),
                     schedule: Box::new(schedule),
                 })
                 .map_err(|e| Problem {
                     inside: Some((e.start, e.len)),
-                    ..Problem::new(format!("invalid schedule: {}", e.message))
-                        .hint(schedule::CRON_HINT)
+                    ..Problem::new(format!("invalid schedule: {}", e.message)).hint(CRON_HINT)
                 })
         });
         let start = self.value(c.start.as_ref(), path, "start", broken, values::start);
@@ -246,7 +242,7 @@ impl Validator<'_> {
 
     /// A run must end within a month: longer is a typo (`10d` for `10m`),
     /// and date arithmetic elsewhere must never get near its limits.
-    fn duration_ok(&mut self, path: &str, chat: &Chat, label: &str) -> bool {
+    fn duration_ok(&mut self, path: &str, chat: &Chat, label: &str) {
         // The longest question list, the chat's or a session's, sets the length.
         let most = chat
             .sessions
@@ -262,13 +258,12 @@ impl Validator<'_> {
             .and_then(|q| q.checked_add(chat.first_question_after))
             .and_then(|q| q.checked_add(chat.collect_after));
         if total.is_some_and(|t| t <= values::MONTH) {
-            return true;
+            return;
         }
         let shown = total.map_or("forever".into(), short_duration);
         let e = Diagnostic::new(self.at.key(&join(path, "id")), format!("{label} would last {shown} from intro to end of collection"))
             .hint("a run must end within 31 days: check `question_interval`, `first_question_after` and `collect_after`");
         self.errors.push(e);
-        false
     }
 }
 

@@ -5,15 +5,12 @@
 
 mod around;
 mod chat;
-mod length;
 mod questions;
 mod sessions;
 #[cfg(test)]
 mod tests;
 mod values;
 mod yaml;
-
-pub use length::post_length;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -29,29 +26,16 @@ use super::raw::{self, describe, join, Level, RawChat, RawConfig, Shaped};
 use super::{Chat, Config, Platform, TokenSource};
 
 /// Reads and validates a chats.yaml file; every problem at once on failure.
+/// The posts' lengths and placeholders are not checked here (they need
+/// `schedule`): `commands::check::load` does both.
 pub fn load(path: &Path) -> Result<Config, Diagnostics> {
     load_checked(path).map(|(config, _)| config)
 }
 
 /// [`load`], also returning the warnings (things that are valid but
-/// probably not what the moderator meant, such as a session on a date the
-/// chat does not run); `check` prints them.
+/// probably not what the moderator meant); `check` prints them.
 pub fn load_checked(path: &Path) -> Result<(Config, Diagnostics), Diagnostics> {
-    match std::fs::read_to_string(path) {
-        Ok(source) => parse_checked(path, &source),
-        Err(e) => {
-            let shown = path.display();
-            let (message, hint) = match e.kind() {
-                std::io::ErrorKind::NotFound => (
-                    format!("`{shown}` does not exist"),
-                    Some("create it from the commented example in the hashchat repository, or pass `--config PATH`".into()),
-                ),
-                std::io::ErrorKind::InvalidData => (format!("`{shown}` is not UTF-8 text"), None),
-                _ => (format!("cannot read `{shown}`: {e}"), None),
-            };
-            Err(Diagnostics::whole_file(path.to_path_buf(), message, hint))
-        }
-    }
+    Draft::load(path)?.finish()
 }
 
 /// Validates chats.yaml text; `path` names the file in messages, and its
@@ -62,38 +46,112 @@ pub fn parse(path: &Path, source: &str) -> Result<Config, Diagnostics> {
 
 /// [`parse`], also returning the warnings (see [`load_checked`]).
 pub fn parse_checked(path: &Path, source: &str) -> Result<(Config, Diagnostics), Diagnostics> {
-    let at = SourceMap::build(source);
-    let mut errors = Vec::new();
-    let mut warnings = Vec::new();
-    let chats = match yaml::document(source, &at, &mut errors) {
-        Some(value) => Validator {
-            at: &at,
-            errors: &mut errors,
-            warnings: &mut warnings,
-            base: path.parent().unwrap_or(Path::new("")),
+    Draft::parse(path, source).finish()
+}
+
+/// chats.yaml validated as far as this module can, before checks that
+/// need other modules (what each post says needs `schedule`) add their
+/// problems; [`Draft::finish`] then yields the [`Config`] or every problem.
+pub struct Draft {
+    pub path: PathBuf,
+    pub source: String,
+    pub at: SourceMap,
+    /// Every chat whose keys all validated. Its sessions are still in the
+    /// order written (so that `path.sessions[i]` locates session `i`);
+    /// `finish` sorts them.
+    pub chats: Vec<Placed>,
+    pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// A chat of a [`Draft`] and its YAML path (`chats[2]`) in the source map.
+pub struct Placed {
+    pub chat: Chat,
+    pub path: String,
+}
+
+impl Draft {
+    /// Reads the file at `path`; a file that cannot be read is the only
+    /// problem reported.
+    pub fn load(path: &Path) -> Result<Draft, Diagnostics> {
+        match std::fs::read_to_string(path) {
+            Ok(source) => Ok(Draft::parse(path, &source)),
+            Err(e) => {
+                let shown = path.display();
+                let (message, hint) = match e.kind() {
+                    std::io::ErrorKind::NotFound => (
+                        format!("`{shown}` does not exist"),
+                        Some("create it from the commented example in the hashchat repository, or pass `--config PATH`".into()),
+                    ),
+                    std::io::ErrorKind::InvalidData => (format!("`{shown}` is not UTF-8 text"), None),
+                    _ => (format!("cannot read `{shown}`: {e}"), None),
+                };
+                Err(Diagnostics::whole_file(path.to_path_buf(), message, hint))
+            }
         }
-        .config(&value),
-        None => Vec::new(),
-    };
-    if errors.is_empty() {
-        warnings.sort_by_key(|e| (e.line, e.column));
-        let warnings = Diagnostics {
+    }
+
+    /// Validates chats.yaml text; `path` names the file in messages, and
+    /// its folder is where relative image paths are looked up.
+    pub fn parse(path: &Path, source: &str) -> Draft {
+        let at = SourceMap::build(source);
+        let mut errors = Vec::new();
+        let chats = match yaml::document(source, &at, &mut errors) {
+            Some(value) => Validator {
+                at: &at,
+                errors: &mut errors,
+                base: path.parent().unwrap_or(Path::new("")),
+            }
+            .config(&value),
+            None => Vec::new(),
+        };
+        Draft {
             path: path.to_path_buf(),
             source: source.to_string(),
-            errors: warnings,
-        };
+            at,
+            chats,
+            errors,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The configuration and its warnings, or every error, sorted by place.
+    pub fn finish(self) -> Result<(Config, Diagnostics), Diagnostics> {
+        let Draft {
+            path,
+            source,
+            chats,
+            mut errors,
+            mut warnings,
+            ..
+        } = self;
+        if !errors.is_empty() {
+            errors.sort_by_key(|e| (e.line, e.column));
+            return Err(Diagnostics {
+                path,
+                source,
+                errors,
+            });
+        }
+        warnings.sort_by_key(|e| (e.line, e.column));
+        let chats = chats
+            .into_iter()
+            .map(|Placed { mut chat, .. }| {
+                chat.sessions.sort_by_key(|s| s.date);
+                chat
+            })
+            .collect();
         let config = Config {
-            path: path.to_path_buf(),
+            path: path.clone(),
             chats,
         };
-        return Ok((config, warnings));
+        let warnings = Diagnostics {
+            path,
+            source,
+            errors: warnings,
+        };
+        Ok((config, warnings))
     }
-    errors.sort_by_key(|e| (e.line, e.column));
-    Err(Diagnostics {
-        path: path.to_path_buf(),
-        source: source.to_string(),
-        errors,
-    })
 }
 
 /// A platform name as chats.yaml accepts it, for the command line.
@@ -204,13 +262,12 @@ struct SharedRaw<'a> {
 struct Validator<'a> {
     at: &'a SourceMap,
     errors: &'a mut Vec<Diagnostic>,
-    warnings: &'a mut Vec<Diagnostic>,
     /// The folder of chats.yaml: relative paths in it start here.
     base: &'a Path,
 }
 
 impl Validator<'_> {
-    fn config(&mut self, value: &Value) -> Vec<Chat> {
+    fn config(&mut self, value: &Value) -> Vec<Placed> {
         let Some(map) = value.as_mapping() else {
             let message = format!(
                 "the top level should be a mapping of keys such as `server:` and `chats:`, not {}",
@@ -248,7 +305,9 @@ impl Validator<'_> {
             let path = format!("chats[{i}]");
             let chat: Shaped<RawChat> = raw::shape(map, &path, Level::Chat, self.at, self.errors);
             self.unique_id(&path, chat.raw.id.as_deref(), &mut ids);
-            chats.extend(self.chat(&path, &chat, &shared));
+            if let Some(chat) = self.chat(&path, &chat, &shared) {
+                chats.push(Placed { chat, path });
+            }
         }
         chats
     }
