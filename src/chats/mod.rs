@@ -184,6 +184,25 @@ pub struct Chat {
 }
 
 impl Chat {
+    /// One chat from the YAML of its entry under `chats:` (`id: …`,
+    /// `hashtag: …`, one key a line, without the leading `- `), validated
+    /// like chats.yaml. For tests: the server is `https://mastodon.example`
+    /// unless the entry names one, and relative image paths start in the
+    /// current folder.
+    pub fn from_yaml(entry: &str) -> Result<Chat, Diagnostics> {
+        let mut source = String::from("server: https://mastodon.example\nchats:\n");
+        for (i, line) in entry.lines().enumerate() {
+            source.push_str(if i == 0 { "  - " } else { "    " });
+            source.push_str(line);
+            source.push('\n');
+        }
+        let (config, _) = Draft::parse(std::path::Path::new("chat.yaml"), &source).finish()?;
+        config.chats.into_iter().next().ok_or_else(|| {
+            let message = "the YAML holds no chat";
+            Diagnostics::whole_file("chat.yaml".into(), message, None)
+        })
+    }
+
     /// Whether posts by `handle` (`user@domain`, a leading `@` allowed)
     /// are ignored; case-insensitive.
     pub fn ignores(&self, handle: &str) -> bool {
@@ -264,39 +283,11 @@ pub mod defaults {
 /// A valid chat for unit tests elsewhere in the crate.
 #[cfg(test)]
 pub(crate) fn test_chat(when: When, timezone: Tz) -> Chat {
+    let entry = "id: 1qedchat\nhashtag: 1QEdChat\nstart: \"2026-12-03T20:00:00Z\"\nquestions:\n  - How do you build an online PLN?\n  - Which groups help you most?\n";
+    let chat = Chat::from_yaml(entry).expect("the test chat is valid");
     Chat {
-        id: "1qedchat".into(),
-        hashtag: Hashtag("1QEdChat".into()),
         when,
         timezone,
-        intro: defaults::INTRO.into(),
-        first_question_after: defaults::FIRST_QUESTION_AFTER,
-        question_interval: defaults::QUESTION_INTERVAL,
-        questions: vec![
-            "How do you build an online PLN?".into(),
-            "Which groups help you most?".into(),
-        ],
-        closing: defaults::CLOSING.into(),
-        collect_after: defaults::COLLECT_AFTER,
-        visibility: Visibility::Public,
-        late_limit: None,
-        server: url::Url::parse("https://mastodon.example").expect("test url"),
-        platform: Platform::Mastodon,
-        token: TokenSource::Env(defaults::TOKEN_ENV.into()),
-        max_characters: defaults::MAX_CHARACTERS,
-        recap_dir: PathBuf::from(defaults::RECAP_DIR),
-        moderators: Vec::new(),
-        question_images: vec![None, None],
-        sessions: Vec::new(),
-        require_session: false,
-        reminders: Vec::new(),
-        reminder_text: None,
-        ignore: Vec::new(),
-        exclude: Vec::new(),
-        welcome_newcomers: false,
-        language: None,
-        content_warning: None,
-        recap_post: false,
-        recap_url: None,
+        ..chat
     }
 }

@@ -13,23 +13,11 @@ use super::diagnostics::Diagnostic;
 use super::locate::SourceMap;
 use super::suggest::suggest;
 
-/// Top level of chats.yaml. Unknown keys never reach serde (see [`shape`]),
-/// `deny_unknown_fields` is the safety net should the key tables drift.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawConfig {
-    pub server: Option<String>,
-    pub platform: Option<String>,
-    pub token_env: Option<String>,
-    pub token_file: Option<String>,
-    pub timezone: Option<String>,
-    pub max_characters: Option<u64>,
-    pub recap_dir: Option<String>,
-    pub late_limit: Option<String>,
-    pub chats: Option<Vec<Value>>,
-}
-
-/// One entry of `chats:`; the shared keys override the top level's.
+/// One entry of `chats:`, and the top level too (once its `chats:` list is
+/// taken out): there, the keys a chat shares with it (`SHARED`) are
+/// defaults every chat inherits. Which keys each level allows is the
+/// tables' job (see [`keep`]); `deny_unknown_fields` is the safety net
+/// should they drift.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawChat {
@@ -213,6 +201,22 @@ pub fn shape<T: DeserializeOwned + Default>(
     at: &SourceMap,
     errors: &mut Vec<Diagnostic>,
 ) -> Shaped<T> {
+    let (kept, broken) = keep(map, path, level, at, errors);
+    Shaped {
+        raw: read(kept, path, at, errors),
+        broken,
+    }
+}
+
+/// The keys of `map` that are allowed at `level` and hold the type they
+/// should, coerced (`id: 42` is text); the names of the others, reported.
+pub fn keep(
+    map: &Mapping,
+    path: &str,
+    level: Level,
+    at: &SourceMap,
+    errors: &mut Vec<Diagnostic>,
+) -> (Mapping, HashSet<String>) {
     let mut kept = Mapping::new();
     let mut broken = HashSet::new();
     for (key, value) in map {
@@ -233,7 +237,17 @@ pub fn shape<T: DeserializeOwned + Default>(
             None => errors.push(unknown_key(name, &child, level, at)),
         }
     }
-    let raw = match yaml_serde::from_value(Value::Mapping(kept)) {
+    (kept, broken)
+}
+
+/// The raw struct of a mapping [`keep`] returned.
+pub fn read<T: DeserializeOwned + Default>(
+    kept: Mapping,
+    path: &str,
+    at: &SourceMap,
+    errors: &mut Vec<Diagnostic>,
+) -> T {
+    match yaml_serde::from_value(Value::Mapping(kept)) {
         Ok(raw) => raw,
         Err(e) => {
             errors.push(Diagnostic::new(
@@ -242,8 +256,7 @@ pub fn shape<T: DeserializeOwned + Default>(
             ));
             T::default()
         }
-    };
-    Shaped { raw, broken }
+    }
 }
 
 fn unknown_key(name: &str, path: &str, level: Level, at: &SourceMap) -> Diagnostic {

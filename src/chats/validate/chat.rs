@@ -8,101 +8,79 @@ use std::time::Duration;
 use chrono_tz::Tz;
 
 use super::questions::Questions;
-use super::{chat_raw, values, Problem, Setting, Shared, Validator};
+use super::{values, Problem, Setting, Validator};
 use crate::chats::cron_dialect::{parse_classic, CRON_HINT};
 use crate::chats::diagnostics::Diagnostic;
-use crate::chats::raw::{join, RawChat, Shaped};
+use crate::chats::raw::{join, RawChat};
 use crate::chats::{defaults, Chat, Platform, TokenSource, Visibility, When};
 
 impl Validator<'_> {
-    /// One chat, or `None` when any of its keys was reported.
+    /// One chat, or `None` when any of its keys was reported. `c` holds the
+    /// top level's values for the shared keys the chat does not set. At the
+    /// top level itself (`path` ""), this reports its bad values and nothing
+    /// is missing.
     pub(super) fn chat(
         &mut self,
         path: &str,
-        shaped: &Shaped<RawChat>,
-        top: &Shared,
+        c: &RawChat,
+        broken: &HashSet<String>,
     ) -> Option<Chat> {
-        let (c, broken) = (&shaped.raw, &shaped.broken);
         let label = c.id.as_deref().map_or_else(
             || "this chat".to_string(),
             |id| format!("chat `{}`", id.trim()),
         );
-        let id = self.value(c.id.as_ref(), path, "id", broken, values::id);
-        let hashtag = self.value(c.hashtag.as_ref(), path, "hashtag", broken, values::hashtag);
+        let text = |key: &'static str| move |s: &str| values::non_empty(s, key);
+        let span = |key: &'static str, zero_ok| move |s: &str| values::duration(s, key, zero_ok);
+        // One line per key: the key's name is its field's.
+        macro_rules! key {
+            ($field:ident, $parse:expr) => {
+                self.value(c.$field.as_ref(), path, stringify!($field), broken, $parse)
+            };
+        }
+        let id = key!(id, values::id);
+        let hashtag = key!(hashtag, values::hashtag);
         let when = self.when(path, c, broken, &label);
-        let shared = self.shared(path, chat_raw(c), broken);
-        let intro = self.value(c.intro.as_ref(), path, "intro", broken, |s| {
-            values::non_empty(s, "intro")
-        });
-        let closing = self.value(c.closing.as_ref(), path, "closing", broken, |s| {
-            values::non_empty(s, "closing")
-        });
-        let first = self.value(
-            c.first_question_after.as_ref(),
-            path,
-            "first_question_after",
-            broken,
-            |s| values::duration(s, "first_question_after", false),
-        );
-        let interval = self.value(
-            c.question_interval.as_ref(),
-            path,
-            "question_interval",
-            broken,
-            |s| values::duration(s, "question_interval", false),
-        );
-        let collect = self.value(
-            c.collect_after.as_ref(),
-            path,
-            "collect_after",
-            broken,
-            |s| values::duration(s, "collect_after", true),
-        );
-        let visibility = self.value(
-            c.visibility.as_ref(),
-            path,
-            "visibility",
-            broken,
-            values::visibility,
-        );
+        let server = key!(server, values::server);
+        let platform = key!(platform, values::platform);
+        let token = self.token(path, c, broken);
+        let timezone = key!(timezone, values::timezone);
+        let max_characters = self.max_characters(path, c, broken);
+        let recap_dir = key!(recap_dir, text("recap_dir"));
+        let late_limit = key!(late_limit, span("late_limit", true));
+        let intro = key!(intro, text("intro"));
+        let closing = key!(closing, text("closing"));
+        let first = key!(first_question_after, span("first_question_after", false));
+        let interval = key!(question_interval, span("question_interval", false));
+        let collect = key!(collect_after, span("collect_after", true));
+        let visibility = key!(visibility, values::visibility);
         let sessions = self.sessions(path, c.sessions.as_deref());
-        let around = self.around(path, c, broken);
+        let reminders = self.list(
+            path,
+            "reminders",
+            c.reminders.as_deref(),
+            span("reminders", false),
+        );
+        let reminders = reminders.and_then(|r| self.distinct_reminders(path, c, r));
+        let reminder_text = key!(reminder_text, text("reminder_text"));
+        let ignore = self.list(path, "ignore", c.ignore.as_deref(), values::ignore_rule);
+        let exclude = self.list(path, "exclude", c.exclude.as_deref(), values::excluded);
+        let language = key!(language, values::language);
+        let content_warning = key!(content_warning, values::content_warning);
+        let recap_url = key!(recap_url, values::recap_url);
+        let flag = |v: Option<bool>, key: &str| (!broken.contains(key)).then(|| v.unwrap_or(false));
         let questions = self.questions(path, c, broken, &label);
         let moderators = self.moderators(path, c.moderators.as_deref());
-
-        if matches!(id, Setting::Unset) {
-            self.missing(
-                path,
-                "this chat has no `id`".into(),
-                "add e.g. `id: 1qedchat`: it names the chat on the command line",
-            );
-        }
-        if matches!(hashtag, Setting::Unset) {
-            self.missing(
-                path,
-                format!("{label} has no `hashtag`"),
-                "add e.g. `hashtag: 1QEdChat` (with or without `#`)",
-            );
-        }
-        let server = match shared.server.clone().or(&top.server) {
-            Setting::Unset => {
-                self.missing(
-                    path,
-                    format!("{label} has no `server`"),
-                    "add `server: https://your.instance` at the top of the file or in this chat",
-                );
-                Setting::Bad
-            }
-            s => s,
-        };
-        let s = shared;
-        let around = around?;
+        self.required(
+            path,
+            &label,
+            [id.is_unset(), hashtag.is_unset(), server.is_unset()],
+        );
         let (questions, question_images) = questions?;
         let chat = Chat {
             id: id.required()?,
             hashtag: hashtag.required()?,
             when: when?,
-            timezone: s.timezone.or(&top.timezone).get(Tz::UTC)?,
+            timezone: timezone.get(Tz::UTC)?,
             intro: intro.get(defaults::INTRO.into())?,
             first_question_after: first.get(defaults::FIRST_QUESTION_AFTER)?,
             question_interval: interval.get(defaults::QUESTION_INTERVAL)?,
@@ -110,43 +88,101 @@ impl Validator<'_> {
             closing: closing.get(defaults::CLOSING.into())?,
             collect_after: collect.get(defaults::COLLECT_AFTER)?,
             visibility: visibility.get(Visibility::Public)?,
-            late_limit: match s.late_limit.or(&top.late_limit) {
-                Setting::Bad => return None,
-                Setting::Unset => None,
-                Setting::Set(d) => Some(d),
-            },
+            late_limit: late_limit.optional()?,
             server: server.required()?,
-            platform: s.platform.or(&top.platform).get(Platform::Mastodon)?,
-            token: s
-                .token
-                .or(&top.token)
-                .get(TokenSource::Env(defaults::TOKEN_ENV.into()))?,
-            max_characters: s
-                .max_characters
-                .or(&top.max_characters)
-                .get(defaults::MAX_CHARACTERS)?,
-            recap_dir: s
-                .recap_dir
-                .or(&top.recap_dir)
-                .get(PathBuf::from(defaults::RECAP_DIR))?,
+            platform: platform.get(Platform::Mastodon)?,
+            token: token.get(TokenSource::Env(defaults::TOKEN_ENV.into()))?,
+            max_characters: max_characters.get(defaults::MAX_CHARACTERS)?,
+            recap_dir: recap_dir.get(defaults::RECAP_DIR.into())?.into(),
             moderators: moderators?,
             question_images,
             sessions: sessions?,
-            require_session: around.require_session,
-            reminders: around.reminders,
-            reminder_text: around.reminder_text,
-            ignore: around.ignore,
-            exclude: around.exclude,
-            welcome_newcomers: around.welcome_newcomers,
-            language: around.language,
-            content_warning: around.content_warning,
-            recap_post: around.recap_post,
-            recap_url: around.recap_url,
+            require_session: flag(c.require_session, "require_session")?,
+            reminders: reminders?,
+            reminder_text: reminder_text.optional()?,
+            ignore: ignore?,
+            exclude: exclude?,
+            welcome_newcomers: flag(c.welcome_newcomers, "welcome_newcomers")?,
+            language: language.optional()?,
+            content_warning: content_warning.optional()?,
+            recap_post: flag(c.recap_post, "recap_post")?,
+            recap_url: recap_url.optional()?,
         };
         // Reported, but the chat is still returned so that the checks of
         // its posts (`Draft`) report their problems in the same pass.
         self.duration_ok(path, &chat, &label);
         Some(chat)
+    }
+
+    /// Says which of `id`, `hashtag` and `server` a chat lacks.
+    fn required(&mut self, path: &str, label: &str, unset: [bool; 3]) {
+        if unset[0] {
+            self.missing(
+                path,
+                "this chat has no `id`".into(),
+                "add e.g. `id: 1qedchat`: it names the chat on the command line",
+            );
+        }
+        if unset[1] {
+            self.missing(
+                path,
+                format!("{label} has no `hashtag`"),
+                "add e.g. `hashtag: 1QEdChat` (with or without `#`)",
+            );
+        }
+        if unset[2] {
+            self.missing(
+                path,
+                format!("{label} has no `server`"),
+                "add `server: https://your.instance` at the top of the file or in this chat",
+            );
+        }
+    }
+
+    /// `token_env` or `token_file`, not both.
+    fn token(&mut self, path: &str, c: &RawChat, broken: &HashSet<String>) -> Setting<TokenSource> {
+        match (&c.token_env, &c.token_file) {
+            (Some(_), Some(_)) => {
+                let at = join(path, "token_file");
+                let e = Diagnostic::new(
+                    self.at.key(&at),
+                    "`token_env` and `token_file` are both set",
+                )
+                .hint("keep one: the token comes from an environment variable or from a file");
+                self.errors.push(e);
+                self.bad.insert(join(path, "token_env"));
+                self.bad.insert(at);
+                Setting::Bad
+            }
+            (env, None) => self
+                .value(env.as_ref(), path, "token_env", broken, values::token_env)
+                .map(TokenSource::Env),
+            (None, file) => self
+                .value(file.as_ref(), path, "token_file", broken, |s| {
+                    values::non_empty(s, "token_file")
+                })
+                .map(|f| TokenSource::File(PathBuf::from(f))),
+        }
+    }
+
+    fn max_characters(
+        &mut self,
+        path: &str,
+        c: &RawChat,
+        broken: &HashSet<String>,
+    ) -> Setting<usize> {
+        match c.max_characters {
+            Some(0) => {
+                self.report(
+                    &join(path, "max_characters"),
+                    Problem::new("`max_characters` must be at least 1"),
+                );
+                Setting::Bad
+            }
+            Some(n) => Setting::Set(usize::try_from(n).unwrap_or(usize::MAX)),
+            None if broken.contains("max_characters") => Setting::Bad,
+            None => Setting::Unset,
+        }
     }
 
     /// Exactly one of `schedule` and `start`.

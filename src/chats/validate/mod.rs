@@ -3,8 +3,8 @@
 //! chat can run. Chat-level keys override the top level's defaults; a bad
 //! top-level value is reported once, not again for each chat inheriting it.
 
-mod around;
 mod chat;
+mod lists;
 mod questions;
 mod sessions;
 #[cfg(test)]
@@ -14,16 +14,13 @@ mod yaml;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use chrono_tz::Tz;
-use url::Url;
-use yaml_serde::Value;
+use yaml_serde::{Mapping, Value};
 
 use super::diagnostics::{Diagnostic, Diagnostics, Span};
 use super::locate::SourceMap;
-use super::raw::{self, describe, join, Level, RawChat, RawConfig, Shaped};
-use super::{Chat, Config, Platform, TokenSource};
+use super::raw::{self, describe, join, Level, RawChat};
+use super::{Chat, Config, Platform};
 
 /// Reads and validates a chats.yaml file; every problem at once on failure.
 /// The posts' lengths and placeholders are not checked here (they need
@@ -100,6 +97,7 @@ impl Draft {
             Some(value) => Validator {
                 at: &at,
                 errors: &mut errors,
+                bad: HashSet::new(),
                 base: path.parent().unwrap_or(Path::new("")),
             }
             .config(&value),
@@ -199,13 +197,9 @@ enum Setting<T> {
     Set(T),
 }
 
-impl<T: Clone> Setting<T> {
-    /// The chat's own value, else the top level's.
-    fn or(self, inherited: &Setting<T>) -> Setting<T> {
-        match self {
-            Setting::Unset => inherited.clone(),
-            own => own,
-        }
+impl<T> Setting<T> {
+    fn is_unset(&self) -> bool {
+        matches!(self, Setting::Unset)
     }
 
     /// The value of a key without default: `None` unless set.
@@ -235,33 +229,12 @@ impl<T: Clone> Setting<T> {
     }
 }
 
-/// Keys shared by the top level and chats, validated.
-#[derive(Clone)]
-struct Shared {
-    server: Setting<Url>,
-    platform: Setting<Platform>,
-    token: Setting<TokenSource>,
-    timezone: Setting<Tz>,
-    max_characters: Setting<usize>,
-    recap_dir: Setting<PathBuf>,
-    late_limit: Setting<Duration>,
-}
-
-/// The shared keys as written, at either level.
-struct SharedRaw<'a> {
-    server: Option<&'a String>,
-    platform: Option<&'a String>,
-    token_env: Option<&'a String>,
-    token_file: Option<&'a String>,
-    timezone: Option<&'a String>,
-    max_characters: Option<u64>,
-    recap_dir: Option<&'a String>,
-    late_limit: Option<&'a String>,
-}
-
 struct Validator<'a> {
     at: &'a SourceMap,
     errors: &'a mut Vec<Diagnostic>,
+    /// The YAML paths of values reported as wrong, so that a chat that
+    /// inherits a bad top-level value does not report it again.
+    bad: HashSet<String>,
     /// The folder of chats.yaml: relative paths in it start here.
     base: &'a Path,
 }
@@ -277,19 +250,31 @@ impl Validator<'_> {
                 .push(Diagnostic::new(self.at.value(""), message).hint(EXAMPLE_HINT));
             return Vec::new();
         };
-        let top: Shaped<RawConfig> = raw::shape(map, "", Level::Top, self.at, self.errors);
-        let t = &top.raw;
-        let shared = self.shared("", top_raw(t), &top.broken);
-        let Some(items) = &t.chats else {
-            if !top.broken.contains("chats") {
-                let e = Diagnostic::new(
-                    Span::default(),
-                    "there is no `chats:` list, so nothing to run",
-                )
-                .hint("add `chats:` with at least one chat: `- id: …`");
-                self.errors.push(e);
+        let (mut top, broken) = raw::keep(map, "", Level::Top, self.at, self.errors);
+        let chats = top.remove("chats");
+        let defaults: RawChat = raw::read(top.clone(), "", self.at, self.errors);
+        // The top level is validated once, as a chat in which nothing is
+        // required; what it gets wrong is not inherited (nor reported again).
+        let _ = self.chat("", &defaults, &broken);
+        let top = Inherited {
+            good: top,
+            bad: (raw::SHARED.iter().map(|(k, _)| k.to_string()))
+                .filter(|k| broken.contains(k) || self.bad.contains(k))
+                .collect(),
+        };
+        let items = match chats.as_ref().and_then(Value::as_sequence) {
+            Some(items) => items,
+            None => {
+                if !broken.contains("chats") {
+                    let e = Diagnostic::new(
+                        Span::default(),
+                        "there is no `chats:` list, so nothing to run",
+                    )
+                    .hint("add `chats:` with at least one chat: `- id: …`");
+                    self.errors.push(e);
+                }
+                return Vec::new();
             }
-            return Vec::new();
         };
         if items.is_empty() {
             let e = Diagnostic::new(self.at.key("chats"), "`chats` is empty, so nothing to run")
@@ -300,12 +285,14 @@ impl Validator<'_> {
         let mut ids: HashMap<String, usize> = HashMap::new();
         for (i, item) in items.iter().enumerate() {
             let Some(map) = item.as_mapping() else {
-                continue; // reported by `shape`
+                continue; // reported by `keep`
             };
             let path = format!("chats[{i}]");
-            let chat: Shaped<RawChat> = raw::shape(map, &path, Level::Chat, self.at, self.errors);
-            self.unique_id(&path, chat.raw.id.as_deref(), &mut ids);
-            if let Some(chat) = self.chat(&path, &chat, &shared) {
+            let (mut kept, mut broken) = raw::keep(map, &path, Level::Chat, self.at, self.errors);
+            top.inherit(map, &mut kept, &mut broken);
+            let chat: RawChat = raw::read(kept, &path, self.at, self.errors);
+            self.unique_id(&path, chat.id.as_deref(), &mut ids);
+            if let Some(chat) = self.chat(&path, &chat, &broken) {
                 chats.push(Placed { chat, path });
             }
         }
@@ -355,6 +342,7 @@ impl Validator<'_> {
     }
 
     fn report(&mut self, path: &str, p: Problem) {
+        self.bad.insert(path.to_string());
         let span = match (p.secret, p.inside) {
             (true, _) => self.at.key(path),
             (false, Some((start, len))) => self.at.inside(path, start, len),
@@ -367,59 +355,14 @@ impl Validator<'_> {
         self.errors.push(d);
     }
 
-    /// A required key is missing: say so at the chat.
+    /// A required key is missing: say so at the chat. Nothing is required
+    /// at the top level (path ""), which only holds defaults.
     fn missing(&mut self, chat: &str, message: String, hint: &str) {
+        if chat.is_empty() {
+            return;
+        }
         let span = self.at.key(&join(chat, "id"));
         self.errors.push(Diagnostic::new(span, message).hint(hint));
-    }
-
-    fn shared(&mut self, parent: &str, raw: SharedRaw<'_>, broken: &HashSet<String>) -> Shared {
-        let token = match (raw.token_env, raw.token_file) {
-            (Some(_), Some(_)) => {
-                let e = Diagnostic::new(
-                    self.at.key(&join(parent, "token_file")),
-                    "`token_env` and `token_file` are both set",
-                )
-                .hint("keep one: the token comes from an environment variable or from a file");
-                self.errors.push(e);
-                Setting::Bad
-            }
-            (env, None) => self
-                .value(env, parent, "token_env", broken, values::token_env)
-                .map(TokenSource::Env),
-            (None, file) => self
-                .value(file, parent, "token_file", broken, |s| {
-                    values::non_empty(s, "token_file")
-                })
-                .map(|f| TokenSource::File(PathBuf::from(f))),
-        };
-        let max_characters = match raw.max_characters {
-            Some(0) => {
-                self.report(
-                    &join(parent, "max_characters"),
-                    Problem::new("`max_characters` must be at least 1"),
-                );
-                Setting::Bad
-            }
-            Some(n) => Setting::Set(usize::try_from(n).unwrap_or(usize::MAX)),
-            None if broken.contains("max_characters") => Setting::Bad,
-            None => Setting::Unset,
-        };
-        Shared {
-            server: self.value(raw.server, parent, "server", broken, values::server),
-            platform: self.value(raw.platform, parent, "platform", broken, values::platform),
-            token,
-            timezone: self.value(raw.timezone, parent, "timezone", broken, values::timezone),
-            max_characters,
-            recap_dir: self
-                .value(raw.recap_dir, parent, "recap_dir", broken, |s| {
-                    values::non_empty(s, "recap_dir")
-                })
-                .map(PathBuf::from),
-            late_limit: self.value(raw.late_limit, parent, "late_limit", broken, |s| {
-                values::duration(s, "late_limit", true)
-            }),
-        }
     }
 }
 
@@ -433,28 +376,28 @@ impl<T> Setting<T> {
     }
 }
 
-fn top_raw(t: &RawConfig) -> SharedRaw<'_> {
-    SharedRaw {
-        server: t.server.as_ref(),
-        platform: t.platform.as_ref(),
-        token_env: t.token_env.as_ref(),
-        token_file: t.token_file.as_ref(),
-        timezone: t.timezone.as_ref(),
-        max_characters: t.max_characters,
-        recap_dir: t.recap_dir.as_ref(),
-        late_limit: t.late_limit.as_ref(),
-    }
+/// The top level's shared keys as chats inherit them: a chat that sets a
+/// key (or, for the token, either of its keys) keeps its own.
+struct Inherited {
+    /// The top level's keys that held the right type (`chats` removed).
+    good: Mapping,
+    /// Shared keys the top level got wrong, already reported.
+    bad: HashSet<String>,
 }
 
-fn chat_raw(c: &RawChat) -> SharedRaw<'_> {
-    SharedRaw {
-        server: c.server.as_ref(),
-        platform: c.platform.as_ref(),
-        token_env: c.token_env.as_ref(),
-        token_file: c.token_file.as_ref(),
-        timezone: c.timezone.as_ref(),
-        max_characters: c.max_characters,
-        recap_dir: c.recap_dir.as_ref(),
-        late_limit: c.late_limit.as_ref(),
+impl Inherited {
+    fn inherit(&self, own: &Mapping, kept: &mut Mapping, broken: &mut HashSet<String>) {
+        let token = ["token_env", "token_file"];
+        let sets_token = token.iter().any(|k| own.contains_key(*k));
+        for (key, _) in raw::SHARED {
+            if own.contains_key(*key) || (sets_token && token.contains(key)) {
+                continue;
+            }
+            if self.bad.contains(*key) {
+                broken.insert(key.to_string());
+            } else if let Some(value) = self.good.get(*key) {
+                kept.insert(Value::String(key.to_string()), value.clone());
+            }
+        }
     }
 }

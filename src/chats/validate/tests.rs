@@ -231,3 +231,34 @@ fn sessions_are_sorted_by_date_and_require_session_makes_questions_optional() {
     assert_eq!(dates, ["2026-12-03", "2026-12-10"]);
     assert!(config.chats[0].questions.is_empty());
 }
+
+#[test]
+fn a_chat_is_built_from_the_yaml_of_its_entry() {
+    let chat = Chat::from_yaml(
+        "id: a\nhashtag: A\nschedule: \"0 20 * * 4\"\nquestions:\n  - One?\nreminders: [1h]\n",
+    )
+    .expect("valid");
+    assert_eq!((chat.id.as_str(), chat.hashtag.as_str()), ("a", "A"));
+    assert_eq!(chat.server.as_str(), "https://mastodon.example/");
+    assert_eq!(chat.questions, ["One?"]);
+    assert_eq!(chat.reminders, [Duration::from_secs(3600)]);
+    let err = Chat::from_yaml("id: a\nhashtag: A\nquestions: [One?]\n").expect_err("no schedule");
+    assert!(
+        err.to_string()
+            .contains("has neither `schedule` nor `start`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_top_level_value_is_inherited_unless_the_chat_sets_its_own() {
+    let source = "server: https://a.example\ntoken_env: TOP\nmax_characters: 1000\nchats:\n  - id: a\n    hashtag: A\n    schedule: \"0 20 * * 4\"\n    questions: [One?]\n  - id: b\n    hashtag: B\n    schedule: \"0 20 * * 4\"\n    questions: [One?]\n    token_file: /run/b\n    max_characters: 300\n";
+    let config = parse(Path::new("chats.yaml"), source).expect("valid");
+    let (a, b) = (&config.chats[0], &config.chats[1]);
+    assert_eq!(a.token, TokenSource::Env("TOP".into()));
+    assert_eq!(a.max_characters, 1000);
+    // Setting either token key replaces both of the top level's.
+    assert_eq!(b.token, TokenSource::File("/run/b".into()));
+    assert_eq!(b.max_characters, 300);
+    assert_eq!(b.server.as_str(), "https://a.example/");
+}

@@ -274,3 +274,31 @@ pub fn ignore_rule(s: &str) -> Result<IgnoreRule, Problem> {
         IgnoreRule::Domain(domain)
     })
 }
+
+/// An entry of `exclude:`, a handle.
+pub fn excluded(s: &str) -> Result<String, Problem> {
+    handle(s).ok_or_else(|| {
+        Problem::new(format!(
+            "`{}` is not a handle like `@user@domain`",
+            s.trim()
+        ))
+        .hint("write the full handle of the person to leave out, e.g. `@alice@mastodon.social`")
+    })
+}
+
+/// `recap_url`: an http(s) URL once `{date}` is filled in.
+pub fn recap_url(s: &str) -> Result<String, Problem> {
+    let s = s.trim();
+    let probe = s.replace("{date}", "2026-12-03");
+    match url::Url::parse(&probe) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(s.to_string()),
+        _ => Err(Problem::new(format!("`{s}` is not an http(s) URL")).hint(
+            "e.g. `https://school.example/recaps/{date}.html`; `{date}` becomes the run's date",
+        )),
+    }
+}
+
+/// `content_warning`: any text, trimmed.
+pub fn content_warning(s: &str) -> Result<String, Problem> {
+    non_empty(s, "content_warning").map(|s| s.trim().to_string())
+}
