@@ -119,3 +119,28 @@ fn a_missing_file_is_a_located_error() {
         "no/such/chats.yaml: error: `no/such/chats.yaml` does not exist\n  = hint: create it from the commented example in the hashchat repository, or pass `--config PATH`\n"
     );
 }
+
+#[test]
+fn a_post_over_the_limit_stops_plan_as_it_stops_check() {
+    // `chats` alone does not know what a run posts; every command loads
+    // through `commands::check::load`, which does.
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config/broken/question_too_long.yaml");
+    for command in ["check", "plan"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hashchat"))
+            .arg("--config")
+            .arg(&file)
+            .arg(command)
+            .env_remove("HASHCHAT_DB")
+            .output()
+            .expect("run hashchat");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains(
+                ":8:9: error: question 2 is 547 characters once posted, over the limit of 500"
+            ),
+            "{command}: {stderr}"
+        );
+    }
+}
