@@ -214,7 +214,17 @@ pub(super) async fn post_all(
             continue;
         }
         if post.state == PostState::Sending {
-            if let Some(found) = find_already_sent(social.as_ref(), &me.id, &post).await? {
+            // Retried like every read: a passing fault here must not
+            // fail the run, nor make it resend a post that went out.
+            let mut backoff = Backoff::new(daemon.tuning.backoff_base, daemon.tuning.backoff_cap);
+            let found = crate::network::retry(
+                "the bot's own statuses",
+                &mut backoff,
+                daemon.tuning.post_attempts,
+                || find_already_sent(social.as_ref(), &me.id, &post),
+            )
+            .await?;
+            if let Some(found) = found {
                 tracing::info!(seq = post.seq, status_id = %found.id, "found the post sent before a restart; not posting it again");
                 mark_sent(
                     daemon,
