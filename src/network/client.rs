@@ -156,14 +156,11 @@ impl MastodonClient {
         }
     }
 
-    /// Where streams live: the instance's `urls.streaming_api` (read once,
-    /// here if no instance read came first), else the server itself.
-    async fn streaming_base(&self) -> url::Url {
-        if self.streaming.get().is_none() {
-            if let Err(e) = self.instance().await {
-                tracing::debug!(error = %e, "no instance info; streaming below the server's URL");
-            }
-        }
+    /// Where streams live: the instance's `urls.streaming_api` once an
+    /// instance read has named it (the daemon reads the instance through
+    /// the account's shared client before it streams), else the server
+    /// itself, as before. Not read here: every chat would pay a request.
+    fn streaming_base(&self) -> url::Url {
         match self.streaming.get() {
             Some(Some(advertised)) => advertised.clone(),
             _ => self.server.clone(),
@@ -379,7 +376,7 @@ impl Social for MastodonClient {
     }
 
     async fn user_stream(&self) -> Result<HashtagStream, NetError> {
-        let url = super::user_stream_url(&self.streaming_base().await, self.token.expose())?;
+        let url = super::user_stream_url(&self.streaming_base(), self.token.expose())?;
         let connect = HashtagStream::connect(&url, self.stream_idle);
         match tokio::time::timeout(self.timeout, connect).await {
             Ok(result) => result,
@@ -415,7 +412,7 @@ impl Social for MastodonClient {
     }
 
     async fn hashtag_stream(&self, tag: &str) -> Result<HashtagStream, NetError> {
-        let url = super::stream_url(&self.streaming_base().await, tag, self.token.expose())?;
+        let url = super::stream_url(&self.streaming_base(), tag, self.token.expose())?;
         let connect = HashtagStream::connect(&url, self.stream_idle);
         match tokio::time::timeout(self.timeout, connect).await {
             Ok(result) => result,
