@@ -638,3 +638,35 @@ async fn the_servers_software_is_read_from_its_nodeinfo() {
     let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(paths, ["/.well-known/nodeinfo", "/nodeinfo/2.0"]);
 }
+
+#[tokio::test]
+async fn a_failed_look_for_a_post_already_sent_is_retried_and_the_post_not_sent_twice() {
+    let app = TestApp::new().await;
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    // Q1 reaches the server, the process dies before recording it…
+    app.fake
+        .fail_next("POST", "/api/v1/statuses", Fault::AcceptThenHang);
+    app.clock.set(app.post_time(1));
+    within("Q1 on the server", app.fake.wait_for_bot_posts(2)).await;
+    daemon.abort();
+    let _ = daemon.await;
+    // …and on restart the first look among the bot's statuses fails.
+    let own = format!(
+        "/api/v1/accounts/{}/statuses",
+        app.fake.account_id("chatbot")
+    );
+    app.fake.fail_next("GET", &own, Fault::Status(500, vec![]));
+    let (daemon, _) = app.spawn_once();
+    app.finish_run(daemon, 2).await;
+
+    let texts: Vec<String> = app
+        .fake
+        .statuses_by("chatbot")
+        .iter()
+        .map(|s| hashchat::answers::html_to_text(&s.content))
+        .collect();
+    assert_eq!(texts.len(), 5, "intro, three questions, closing: {texts:?}");
+    let q1 = texts.iter().filter(|t| t.starts_with("Q1:")).count();
+    assert_eq!(q1, 1, "{texts:?}");
+}
