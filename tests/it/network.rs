@@ -670,3 +670,26 @@ async fn a_failed_look_for_a_post_already_sent_is_retried_and_the_post_not_sent_
     let q1 = texts.iter().filter(|t| t.starts_with("Q1:")).count();
     assert_eq!(q1, 1, "{texts:?}");
 }
+
+#[tokio::test]
+async fn a_post_throttled_by_503s_with_retry_after_still_goes_out() {
+    let app = TestApp::new().await;
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    // GoToSocial under load, as many times as a post may fail.
+    for _ in 0..app.tuning.post_attempts {
+        app.fake.fail_next(
+            "POST",
+            "/api/v1/statuses",
+            Fault::Status(503, vec![("retry-after", "0".into())]),
+        );
+    }
+
+    let posts = app.advance_to_post(1).await;
+
+    assert!(
+        hashchat::answers::html_to_text(&posts[1].content).starts_with("Q1:"),
+        "{posts:?}"
+    );
+    app.finish_run(daemon, 2).await;
+}
