@@ -26,7 +26,10 @@ const SCHEMA: &str = "http://nodeinfo.diaspora.software/ns/schema/";
 
 /// Reads the discovery document, then the newest 2.x document it links.
 pub(crate) async fn fetch(http: &reqwest::Client, server: &url::Url) -> Result<Software, NetError> {
-    let discovery = super::rest::endpoint(server, ".well-known/nodeinfo")?;
+    // A well-known path is at the host's root, whatever the server's path.
+    let discovery = server
+        .join("/.well-known/nodeinfo")
+        .map_err(|e| NetError::Transport(format!("the nodeinfo address: {e}")))?;
     let links = get_json(http, discovery).await?;
     let href = newest_link(&links)
         .ok_or_else(|| NetError::Decode("the nodeinfo discovery names no 2.x document".into()))?;
