@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::chats::{post_length, Chat, TokenSource};
-use crate::network::{self, oauth, HashtagStream, MastodonClient, NetError, Social, Token};
+use crate::network::{oauth, MastodonClient, NetError, Social, Token};
 use crate::schedule;
 
 /// How one finding reads, and whether it fails the check.
@@ -136,7 +136,7 @@ async fn chat_findings(chat: &Chat, timeout: Duration) -> Findings {
             format!("cannot read the instance's limits: {e}"),
         ),
     });
-    out.push(stream(chat, &token, timeout).await);
+    out.push(stream(&client, chat, timeout).await);
     out
 }
 
@@ -246,12 +246,10 @@ fn longest_post(chat: &Chat) -> (usize, String) {
     best
 }
 
-async fn stream(chat: &Chat, token: &Token, timeout: Duration) -> (Verdict, String) {
-    let url = match network::stream_url(&chat.server, chat.hashtag.as_str(), token.expose()) {
-        Ok(url) => url,
-        Err(e) => return (Verdict::Problem, e.to_string()),
-    };
-    let connect = HashtagStream::connect(&url, network::DEFAULT_IDLE_LIMIT);
+/// Opens the stream as the daemon does: where the instance info (read
+/// before) says streams live.
+async fn stream(client: &MastodonClient, chat: &Chat, timeout: Duration) -> (Verdict, String) {
+    let connect = client.hashtag_stream(chat.hashtag.as_str());
     match tokio::time::timeout(timeout, connect).await {
         // Dropping the stream closes the connection.
         Ok(Ok(_stream)) => (Verdict::Ok, format!("the {} stream opens", chat.hashtag)),

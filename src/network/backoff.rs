@@ -57,8 +57,12 @@ impl Backoff {
 
 /// Runs `call` until it succeeds, fails with an error that is not retryable,
 /// or has failed `attempts` times (then the last error is returned). Between
-/// attempts it waits what the server asked for after a 429, else the next
-/// backoff delay. `what` names the call in the logs.
+/// attempts it waits what the server asked for when throttled (a 429, or a
+/// 503 with `Retry-After`), else the next backoff delay. A throttled answer
+/// is the server pacing us, not failing: it does not use up `attempts`, but
+/// more than `attempts` of them in a row end the call too, so a server that
+/// throttles forever cannot hold it forever. `what` names the call in the
+/// logs.
 pub async fn retry<T, F, Fut>(
     what: &str,
     backoff: &mut Backoff,
@@ -69,9 +73,9 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, NetError>>,
 {
-    let mut tried = 0;
+    let attempts = attempts.max(1);
+    let (mut failed, mut throttled) = (0, 0);
     loop {
-        tried += 1;
         let err = match call().await {
             Ok(value) => {
                 backoff.reset();
@@ -79,16 +83,23 @@ where
             }
             Err(err) => err,
         };
-        if !err.is_retryable() || tried >= attempts.max(1) {
+        let delay = match err {
+            NetError::RateLimited { retry_after } => {
+                throttled += 1;
+                retry_after
+            }
+            _ => {
+                failed += 1;
+                throttled = 0;
+                backoff.next_delay()
+            }
+        };
+        if !err.is_retryable() || failed >= attempts || throttled > attempts {
             return Err(err);
         }
-        let delay = match err {
-            NetError::RateLimited { retry_after } => retry_after,
-            _ => backoff.next_delay(),
-        };
         tracing::warn!(
             call = what,
-            attempt = tried,
+            attempt = failed + throttled,
             delay_ms = delay.as_millis() as u64,
             error = %err,
             "network call failed; retrying"
@@ -180,6 +191,53 @@ mod tests {
             waited >= 3500 * S / 1000 && waited <= 7 * S,
             "waited {waited:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttling_waits_as_asked_and_does_not_use_up_the_attempts() {
+        let throttled = || NetError::RateLimited {
+            retry_after: 30 * S,
+        };
+        let server_error = || NetError::Server {
+            status: 500,
+            message: String::new(),
+        };
+        // Popped from the end: throttled three times, a failure, throttled again.
+        let (calls, errors) = failing(vec![
+            throttled(),
+            server_error(),
+            throttled(),
+            throttled(),
+            throttled(),
+        ]);
+        let start = Instant::now();
+        let result = retry("read", &mut Backoff::new(S, 4 * S), 3, || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            match errors.lock().unwrap().pop() {
+                Some(err) => Err(err),
+                None => Ok("read"),
+            }
+        })
+        .await;
+        assert_eq!(result.unwrap(), "read");
+        assert_eq!(calls.load(Ordering::SeqCst), 6);
+        let waited = start.elapsed();
+        assert!(
+            waited >= 120 * S + S / 2 && waited <= 121 * S,
+            "waited {waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_that_throttles_forever_ends_the_call() {
+        let calls = AtomicU32::new(0);
+        let result: Result<(), _> = retry("read", &mut Backoff::new(S, 4 * S), 3, || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(NetError::RateLimited { retry_after: S })
+        })
+        .await;
+        assert!(matches!(result, Err(NetError::RateLimited { .. })));
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test(start_paused = true)]

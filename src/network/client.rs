@@ -35,6 +35,10 @@ pub struct MastodonClient {
     timeout: Duration,
     stream_idle: Duration,
     budget: Arc<Budget>,
+    /// Where streams live, as the instance info says (`urls.streaming_api`);
+    /// set by the first successful [`Social::instance`] read, `None` inside
+    /// when the server names no usable one (streams then go below `server`).
+    streaming: std::sync::OnceLock<Option<url::Url>>,
 }
 
 impl std::fmt::Debug for MastodonClient {
@@ -76,6 +80,7 @@ impl MastodonClient {
             timeout,
             stream_idle: DEFAULT_IDLE_LIMIT,
             budget: Arc::new(Budget::default()),
+            streaming: std::sync::OnceLock::new(),
         })
     }
 
@@ -151,6 +156,17 @@ impl MastodonClient {
         }
     }
 
+    /// Where streams live: the instance's `urls.streaming_api` once an
+    /// instance read has named it (the daemon reads the instance through
+    /// the account's shared client before it streams), else the server
+    /// itself, as before. Not read here: every chat would pay a request.
+    fn streaming_base(&self) -> url::Url {
+        match self.streaming.get() {
+            Some(Some(advertised)) => advertised.clone(),
+            _ => self.server.clone(),
+        }
+    }
+
     /// A list of statuses from megalodon, or leniently from `path` when
     /// megalodon cannot decode it.
     async fn statuses(
@@ -193,17 +209,22 @@ impl Social for MastodonClient {
     #[tracing::instrument(skip(self))]
     async fn instance(&self) -> Result<Instance, NetError> {
         let read = self.read(self.api.get_instance()).await;
-        let (uri, max_characters) = match read {
+        let (uri, max_characters, streaming) = match read {
             Ok(instance) => (
                 instance.uri,
                 Some(instance.configuration.statuses.max_characters as usize),
+                instance.urls.map(|urls| urls.streaming_api),
             ),
             Err(NetError::Decode(_)) => {
                 let body = self.get("api/v1/instance").await?;
-                super::instance::lenient(&body)?
+                let (uri, max) = super::instance::lenient(&body)?;
+                (uri, max, super::instance::streaming_api(&body))
             }
             Err(err) => return Err(err),
         };
+        let streaming = super::instance::streaming_base(streaming.as_deref(), &self.server);
+        // Racing first reads learn the same answer; the first one is kept.
+        let _ = self.streaming.set(streaming);
         Ok(Instance {
             domain: super::instance::domain(&uri, &self.server),
             max_characters: max_characters.unwrap_or(super::instance::DEFAULT_MAX_CHARACTERS),
@@ -355,12 +376,23 @@ impl Social for MastodonClient {
     }
 
     async fn user_stream(&self) -> Result<HashtagStream, NetError> {
-        let url = super::user_stream_url(&self.server, self.token.expose())?;
+        let url = super::user_stream_url(&self.streaming_base(), self.token.expose())?;
         let connect = HashtagStream::connect(&url, self.stream_idle);
         match tokio::time::timeout(self.timeout, connect).await {
             Ok(result) => result,
             Err(_) => Err(NetError::Timeout(self.timeout)),
         }
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn software(&self) -> Result<Option<super::Software>, NetError> {
+        // Two requests: the discovery document, then the one it links.
+        self.budget.acquire().await;
+        self.call(async {
+            let software = super::nodeinfo::fetch(&self.http, &self.server).await?;
+            Ok((Some(software), HeaderMap::new()))
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self))]
@@ -380,7 +412,7 @@ impl Social for MastodonClient {
     }
 
     async fn hashtag_stream(&self, tag: &str) -> Result<HashtagStream, NetError> {
-        let url = super::stream_url(&self.server, tag, self.token.expose())?;
+        let url = super::stream_url(&self.streaming_base(), tag, self.token.expose())?;
         let connect = HashtagStream::connect(&url, self.stream_idle);
         match tokio::time::timeout(self.timeout, connect).await {
             Ok(result) => result,

@@ -38,18 +38,27 @@ impl NetError {
     }
 }
 
-/// Classifies an HTTP error answer. `headers` are consulted for 429 only;
-/// `body` becomes the message (Mastodon puts `{"error": "..."}` there).
+/// Classifies an HTTP error answer. `headers` are consulted for 429 and
+/// 503 only; `body` becomes the message (Mastodon puts `{"error": "..."}`
+/// there).
 pub(crate) fn from_status(
     status: u16,
     headers: &reqwest::header::HeaderMap,
     body: &str,
 ) -> NetError {
     let message = error_message(body);
+    let now = chrono::Utc::now();
     match status {
         401 | 403 => NetError::Unauthorized { status, message },
         429 => NetError::RateLimited {
-            retry_after: retry_after(headers, chrono::Utc::now()).unwrap_or(DEFAULT_RETRY_AFTER),
+            retry_after: retry_after(headers, now).unwrap_or(DEFAULT_RETRY_AFTER),
+        },
+        // GoToSocial's throttling under load: a 503 that says when to come
+        // back is a rate limit, not a failing server. Only `Retry-After`
+        // counts: Mastodon puts `X-RateLimit-Reset` on every answer, real
+        // server errors included.
+        503 if requested_wait(headers, now).is_some() => NetError::RateLimited {
+            retry_after: requested_wait(headers, now).unwrap_or(DEFAULT_RETRY_AFTER),
         },
         400..=499 => NetError::Rejected { status, message },
         _ => NetError::Server { status, message },
@@ -124,18 +133,29 @@ pub fn retry_after(
     headers: &reqwest::header::HeaderMap,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Option<Duration> {
-    let header = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
-    if let Some(value) = header("retry-after") {
-        if let Ok(secs) = value.parse::<u64>() {
-            return Some(Duration::from_secs(secs));
-        }
-        if let Ok(at) = chrono::DateTime::parse_from_rfc2822(value) {
-            return Some(until(at.with_timezone(&chrono::Utc), now));
-        }
+    requested_wait(headers, now).or_else(|| {
+        headers
+            .get("x-ratelimit-reset")?
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .and_then(parse_reset)
+            .map(|at| until(at, now))
+    })
+}
+
+/// `Retry-After` alone: seconds or an HTTP date.
+fn requested_wait(
+    headers: &reqwest::header::HeaderMap,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Duration> {
+    let value = headers.get("retry-after")?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
     }
-    header("x-ratelimit-reset")
-        .and_then(parse_reset)
-        .map(|at| until(at, now))
+    chrono::DateTime::parse_from_rfc2822(value)
+        .ok()
+        .map(|at| until(at.with_timezone(&chrono::Utc), now))
 }
 
 /// `X-RateLimit-Reset` as an instant: RFC 3339 or (fractional) epoch seconds.
@@ -255,6 +275,39 @@ mod tests {
         for (status, want, case) in cases {
             let got = format!("{:?}", from_status(*status, &none, r#"{"error":"x"}"#));
             assert!(got.starts_with(want), "{case}: {status} gave {got}");
+        }
+    }
+
+    #[test]
+    fn a_503_that_says_when_to_come_back_is_throttling_and_any_other_a_server_error() {
+        let cases: &[Case] = &[
+            (&[("retry-after", "30")], Some(30), "GoToSocial under load"),
+            (
+                &[("retry-after", "Thu, 01 Jan 2026 00:00:00 GMT")],
+                Some(0),
+                "an HTTP date already past",
+            ),
+            (&[], None, "a plain 503"),
+            (
+                &[("retry-after", "soon")],
+                None,
+                "an unreadable Retry-After",
+            ),
+            (
+                &[("x-ratelimit-reset", "2026-12-03T20:05:00.000Z")],
+                None,
+                "Mastodon's rate-limit headers on a real server error",
+            ),
+        ];
+        for (pairs, want, case) in cases {
+            let got = from_status(503, &headers(pairs), "");
+            match (want, &got) {
+                (Some(secs), NetError::RateLimited { retry_after }) => {
+                    assert_eq!(retry_after.as_secs(), *secs, "{case}")
+                }
+                (None, NetError::Server { status: 503, .. }) => {}
+                _ => panic!("{case}: {got:?}"),
+            }
         }
     }
 

@@ -9,6 +9,7 @@ pub mod budget;
 mod client;
 mod error;
 mod instance;
+pub mod nodeinfo;
 pub mod oauth;
 mod rest;
 mod status;
@@ -21,6 +22,7 @@ pub use budget::Budget;
 pub use client::MastodonClient;
 pub use error::{retry_after, NetError};
 pub use instance::DEFAULT_MAX_CHARACTERS;
+pub use nodeinfo::Software;
 pub use status::{Account, Notification, Status, StreamEvent};
 pub use stream::{
     redact, stream_url, user_stream_url, HashtagStream, StreamEnd, DEFAULT_IDLE_LIMIT,
@@ -106,6 +108,11 @@ pub trait Social: Send + Sync {
     /// (first pages): their posts never count.
     async fn muted_and_blocked(&self) -> Result<std::collections::HashSet<String>, NetError> {
         Ok(Default::default())
+    }
+    /// The software the server runs, from its nodeinfo; `Ok(None)` when
+    /// this client cannot tell.
+    async fn software(&self) -> Result<Option<Software>, NetError> {
+        Ok(None)
     }
     /// Mentions of the bot newer than `since_id` (a notification id), oldest
     /// first: (notification id, status).

@@ -236,7 +236,11 @@ async fn ask_identity(
         let result =
             async { Ok::<_, NetError>((social.me().await?, social.instance().await?)) }.await;
         match result {
-            Ok(found) => return Ok(found),
+            Ok(found) => {
+                crate::network::nodeinfo::warn_on_other_platform(social, &chat.server, chat.platform)
+                    .await;
+                return Ok(found);
+            }
             Err(e @ NetError::Unauthorized { .. }) => {
                 return Err(anyhow::Error::new(e).context(format!(
                     "chat {}: the server {} refused the access token; check the token and that it has the scopes `read write`",

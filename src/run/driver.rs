@@ -16,7 +16,7 @@ use super::welcome::Welcomer;
 use super::{finish, post};
 use super::{Daemon, TaskGuard};
 use crate::chats::Chat;
-use crate::network::{Account, Instance, Social};
+use crate::network::{retry, Account, Backoff, Instance, Social};
 
 use crate::schedule::{self, PostKind};
 use crate::store::{PostRow, RunRow};
@@ -183,8 +183,10 @@ async fn collect_until_end(daemon: &Daemon, run_id: i64) -> anyhow::Result<Ended
     }
 }
 
-/// The bot's own mutes and blocks; a failure is logged, not fatal (the
-/// chat's `ignore:` rules still apply).
+/// The bot's own mutes and blocks, retried like every read (read once per
+/// run, so one reset connection would drop them for the whole run); a
+/// failure after the retries is logged, not fatal (the chat's `ignore:`
+/// rules still apply).
 async fn muted_and_blocked(
     daemon: &Daemon,
     social: &dyn Social,
@@ -192,7 +194,14 @@ async fn muted_and_blocked(
     if daemon.options.dry_run {
         return Default::default();
     }
-    match social.muted_and_blocked().await {
+    let mut backoff = Backoff::new(daemon.tuning.backoff_base, daemon.tuning.backoff_cap);
+    let read = retry(
+        "mutes and blocks",
+        &mut backoff,
+        daemon.tuning.post_attempts,
+        || social.muted_and_blocked(),
+    );
+    match read.await {
         Ok(ids) => ids,
         Err(e) => {
             tracing::warn!("could not read the bot's mutes and blocks: {e}");

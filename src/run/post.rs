@@ -103,7 +103,11 @@ pub async fn send(
         media_ids,
     };
     let mut backoff = Backoff::new(tuning.backoff_base, tuning.backoff_cap);
-    for attempt in 1..=tuning.post_attempts {
+    // A throttled answer (429, or 503 with `Retry-After`) is the server
+    // pacing us: it does not use up the attempts, though as many in a row
+    // end the tries too (as in `network::retry`).
+    let (mut failed, mut throttled) = (0, 0);
+    for attempt in 1.. {
         store.mark_sending(post.run_id, post.seq).await?;
         let error = match social.post(&request).await {
             Ok(status) => return Ok(Sent::Posted(Box::new(status))),
@@ -128,9 +132,18 @@ pub async fn send(
             .mark_post(post.run_id, post.seq, PostState::Sending, &reason)
             .await?;
         let delay = match &error {
-            NetError::RateLimited { retry_after } => *retry_after,
-            _ => backoff.next_delay(),
+            NetError::RateLimited { retry_after } => {
+                throttled += 1;
+                *retry_after
+            }
+            _ => {
+                (failed, throttled) = (failed + 1, 0);
+                backoff.next_delay()
+            }
         };
+        if failed >= tuning.post_attempts || throttled > tuning.post_attempts {
+            break;
+        }
         let retry_at = daemon.clock.now() + chrono::Duration::from_std(delay).unwrap_or_default();
         if retry_at > give_up_at {
             break;
@@ -214,7 +227,17 @@ pub(super) async fn post_all(
             continue;
         }
         if post.state == PostState::Sending {
-            if let Some(found) = find_already_sent(social.as_ref(), &me.id, &post).await? {
+            // Retried like every read: a passing fault here must not
+            // fail the run, nor make it resend a post that went out.
+            let mut backoff = Backoff::new(daemon.tuning.backoff_base, daemon.tuning.backoff_cap);
+            let found = crate::network::retry(
+                "the bot's own statuses",
+                &mut backoff,
+                daemon.tuning.post_attempts,
+                || find_already_sent(social.as_ref(), &me.id, &post),
+            )
+            .await?;
+            if let Some(found) = found {
                 tracing::info!(seq = post.seq, status_id = %found.id, "found the post sent before a restart; not posting it again");
                 mark_sent(
                     daemon,

@@ -85,6 +85,13 @@ pub struct World {
     /// answers 301 there, as Mastodon's web host does when its streaming
     /// server has a host of its own.
     pub streaming_elsewhere: bool,
+    /// The instance's `uri` when a test sets one (else [`DOMAIN`]).
+    pub instance_uri: Option<String>,
+    /// Streams are served only under [`STREAMING_ELSEWHERE`], which the
+    /// instance info advertises; the usual path answers 404 (no redirect).
+    pub streaming_advertised_elsewhere: bool,
+    /// What nodeinfo names: (software name, version).
+    pub software: (String, String),
     next_sub: u64,
 }
 
@@ -161,6 +168,9 @@ impl FakeServer {
             muted: vec![],
             uploads: BTreeMap::new(),
             streaming_elsewhere: false,
+            instance_uri: None,
+            streaming_advertised_elsewhere: false,
+            software: ("mastodon".into(), "4.3.0".into()),
             next_sub: 0,
         };
         for (name, bot) in [("chatbot", true), ("alice", false), ("bob", false)] {
@@ -216,6 +226,32 @@ impl FakeServer {
     /// Serves streams only at [`STREAMING_ELSEWHERE`], redirecting there.
     pub fn move_streaming_elsewhere(&self) {
         self.shared.change(|w| w.streaming_elsewhere = true);
+    }
+
+    /// The instance info gives `uri` as its `uri` (snac: `localhost:8001`).
+    pub fn set_instance_uri(&self, uri: &str) {
+        self.shared
+            .change(|w| w.instance_uri = Some(uri.to_owned()));
+    }
+
+    /// The instance info advertises [`STREAMING_ELSEWHERE`] (without its
+    /// `/api/v1/streaming` tail) as `urls.streaming_api`, and the usual
+    /// streaming path answers 404, as on a server whose web host serves no
+    /// streams and redirects nowhere.
+    pub fn advertise_streaming_elsewhere(&self) {
+        self.shared
+            .change(|w| w.streaming_advertised_elsewhere = true);
+    }
+
+    /// Nodeinfo names this software and version.
+    pub fn set_software(&self, name: &str, version: &str) {
+        self.shared
+            .change(|w| w.software = (name.to_owned(), version.to_owned()));
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.url.port().expect("the fake listens on a port")
     }
 
     /// Posts as `user` (plain text is rendered like Mastodon; text starting

@@ -8,11 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hashchat::chats::{Platform, Visibility};
+use hashchat::network::nodeinfo::check_platform;
 use hashchat::network::{
-    redact, Budget, MastodonClient, NetError, NewPost, Page, Social, StreamEnd, StreamEvent, Token,
+    redact, retry, Backoff, Budget, MastodonClient, NetError, NewPost, Page, Social, Software,
+    StreamEnd, StreamEvent, Token,
 };
+use hashchat::recap;
 
 use crate::fake_server::{FakeServer, Fault, STREAMING_ELSEWHERE};
+use crate::helpers::TestApp;
 
 const TAG: &str = "EdChat";
 
@@ -482,4 +486,210 @@ async fn the_token_never_appears_in_debug_output_or_logged_urls() {
     for text in shown {
         assert!(!text.contains(&secret), "token leaked in {text}");
     }
+}
+
+// Issue 13: the Mastodon family, as real servers behave.
+
+#[tokio::test]
+async fn a_503_with_retry_after_is_throttling_and_does_not_use_up_the_retries() {
+    let server = FakeServer::start().await;
+    let client = client(&server);
+    let answer = server.post_as("alice", "A1: under load #EdChat", None, "public");
+    // GoToSocial under load: 503 with the time to come back.
+    for _ in 0..3 {
+        server.fail_next(
+            "GET",
+            "/api/v1/timelines/tag/",
+            Fault::Status(503, vec![("retry-after", "0".into())]),
+        );
+    }
+    let mut backoff = Backoff::new(Duration::from_millis(1), Duration::from_millis(1));
+    let newest = Page::default();
+
+    let page = within(
+        "the throttled read",
+        retry("tag timeline", &mut backoff, 3, || {
+            client.tag_timeline(TAG, &newest)
+        }),
+    )
+    .await;
+
+    let ids: Vec<String> = page.unwrap().into_iter().map(|s| s.id).collect();
+    assert_eq!(ids, [answer.id]);
+    // Without `Retry-After`, a 503 stays a failing server.
+    server.fail_next("GET", "/api/v1/timelines/tag/", Fault::Status(503, vec![]));
+    let plain = client.tag_timeline(TAG, &Page::default()).await;
+    assert!(
+        matches!(plain, Err(NetError::Server { status: 503, .. })),
+        "{plain:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_first_read_of_the_mutes_is_retried_and_the_mute_honoured() {
+    let app = TestApp::new().await;
+    app.fake.mute("bob");
+    // snac closes connections without saying so: the first read fails.
+    app.fake
+        .fail_next("GET", "/api/v1/mutes", Fault::Status(500, vec![]));
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    app.advance_to_post(1).await;
+    app.fake
+        .post_as("bob", "A1: muted words #1QEdChat", None, "public");
+    let kept = app
+        .fake
+        .post_as("alice", "A1: kept #1QEdChat", None, "public");
+    app.finish_run(daemon, 2).await;
+
+    let recap = recap::build(&app.store, &app.chat, app.run_id().await)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = recap.questions[0]
+        .answers
+        .iter()
+        .map(|a| a.status_id.as_str())
+        .collect();
+    assert_eq!(ids, [kept.id.as_str()]);
+    let mutes_read = app
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/api/v1/mutes"))
+        .count();
+    assert_eq!(mutes_read, 2, "the failed read and its retry");
+}
+
+#[tokio::test]
+async fn local_accounts_of_a_host_port_instance_get_that_domain() {
+    let mut app = TestApp::new().await;
+    // snac's instance `uri`: no scheme, a port.
+    let domain = format!("localhost:{}", app.fake.port());
+    app.fake.set_instance_uri(&domain);
+    app.chat.exclude = vec![format!("@Bob@{domain}")];
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    app.advance_to_post(1).await;
+    app.fake.post_as(
+        "alice",
+        "A1: from a local account #1QEdChat",
+        None,
+        "public",
+    );
+    app.fake
+        .post_as("bob", "A1: leave me out #1QEdChat", None, "public");
+    app.finish_run(daemon, 2).await;
+
+    let recap = recap::build(&app.store, &app.chat, app.run_id().await)
+        .await
+        .unwrap();
+    let shown: Vec<(&str, bool)> = recap.questions[0]
+        .answers
+        .iter()
+        .map(|a| (a.account.as_str(), a.hidden))
+        .collect();
+    // Bob's full handle matched `exclude:`, so his answer is hidden (its
+    // author left out too).
+    let alice = format!("alice@{domain}");
+    assert_eq!(shown, [(alice.as_str(), false), ("", true)]);
+}
+
+#[tokio::test]
+async fn streams_open_where_the_instance_says_streams_live() {
+    let server = FakeServer::start().await;
+    // The guessed path answers 404; only the advertised one streams.
+    server.advertise_streaming_elsewhere();
+    let client = client(&server);
+
+    // As the daemon does: who the server is first, then its streams.
+    client.instance().await.unwrap();
+    let mut stream = client.hashtag_stream(TAG).await.unwrap();
+    let _user = client.user_stream().await.unwrap();
+    within("the streams to register", server.wait_for_streams(2)).await;
+    let posted = server.post_as("alice", "A1: advertised #EdChat", None, "public");
+
+    let update = within("update", stream.next()).await;
+    assert!(
+        matches!(&update, Some(StreamEvent::Update(s)) if s.id == posted.id),
+        "{update:?}"
+    );
+    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        !paths.iter().any(|p| p.starts_with("/api/v1/streaming")),
+        "{paths:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_servers_software_is_read_from_its_nodeinfo() {
+    let server = FakeServer::start().await;
+    server.set_software("GoToSocial", "0.17.3");
+    let client = client(&server);
+
+    let software = client.software().await.unwrap();
+
+    let want = Software {
+        name: "gotosocial".into(),
+        version: "0.17.3".into(),
+    };
+    assert_eq!(software.as_ref(), Some(&want));
+    assert!(!check_platform(&server.url(), Platform::Mastodon, &want));
+    assert!(check_platform(&server.url(), Platform::Gotosocial, &want));
+    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/.well-known/nodeinfo", "/nodeinfo/2.0"]);
+}
+
+#[tokio::test]
+async fn a_failed_look_for_a_post_already_sent_is_retried_and_the_post_not_sent_twice() {
+    let app = TestApp::new().await;
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    // Q1 reaches the server, the process dies before recording it…
+    app.fake
+        .fail_next("POST", "/api/v1/statuses", Fault::AcceptThenHang);
+    app.clock.set(app.post_time(1));
+    within("Q1 on the server", app.fake.wait_for_bot_posts(2)).await;
+    daemon.abort();
+    let _ = daemon.await;
+    // …and on restart the first look among the bot's statuses fails.
+    let own = format!(
+        "/api/v1/accounts/{}/statuses",
+        app.fake.account_id("chatbot")
+    );
+    app.fake.fail_next("GET", &own, Fault::Status(500, vec![]));
+    let (daemon, _) = app.spawn_once();
+    app.finish_run(daemon, 2).await;
+
+    let texts: Vec<String> = app
+        .fake
+        .statuses_by("chatbot")
+        .iter()
+        .map(|s| hashchat::answers::html_to_text(&s.content))
+        .collect();
+    assert_eq!(texts.len(), 5, "intro, three questions, closing: {texts:?}");
+    let q1 = texts.iter().filter(|t| t.starts_with("Q1:")).count();
+    assert_eq!(q1, 1, "{texts:?}");
+}
+
+#[tokio::test]
+async fn a_post_throttled_by_503s_with_retry_after_still_goes_out() {
+    let app = TestApp::new().await;
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    // GoToSocial under load, as many times as a post may fail.
+    for _ in 0..app.tuning.post_attempts {
+        app.fake.fail_next(
+            "POST",
+            "/api/v1/statuses",
+            Fault::Status(503, vec![("retry-after", "0".into())]),
+        );
+    }
+
+    let posts = app.advance_to_post(1).await;
+
+    assert!(
+        hashchat::answers::html_to_text(&posts[1].content).starts_with("Q1:"),
+        "{posts:?}"
+    );
+    app.finish_run(daemon, 2).await;
 }

@@ -191,13 +191,24 @@ pub fn handle(s: &str) -> Option<String> {
         && user
             .chars()
             .all(|c| c.is_alphanumeric() || "_.-".contains(c));
-    let domain_ok = domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && domain
-            .chars()
-            .all(|c| c.is_alphanumeric() || ".-:".contains(c));
-    (user_ok && domain_ok).then(|| format!("@{user}@{domain}"))
+    (user_ok && is_domain(domain)).then(|| format!("@{user}@{domain}"))
+}
+
+/// A domain as servers use it in handles: a host (dotted, single-label like
+/// `localhost`, IDN or punycode) with an optional `:port`.
+fn is_domain(domain: &str) -> bool {
+    let (host, port) = match domain.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (domain, None),
+    };
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+    };
+    port_ok && host.split('.').all(label_ok)
 }
 
 /// A session's date, `YYYY-MM-DD`.
@@ -301,4 +312,72 @@ pub fn recap_url(s: &str) -> Result<String, Problem> {
 /// `content_warning`: any text, trimmed.
 pub fn content_warning(s: &str) -> Result<String, Problem> {
     non_empty(s, "content_warning").map(|s| s.trim().to_string())
+}
+
+#[cfg(test)]
+mod handle_tests {
+    #[test]
+    fn handles_take_every_domain_servers_really_use() {
+        let cases = [
+            (
+                "@alice@mastodon.example",
+                Some("@alice@mastodon.example"),
+                "plain",
+            ),
+            (
+                "alice@mastodon.example",
+                Some("@alice@mastodon.example"),
+                "no leading @",
+            ),
+            (
+                "@alice@localhost:8001",
+                Some("@alice@localhost:8001"),
+                "snac: host:port",
+            ),
+            (
+                "@alice@localhost",
+                Some("@alice@localhost"),
+                "a single-label host",
+            ),
+            (
+                "@alice@127.0.0.1:8001",
+                Some("@alice@127.0.0.1:8001"),
+                "an address and port",
+            ),
+            (
+                "@alice@bücher.example",
+                Some("@alice@bücher.example"),
+                "an IDN",
+            ),
+            (
+                "@alice@xn--bcher-kva.example",
+                Some("@alice@xn--bcher-kva.example"),
+                "punycode",
+            ),
+            (
+                "@Alice@Social.Example",
+                Some("@Alice@Social.Example"),
+                "case is kept; compared lowercase",
+            ),
+            ("@alice", None, "no domain"),
+            ("@alice@", None, "an empty domain"),
+            ("@@mastodon.example", None, "no user"),
+            ("@alice@.example", None, "an empty label"),
+            ("@alice@example.", None, "a trailing dot"),
+            (
+                "@alice@-bad.example",
+                None,
+                "a label starting with a hyphen",
+            ),
+            ("@alice@localhost:", None, "an empty port"),
+            ("@alice@localhost:99999", None, "a port out of range"),
+            ("@alice@localhost:0", None, "port zero"),
+            ("@alice@local host", None, "a space"),
+            ("@alice@https://mastodon.example", None, "a URL"),
+            ("@alice@a@b.example", None, "two @"),
+        ];
+        for (text, want, case) in cases {
+            assert_eq!(super::handle(text).as_deref(), want, "{case}: {text}");
+        }
+    }
 }

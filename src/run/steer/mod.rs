@@ -128,7 +128,14 @@ async fn reconcile(
     domain: &str,
 ) -> anyhow::Result<()> {
     let cursor = daemon.store.mention_cursor(scope).await?;
-    let mentions = social.mentions(cursor.as_deref()).await?;
+    let mut backoff = Backoff::new(daemon.tuning.backoff_base, daemon.tuning.backoff_cap);
+    let mentions = crate::network::retry(
+        "mentions",
+        &mut backoff,
+        daemon.tuning.post_attempts,
+        || social.mentions(cursor.as_deref()),
+    )
+    .await?;
     if cursor.is_some() {
         for (_, status) in &mentions {
             offer(daemon, chats, social, domain, status).await;

@@ -8,9 +8,15 @@ use super::{Acct, Shared, World, DOMAIN};
 impl Shared {
     pub(super) fn instance_json(&self, w: &World) -> Value {
         let contact = self.account_json(&w.accounts[0]);
+        let uri = w.instance_uri.as_deref().unwrap_or(DOMAIN);
+        let mut streaming = self.base.replace("http", "ws");
+        if w.streaming_advertised_elsewhere {
+            let path = super::STREAMING_ELSEWHERE.trim_end_matches("/api/v1/streaming");
+            streaming.push_str(path);
+        }
         json!({
-            "uri": DOMAIN, "title": "Fake", "description": "", "email": "admin@fake.example", "version": "4.3.0",
-            "urls": {"streaming_api": self.base.replace("http", "ws")}, "thumbnail": null,
+            "uri": uri, "title": "Fake", "description": "", "email": "admin@fake.example", "version": "4.3.0",
+            "urls": {"streaming_api": streaming}, "thumbnail": null,
             "stats": {"user_count": w.accounts.len(), "status_count": w.statuses.len(), "domain_count": 1},
             "languages": ["en"], "registrations": false, "approval_required": false, "invites_enabled": false,
             "configuration": {
@@ -20,6 +26,23 @@ impl Shared {
                 "polls": {"max_options": 4, "max_characters_per_option": 50, "min_expiration": 300, "max_expiration": 2629746},
             },
             "contact_account": contact, "rules": [],
+        })
+    }
+
+    /// `/.well-known/nodeinfo`: links to the 2.0 document.
+    pub(super) fn nodeinfo_links(&self) -> Value {
+        json!({"links": [{
+            "rel": "http://nodeinfo.diaspora.software/ns/schema/2.0",
+            "href": format!("{}/nodeinfo/2.0", self.base),
+        }]})
+    }
+
+    pub(super) fn nodeinfo(&self, w: &World) -> Value {
+        let (name, version) = &w.software;
+        json!({
+            "version": "2.0", "software": {"name": name, "version": version},
+            "protocols": ["activitypub"], "services": {"outbound": [], "inbound": []},
+            "usage": {"users": {"total": w.accounts.len()}}, "openRegistrations": false, "metadata": {},
         })
     }
 

@@ -39,6 +39,8 @@ pub(super) fn routes(shared: Arc<Shared>) -> Router {
         .route("/api/v1/mutes", get(mutes))
         .route("/api/v2/media", post(upload_media))
         .route("/api/v1/blocks", get(blocks))
+        .route("/.well-known/nodeinfo", get(nodeinfo_links))
+        .route("/nodeinfo/2.0", get(nodeinfo))
         .layer(middleware::from_fn_with_state(
             shared.clone(),
             log_and_fault,
@@ -129,6 +131,14 @@ fn unauthorized() -> Response {
 
 async fn instance(AxState(shared): S) -> Json<Value> {
     Json(shared.instance_json(&shared.world()))
+}
+
+async fn nodeinfo_links(AxState(shared): S) -> Json<Value> {
+    Json(shared.nodeinfo_links())
+}
+
+async fn nodeinfo(AxState(shared): S) -> Json<Value> {
+    Json(shared.nodeinfo(&shared.world()))
 }
 
 async fn verify_credentials(AxState(shared): S, headers: HeaderMap) -> Response {
@@ -377,6 +387,9 @@ async fn streaming_or_redirect(
     uri: axum::http::Uri,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    if state.0.world().streaming_advertised_elsewhere {
+        return not_found();
+    }
     if !state.0.world().streaming_elsewhere {
         return streaming(state, headers, query, upgrade).await;
     }
