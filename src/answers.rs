@@ -481,31 +481,10 @@ fn terminates(after: &str) -> bool {
     }
 }
 
-/// Whether the status carries the hashtag (its `tags`, or `#tag` in its text).
+/// Whether the status carries the hashtag: in its `tags`, or in its text
+/// by the one rule of [`Hashtag::found_in`].
 pub fn carries_hashtag(status: &Status, text: &str, tag: &Hashtag) -> bool {
-    status.tags.iter().any(|t| tag.matches(&t.name)) || text_has_hashtag(text, tag.as_str())
-}
-
-/// `#tag` (or fullwidth `＃tag`) as a whole word, case-insensitively.
-fn text_has_hashtag(text: &str, tag: &str) -> bool {
-    let is_word = |c: char| c.is_alphanumeric() || c == '_';
-    let mut prev: Option<char> = None;
-    for (i, c) in text.char_indices() {
-        if matches!(c, '#' | '＃') && !prev.is_some_and(is_word) {
-            let rest = &text[i + c.len_utf8()..];
-            let mut rest_chars = rest.chars();
-            let same = tag.chars().all(|t| {
-                rest_chars
-                    .next()
-                    .is_some_and(|r| r.to_lowercase().eq(t.to_lowercase()))
-            });
-            if same && !rest_chars.next().is_some_and(is_word) {
-                return true;
-            }
-        }
-        prev = Some(c);
-    }
-    false
+    status.tags.iter().any(|t| tag.matches(&t.name)) || tag.found_in(text)
 }
 
 #[cfg(test)]
@@ -843,6 +822,31 @@ mod tests {
             ("followed by punctuation", "#1QEdChat!", &[], true),
             ("fullwidth sign", "＃1QEdChat", &[], true),
             ("a longer tag", "#1QEdChatter", &[], false),
+            (
+                "another tag listed",
+                "#1QEdChatter",
+                &["1qedchatter"],
+                false,
+            ),
+            ("lower case", "#1qedchat", &[], true),
+            ("an apostrophe ends the tag", "#1QEdChat's", &[], true),
+            ("an ellipsis ends the tag", "#1QEdChat…", &[], true),
+            ("a middle dot at the end", "#1QEdChat·", &[], true),
+            ("a middle dot inside", "#1QEdChat·x", &[], false),
+            (
+                "a URL's fragment",
+                "see https://x.example/#1QEdChat",
+                &[],
+                false,
+            ),
+            (
+                "a URL's tag page",
+                "https://x.example/tags/1QEdChat",
+                &[],
+                false,
+            ),
+            ("a query parameter", "x.example/?q=#1QEdChat", &[], false),
+            ("after a bracket", "(#1QEdChat)", &[], true),
             ("inside a word", "x#1QEdChat", &[], false),
             ("no sign", "1QEdChat", &[], false),
             ("other tags only", "#edchat", &["edchat"], false),

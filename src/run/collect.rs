@@ -283,13 +283,15 @@ impl Collector {
             self.reconcile_timeline().await?.into_iter().collect();
         let post_ids: Vec<String> = self.posts.borrow().keys().cloned().collect();
         seen.extend(self.reconcile_replies(&post_ids).await?);
-        let tag = format!("#{}", self.window.hashtag.as_str().to_lowercase());
         let stored = self.store.statuses(self.window.run_id).await?;
         let mut rechecked = 0;
         // Lazily: does the server still have the bot's own posts?
         let mut server_lost_data: Option<bool> = None;
         for row in stored.iter().filter(|r| r.deleted_at.is_none()) {
-            let tagged = row.text.to_lowercase().contains(&tag);
+            // A tagged post's edits and deletes came on the stream; the
+            // same rule as when it was judged, or a reply holding
+            // `#1QEdChatter` would pass for tagged and never be checked.
+            let tagged = self.window.hashtag.found_in(&row.text);
             if seen.contains(&row.status_id) || (tagged && !full) {
                 continue;
             }
