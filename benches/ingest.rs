@@ -210,13 +210,15 @@ async fn listen(corpus: &Arc<[String]>, window: &RunWindow, posts: &RunPosts) ->
     let (_dir, store, window) = fresh_run(window).await;
     let run_id = window.run_id;
     let (_keep, posts) = tokio::sync::watch::channel(posts.clone());
-    let social = Arc::new(DryRun::new(chrono_tz::UTC));
+    let clock: hashchat::clock::SharedClock = Arc::new(hashchat::clock::SystemClock);
+    let social = Arc::new(DryRun::new(chrono_tz::UTC, Arc::clone(&clock)));
     let collector = Arc::new(Collector::new(
         store.clone(),
         social,
         window,
         posts,
         Tuning::default(),
+        clock,
         false,
         None,
     ));

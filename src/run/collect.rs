@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::ingest::{ingest, ingest_page, RunPosts, RunWindow};
 use super::welcome::Welcomer;
 use super::Tuning;
+use crate::clock::SharedClock;
 use crate::network::backoff::{retry, Backoff};
 use crate::network::{NetError, Page, Social, Status};
 use crate::store::{id_order, Store};
@@ -30,6 +31,8 @@ pub struct Collector {
     pub window: RunWindow,
     pub posts: watch::Receiver<RunPosts>,
     pub tuning: Tuning,
+    /// The run's one clock: deletion times come from it, not the wall.
+    pub clock: SharedClock,
     /// Newest id read from the tag timeline or the stream: where the next
     /// reconciliation resumes. Context replies do not move it (their ids
     /// can be newer than a tagged post not yet seen).
@@ -50,6 +53,7 @@ impl Collector {
         window: RunWindow,
         posts: watch::Receiver<RunPosts>,
         tuning: Tuning,
+        clock: SharedClock,
         resumed: bool,
         welcomer: Option<Welcomer>,
     ) -> Self {
@@ -59,6 +63,7 @@ impl Collector {
             window,
             posts,
             tuning,
+            clock,
             welcomer,
             cursor: Mutex::new(None),
             gaps: AtomicU32::new(u32::from(resumed)),
@@ -118,7 +123,14 @@ impl Collector {
         ingest(&self.store, &self.window, &posts, status).await?;
         if let Some(welcomer) = &self.welcomer {
             welcomer
-                .consider(&self.store, &self.social, &self.window, &posts, status)
+                .consider(
+                    &self.store,
+                    &self.social,
+                    &self.clock,
+                    &self.window,
+                    &posts,
+                    status,
+                )
                 .await;
         }
         Ok(())
@@ -131,7 +143,14 @@ impl Collector {
         if let Some(welcomer) = &self.welcomer {
             for status in statuses {
                 welcomer
-                    .consider(&self.store, &self.social, &self.window, &posts, status)
+                    .consider(
+                        &self.store,
+                        &self.social,
+                        &self.clock,
+                        &self.window,
+                        &posts,
+                        status,
+                    )
                     .await;
             }
         }
@@ -308,7 +327,7 @@ impl Collector {
                     if server_lost_data == Some(true) {
                         continue;
                     }
-                    let now = chrono::Utc::now();
+                    let now = self.clock.now();
                     if self
                         .store
                         .mark_deleted(self.window.run_id, &row.status_id, now)

@@ -104,6 +104,7 @@ async fn drive_inner(
         window,
         posts_rx,
         daemon.tuning.clone(),
+        Arc::clone(&daemon.clock),
         resumed,
         chat.welcome_newcomers
             .then(|| Welcomer::new(chat.id.clone(), run.planned_start)),

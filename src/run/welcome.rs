@@ -10,6 +10,7 @@ use tokio::sync::Mutex;
 
 use super::ingest::{judge, RunPosts, RunWindow, Verdict};
 use crate::chats::Visibility;
+use crate::clock::SharedClock;
 use crate::network::{NewPost, Social, Status};
 use crate::store::Store;
 
@@ -35,6 +36,7 @@ impl Welcomer {
         &self,
         store: &Store,
         social: &Arc<dyn Social>,
+        clock: &SharedClock,
         window: &RunWindow,
         posts: &RunPosts,
         status: &Status,
@@ -46,7 +48,10 @@ impl Welcomer {
             return;
         }
         let account = status.account.handle(&window.domain).to_lowercase();
-        if let Err(e) = self.welcome(store, social, window, status, &account).await {
+        if let Err(e) = self
+            .welcome(store, social, clock.now(), window, status, &account)
+            .await
+        {
             tracing::warn!(%account, "could not welcome a newcomer: {e:#}");
         }
     }
@@ -55,6 +60,7 @@ impl Welcomer {
         &self,
         store: &Store,
         social: &Arc<dyn Social>,
+        now: DateTime<Utc>,
         window: &RunWindow,
         status: &Status,
         account: &str,
@@ -75,7 +81,7 @@ impl Welcomer {
             return Ok(());
         }
         if !store
-            .record_welcome(&self.chat_id, account, &status.id, Utc::now())
+            .record_welcome(&self.chat_id, account, &status.id, now)
             .await?
         {
             return Ok(());

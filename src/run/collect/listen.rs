@@ -214,14 +214,21 @@ impl Collector {
             let posts = self.posts.borrow().clone();
             for status in &segment.statuses {
                 welcomer
-                    .consider(&self.store, &self.social, &self.window, &posts, status)
+                    .consider(
+                        &self.store,
+                        &self.social,
+                        &self.clock,
+                        &self.window,
+                        &posts,
+                        status,
+                    )
                     .await;
             }
         }
     }
 
     async fn commit_delete(&self, id: &str) {
-        let now = chrono::Utc::now();
+        let now = self.clock.now();
         match self.store.mark_deleted(self.window.run_id, id, now).await {
             Ok(true) => tracing::info!(status_id = %id, "a post was deleted"),
             Ok(false) => {}
@@ -243,6 +250,7 @@ mod tests {
     use tokio::sync::{mpsc, watch};
 
     use super::*;
+    use crate::clock::{ManualClock, SharedClock};
     use crate::network::Account;
     use crate::run::ingest::RunPosts;
     use crate::run::{DryRun, Tuning};
@@ -279,14 +287,19 @@ mod tests {
     }
 
     async fn collector() -> (tempfile::TempDir, Arc<Collector>) {
+        collector_at(&ManualClock::new(at(6))).await
+    }
+
+    async fn collector_at(clock: &ManualClock) -> (tempfile::TempDir, Arc<Collector>) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("h.db")).await.unwrap();
         let run = store.open_run("chat", at(0), at(50)).await.unwrap();
         let window = crate::run::ingest::tests::window_of(run.id);
         let (_, posts) = watch::channel(RunPosts::new());
-        let social = Arc::new(DryRun::new(chrono_tz::UTC));
-        let collector =
-            Collector::new(store, social, window, posts, Tuning::default(), false, None);
+        let clock: SharedClock = Arc::new(clock.clone());
+        let social = Arc::new(DryRun::new(chrono_tz::UTC, Arc::clone(&clock)));
+        let tuning = Tuning::default();
+        let collector = Collector::new(store, social, window, posts, tuning, clock, false, None);
         (dir, Arc::new(collector))
     }
 
@@ -426,5 +439,27 @@ mod tests {
         let rows = stored(&collector).await;
         assert_eq!(rows.len(), 300);
         assert!(rows.iter().all(|r| r.answers == vec![2]));
+    }
+
+    #[tokio::test]
+    async fn a_deletion_is_stamped_with_the_run_clock_not_the_wall() {
+        let clock = ManualClock::new(at(6));
+        let (_dir, collector) = collector_at(&clock).await;
+        let mut source = Ready {
+            events: [answer(1, 1)].into(),
+            stop_when_empty: None,
+        };
+        collector
+            .consume(&mut source, &CancellationToken::new())
+            .await;
+        clock.advance(chrono::Duration::minutes(14));
+        let mut source = Ready {
+            events: [StreamEvent::Delete("1".into())].into(),
+            stop_when_empty: None,
+        };
+        collector
+            .consume(&mut source, &CancellationToken::new())
+            .await;
+        assert_eq!(stored(&collector).await[0].deleted_at, Some(at(20)));
     }
 }
