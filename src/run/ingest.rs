@@ -71,7 +71,7 @@ pub fn judge(window: &RunWindow, posts: &RunPosts, status: &Status) -> Verdict {
     if status.created_at < window.opens || status.created_at > window.closes {
         return Verdict::Ignore;
     }
-    let text = answers::html_to_text(&status.content);
+    let text = status.text();
     let replied_to = status
         .in_reply_to_id
         .as_ref()

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hashchat::answers::html_to_text;
 use hashchat::chats::{Chat, When};
+use hashchat::network::html_to_text;
 use hashchat::network::{MastodonClient, Social, Token};
 use hashchat::recap;
 use hashchat::run::{Connector, RunOptions};
