@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::{watch, Mutex};
 use tokio_util::sync::CancellationToken;
 
-use super::ingest::{ingest, ingest_page, RunPosts, RunWindow};
+use super::ingest::{judge, record, Judged, Outcome, RunPosts, RunWindow};
 use super::welcome::Welcomer;
 use super::Tuning;
 use crate::clock::SharedClock;
@@ -55,7 +55,6 @@ impl Collector {
         tuning: Tuning,
         clock: SharedClock,
         resumed: bool,
-        welcomer: Option<Welcomer>,
     ) -> Self {
         Self {
             store,
@@ -64,11 +63,17 @@ impl Collector {
             posts,
             tuning,
             clock,
-            welcomer,
+            welcomer: None,
             cursor: Mutex::new(None),
             gaps: AtomicU32::new(u32::from(resumed)),
             failures: AtomicU32::new(0),
         }
+    }
+
+    /// Welcomes first-time participants (`welcome_newcomers: true`).
+    pub fn with_welcomer(mut self, welcomer: Option<Welcomer>) -> Self {
+        self.welcomer = welcomer;
+        self
     }
 
     /// Keeps a stream open until `stop`, reconnecting with backoff and
@@ -118,43 +123,39 @@ impl Collector {
         }
     }
 
-    async fn ingest(&self, status: &Status) -> anyhow::Result<()> {
-        let posts = self.posts.borrow().clone();
-        ingest(&self.store, &self.window, &posts, status).await?;
-        if let Some(welcomer) = &self.welcomer {
-            welcomer
-                .consider(
-                    &self.store,
-                    &self.social,
-                    &self.clock,
-                    &self.window,
-                    &posts,
-                    status,
-                )
-                .await;
-        }
-        Ok(())
+    /// Statuses read from the server (a page, or a page of one), judged
+    /// with the run's posts as they are now and recorded together.
+    async fn ingest_page(&self, statuses: Vec<Status>) -> anyhow::Result<Vec<Outcome>> {
+        let judged = {
+            let posts = self.posts.borrow();
+            statuses
+                .into_iter()
+                .map(|status| judge(&self.window, &posts, status))
+                .collect()
+        };
+        self.record(judged).await
     }
 
-    /// A page read from the server: stored in one transaction.
-    async fn ingest_page(&self, statuses: &[Status]) -> anyhow::Result<()> {
-        let posts = self.posts.borrow().clone();
-        ingest_page(&self.store, &self.window, &posts, statuses).await?;
+    /// Records what was judged, then welcomes the authors of new answers
+    /// (when the chat welcomes newcomers).
+    async fn record(&self, judged: Vec<Judged>) -> anyhow::Result<Vec<Outcome>> {
+        // Who may be welcomed, taken before the rows go to the store.
+        let answerers: Vec<Option<(String, String)>> = match &self.welcomer {
+            Some(_) => judged.iter().map(answerer).collect(),
+            None => Vec::new(),
+        };
+        let outcomes = record(&self.store, self.clock.as_ref(), self.window.run_id, judged).await?;
         if let Some(welcomer) = &self.welcomer {
-            for status in statuses {
-                welcomer
-                    .consider(
-                        &self.store,
-                        &self.social,
-                        &self.clock,
-                        &self.window,
-                        &posts,
-                        status,
-                    )
-                    .await;
+            for (outcome, answerer) in outcomes.iter().zip(answerers) {
+                if let (Outcome::New, Some((id, account))) = (outcome, answerer) {
+                    let now = self.clock.now();
+                    welcomer
+                        .greet(&self.store, &self.social, now, &self.window, &id, &account)
+                        .await;
+                }
             }
         }
-        Ok(())
+        Ok(outcomes)
     }
 
     async fn advance_cursor(&self, id: &str) {
@@ -208,18 +209,19 @@ impl Collector {
                     let statuses = self
                         .retrying("tag timeline", || self.social.tag_timeline(tag, &page))
                         .await?;
-                    read.extend(statuses.iter().map(|s| s.id.clone()));
-                    self.ingest_page(&statuses).await?;
-                    match statuses
+                    let count = statuses.len();
+                    let newest = statuses
                         .iter()
-                        .map(|s| s.id.as_str())
-                        .max_by(|a, b| id_order(a, b))
-                    {
-                        Some(newest) => min_id = newest.to_string(),
+                        .map(|s| s.id.clone())
+                        .max_by(|a, b| id_order(a, b));
+                    read.extend(statuses.iter().map(|s| s.id.clone()));
+                    self.ingest_page(statuses).await?;
+                    match newest {
+                        Some(newest) => min_id = newest,
                         None => break,
                     }
                     self.advance_cursor(&min_id).await;
-                    if statuses.len() < PAGE as usize {
+                    if count < PAGE as usize {
                         break;
                     }
                 }
@@ -239,20 +241,25 @@ impl Collector {
                         .retrying("tag timeline", || self.social.tag_timeline(tag, &page))
                         .await?;
                     read.extend(statuses.iter().map(|s| s.id.clone()));
-                    self.ingest_page(&statuses).await?;
                     if newest.is_none() {
                         newest = statuses
                             .iter()
                             .map(|s| s.id.clone())
                             .max_by(|a, b| id_order(a, b));
                     }
-                    let Some(oldest) = statuses.iter().min_by(|a, b| id_order(&a.id, &b.id)) else {
+                    let last_page = statuses.len() < PAGE as usize;
+                    let oldest = statuses
+                        .iter()
+                        .min_by(|a, b| id_order(&a.id, &b.id))
+                        .map(|s| (s.id.clone(), s.created_at));
+                    self.ingest_page(statuses).await?;
+                    let Some((oldest_id, oldest_at)) = oldest else {
                         break;
                     };
-                    if oldest.created_at < self.window.opens || statuses.len() < PAGE as usize {
+                    if oldest_at < self.window.opens || last_page {
                         break;
                     }
-                    max_id = Some(oldest.id.clone());
+                    max_id = Some(oldest_id);
                 }
                 if let Some(newest) = newest {
                     self.advance_cursor(&newest).await;
@@ -280,7 +287,7 @@ impl Collector {
                 Err(e) => return Err(e.into()),
             };
             read.extend(replies.iter().map(|s| s.id.clone()));
-            self.ingest_page(&replies).await?;
+            self.ingest_page(replies).await?;
         }
         Ok(read)
     }
@@ -319,7 +326,9 @@ impl Collector {
                 .retrying("status", || self.social.status(&row.status_id))
                 .await?
             {
-                Some(status) => self.ingest(&status).await?,
+                Some(status) => {
+                    self.ingest_page(vec![status]).await?;
+                }
                 None => {
                     if server_lost_data.is_none() {
                         server_lost_data = Some(self.own_posts_gone(&post_ids).await?);
@@ -327,13 +336,9 @@ impl Collector {
                     if server_lost_data == Some(true) {
                         continue;
                     }
-                    let now = self.clock.now();
-                    if self
-                        .store
-                        .mark_deleted(self.window.run_id, &row.status_id, now)
-                        .await?
-                    {
-                        tracing::info!(status_id = %row.status_id, "a post was deleted while the stream was away");
+                    let gone = Judged::Gone(row.status_id.clone());
+                    if self.record(vec![gone]).await? == [Outcome::Deleted] {
+                        tracing::info!(status_id = %row.status_id, "the deletion happened while the stream was away");
                     }
                 }
             }
@@ -362,5 +367,16 @@ impl Collector {
             );
         }
         Ok(gone)
+    }
+}
+
+/// The status id and account of a kept status that answers a question:
+/// someone a welcome may be for.
+fn answerer(judged: &Judged) -> Option<(String, String)> {
+    match judged {
+        Judged::Kept(row) if !row.1.is_empty() => {
+            Some((row.0.status_id.clone(), row.0.account.clone()))
+        }
+        _ => None,
     }
 }
