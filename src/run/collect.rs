@@ -136,8 +136,8 @@ impl Collector {
         self.record(judged).await
     }
 
-    /// Records what was judged, then welcomes the authors of new answers
-    /// (when the chat welcomes newcomers).
+    /// Records what was judged, then welcomes the authors of answers the
+    /// store reports as new (when the chat welcomes newcomers).
     async fn record(&self, judged: Vec<Judged>) -> anyhow::Result<Vec<Outcome>> {
         // Who may be welcomed, taken before the rows go to the store.
         let answerers: Vec<Option<(String, String)>> = match &self.welcomer {
@@ -147,7 +147,8 @@ impl Collector {
         let outcomes = record(&self.store, self.clock.as_ref(), self.window.run_id, judged).await?;
         if let Some(welcomer) = &self.welcomer {
             for (outcome, answerer) in outcomes.iter().zip(answerers) {
-                if let (Outcome::New, Some((id, account))) = (outcome, answerer) {
+                // An edit that turns a post into an answer counts too.
+                if let (Outcome::New | Outcome::Edited, Some((id, account))) = (outcome, answerer) {
                     let now = self.clock.now();
                     welcomer
                         .greet(&self.store, &self.social, now, &self.window, &id, &account)

@@ -422,4 +422,39 @@ mod tests {
             .await;
         assert_eq!(stored(&collector).await[0].deleted_at, Some(at(20)));
     }
+
+    #[tokio::test]
+    async fn a_newcomer_is_welcomed_once_for_a_new_answer_at_the_run_clock_time() {
+        let clock = ManualClock::new(at(6));
+        let (_dir, collector) = collector_at(&clock).await;
+        let collector = Arc::try_unwrap(collector).ok().unwrap().with_welcomer(Some(
+            crate::run::welcome::Welcomer::new("chat".into(), at(0)),
+        ));
+        clock.advance(chrono::Duration::minutes(3));
+        // Ids 7, 14 and 21 are all user0's.
+        let hello = status(7, "<p>hello #1QEdChat</p>");
+        let mut source = Ready {
+            events: [
+                StreamEvent::Update(hello),
+                answer(14, 1),
+                answer(14, 1),
+                answer(21, 2),
+            ]
+            .into(),
+            stop_when_empty: None,
+        };
+        collector
+            .consume(&mut source, &CancellationToken::new())
+            .await;
+        let welcomes: Vec<(String, String, DateTime<Utc>)> =
+            sqlx::query_as("SELECT account, status_id, at FROM welcomes")
+                .fetch_all(collector.store.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            welcomes,
+            vec![("user0@fake.example".into(), "14".into(), at(9))],
+            "one welcome, for the first answer, at the run clock's time"
+        );
+    }
 }
