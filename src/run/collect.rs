@@ -323,28 +323,36 @@ impl Collector {
                 continue;
             }
             rechecked += 1;
-            match self
-                .retrying("status", || self.social.status(&row.status_id))
-                .await?
-            {
-                Some(status) => {
-                    self.ingest_page(vec![status]).await?;
-                }
-                None => {
-                    if server_lost_data.is_none() {
-                        server_lost_data = Some(self.own_posts_gone(&post_ids).await?);
-                    }
-                    if server_lost_data == Some(true) {
-                        continue;
-                    }
-                    let gone = Judged::Gone(row.status_id.clone());
-                    if self.record(vec![gone]).await? == [Outcome::Deleted] {
-                        tracing::info!(status_id = %row.status_id, "the deletion happened while the stream was away");
-                    }
-                }
-            }
+            self.recheck(&row.status_id, &post_ids, &mut server_lost_data)
+                .await?;
         }
         tracing::info!(gaps, rechecked, "final reconciliation done");
+        Ok(())
+    }
+
+    /// Reads one stored status again: its current version is recorded, a
+    /// 404 records its deletion, unless the server has lost the bot's own
+    /// posts too (asked once, lazily, into `server_lost_data`).
+    async fn recheck(
+        &self,
+        status_id: &str,
+        post_ids: &[String],
+        server_lost_data: &mut Option<bool>,
+    ) -> anyhow::Result<()> {
+        let found = self
+            .retrying("status", || self.social.status(status_id))
+            .await?;
+        if let Some(status) = found {
+            self.ingest_page(vec![status]).await?;
+            return Ok(());
+        }
+        if server_lost_data.is_none() {
+            *server_lost_data = Some(self.own_posts_gone(post_ids).await?);
+        }
+        if *server_lost_data != Some(true) {
+            self.record(vec![Judged::Gone(status_id.to_string())])
+                .await?;
+        }
         Ok(())
     }
 
