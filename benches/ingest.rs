@@ -17,10 +17,11 @@ use std::time::{Duration, Instant};
 
 use common::corpus::{self, DOMAIN, HASHTAG, QUESTIONS};
 use hashchat::chats::Hashtag;
+use hashchat::clock::SystemClock;
 use hashchat::network::{Status, StreamEvent};
 use hashchat::run::{
-    self as ingest, judge, stored_status, Collector, DryRun, EventSource, RunPosts, RunWindow,
-    Tuning, Verdict, MOST_PER_COMMIT,
+    ingest, judge, Collector, DryRun, EventSource, Judged, RunPosts, RunWindow, Tuning,
+    MOST_PER_COMMIT,
 };
 use hashchat::store::{Store, StoredStatus};
 use tokio_util::sync::CancellationToken;
@@ -102,10 +103,10 @@ fn main() {
             &raw_pages,
         );
         report(
-            &format!("hashchat ingest_page (reconciliation, pages of {PAGE})"),
+            &format!("hashchat ingest (reconciliation, pages of {PAGE})"),
             &batched,
         );
-        report("hashchat ingest (one status, one transaction)", &single);
+        report("hashchat ingest (pages of one status)", &single);
         report(
             &format!("record_statuses only ({MOST_PER_COMMIT} rows; no JSON)"),
             &store_only,
@@ -160,11 +161,10 @@ fn rows_of(
         .iter()
         .filter_map(|json| {
             let status = Status::from_json(json).expect("the corpus decodes");
-            let Verdict::Keep { text, answers } = judge(window, posts, &status) else {
-                return None;
-            };
-            let stored = stored_status(window, &status, text);
-            Some((stored, answers))
+            match judge(window, posts, status) {
+                Judged::Kept(row) => Some(*row),
+                _ => None,
+            }
         })
         .collect()
 }
@@ -210,15 +210,16 @@ async fn listen(corpus: &Arc<[String]>, window: &RunWindow, posts: &RunPosts) ->
     let (_dir, store, window) = fresh_run(window).await;
     let run_id = window.run_id;
     let (_keep, posts) = tokio::sync::watch::channel(posts.clone());
-    let social = Arc::new(DryRun::new(chrono_tz::UTC));
+    let clock: hashchat::clock::SharedClock = Arc::new(SystemClock);
+    let social = Arc::new(DryRun::new(chrono_tz::UTC, Arc::clone(&clock)));
     let collector = Arc::new(Collector::new(
         store.clone(),
         social,
         window,
         posts,
         Tuning::default(),
+        clock,
         false,
-        None,
     ));
     let mut source = Corpus {
         frames: Arc::clone(corpus),
@@ -260,13 +261,13 @@ async fn ours(corpus: &[String], window: &RunWindow, posts: &RunPosts, mode: Mod
             .collect();
         match mode {
             Mode::Pages => {
-                ingest::ingest_page(&store, &window, posts, &statuses)
+                ingest(&store, &SystemClock, &window, posts, statuses)
                     .await
                     .expect("stored");
             }
             Mode::OneByOne => {
-                for status in &statuses {
-                    ingest::ingest(&store, &window, posts, status)
+                for status in statuses {
+                    ingest(&store, &SystemClock, &window, posts, vec![status])
                         .await
                         .expect("stored");
                 }
@@ -310,7 +311,7 @@ fn judge_only(corpus: &[String], window: &RunWindow, posts: &RunPosts) -> Durati
     let mut kept = 0;
     for json in corpus {
         let status = Status::from_json(json).expect("the corpus decodes");
-        if let Verdict::Keep { .. } = judge(window, posts, &status) {
+        if let Judged::Kept(_) = judge(window, posts, status) {
             kept += 1;
         }
     }

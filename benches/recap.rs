@@ -106,7 +106,7 @@ async fn fill(
         .iter()
         .map(|json| {
             let status = Status::from_json(json).expect("the corpus decodes");
-            let text = hashchat::answers::html_to_text(&status.content);
+            let text = hashchat::network::html_to_text(&status.content);
             let answers = hashchat::answers::answered_questions(&text, QUESTIONS);
             let stored = StoredStatus {
                 status_id: status.id.clone(),

@@ -290,7 +290,7 @@ mod tests {
     #[test]
     fn code_pages_are_given_back_and_fault_back_in() {
         let html = "<p>A1: <a href=\"https://example.org/tags/x\">#x</a> yes</p>";
-        let text = crate::answers::html_to_text(html);
+        let text = crate::network::html_to_text(html);
         let before = resident_file_kib();
         let released = release_idle_memory();
         let after = resident_file_kib();
@@ -300,7 +300,7 @@ mod tests {
             "resident file pages should drop: {before} KiB -> {after} KiB"
         );
         // The same code runs again as before: its pages come back on use.
-        assert_eq!(crate::answers::html_to_text(html), text);
+        assert_eq!(crate::network::html_to_text(html), text);
         assert_eq!(crate::answers::answered_questions(&text, 3), vec![1]);
     }
 }

@@ -67,9 +67,40 @@ impl Hashtag {
         &self.0
     }
 
+    /// Whether `name` (a status's tag, with or without `#`) is this tag.
     pub fn matches(&self, other: &str) -> bool {
-        self.0.to_lowercase() == other.trim_start_matches('#').to_lowercase()
+        let lower = |s: &str| s.chars().flat_map(char::to_lowercase).collect::<Vec<_>>();
+        lower(&self.0) == lower(other.trim_start_matches('#'))
     }
+
+    /// Whether `text` carries this tag, found the way Mastodon's own
+    /// parser finds tags (`Tag::HASHTAG_RE`), so that posting, judging and
+    /// reconciliation agree with the server: a `#` (or `＃`) not preceded
+    /// by a letter, digit, `=`, `/` or `)` (so not inside a word or a
+    /// URL), then a name of letters, digits, `_` and Mastodon's separators
+    /// (`·`, `・`, ZWNJ), ending with a letter, digit or `_`. The whole
+    /// name must be this tag, in any case: `#1QEdChatter` is another tag.
+    pub fn found_in(&self, text: &str) -> bool {
+        tags_in(text).any(|name| self.matches(name))
+    }
+}
+
+/// The tag names in `text`, without `#`, as Mastodon would link them.
+fn tags_in(text: &str) -> impl Iterator<Item = &str> {
+    let separator = |c: char| matches!(c, '·' | '・' | '\u{200C}');
+    let in_name = move |c: char| c.is_alphanumeric() || c == '_' || separator(c);
+    let mut previous: Option<char> = None;
+    text.char_indices().filter_map(move |(i, c)| {
+        let before = previous.replace(c);
+        let bounded = !before.is_some_and(|b| b.is_alphanumeric() || matches!(b, '=' | '/' | ')'));
+        if !(matches!(c, '#' | '＃') && bounded) {
+            return None;
+        }
+        let rest = &text[i + c.len_utf8()..];
+        let end = rest.find(|c: char| !in_name(c)).unwrap_or(rest.len());
+        let name = rest[..end].trim_end_matches(separator);
+        (!name.is_empty()).then_some(name)
+    })
 }
 
 impl std::fmt::Display for Hashtag {

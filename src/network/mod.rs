@@ -23,7 +23,7 @@ pub use client::MastodonClient;
 pub use error::{retry_after, NetError};
 pub use instance::DEFAULT_MAX_CHARACTERS;
 pub use nodeinfo::Software;
-pub use status::{Account, Notification, Status, StreamEvent};
+pub use status::{html_to_text, Account, Notification, Status, StreamEvent};
 pub use stream::{
     redact, stream_url, user_stream_url, HashtagStream, StreamEnd, DEFAULT_IDLE_LIMIT,
 };

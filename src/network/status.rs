@@ -5,6 +5,9 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+mod html;
+pub use html::html_to_text;
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Account {
     pub id: String,
@@ -65,6 +68,11 @@ impl Status {
 
     pub fn is_boost(&self) -> bool {
         self.reblog.is_some()
+    }
+
+    /// The plain text of `content`, as a reader sees it.
+    pub fn text(&self) -> String {
+        html_to_text(&self.content)
     }
 
     /// The link people open: `url`, else `uri`.

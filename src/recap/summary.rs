@@ -1,7 +1,7 @@
 //! `recap_post: true`: the short summary the bot posts when a run ends,
 //! threaded when it does not fit the instance's character limit.
 
-use crate::chats::post_length;
+use crate::chats::{post_length, Hashtag};
 
 use super::Recap;
 
@@ -71,7 +71,9 @@ fn pack(lines: &[String], tag: &str, limit: usize) -> Vec<String> {
 }
 
 fn with_tag(text: &str, tag: &str) -> String {
-    if text.to_lowercase().contains(&tag.to_lowercase()) {
+    // A recap's tag comes from a validated chat; were it not a tag, adding
+    // it again is the harmless side to err on.
+    if Hashtag::parse(tag).is_ok_and(|t| t.found_in(text)) {
         text.to_string()
     } else {
         format!("{text} {tag}")

@@ -81,7 +81,7 @@ async fn chat_runs(
     lease: &mut Lease,
 ) -> anyhow::Result<()> {
     let social: Arc<dyn Social> = if daemon.options.dry_run {
-        Arc::new(DryRun::new(chat.timezone))
+        Arc::new(DryRun::new(chat.timezone, Arc::clone(&daemon.clock)))
     } else {
         daemon.connector.connect(chat)?
     };

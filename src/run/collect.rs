@@ -10,9 +10,10 @@ use std::sync::Arc;
 use tokio::sync::{watch, Mutex};
 use tokio_util::sync::CancellationToken;
 
-use super::ingest::{ingest, ingest_page, RunPosts, RunWindow};
+use super::ingest::{judge, record, Judged, Outcome, RunPosts, RunWindow};
 use super::welcome::Welcomer;
 use super::Tuning;
+use crate::clock::SharedClock;
 use crate::network::backoff::{retry, Backoff};
 use crate::network::{NetError, Page, Social, Status};
 use crate::store::{id_order, Store};
@@ -30,6 +31,8 @@ pub struct Collector {
     pub window: RunWindow,
     pub posts: watch::Receiver<RunPosts>,
     pub tuning: Tuning,
+    /// The run's one clock: deletion times come from it, not the wall.
+    pub clock: SharedClock,
     /// Newest id read from the tag timeline or the stream: where the next
     /// reconciliation resumes. Context replies do not move it (their ids
     /// can be newer than a tagged post not yet seen).
@@ -50,8 +53,8 @@ impl Collector {
         window: RunWindow,
         posts: watch::Receiver<RunPosts>,
         tuning: Tuning,
+        clock: SharedClock,
         resumed: bool,
-        welcomer: Option<Welcomer>,
     ) -> Self {
         Self {
             store,
@@ -59,11 +62,18 @@ impl Collector {
             window,
             posts,
             tuning,
-            welcomer,
+            clock,
+            welcomer: None,
             cursor: Mutex::new(None),
             gaps: AtomicU32::new(u32::from(resumed)),
             failures: AtomicU32::new(0),
         }
+    }
+
+    /// Welcomes first-time participants (`welcome_newcomers: true`).
+    pub fn with_welcomer(mut self, welcomer: Option<Welcomer>) -> Self {
+        self.welcomer = welcomer;
+        self
     }
 
     /// Keeps a stream open until `stop`, reconnecting with backoff and
@@ -113,29 +123,40 @@ impl Collector {
         }
     }
 
-    async fn ingest(&self, status: &Status) -> anyhow::Result<()> {
-        let posts = self.posts.borrow().clone();
-        ingest(&self.store, &self.window, &posts, status).await?;
-        if let Some(welcomer) = &self.welcomer {
-            welcomer
-                .consider(&self.store, &self.social, &self.window, &posts, status)
-                .await;
-        }
-        Ok(())
+    /// Statuses read from the server (a page, or a page of one), judged
+    /// with the run's posts as they are now and recorded together.
+    async fn ingest_page(&self, statuses: Vec<Status>) -> anyhow::Result<Vec<Outcome>> {
+        let judged = {
+            let posts = self.posts.borrow();
+            statuses
+                .into_iter()
+                .map(|status| judge(&self.window, &posts, status))
+                .collect()
+        };
+        self.record(judged).await
     }
 
-    /// A page read from the server: stored in one transaction.
-    async fn ingest_page(&self, statuses: &[Status]) -> anyhow::Result<()> {
-        let posts = self.posts.borrow().clone();
-        ingest_page(&self.store, &self.window, &posts, statuses).await?;
+    /// Records what was judged, then welcomes the authors of answers the
+    /// store reports as new (when the chat welcomes newcomers).
+    async fn record(&self, judged: Vec<Judged>) -> anyhow::Result<Vec<Outcome>> {
+        // Who may be welcomed, taken before the rows go to the store.
+        let answerers: Vec<Option<(String, String)>> = match &self.welcomer {
+            Some(_) => judged.iter().map(answerer).collect(),
+            None => Vec::new(),
+        };
+        let outcomes = record(&self.store, self.clock.as_ref(), self.window.run_id, judged).await?;
         if let Some(welcomer) = &self.welcomer {
-            for status in statuses {
-                welcomer
-                    .consider(&self.store, &self.social, &self.window, &posts, status)
-                    .await;
+            for (outcome, answerer) in outcomes.iter().zip(answerers) {
+                // An edit that turns a post into an answer counts too.
+                if let (Outcome::New | Outcome::Edited, Some((id, account))) = (outcome, answerer) {
+                    let now = self.clock.now();
+                    welcomer
+                        .greet(&self.store, &self.social, now, &self.window, &id, &account)
+                        .await;
+                }
             }
         }
-        Ok(())
+        Ok(outcomes)
     }
 
     async fn advance_cursor(&self, id: &str) {
@@ -189,18 +210,19 @@ impl Collector {
                     let statuses = self
                         .retrying("tag timeline", || self.social.tag_timeline(tag, &page))
                         .await?;
-                    read.extend(statuses.iter().map(|s| s.id.clone()));
-                    self.ingest_page(&statuses).await?;
-                    match statuses
+                    let count = statuses.len();
+                    let newest = statuses
                         .iter()
-                        .map(|s| s.id.as_str())
-                        .max_by(|a, b| id_order(a, b))
-                    {
-                        Some(newest) => min_id = newest.to_string(),
+                        .map(|s| s.id.clone())
+                        .max_by(|a, b| id_order(a, b));
+                    read.extend(statuses.iter().map(|s| s.id.clone()));
+                    self.ingest_page(statuses).await?;
+                    match newest {
+                        Some(newest) => min_id = newest,
                         None => break,
                     }
                     self.advance_cursor(&min_id).await;
-                    if statuses.len() < PAGE as usize {
+                    if count < PAGE as usize {
                         break;
                     }
                 }
@@ -220,20 +242,25 @@ impl Collector {
                         .retrying("tag timeline", || self.social.tag_timeline(tag, &page))
                         .await?;
                     read.extend(statuses.iter().map(|s| s.id.clone()));
-                    self.ingest_page(&statuses).await?;
                     if newest.is_none() {
                         newest = statuses
                             .iter()
                             .map(|s| s.id.clone())
                             .max_by(|a, b| id_order(a, b));
                     }
-                    let Some(oldest) = statuses.iter().min_by(|a, b| id_order(&a.id, &b.id)) else {
+                    let last_page = statuses.len() < PAGE as usize;
+                    let oldest = statuses
+                        .iter()
+                        .min_by(|a, b| id_order(&a.id, &b.id))
+                        .map(|s| (s.id.clone(), s.created_at));
+                    self.ingest_page(statuses).await?;
+                    let Some((oldest_id, oldest_at)) = oldest else {
                         break;
                     };
-                    if oldest.created_at < self.window.opens || statuses.len() < PAGE as usize {
+                    if oldest_at < self.window.opens || last_page {
                         break;
                     }
-                    max_id = Some(oldest.id.clone());
+                    max_id = Some(oldest_id);
                 }
                 if let Some(newest) = newest {
                     self.advance_cursor(&newest).await;
@@ -261,7 +288,7 @@ impl Collector {
                 Err(e) => return Err(e.into()),
             };
             read.extend(replies.iter().map(|s| s.id.clone()));
-            self.ingest_page(&replies).await?;
+            self.ingest_page(replies).await?;
         }
         Ok(read)
     }
@@ -283,41 +310,49 @@ impl Collector {
             self.reconcile_timeline().await?.into_iter().collect();
         let post_ids: Vec<String> = self.posts.borrow().keys().cloned().collect();
         seen.extend(self.reconcile_replies(&post_ids).await?);
-        let tag = format!("#{}", self.window.hashtag.as_str().to_lowercase());
         let stored = self.store.statuses(self.window.run_id).await?;
         let mut rechecked = 0;
         // Lazily: does the server still have the bot's own posts?
         let mut server_lost_data: Option<bool> = None;
         for row in stored.iter().filter(|r| r.deleted_at.is_none()) {
-            let tagged = row.text.to_lowercase().contains(&tag);
+            // A tagged post's edits and deletes came on the stream; the
+            // same rule as when it was judged, or a reply holding
+            // `#1QEdChatter` would pass for tagged and never be checked.
+            let tagged = self.window.hashtag.found_in(&row.text);
             if seen.contains(&row.status_id) || (tagged && !full) {
                 continue;
             }
             rechecked += 1;
-            match self
-                .retrying("status", || self.social.status(&row.status_id))
-                .await?
-            {
-                Some(status) => self.ingest(&status).await?,
-                None => {
-                    if server_lost_data.is_none() {
-                        server_lost_data = Some(self.own_posts_gone(&post_ids).await?);
-                    }
-                    if server_lost_data == Some(true) {
-                        continue;
-                    }
-                    let now = chrono::Utc::now();
-                    if self
-                        .store
-                        .mark_deleted(self.window.run_id, &row.status_id, now)
-                        .await?
-                    {
-                        tracing::info!(status_id = %row.status_id, "a post was deleted while the stream was away");
-                    }
-                }
-            }
+            self.recheck(&row.status_id, &post_ids, &mut server_lost_data)
+                .await?;
         }
         tracing::info!(gaps, rechecked, "final reconciliation done");
+        Ok(())
+    }
+
+    /// Reads one stored status again: its current version is recorded, a
+    /// 404 records its deletion, unless the server has lost the bot's own
+    /// posts too (asked once, lazily, into `server_lost_data`).
+    async fn recheck(
+        &self,
+        status_id: &str,
+        post_ids: &[String],
+        server_lost_data: &mut Option<bool>,
+    ) -> anyhow::Result<()> {
+        let found = self
+            .retrying("status", || self.social.status(status_id))
+            .await?;
+        if let Some(status) = found {
+            self.ingest_page(vec![status]).await?;
+            return Ok(());
+        }
+        if server_lost_data.is_none() {
+            *server_lost_data = Some(self.own_posts_gone(post_ids).await?);
+        }
+        if *server_lost_data != Some(true) {
+            self.record(vec![Judged::Gone(status_id.to_string())])
+                .await?;
+        }
         Ok(())
     }
 
@@ -341,5 +376,16 @@ impl Collector {
             );
         }
         Ok(gone)
+    }
+}
+
+/// The status id and account of a kept status that answers a question:
+/// someone a welcome may be for.
+fn answerer(judged: &Judged) -> Option<(String, String)> {
+    match judged {
+        Judged::Kept(row) if !row.1.is_empty() => {
+            Some((row.0.status_id.clone(), row.0.account.clone()))
+        }
+        _ => None,
     }
 }

@@ -15,8 +15,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use crate::answers::html_to_text;
 use crate::chats::{Chat, Config};
+use crate::network::html_to_text;
 
 /// What a mention asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

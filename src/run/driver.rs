@@ -98,16 +98,21 @@ async fn drive_inner(
             account_ids: muted_and_blocked(daemon, social.as_ref()).await,
         },
     };
-    let collector = Arc::new(Collector::new(
-        store.clone(),
-        Arc::clone(social),
-        window,
-        posts_rx,
-        daemon.tuning.clone(),
-        resumed,
-        chat.welcome_newcomers
-            .then(|| Welcomer::new(chat.id.clone(), run.planned_start)),
-    ));
+    let collector = Arc::new(
+        Collector::new(
+            store.clone(),
+            Arc::clone(social),
+            window,
+            posts_rx,
+            daemon.tuning.clone(),
+            Arc::clone(&daemon.clock),
+            resumed,
+        )
+        .with_welcomer(
+            chat.welcome_newcomers
+                .then(|| Welcomer::new(chat.id.clone(), run.planned_start)),
+        ),
+    );
     // The collector lives exactly as long as this run: `run_stop` ends it
     // at the end of collection or on shutdown, and it is always awaited.
     let run_stop = daemon.shutdown.child_token();

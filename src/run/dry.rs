@@ -4,20 +4,23 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use chrono::Utc;
 use chrono_tz::Tz;
 
+use crate::clock::SharedClock;
 use crate::network::{Account, HashtagStream, Instance, NetError, NewPost, Page, Social, Status};
 
 pub struct DryRun {
     zone: Tz,
+    /// The daemon's clock: a post is printed with the time it is due.
+    clock: SharedClock,
     next_id: AtomicU64,
 }
 
 impl DryRun {
-    pub fn new(zone: Tz) -> Self {
+    pub fn new(zone: Tz, clock: SharedClock) -> Self {
         Self {
             zone,
+            clock,
             next_id: AtomicU64::new(1),
         }
     }
@@ -47,7 +50,7 @@ impl Social for DryRun {
     }
 
     async fn post(&self, post: &NewPost) -> Result<Status, NetError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let local = now.with_timezone(&self.zone);
         println!(
             "[{} {} | {} UTC] {}",
@@ -98,5 +101,35 @@ impl Social for DryRun {
 
     async fn hashtag_stream(&self, _tag: &str) -> Result<HashtagStream, NetError> {
         Err(NetError::Transport("a dry run opens no stream".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::chats::Visibility;
+    use crate::clock::ManualClock;
+
+    #[tokio::test]
+    async fn a_dry_run_post_is_made_at_the_daemon_clock_time() {
+        let start = chrono::Utc.with_ymd_and_hms(2026, 12, 3, 20, 0, 0).unwrap();
+        let clock = ManualClock::new(start);
+        let dry = DryRun::new(chrono_tz::UTC, Arc::new(clock.clone()));
+        clock.advance(chrono::Duration::minutes(5));
+        let post = NewPost {
+            text: "Q1: hello #1QEdChat".into(),
+            visibility: Visibility::Public,
+            idempotency_key: "k".into(),
+            in_reply_to_id: None,
+            language: None,
+            spoiler_text: None,
+            media_ids: Vec::new(),
+        };
+        let status = dry.post(&post).await.unwrap();
+        assert_eq!(status.created_at, start + chrono::Duration::minutes(5));
     }
 }

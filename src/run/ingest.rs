@@ -1,7 +1,10 @@
-//! Deciding what a status means for a run: whether it belongs to the run
-//! and which questions it answers, then recording it. Every source (the
-//! stream, the tag timeline, question contexts) goes through here, so a
-//! status seen twice is judged and stored the same way.
+//! The one answer pipeline: a page of statuses in, "recorded: new /
+//! edited / unchanged / deleted / ignored" out. [`judge`] decides whether
+//! a status belongs to the run and which questions it answers (pure, so
+//! the listener can judge while a commit runs); [`record`] stores what was
+//! judged. Every source (the stream, the tag timeline, question contexts,
+//! a status read alone) goes through here, so a status seen twice is
+//! judged and stored the same way.
 
 use std::collections::HashMap;
 
@@ -9,8 +12,9 @@ use chrono::{DateTime, Utc};
 
 use crate::answers;
 use crate::chats::Hashtag;
+use crate::clock::Clock;
 use crate::network::Status;
-use crate::store::{Recorded, Store, StoredStatus};
+use crate::store::{Answered, Recorded, Store, StoredStatus};
 
 /// What a run knows when judging a status.
 #[derive(Debug, Clone)]
@@ -50,35 +54,55 @@ impl Ignore {
 /// intro and closing). A reply to a question post answers that question.
 pub type RunPosts = HashMap<String, Option<u32>>;
 
-/// The verdict on one status.
+/// A status (or a deletion) judged for a run, ready to record.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
+pub enum Judged {
+    /// Part of the run: its row and the questions it answers (none: an
+    /// other post). Boxed: the listener holds many verdicts while a
+    /// commit runs, most of them kept.
+    Kept(Box<Answered>),
     /// Not part of the run (the bot's own, a boost, out of the window,
-    /// neither tagged nor a reply to the run's posts).
-    Ignore,
-    /// Part of the run; answers these questions (empty: an other post).
-    Keep { text: String, answers: Vec<u32> },
+    /// an ignored account, neither tagged nor a reply to the run's posts).
+    Ignored,
+    /// The server says this status no longer exists.
+    Gone(String),
 }
 
-pub fn judge(window: &RunWindow, posts: &RunPosts, status: &Status) -> Verdict {
+/// What recording one judged status did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    New,
+    /// A newer edit replaced the stored version.
+    Edited,
+    /// Already stored at this or a newer version, or deleted.
+    Unchanged,
+    /// Marked deleted.
+    Deleted,
+    /// Nothing recorded: not part of the run, or a deletion of a status
+    /// the run does not hold.
+    Ignored,
+}
+
+/// Judges one status for the run. Pure: the same status judged twice,
+/// from any source, gets the same verdict.
+pub fn judge(window: &RunWindow, posts: &RunPosts, status: Status) -> Judged {
     if status.account.id == window.bot_account_id || status.is_boost() {
-        return Verdict::Ignore;
+        return Judged::Ignored;
     }
     let handle = status.account.handle(&window.domain);
     if window.ignore.covers(&status.account.id, &handle) {
-        return Verdict::Ignore;
+        return Judged::Ignored;
     }
     if status.created_at < window.opens || status.created_at > window.closes {
-        return Verdict::Ignore;
+        return Judged::Ignored;
     }
-    let text = answers::html_to_text(&status.content);
+    let text = status.text();
     let replied_to = status
         .in_reply_to_id
         .as_ref()
         .and_then(|id| posts.get(id).copied());
-    let tagged = answers::carries_hashtag(status, &text, &window.hashtag);
-    if !tagged && replied_to.is_none() {
-        return Verdict::Ignore;
+    if !answers::carries_hashtag(&status, &text, &window.hashtag) && replied_to.is_none() {
+        return Judged::Ignored;
     }
     let mut found = answers::answered_questions(&text, window.question_count);
     if found.is_empty() {
@@ -87,105 +111,100 @@ pub fn judge(window: &RunWindow, posts: &RunPosts, status: &Status) -> Verdict {
             found.push(number);
         }
     }
-    Verdict::Keep {
-        text,
-        answers: found,
-    }
+    Judged::Kept(Box::new((row(status, handle, text), found)))
 }
 
-/// Judges and stores one status; returns what changed, if anything.
+/// Judges a page of statuses (a page of one for a single status) and
+/// records it; returns, per status, what changed.
 pub async fn ingest(
     store: &Store,
+    clock: &dyn Clock,
     window: &RunWindow,
     posts: &RunPosts,
-    status: &Status,
-) -> anyhow::Result<Option<Recorded>> {
-    let Some((stored, answers)) = judge_row(window, posts, status) else {
-        return Ok(None);
-    };
-    let recorded = store
-        .record_status(window.run_id, &stored, &answers)
-        .await?;
-    log_recorded(&stored, &answers, recorded);
-    Ok(Some(recorded))
+    page: Vec<Status>,
+) -> anyhow::Result<Vec<Outcome>> {
+    let judged = page.into_iter().map(|s| judge(window, posts, s)).collect();
+    record(store, clock, window.run_id, judged).await
+}
+
+/// Records judged statuses in order: each stretch of kept ones in one
+/// transaction (the store decides whether a copy is new or a newer edit),
+/// each deletion on its own, stamped by `clock`. Returns, per input, what
+/// changed.
+pub async fn record(
+    store: &Store,
+    clock: &dyn Clock,
+    run_id: i64,
+    judged: Vec<Judged>,
+) -> anyhow::Result<Vec<Outcome>> {
+    let mut outcomes = Vec::with_capacity(judged.len());
+    let mut stretch: Vec<Answered> = Vec::new();
+    let mut stretch_at = Vec::new();
+    for item in judged {
+        match item {
+            Judged::Kept(row) => {
+                stretch_at.push(outcomes.len());
+                stretch.push(*row);
+                outcomes.push(Outcome::Ignored);
+            }
+            Judged::Ignored => outcomes.push(Outcome::Ignored),
+            Judged::Gone(id) => {
+                record_stretch(store, run_id, &mut stretch, &mut stretch_at, &mut outcomes).await?;
+                let deleted = store.mark_deleted(run_id, &id, clock.now()).await?;
+                if deleted {
+                    tracing::info!(status_id = %id, "a post was deleted");
+                }
+                outcomes.push(if deleted {
+                    Outcome::Deleted
+                } else {
+                    Outcome::Ignored
+                });
+            }
+        }
+    }
+    record_stretch(store, run_id, &mut stretch, &mut stretch_at, &mut outcomes).await?;
+    Ok(outcomes)
+}
+
+/// Stores the kept statuses gathered so far and fills in their outcomes.
+async fn record_stretch(
+    store: &Store,
+    run_id: i64,
+    stretch: &mut Vec<Answered>,
+    at: &mut Vec<usize>,
+    outcomes: &mut [Outcome],
+) -> anyhow::Result<()> {
+    if stretch.is_empty() {
+        return Ok(());
+    }
+    let recorded = store.record_statuses(run_id, stretch).await?;
+    for ((index, (row, answers)), recorded) in at.iter().zip(stretch.iter()).zip(recorded) {
+        let outcome = match recorded {
+            Recorded::New => Outcome::New,
+            Recorded::Edited => Outcome::Edited,
+            Recorded::Unchanged => Outcome::Unchanged,
+        };
+        log_recorded(row, answers, outcome);
+        outcomes[*index] = outcome;
+    }
+    stretch.clear();
+    at.clear();
+    Ok(())
 }
 
 /// The run's log line for a status stored anew or edited.
-fn log_recorded(stored: &StoredStatus, answers: &[u32], recorded: Recorded) {
-    let what = match recorded {
-        Recorded::New => "recorded a post",
-        Recorded::Edited => "recorded an edit",
-        Recorded::Unchanged => return,
+fn log_recorded(stored: &StoredStatus, answers: &[u32], outcome: Outcome) {
+    let what = match outcome {
+        Outcome::New => "recorded a post",
+        Outcome::Edited => "recorded an edit",
+        _ => return,
     };
     tracing::info!(status_id = %stored.status_id, account = %stored.account, ?answers, "{what}");
 }
 
-/// A kept status as the store takes it: its row and the questions it answers.
-pub type Judged = (StoredStatus, Vec<u32>);
-
-/// The verdict on `status` as a row to store; `None` when it is not part
-/// of the run.
-pub fn judge_row(window: &RunWindow, posts: &RunPosts, status: &Status) -> Option<Judged> {
-    match judge(window, posts, status) {
-        Verdict::Keep { text, answers } => Some((stored_status(window, status, text), answers)),
-        Verdict::Ignore => None,
-    }
-}
-
-/// [`judge_row`] for a status not needed afterwards.
-pub fn judge_into_row(window: &RunWindow, posts: &RunPosts, status: Status) -> Option<Judged> {
-    match judge(window, posts, &status) {
-        Verdict::Keep { text, answers } => Some((into_stored(window, status, text), answers)),
-        Verdict::Ignore => None,
-    }
-}
-
-/// Judges and stores a page of statuses (a timeline page, a backfill) in
-/// one transaction; returns, per status, what changed (None: ignored).
-/// Same verdicts and the same rules as [`ingest`].
-pub async fn ingest_page(
-    store: &Store,
-    window: &RunWindow,
-    posts: &RunPosts,
-    statuses: &[Status],
-) -> anyhow::Result<Vec<Option<Recorded>>> {
-    let judged: Vec<Option<Judged>> = statuses
-        .iter()
-        .map(|status| judge_row(window, posts, status))
-        .collect();
-    store_judged(store, window.run_id, judged).await
-}
-
-/// Stores rows judged beforehand, kept ones in one transaction, and logs
-/// what changed; returns, per input, what changed (None: not kept).
-pub async fn store_judged(
-    store: &Store,
-    run_id: i64,
-    judged: Vec<Option<Judged>>,
-) -> anyhow::Result<Vec<Option<Recorded>>> {
-    let mut outcomes = vec![None; judged.len()];
-    let (kept, page): (Vec<usize>, Vec<Judged>) = judged
-        .into_iter()
-        .enumerate()
-        .filter_map(|(index, row)| Some((index, row?)))
-        .unzip();
-    let recorded = store.record_statuses(run_id, &page).await?;
-    for ((index, (stored, answers)), outcome) in kept.into_iter().zip(&page).zip(recorded) {
-        log_recorded(stored, answers, outcome);
-        outcomes[index] = Some(outcome);
-    }
-    Ok(outcomes)
-}
-
-/// The row stored for a kept status.
-pub fn stored_status(window: &RunWindow, status: &Status, text: String) -> StoredStatus {
-    into_stored(window, status.clone(), text)
-}
-
 /// The row stored for a kept status, taking the status apart rather than
-/// copying its content (the listener's path, where it is not needed after).
-pub fn into_stored(window: &RunWindow, status: Status, text: String) -> StoredStatus {
-    let account = status.account.handle(&window.domain);
+/// copying its content.
+fn row(status: Status, account: String, text: String) -> StoredStatus {
     // `Status::link`, by value.
     let url = status.url.unwrap_or(status.uri);
     StoredStatus {
@@ -268,10 +287,10 @@ pub(crate) mod tests {
         ])
     }
 
-    fn answers_of(v: Verdict) -> Option<Vec<u32>> {
+    fn answers_of(v: Judged) -> Option<Vec<u32>> {
         match v {
-            Verdict::Keep { answers, .. } => Some(answers),
-            Verdict::Ignore => None,
+            Judged::Kept(row) => Some(row.1),
+            _ => None,
         }
     }
 
@@ -331,7 +350,7 @@ pub(crate) mod tests {
         ];
         for (name, status, expected) in cases {
             assert_eq!(
-                answers_of(judge(&window(), &posts(), status)),
+                answers_of(judge(&window(), &posts(), status.clone())),
                 *expected,
                 "{name}"
             );
@@ -342,7 +361,7 @@ pub(crate) mod tests {
     fn a_boost_is_never_part_of_the_run() {
         let mut boost = status("2", "<p>A1 #1QEdChat</p>", 6, None);
         boost.reblog = Some(Box::new(serde_json::json!({"id": "3"})));
-        assert_eq!(judge(&window(), &posts(), &boost), Verdict::Ignore);
+        assert_eq!(judge(&window(), &posts(), boost), Judged::Ignored);
     }
 
     trait Earlier {
@@ -354,5 +373,41 @@ pub(crate) mod tests {
             self.created_at -= chrono::Duration::minutes(1);
             self
         }
+    }
+
+    #[tokio::test]
+    async fn a_page_in_gives_new_edited_unchanged_deleted_or_ignored_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("h.db")).await.unwrap();
+        let run = store.open_run("chat", at(0), at(50)).await.unwrap();
+        let window = window_of(run.id);
+        let clock = crate::clock::ManualClock::new(at(30));
+        let with_id = |id: &str, html: &str| Status {
+            id: id.into(),
+            ..status("2", html, 6, None)
+        };
+        let first = vec![
+            with_id("1", "<p>A1 yes #1QEdChat</p>"),
+            with_id("2", "<p>A2 no tag</p>"),
+            with_id("3", "<p>A3 #1QEdChat</p>"),
+        ];
+        let outcomes = ingest(&store, &clock, &window, &posts(), first.clone())
+            .await
+            .unwrap();
+        use Outcome::*;
+        assert_eq!(outcomes, vec![New, Ignored, New]);
+        let mut edit = with_id("1", "<p>A2 changed #1QEdChat</p>");
+        edit.edited_at = Some(at(8));
+        let page = vec![
+            judge(&window, &posts(), edit),
+            judge(&window, &posts(), first[2].clone()),
+            Judged::Gone("3".into()),
+            Judged::Gone("99".into()),
+        ];
+        let outcomes = record(&store, &clock, run.id, page).await.unwrap();
+        assert_eq!(outcomes, vec![Edited, Unchanged, Deleted, Ignored]);
+        let rows = store.statuses(run.id).await.unwrap();
+        assert_eq!(rows[0].answers, vec![2]);
+        assert_eq!(rows[1].deleted_at, Some(at(30)), "stamped by the clock");
     }
 }

@@ -21,10 +21,7 @@ mod welcome;
 pub use chat::{process_holder, Identities};
 pub use collect::{Collector, Consumed, EventSource, MOST_PER_COMMIT};
 pub use dry::DryRun;
-pub use ingest::{
-    ingest, ingest_page, judge, judge_row, store_judged, stored_status, Ignore, Judged, RunPosts,
-    RunWindow, Verdict,
-};
+pub use ingest::{ingest, judge, record, Ignore, Judged, Outcome, RunPosts, RunWindow};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 
-use super::ingest::{judge, RunPosts, RunWindow, Verdict};
+use super::ingest::RunWindow;
 use crate::chats::Visibility;
-use crate::network::{NewPost, Social, Status};
+use crate::network::{NewPost, Social};
 use crate::store::Store;
 
 pub struct Welcomer {
@@ -29,24 +29,22 @@ impl Welcomer {
         }
     }
 
-    /// Welcomes the author of `status` if it is their first answer in
-    /// this chat; failures are logged, never fatal.
-    pub async fn consider(
+    /// Welcomes `account` (a full handle), whose status `status_id` the
+    /// run has just recorded as new and answering a question, if it is
+    /// their first answer in this chat; failures are logged, never fatal.
+    pub async fn greet(
         &self,
         store: &Store,
         social: &Arc<dyn Social>,
+        now: DateTime<Utc>,
         window: &RunWindow,
-        posts: &RunPosts,
-        status: &Status,
+        status_id: &str,
+        account: &str,
     ) {
-        let Verdict::Keep { answers, .. } = judge(window, posts, status) else {
-            return;
-        };
-        if answers.is_empty() {
-            return;
-        }
-        let account = status.account.handle(&window.domain).to_lowercase();
-        if let Err(e) = self.welcome(store, social, window, status, &account).await {
+        if let Err(e) = self
+            .welcome(store, social, now, window, status_id, account)
+            .await
+        {
             tracing::warn!(%account, "could not welcome a newcomer: {e:#}");
         }
     }
@@ -55,10 +53,13 @@ impl Welcomer {
         &self,
         store: &Store,
         social: &Arc<dyn Social>,
+        now: DateTime<Utc>,
         window: &RunWindow,
-        status: &Status,
-        account: &str,
+        status_id: &str,
+        handle: &str,
     ) -> anyhow::Result<()> {
+        let account = handle.to_lowercase();
+        let account = account.as_str();
         let mut known = self.known.lock().await;
         let known = match known.as_mut() {
             Some(known) => known,
@@ -75,20 +76,23 @@ impl Welcomer {
             return Ok(());
         }
         if !store
-            .record_welcome(&self.chat_id, account, &status.id, Utc::now())
+            .record_welcome(&self.chat_id, account, status_id, now)
             .await?
         {
             return Ok(());
         }
+        // Local accounts are mentioned as the server shows them, `@user`.
+        let local = format!("@{}", window.domain);
+        let mention = handle.strip_suffix(&local).unwrap_or(handle);
         let text = format!(
-            "@{} Welcome to {}, and thanks for joining in!",
-            status.account.acct, window.hashtag
+            "@{mention} Welcome to {}, and thanks for joining in!",
+            window.hashtag
         );
         let post = NewPost {
             text,
             visibility: Visibility::Public,
             idempotency_key: format!("hashchat:welcome:{}:{account}", self.chat_id),
-            in_reply_to_id: Some(status.id.clone()),
+            in_reply_to_id: Some(status_id.to_string()),
             language: None,
             spoiler_text: None,
             media_ids: Vec::new(),

@@ -72,25 +72,14 @@ pub fn question_text(number: usize, text: &str, tag: &Hashtag) -> String {
 }
 
 /// `text` with ` #<hashtag>` appended unless it already carries the tag
-/// (case-insensitive, as a whole tag: `#1QEdChatter` is another tag).
+/// (by the rule of [`Hashtag::found_in`]: `#1QEdChatter` is another tag).
 pub fn with_hashtag(text: &str, tag: &Hashtag) -> String {
     let text = text.trim();
-    if has_hashtag(text, tag) {
+    if tag.found_in(text) {
         text.to_string()
     } else {
         format!("{text} {tag}")
     }
-}
-
-fn has_hashtag(text: &str, tag: &Hashtag) -> bool {
-    let text = text.to_lowercase();
-    let needle = format!("#{}", tag.as_str().to_lowercase());
-    text.match_indices(&needle).any(|(i, _)| {
-        text[i + needle.len()..]
-            .chars()
-            .next()
-            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
-    })
 }
 
 fn delta(d: std::time::Duration) -> TimeDelta {

@@ -3,16 +3,16 @@
 //! multi-row statements per page instead of three statements and a commit
 //! per status: sqlx hands every statement to its worker thread, so the
 //! per-statement cost, not SQLite, is what limits one-at-a-time writes
-//! (see docs/PERFORMANCE.md). The rules are those of `record_status`:
-//! idempotent on the status id, only a newer edit replaces a stored status,
-//! a deleted one is never revived.
+//! (see docs/PERFORMANCE.md). This is the one place for the rules of
+//! recording a status: idempotent on the status id, only a newer edit
+//! replaces a stored status, a deleted one is never revived.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::{Recorded, Store, StoredStatus};
+use super::{Answered, Recorded, Store};
 
 /// Rows per statement. A statement of exactly this many rows is prepared
 /// once per connection and kept; a shorter remainder is prepared for its
@@ -26,9 +26,6 @@ fn kept_prepared(rows: usize) -> bool {
     rows == ROWS_PER_STATEMENT
 }
 
-/// A status and the questions it answers, as `record_status` takes them.
-type Judged = (StoredStatus, Vec<u32>);
-
 /// What is stored of a status that decides whether a newer copy replaces it.
 #[derive(Clone, Copy)]
 struct Held {
@@ -38,19 +35,22 @@ struct Held {
 
 impl Store {
     /// Stores a page of statuses and their answers in one transaction;
-    /// returns, for each input in order, what `record_status` would have
-    /// returned had they been recorded one after the other (a status twice
-    /// in the page is new once, then unchanged unless a newer edit).
+    /// returns, for each input in order, what recording them one after the
+    /// other would have done (a status twice in the page is new once, then
+    /// unchanged unless a newer edit).
     pub async fn record_statuses(
         &self,
         run_id: i64,
-        page: &[(StoredStatus, Vec<u32>)],
+        page: &[Answered],
     ) -> anyhow::Result<Vec<Recorded>> {
         if page.is_empty() {
             return Ok(Vec::new());
         }
-        // IMMEDIATE for the reason given in `record_status`: the read of
-        // what is stored and the writes must see the same database.
+        // IMMEDIATE: take the write lock before reading, so another writer
+        // between our read and write waits (busy_timeout) instead of
+        // failing with SQLITE_BUSY_SNAPSHOT, which WAL gives a deferred
+        // read transaction that later tries to write. The read of what is
+        // stored and the writes must see the same database.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut held = stored_versions(&mut tx, run_id, page).await?;
         let mut outcomes = Vec::with_capacity(page.len());
@@ -85,7 +85,7 @@ impl Store {
     }
 }
 
-/// The same rule as `record_status`: new, a newer edit, or unchanged
+/// The one "newer edit wins" rule: new, a newer edit, or unchanged
 /// (already stored at this or a newer version, or deleted).
 fn decide(stored: Option<Held>, edited_at: Option<DateTime<Utc>>) -> Recorded {
     match stored {
@@ -105,7 +105,7 @@ fn decide(stored: Option<Held>, edited_at: Option<DateTime<Utc>>) -> Recorded {
 async fn stored_versions<'p>(
     conn: &mut SqliteConnection,
     run_id: i64,
-    page: &'p [Judged],
+    page: &'p [Answered],
 ) -> anyhow::Result<HashMap<&'p str, Held>> {
     let mut held = HashMap::with_capacity(page.len());
     for chunk in page.chunks(ROWS_PER_STATEMENT) {
@@ -142,7 +142,7 @@ async fn stored_versions<'p>(
 async fn upsert_statuses(
     conn: &mut SqliteConnection,
     run_id: i64,
-    page: &[Judged],
+    page: &[Answered],
     rows: &[(usize, bool)],
 ) -> anyhow::Result<()> {
     let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -182,7 +182,7 @@ async fn upsert_statuses(
 async fn replace_answers(
     conn: &mut SqliteConnection,
     run_id: i64,
-    page: &[Judged],
+    page: &[Answered],
     rows: &[(usize, bool)],
 ) -> anyhow::Result<()> {
     let replaced: Vec<&str> = rows
@@ -232,6 +232,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::store::StoredStatus;
 
     fn at(minute: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, 3, 20, minute, 0).unwrap()
@@ -338,7 +339,7 @@ mod tests {
         let mut next = 0;
         let mut record_sizes = |sizes: std::ops::RangeInclusive<usize>| {
             let store = store.clone();
-            let pages: Vec<Vec<Judged>> = sizes
+            let pages: Vec<Vec<Answered>> = sizes
                 .map(|size| {
                     (0..size)
                         .map(|_| {

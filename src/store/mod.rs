@@ -18,7 +18,7 @@ pub use history::RunActivity;
 pub use leases::{Lease, LeaseHolder};
 pub use posts::{PostRow, PostState};
 pub use runs::{RunRow, RunState};
-pub use statuses::{Recorded, StatusRow, StoredStatus};
+pub use statuses::{Answered, Recorded, StatusRow, StoredStatus};
 
 use std::path::Path;
 use std::str::FromStr;

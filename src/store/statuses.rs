@@ -1,5 +1,6 @@
 //! Participants' statuses seen during a run and the questions they answer.
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
@@ -21,6 +22,9 @@ pub struct StoredStatus {
     pub visibility: String,
 }
 
+/// A status to store and the questions it answers: what the store takes.
+pub type Answered = (StoredStatus, Vec<u32>);
+
 /// A stored status with the questions it answers.
 #[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct StatusRow {
@@ -38,7 +42,7 @@ pub struct StatusRow {
     pub answers: Vec<u32>,
 }
 
-/// What `record_status` did, for the run's log.
+/// What recording a status did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
     New,
@@ -48,77 +52,20 @@ pub enum Recorded {
 }
 
 impl Store {
-    /// Stores a status and the questions it answers. Seeing the same
-    /// status again changes nothing unless it is a newer edit, so every
-    /// source (stream, timeline, context) can feed the same status safely.
+    /// Stores a status and the questions it answers: a page of one (see
+    /// [`Store::record_statuses`], which holds the rules).
     pub async fn record_status(
         &self,
         run_id: i64,
         status: &StoredStatus,
         answers: &[u32],
     ) -> anyhow::Result<Recorded> {
-        // IMMEDIATE: take the write lock before reading, so another writer
-        // between our read and write waits (busy_timeout) instead of
-        // failing with SQLITE_BUSY_SNAPSHOT, which WAL gives a deferred
-        // read transaction that later tries to write.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        // (edited_at, deleted_at) of the stored copy, if any.
-        type Versions = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
-        let existing: Option<Versions> = sqlx::query_as(
-            "SELECT edited_at, deleted_at FROM statuses WHERE run_id = ? AND status_id = ?",
-        )
-        .bind(run_id)
-        .bind(&status.status_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let outcome = match existing {
-            None => Recorded::New,
-            Some((_, Some(_deleted))) => Recorded::Unchanged,
-            Some((stored_edit, None)) if is_newer(status.edited_at, stored_edit) => {
-                Recorded::Edited
-            }
-            Some(_) => Recorded::Unchanged,
-        };
-        if outcome == Recorded::Unchanged {
-            return Ok(outcome);
-        }
-        sqlx::query(
-            "INSERT INTO statuses (run_id, status_id, account_id, account, display_name, url,
-                                   html, text, created_at, edited_at, in_reply_to_id, visibility)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (run_id, status_id) DO UPDATE SET
-                 display_name = excluded.display_name, html = excluded.html,
-                 text = excluded.text, edited_at = excluded.edited_at",
-        )
-        .bind(run_id)
-        .bind(&status.status_id)
-        .bind(&status.account_id)
-        .bind(&status.account)
-        .bind(&status.display_name)
-        .bind(&status.url)
-        .bind(&status.html)
-        .bind(&status.text)
-        .bind(status.created_at)
-        .bind(status.edited_at)
-        .bind(&status.in_reply_to_id)
-        .bind(&status.visibility)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM answers WHERE run_id = ? AND status_id = ?")
-            .bind(run_id)
-            .bind(&status.status_id)
-            .execute(&mut *tx)
-            .await?;
-        for question in answers {
-            sqlx::query("INSERT INTO answers (run_id, status_id, question) VALUES (?, ?, ?)")
-                .bind(run_id)
-                .bind(&status.status_id)
-                .bind(question)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(outcome)
+        let page = [(status.clone(), answers.to_vec())];
+        let recorded = self.record_statuses(run_id, &page).await?;
+        recorded
+            .into_iter()
+            .next()
+            .context("the store returned no outcome for a page of one")
     }
 
     /// Marks a status deleted; returns whether it was one of this run's.
@@ -177,13 +124,5 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|r| r.0))
-    }
-}
-
-fn is_newer(candidate: Option<DateTime<Utc>>, stored: Option<DateTime<Utc>>) -> bool {
-    match (candidate, stored) {
-        (Some(c), Some(s)) => c > s,
-        (Some(_), None) => true,
-        (None, _) => false,
     }
 }

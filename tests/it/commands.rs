@@ -2,7 +2,7 @@
 //! the fake server: each command does what it says and is acknowledged;
 //! the same words from anyone else do nothing.
 
-use hashchat::answers::html_to_text;
+use hashchat::network::html_to_text;
 use hashchat::network::Status;
 
 use crate::helpers::{assert_all_ok, within, TestApp};

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hashchat::answers::html_to_text;
 use hashchat::chats::{Chat, When};
+use hashchat::network::html_to_text;
 use hashchat::network::{MastodonClient, Social, Token};
 use hashchat::recap;
 use hashchat::run::{Connector, RunOptions};
@@ -274,4 +274,31 @@ async fn a_server_that_lost_its_data_does_not_make_answers_look_deleted() {
         .map(|a| a.status_id.as_str())
         .collect();
     assert_eq!(q1, vec![kept.id.as_str()]);
+}
+
+#[tokio::test]
+async fn a_deleted_reply_holding_a_longer_tag_is_caught_at_the_end() {
+    let app = TestApp::new().await;
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    within("the stream", app.fake.wait_for_streams(1)).await;
+    let posts = app.advance_to_post(1).await;
+    // Not tagged #1QEdChat (another tag), so neither the stream nor the
+    // tag timeline carries it: only Q1's context does, and its delete.
+    let reply = app.fake.post_as(
+        "alice",
+        "A1: as said in #1QEdChatter",
+        Some(&posts[1].id),
+        "public",
+    );
+    app.advance_to_post(2).await;
+    crate::reliability::recorded(&app, &reply.id).await;
+    app.fake.delete(&reply.id);
+    app.finish_run(daemon, 3).await;
+    let rows = app.store.statuses(app.run_id().await).await.unwrap();
+    let row = rows.iter().find(|r| r.status_id == reply.id).unwrap();
+    assert!(
+        row.deleted_at.is_some(),
+        "the stream never had the reply, so the end of the run must check it"
+    );
 }

@@ -664,7 +664,7 @@ async fn a_failed_look_for_a_post_already_sent_is_retried_and_the_post_not_sent_
         .fake
         .statuses_by("chatbot")
         .iter()
-        .map(|s| hashchat::answers::html_to_text(&s.content))
+        .map(|s| hashchat::network::html_to_text(&s.content))
         .collect();
     assert_eq!(texts.len(), 5, "intro, three questions, closing: {texts:?}");
     let q1 = texts.iter().filter(|t| t.starts_with("Q1:")).count();
@@ -688,7 +688,7 @@ async fn a_post_throttled_by_503s_with_retry_after_still_goes_out() {
     let posts = app.advance_to_post(1).await;
 
     assert!(
-        hashchat::answers::html_to_text(&posts[1].content).starts_with("Q1:"),
+        hashchat::network::html_to_text(&posts[1].content).starts_with("Q1:"),
         "{posts:?}"
     );
     app.finish_run(daemon, 2).await;

@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 
-use hashchat::answers::html_to_text;
 use hashchat::clock::Clock;
+use hashchat::network::html_to_text;
 use hashchat::recap;
 use hashchat::run::RunOptions;
 use rand::{Rng, SeedableRng};

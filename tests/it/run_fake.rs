@@ -1,7 +1,7 @@
 //! Whole runs against the in-process fake server, time driven by a manual
 //! clock: what a moderator and the participants see.
 
-use hashchat::answers::html_to_text;
+use hashchat::network::html_to_text;
 use hashchat::recap;
 
 use crate::helpers::{assert_all_ok, within, TestApp};

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use hashchat::answers::html_to_text;
 use hashchat::chats::{IgnoreRule, Session};
 use hashchat::clock::Clock;
+use hashchat::network::html_to_text;
 use hashchat::recap;
 
 use crate::helpers::{assert_all_ok, start_time, within, TestApp};

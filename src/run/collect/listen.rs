@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Collector;
 use crate::network::{HashtagStream, Status, StreamEvent};
-use crate::run::ingest::{judge_into_row, store_judged, Judged};
+use crate::run::ingest::{judge, Judged};
 use crate::store::id_order;
 
 /// Most events stored in one commit.
@@ -57,29 +57,20 @@ pub struct Consumed {
 /// Consecutive statuses of a commit, stored in one transaction.
 #[derive(Default)]
 struct Segment {
-    rows: Vec<Option<Judged>>,
+    judged: Vec<Judged>,
     /// The newest `update` among them: where the cursor moves once stored.
     newest: Option<String>,
-    /// The statuses, when the chat welcomes newcomers.
-    statuses: Vec<Status>,
 }
 
 /// A commit under way, polled by the listener's own loop.
 type Commit<'a> = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// An event as received and judged, waiting for its commit.
-enum Received {
-    /// A new status (`update`) or an edit.
-    Status {
-        id: String,
-        /// Its row; `None` when it is not part of the run.
-        row: Option<Box<Judged>>,
-        /// An `update`: storing it moves the reconciliation cursor.
-        new: bool,
-        /// The status itself, kept only when the chat welcomes newcomers.
-        status: Option<Box<Status>>,
-    },
-    Delete(String),
+struct Received {
+    judged: Judged,
+    /// The id of an `update` (not an edit): storing it moves the
+    /// reconciliation cursor.
+    update: Option<String>,
 }
 
 impl Collector {
@@ -140,95 +131,71 @@ impl Collector {
 
     /// Judges an event as it arrives, with the run's posts as they are now.
     fn receive(&self, event: StreamEvent) -> Option<Received> {
-        let judged = |status: Status, new: bool| {
-            let id = status.id.clone();
-            let kept = self.welcomer.as_ref().map(|_| Box::new(status.clone()));
-            let row = judge_into_row(&self.window, &self.posts.borrow(), status).map(Box::new);
-            Received::Status {
-                id,
-                row,
-                new,
-                status: kept,
-            }
-        };
-        match event {
-            StreamEvent::Update(status) => Some(judged(status, true)),
-            StreamEvent::Edit(status) => Some(judged(status, false)),
-            StreamEvent::Delete(id) => Some(Received::Delete(id)),
+        let judged = |status: Status| judge(&self.window, &self.posts.borrow(), status);
+        Some(match event {
+            StreamEvent::Update(status) => Received {
+                update: Some(status.id.clone()),
+                judged: judged(status),
+            },
+            StreamEvent::Edit(status) => Received {
+                update: None,
+                judged: judged(status),
+            },
+            StreamEvent::Delete(id) => Received {
+                update: None,
+                judged: Judged::Gone(id),
+            },
             // Mentions come on the user stream, handled by the commands task.
-            StreamEvent::Mention(_) => None,
+            StreamEvent::Mention(_) => return None,
             StreamEvent::Undecodable { event, reason } => {
                 tracing::warn!(%event, "skipped a stream frame that could not be decoded: {reason}");
-                None
+                return None;
             }
-        }
+        })
     }
 
     /// Stores received events in arrival order: each stretch of statuses in
-    /// one transaction, each delete on its own.
+    /// one transaction, each delete on its own, so that one failing write
+    /// loses no other.
     async fn commit(&self, received: Vec<Received>) {
         let mut segment = Segment::default();
-        for item in received {
-            match item {
-                Received::Status {
-                    id,
-                    row,
-                    new,
-                    status,
-                } => {
-                    if new
-                        && segment
-                            .newest
-                            .as_ref()
-                            .is_none_or(|n| id_order(&id, n).is_gt())
-                    {
-                        segment.newest = Some(id);
-                    }
-                    segment.rows.push(row.map(|row| *row));
-                    segment.statuses.extend(status.map(|status| *status));
-                }
-                Received::Delete(id) => {
-                    self.commit_statuses(std::mem::take(&mut segment)).await;
-                    self.commit_delete(&id).await;
+        for Received { judged, update } in received {
+            if let Judged::Gone(_) = judged {
+                self.commit_segment(std::mem::take(&mut segment)).await;
+                self.commit_segment(Segment {
+                    judged: vec![judged],
+                    newest: None,
+                })
+                .await;
+                continue;
+            }
+            if let Some(id) = update {
+                if segment
+                    .newest
+                    .as_ref()
+                    .is_none_or(|n| id_order(&id, n).is_gt())
+                {
+                    segment.newest = Some(id);
                 }
             }
+            segment.judged.push(judged);
         }
-        self.commit_statuses(segment).await;
+        self.commit_segment(segment).await;
     }
 
-    async fn commit_statuses(&self, segment: Segment) {
-        if segment.rows.is_empty() {
+    async fn commit_segment(&self, segment: Segment) {
+        if segment.judged.is_empty() {
             return;
         }
-        let count = segment.rows.len();
-        if let Err(e) = store_judged(&self.store, self.window.run_id, segment.rows).await {
+        let count = segment.judged.len();
+        if let Err(e) = self.record(segment.judged).await {
             // The final reconciliation reads the whole timeline again.
             self.failures.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(statuses = count, "could not record streamed posts: {e:#}");
+            tracing::error!(events = count, "could not record streamed events: {e:#}");
             return;
         }
         if let Some(newest) = &segment.newest {
             self.advance_cursor(newest).await;
-        }
-        if let Some(welcomer) = &self.welcomer {
-            let posts = self.posts.borrow().clone();
-            for status in &segment.statuses {
-                welcomer
-                    .consider(&self.store, &self.social, &self.window, &posts, status)
-                    .await;
-            }
-        }
-    }
-
-    async fn commit_delete(&self, id: &str) {
-        let now = chrono::Utc::now();
-        match self.store.mark_deleted(self.window.run_id, id, now).await {
-            Ok(true) => tracing::info!(status_id = %id, "a post was deleted"),
-            Ok(false) => {}
-            Err(e) => {
-                self.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(status_id = %id, "could not record a deletion: {e:#}");
-            }
         }
     }
 }
@@ -243,6 +210,7 @@ mod tests {
     use tokio::sync::{mpsc, watch};
 
     use super::*;
+    use crate::clock::{ManualClock, SharedClock};
     use crate::network::Account;
     use crate::run::ingest::RunPosts;
     use crate::run::{DryRun, Tuning};
@@ -279,14 +247,19 @@ mod tests {
     }
 
     async fn collector() -> (tempfile::TempDir, Arc<Collector>) {
+        collector_at(&ManualClock::new(at(6))).await
+    }
+
+    async fn collector_at(clock: &ManualClock) -> (tempfile::TempDir, Arc<Collector>) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("h.db")).await.unwrap();
         let run = store.open_run("chat", at(0), at(50)).await.unwrap();
         let window = crate::run::ingest::tests::window_of(run.id);
         let (_, posts) = watch::channel(RunPosts::new());
-        let social = Arc::new(DryRun::new(chrono_tz::UTC));
-        let collector =
-            Collector::new(store, social, window, posts, Tuning::default(), false, None);
+        let clock: SharedClock = Arc::new(clock.clone());
+        let social = Arc::new(DryRun::new(chrono_tz::UTC, Arc::clone(&clock)));
+        let tuning = Tuning::default();
+        let collector = Collector::new(store, social, window, posts, tuning, clock, false);
         (dir, Arc::new(collector))
     }
 
@@ -426,5 +399,62 @@ mod tests {
         let rows = stored(&collector).await;
         assert_eq!(rows.len(), 300);
         assert!(rows.iter().all(|r| r.answers == vec![2]));
+    }
+
+    #[tokio::test]
+    async fn a_deletion_is_stamped_with_the_run_clock_not_the_wall() {
+        let clock = ManualClock::new(at(6));
+        let (_dir, collector) = collector_at(&clock).await;
+        let mut source = Ready {
+            events: [answer(1, 1)].into(),
+            stop_when_empty: None,
+        };
+        collector
+            .consume(&mut source, &CancellationToken::new())
+            .await;
+        clock.advance(chrono::Duration::minutes(14));
+        let mut source = Ready {
+            events: [StreamEvent::Delete("1".into())].into(),
+            stop_when_empty: None,
+        };
+        collector
+            .consume(&mut source, &CancellationToken::new())
+            .await;
+        assert_eq!(stored(&collector).await[0].deleted_at, Some(at(20)));
+    }
+
+    #[tokio::test]
+    async fn a_newcomer_is_welcomed_once_for_a_new_answer_at_the_run_clock_time() {
+        let clock = ManualClock::new(at(6));
+        let (_dir, collector) = collector_at(&clock).await;
+        let collector = Arc::try_unwrap(collector).ok().unwrap().with_welcomer(Some(
+            crate::run::welcome::Welcomer::new("chat".into(), at(0)),
+        ));
+        clock.advance(chrono::Duration::minutes(3));
+        // Ids 7, 14 and 21 are all user0's.
+        let hello = status(7, "<p>hello #1QEdChat</p>");
+        let mut source = Ready {
+            events: [
+                StreamEvent::Update(hello),
+                answer(14, 1),
+                answer(14, 1),
+                answer(21, 2),
+            ]
+            .into(),
+            stop_when_empty: None,
+        };
+        collector
+            .consume(&mut source, &CancellationToken::new())
+            .await;
+        let welcomes: Vec<(String, String, DateTime<Utc>)> =
+            sqlx::query_as("SELECT account, status_id, at FROM welcomes")
+                .fetch_all(collector.store.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            welcomes,
+            vec![("user0@fake.example".into(), "14".into(), at(9))],
+            "one welcome, for the first answer, at the run clock's time"
+        );
     }
 }
