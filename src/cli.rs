@@ -2,6 +2,7 @@
 //! function per subcommand. Exit codes: 0 success, 1 failure at run time,
 //! 2 invalid configuration or usage.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -171,8 +172,15 @@ pub enum Command {
 /// Runs the parsed command; the exit code follows the module doc.
 pub async fn execute(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Check { online: false } => return crate::check::run(&cli.config),
-        Command::Check { online: true } => return crate::online::run(&cli.config).await,
+        Command::Check { online: false } => {
+            let outcome = crate::check::check(&cli.config, chrono::Utc::now());
+            report(&outcome.stdout, &outcome.stderr, outcome.code)
+        }
+        Command::Check { online: true } => {
+            let timeout = std::time::Duration::from_secs(15);
+            let outcome = crate::online::check(&cli.config, timeout).await;
+            report(&outcome.stdout, &outcome.stderr, outcome.code)
+        }
         Command::Login {
             ref server,
             ref token_file,
@@ -235,11 +243,36 @@ pub async fn execute(cli: Cli) -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // Like ripgrep: `hashchat plan | head` is not a failure.
+        Err(e) if e.chain().any(|cause| cause.is::<StdoutClosed>()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
     }
+}
+
+/// The reader of stdout went away (`hashchat plan | head -2`): the command
+/// ends quietly with success, as ripgrep does.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout was closed by its reader")]
+pub struct StdoutClosed;
+
+/// Writes a command's output to stdout; a closed pipe is [`StdoutClosed`].
+fn print_out(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write to stdout")),
+    }
+}
+
+/// `check`'s outcome: the report on stdout, problems on stderr.
+fn report(stdout: &str, stderr: &str, code: u8) -> anyhow::Result<ExitCode> {
+    print_out(stdout)?;
+    eprint!("{stderr}");
+    Ok(ExitCode::from(code))
 }
 
 async fn login(
@@ -283,7 +316,7 @@ fn plan(
     format: crate::plan::PlanFormat,
 ) -> anyhow::Result<ExitCode> {
     let text = crate::plan::plan(config, chat, runs, chrono::Utc::now(), format)?;
-    print!("{text}");
+    print_out(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -381,7 +414,7 @@ async fn status(
 ) -> anyhow::Result<ExitCode> {
     let store = open_existing(cli).await?;
     let statuses = crate::status::status(config, &store, chat, runs).await?;
-    print!("{}", crate::status::render(&statuses, format, config));
+    print_out(&crate::status::render(&statuses, format, config))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -409,7 +442,7 @@ async fn recap(
     match output {
         Some(path) => std::fs::write(path, text)
             .with_context(|| format!("cannot write {}", path.display()))?,
-        None => print!("{text}"),
+        None => print_out(&text)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -440,6 +473,6 @@ async fn stats(
     let chat = find_chat(config, chat_id)?;
     let store = open_existing(cli).await?;
     let runs = crate::stats::history(&store, chat).await?;
-    print!("{}", crate::stats::render(chat, &runs, format));
+    print_out(&crate::stats::render(chat, &runs, format))?;
     Ok(ExitCode::SUCCESS)
 }

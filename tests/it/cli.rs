@@ -140,3 +140,70 @@ fn plan_json_has_the_contract_shape() {
         }
     }
 }
+
+/// Regression (defect 3): `hashchat plan --runs 500 | head -2` panicked
+/// with exit 101. A reader that stops early ends the command quietly.
+#[test]
+fn plan_into_a_pipe_closed_after_two_lines_exits_0_quietly() {
+    use std::io::{BufRead, BufReader};
+    let dir = example_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hashchat"))
+        .current_dir(dir.path())
+        .args(["plan", "--runs", "500"])
+        .env_remove("HASHCHAT_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Far more than a pipe holds, so hashchat is still writing when the
+    // reader leaves.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..2 {
+        lines.next().unwrap().unwrap();
+    }
+    drop(lines);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+}
+
+/// Every command that prints to stdout, with stdout a pipe nobody reads.
+#[tokio::test]
+async fn every_command_with_its_stdout_closed_exits_0_quietly() {
+    let dir = example_dir();
+    let store = hashchat::store::Store::open(&dir.path().join("hashchat.db"))
+        .await
+        .unwrap();
+    let start = chrono::Utc::now();
+    store
+        .open_run("demo", start, start + chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    drop(store);
+    for args in [
+        &["check"][..],
+        &["plan"][..],
+        &["plan", "--format", "json"][..],
+        &["status"][..],
+        &["recap", "demo"][..],
+        &["stats", "demo"][..],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_hashchat"))
+            .current_dir(dir.path())
+            .args(args)
+            .env_remove("HASHCHAT_CONFIG")
+            .env_remove("HASHCHAT_DB")
+            .stdout(writer)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stderr), "", "{args:?}");
+    }
+}
