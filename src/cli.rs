@@ -1,6 +1,8 @@
 //! The command line: raw arguments (clap) and the dispatch to one library
-//! function per subcommand. Exit codes: 0 success, 1 failure at run time,
-//! 2 invalid configuration or usage.
+//! function per subcommand. Every command exits by one table, `EXIT_STATUS`
+//! (also in `--help` and README): 0 success, 1 failure at run time, 2
+//! invalid configuration or command line, 130 quit at once by a second
+//! signal.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -36,7 +38,15 @@ Examples:
 The access token comes from the environment variable named by `token_env`
 (HASHCHAT_TOKEN by default) or from `token_file`; never from chats.yaml.
 Moderators steer a live chat by mentioning the bot: status, pause, resume,
-next, skip, extend 10m, stop, cancel (see README.md).";
+next, skip, extend 10m, stop, cancel (see README.md).
+
+Exit status (every command):
+  0    success, also when the reader of stdout leaves early (`| head`)
+  1    failure at run time: the network, the database, a run that failed,
+       no database yet, `check --online` finding a problem
+  2    invalid chats.yaml or command line, an unknown chat id included:
+       found before anything is posted or a database is created
+  130  a second SIGINT/SIGTERM quit at once (the run resumes at next start)";
 
 #[derive(Debug, Parser)]
 #[command(name = "hashchat", version, about = ABOUT, after_help = EXAMPLES)]
@@ -245,6 +255,10 @@ pub async fn execute(cli: Cli) -> ExitCode {
         Ok(code) => code,
         // Like ripgrep: `hashchat plan | head` is not a failure.
         Err(e) if e.chain().any(|cause| cause.is::<StdoutClosed>()) => ExitCode::SUCCESS,
+        Err(e) if e.chain().any(|cause| cause.is::<UsageError>()) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
@@ -268,6 +282,12 @@ fn print_out(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// A mistake on the command line that clap cannot see, such as a chat id
+/// chats.yaml does not define: exit 2, like clap's own usage errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(String);
+
 /// `check`'s outcome: the report on stdout, problems on stderr.
 fn report(stdout: &str, stderr: &str, code: u8) -> anyhow::Result<ExitCode> {
     print_out(stdout)?;
@@ -282,7 +302,7 @@ async fn login(
 ) -> anyhow::Result<ExitCode> {
     let options = crate::login::LoginOptions {
         server: server.clone(),
-        platform: chats::parse_platform(platform).map_err(anyhow::Error::msg)?,
+        platform: chats::parse_platform(platform).map_err(UsageError)?,
         token_file,
         timeout: std::time::Duration::from_secs(30),
     };
@@ -315,6 +335,9 @@ fn plan(
     runs: usize,
     format: crate::plan::PlanFormat,
 ) -> anyhow::Result<ExitCode> {
+    if let Some(id) = chat {
+        find_chat(config, id)?;
+    }
     let text = crate::plan::plan(config, chat, runs, chrono::Utc::now(), format)?;
     print_out(&text)?;
     Ok(ExitCode::SUCCESS)
@@ -326,11 +349,9 @@ async fn run(
     selected: &[String],
     options: RunOptions,
 ) -> anyhow::Result<ExitCode> {
-    // An unknown --chat is a mistake on the command line (exit 2), found
-    // before anything is opened or posted.
-    if let Some(unknown) = selected.iter().find(|id| config.chat(id).is_none()) {
-        eprintln!("error: {}", crate::plan::unknown_chat(&config, unknown));
-        return Ok(ExitCode::from(2));
+    // Before anything is opened or posted.
+    for id in selected {
+        find_chat(&config, id)?;
     }
     let store = if options.dry_run {
         Store::open_in_memory().await?
@@ -412,6 +433,9 @@ async fn status(
     runs: u32,
     format: crate::status::StatusFormat,
 ) -> anyhow::Result<ExitCode> {
+    if let Some(id) = chat {
+        find_chat(config, id)?;
+    }
     let store = open_existing(cli).await?;
     let statuses = crate::status::status(config, &store, chat, runs).await?;
     print_out(&crate::status::render(&statuses, format, config))?;
@@ -427,16 +451,23 @@ async fn recap(
     output: Option<&PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let chat = find_chat(config, chat_id)?;
+    let wanted =
+        match run {
+            "latest" => None,
+            id => Some(id.parse::<i64>().map_err(|_| {
+                UsageError(format!("--run takes `latest` or a run id, not `{run}`"))
+            })?),
+        };
     let store = open_existing(cli).await?;
-    let run_id = if run == "latest" {
-        store
-            .latest_run(chat_id)
-            .await?
-            .with_context(|| format!("chat `{chat_id}` has no run yet"))?
-            .id
-    } else {
-        run.parse::<i64>()
-            .with_context(|| format!("--run takes `latest` or a run id, not `{run}`"))?
+    let run_id = match wanted {
+        Some(id) => id,
+        None => {
+            store
+                .latest_run(chat_id)
+                .await?
+                .with_context(|| format!("chat `{chat_id}` has no run yet"))?
+                .id
+        }
     };
     let text = recap::build(&store, chat, run_id).await?.render(format);
     match output {
@@ -447,11 +478,12 @@ async fn recap(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The chat named on the command line, or an error listing the known ids.
-fn find_chat<'a>(config: &'a Config, id: &str) -> anyhow::Result<&'a crate::chats::Chat> {
+/// The chat named on the command line, or a usage error listing the known
+/// ids. Every command asks this before it touches the database.
+fn find_chat<'a>(config: &'a Config, id: &str) -> Result<&'a crate::chats::Chat, UsageError> {
     config
         .chat(id)
-        .ok_or_else(|| anyhow::anyhow!(crate::plan::unknown_chat(config, id)))
+        .ok_or_else(|| UsageError(crate::plan::unknown_chat(config, id)))
 }
 
 /// The database, which must exist already: reading commands never create one.

@@ -207,3 +207,76 @@ async fn every_command_with_its_stdout_closed_exits_0_quietly() {
         assert_eq!(text(&out.stderr), "", "{args:?}");
     }
 }
+
+/// Regression (defect 4): an unknown chat exited 2 in `run` but 1 in
+/// `plan`, `recap` and `stats`, and `status` complained about the database.
+/// One table for every command: a usage mistake exits 2, names the id and
+/// the known ones, and creates no database.
+#[test]
+fn an_unknown_chat_exits_2_in_every_command_before_any_database_is_made() {
+    let dir = example_dir();
+    let cases: [&[&str]; 7] = [
+        &["plan", "--chat", "nosuch"],
+        &["run", "--chat", "nosuch"],
+        &["run", "--chat", "demo", "--chat", "nosuch", "--once"],
+        &["status", "--chat", "nosuch"],
+        &["recap", "nosuch"],
+        &["recap", "nosuch", "--run", "3"],
+        &["stats", "nosuch"],
+    ];
+    for args in cases {
+        let out = hashchat(dir.path(), args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(
+            err, "error: no chat `nosuch` in chats.yaml; known chats: `1qedchat`, `demo`\n",
+            "{args:?}"
+        );
+        assert_eq!(text(&out.stdout), "", "{args:?}");
+        assert!(
+            !dir.path().join("hashchat.db").exists(),
+            "{args:?} created a database"
+        );
+    }
+}
+
+#[test]
+fn other_command_line_mistakes_exit_2_before_any_database_is_made() {
+    let dir = example_dir();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["recap", "demo", "--run", "last"],
+            "error: --run takes `latest` or a run id, not `last`\n",
+        ),
+        (&["plan", "--runs", "many"], "invalid value 'many'"),
+        (&["stats"], "required arguments were not provided"),
+        (
+            &[
+                "login",
+                "--server",
+                "https://x.example",
+                "--platform",
+                "myspace",
+            ],
+            "error: unknown platform `myspace`",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = hashchat(dir.path(), args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+        assert!(!dir.path().join("hashchat.db").exists(), "{args:?}");
+    }
+}
+
+#[test]
+fn help_gives_the_exit_status_table() {
+    let out = hashchat(Path::new("."), &["--help"]);
+    let help = text(&out.stdout);
+    assert!(help.contains("Exit status (every command):"), "{help}");
+    for row in ["\n  0 ", "\n  1 ", "\n  2 ", "\n  130 "] {
+        assert!(help.contains(row), "no {row:?} row in:\n{help}");
+    }
+    assert!(help.contains("an unknown chat id included"), "{help}");
+}
