@@ -73,6 +73,16 @@ pub struct Cli {
     /// Less log detail (-q warnings only, -qq errors only).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
     pub quiet: u8,
+    /// `text` for people (coloured only on a terminal) or `json`, one
+    /// object a line with the run's fields (chat, run), for log collectors.
+    #[arg(
+        long,
+        global = true,
+        env = "HASHCHAT_LOG_FORMAT",
+        value_enum,
+        default_value_t = crate::telemetry::LogFormat::Text
+    )]
+    pub log_format: crate::telemetry::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -280,3 +280,89 @@ fn help_gives_the_exit_status_table() {
     }
     assert!(help.contains("an unknown chat id included"), "{help}");
 }
+
+/// A one-question chat that a `--now --once --dry-run` finishes in about
+/// two seconds, posting nothing.
+fn tiny_chat_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let start = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    std::fs::write(
+        dir.path().join("chats.yaml"),
+        format!(
+            "server: https://mastodon.example\n\
+             chats:\n  \
+               - id: tiny\n    \
+                 hashtag: TinyChat\n    \
+                 start: \"{start}\"\n    \
+                 intro: \"Hello\"\n    \
+                 first_question_after: 1s\n    \
+                 question_interval: 1s\n    \
+                 questions: [\"Ready?\"]\n    \
+                 closing: \"Bye\"\n    \
+                 collect_after: 2s\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// `hashchat run --chat tiny --now --once --dry-run` with stderr to a pipe.
+fn dry_run(dir: &Path, log_format: Option<&str>, env_format: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hashchat"));
+    command
+        .current_dir(dir)
+        .args(["run", "--chat", "tiny", "--now", "--once", "--dry-run"])
+        .env_remove("HASHCHAT_CONFIG")
+        .env_remove("HASHCHAT_LOG_FORMAT")
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG");
+    if let Some(format) = log_format {
+        command.args(["--log-format", format]);
+    }
+    if let Some(format) = env_format {
+        command.env("HASHCHAT_LOG_FORMAT", format);
+    }
+    let out = command.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    out
+}
+
+/// Regression (defect 8): logs carried ANSI colour codes into files and
+/// pipes (Docker, systemd, `2> run.log`).
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    let dir = tiny_chat_dir();
+    let out = dry_run(dir.path(), None, None);
+    let logs = text(&out.stderr);
+    assert!(logs.contains("run finished"), "{logs}");
+    assert!(!out.stderr.contains(&0x1b), "an ESC byte in:\n{logs:?}");
+}
+
+/// JSON lines for log collectors: every line an object, and a run's lines
+/// carry its span's fields.
+#[test]
+fn json_logs_are_one_object_a_line_with_the_runs_fields() {
+    let dir = tiny_chat_dir();
+    let by_flag = dry_run(dir.path(), Some("json"), None);
+    let by_env = dry_run(dir.path(), None, Some("json"));
+    for out in [by_flag, by_env] {
+        let logs = text(&out.stderr);
+        assert!(!out.stderr.contains(&0x1b), "{logs:?}");
+        let lines: Vec<Value> = logs
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect();
+        let posted: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l["fields"]["message"] == "posted")
+            .collect();
+        assert_eq!(posted.len(), 3, "intro, Q1, closing:\n{logs}");
+        for line in posted {
+            assert_eq!(line["level"], "INFO", "{line}");
+            assert_eq!(line["span"]["name"], "run", "{line}");
+            assert_eq!(line["span"]["chat"], "tiny", "{line}");
+            assert!(line["span"]["run"].is_i64(), "{line}");
+            assert!(line["fields"]["status_id"].is_string(), "{line}");
+        }
+    }
+}
