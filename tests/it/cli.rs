@@ -366,3 +366,50 @@ fn json_logs_are_one_object_a_line_with_the_runs_fields() {
         }
     }
 }
+
+/// The token never reaches hashchat's own output, even at -vv (trace) and
+/// in JSON: a whole run against the independent mastodon-mock, which does
+/// not redact anything itself. (The fake server's redaction is no proof.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_is_never_in_the_output_at_trace_level_in_text_or_json() {
+    use crate::mock_server::{MockServer, BOT_TOKEN};
+    let server = MockServer::start().await;
+    for (n, format) in ["text", "json"].into_iter().enumerate() {
+        let dir = tiny_chat_dir();
+        let config = std::fs::read_to_string(dir.path().join("chats.yaml")).unwrap();
+        let config = config
+            .replace("https://mastodon.example", &server.url())
+            // Each run its own chat, so no idempotency key is shared.
+            .replace("id: tiny", &format!("id: tiny{n}"));
+        std::fs::write(dir.path().join("chats.yaml"), config).unwrap();
+        let chat = format!("tiny{n}");
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hashchat"))
+            .current_dir(dir.path())
+            .args(["-vv", "--log-format", format, "run", "--once", "--now"])
+            .args(["--chat", &chat])
+            .env("HASHCHAT_TOKEN", BOT_TOKEN)
+            .env_remove("HASHCHAT_CONFIG")
+            .env_remove("HASHCHAT_DB")
+            .env_remove("HASHCHAT_LOG_FORMAT")
+            .env_remove("RUST_LOG")
+            .output()
+            .await
+            .unwrap();
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{format}: {stderr}");
+        // The run really talked to the server, and -vv really logged detail.
+        assert!(stderr.contains("posted"), "{format}: {stderr}");
+        assert!(
+            stderr.contains("DEBUG"),
+            "{format}: no debug lines: {stderr}"
+        );
+        for (name, output) in [("stdout", &stdout), ("stderr", &stderr)] {
+            assert!(
+                !output.contains(BOT_TOKEN),
+                "{format}: the token is in {name}:\n{output}"
+            );
+        }
+    }
+    let posted = server.statuses_by("chatbot").await;
+    assert_eq!(posted.len(), 6, "intro, Q1 and closing, twice");
+}
