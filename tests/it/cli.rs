@@ -327,6 +327,33 @@ fn dry_run(dir: &Path, log_format: Option<&str>, env_format: Option<&str>) -> Ou
     out
 }
 
+/// A rehearsal whose reader left: `hashchat run --dry-run | head -1`
+/// panicked in the post that found the pipe closed, and exited 1.
+#[test]
+fn a_dry_run_with_its_stdout_closed_finishes_quietly() {
+    let dir = tiny_chat_dir();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_hashchat"))
+        .current_dir(dir.path())
+        .args([
+            "-qq",
+            "run",
+            "--chat",
+            "tiny",
+            "--now",
+            "--once",
+            "--dry-run",
+        ])
+        .env_remove("HASHCHAT_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+}
+
 /// Regression (defect 8): logs carried ANSI colour codes into files and
 /// pipes (Docker, systemd, `2> run.log`).
 #[test]
