@@ -125,8 +125,8 @@ pub enum Command {
         /// How many runs of each chat.
         #[arg(long, default_value_t = 1)]
         runs: usize,
-        #[arg(long, value_enum, default_value_t = crate::plan::PlanFormat::Text)]
-        format: crate::plan::PlanFormat,
+        #[arg(long, value_enum, default_value_t = crate::commands::plan::PlanFormat::Text)]
+        format: crate::commands::plan::PlanFormat,
     },
     /// The daemon: post every selected chat's runs on schedule and record answers.
     #[command(
@@ -158,8 +158,8 @@ pub enum Command {
         /// How many recent runs per chat.
         #[arg(long, default_value_t = 5)]
         runs: u32,
-        #[arg(long, value_enum, default_value_t = crate::status::StatusFormat::Text)]
-        format: crate::status::StatusFormat,
+        #[arg(long, value_enum, default_value_t = crate::commands::status::StatusFormat::Text)]
+        format: crate::commands::status::StatusFormat,
     },
     /// Print or save the recap of a run (default: the latest).
     #[command(
@@ -184,8 +184,8 @@ pub enum Command {
     Stats {
         /// The chat's `id` in chats.yaml.
         chat_id: String,
-        #[arg(long, value_enum, default_value_t = crate::stats::StatsFormat::Text)]
-        format: crate::stats::StatsFormat,
+        #[arg(long, value_enum, default_value_t = crate::commands::stats::StatsFormat::Text)]
+        format: crate::commands::stats::StatsFormat,
     },
 }
 
@@ -310,14 +310,14 @@ async fn login(
     token_file: Option<PathBuf>,
     platform: &str,
 ) -> anyhow::Result<ExitCode> {
-    let options = crate::login::LoginOptions {
+    let options = crate::commands::login::LoginOptions {
         server: server.clone(),
         platform: chats::parse_platform(platform).map_err(UsageError)?,
         token_file,
         timeout: std::time::Duration::from_secs(30),
     };
     let mut input = std::io::stdin().lock();
-    crate::login::login(
+    crate::commands::login::login(
         &options,
         &mut input,
         &mut std::io::stderr(),
@@ -343,12 +343,12 @@ fn plan(
     config: &Config,
     chat: Option<&str>,
     runs: usize,
-    format: crate::plan::PlanFormat,
+    format: crate::commands::plan::PlanFormat,
 ) -> anyhow::Result<ExitCode> {
     if let Some(id) = chat {
         find_chat(config, id)?;
     }
-    let text = crate::plan::plan(config, chat, runs, chrono::Utc::now(), format)?;
+    let text = crate::commands::plan::plan(config, chat, runs, chrono::Utc::now(), format)?;
     print_out(&text)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -441,14 +441,14 @@ async fn status(
     config: &Config,
     chat: Option<&str>,
     runs: u32,
-    format: crate::status::StatusFormat,
+    format: crate::commands::status::StatusFormat,
 ) -> anyhow::Result<ExitCode> {
     if let Some(id) = chat {
         find_chat(config, id)?;
     }
     let store = open_existing(cli).await?;
-    let statuses = crate::status::status(config, &store, chat, runs).await?;
-    print_out(&crate::status::render(&statuses, format, config))?;
+    let statuses = crate::commands::status::status(config, &store, chat, runs).await?;
+    print_out(&crate::commands::status::render(&statuses, format, config))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -493,7 +493,7 @@ async fn recap(
 fn find_chat<'a>(config: &'a Config, id: &str) -> Result<&'a crate::chats::Chat, UsageError> {
     config
         .chat(id)
-        .ok_or_else(|| UsageError(crate::plan::unknown_chat(config, id)))
+        .ok_or_else(|| UsageError(crate::commands::plan::unknown_chat(config, id)))
 }
 
 /// The database, which must exist already: reading commands never create one.
@@ -510,11 +510,11 @@ async fn stats(
     cli: &Cli,
     config: &Config,
     chat_id: &str,
-    format: crate::stats::StatsFormat,
+    format: crate::commands::stats::StatsFormat,
 ) -> anyhow::Result<ExitCode> {
     let chat = find_chat(config, chat_id)?;
     let store = open_existing(cli).await?;
-    let runs = crate::stats::history(&store, chat).await?;
-    print_out(&crate::stats::render(chat, &runs, format))?;
+    let runs = crate::commands::stats::history(&store, chat).await?;
+    print_out(&crate::commands::stats::render(chat, &runs, format))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,9 @@
+//! One file per subcommand: what `hashchat <command>` does, from validated
+//! arguments to output and exit code. Parsing the command line and choosing
+//! the command is `cli`'s; the work itself lives in the library modules
+//! (chats, schedule, run, recap, store), which never import these.
+
+pub mod login;
+pub mod plan;
+pub mod stats;
+pub mod status;
