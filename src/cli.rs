@@ -1,23 +1,18 @@
-//! The command line: raw arguments (clap) and the dispatch to one library
-//! function per subcommand. Every command exits by one table, `EXIT_STATUS`
-//! (also in `--help` and README): 0 success, 1 failure at run time, 2
-//! invalid configuration or command line, 130 quit at once by a second
-//! signal.
+//! The command line: raw arguments (clap) and the dispatch to one function
+//! per subcommand (`crate::commands`). Every command exits by one table,
+//! printed at the end of `--help` and in README: 0 success, 1 failure at run
+//! time, 2 invalid configuration or command line, 130 quit at once by a
+//! second signal.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tokio_util::sync::CancellationToken;
 
-use crate::chats::{self, Config};
-use crate::clock::SystemClock;
-use crate::recap::{self, Format};
-use crate::run::{Daemon, RealConnector, RunOptions, Tuning};
-use crate::store::Store;
+use crate::commands::common::{load, print_out, StdoutClosed, UsageError};
+use crate::commands::{self, plan::PlanFormat, stats::StatsFormat, status::StatusFormat};
+use crate::recap::Format;
+use crate::run::RunOptions;
 
 const ABOUT: &str = "Runs scheduled hashtag chats on the Fediverse: posts the welcome and the \
 numbered questions on time, records every answer, and writes the recap.";
@@ -125,8 +120,8 @@ pub enum Command {
         /// How many runs of each chat.
         #[arg(long, default_value_t = 1)]
         runs: usize,
-        #[arg(long, value_enum, default_value_t = crate::commands::plan::PlanFormat::Text)]
-        format: crate::commands::plan::PlanFormat,
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
     },
     /// The daemon: post every selected chat's runs on schedule and record answers.
     #[command(
@@ -158,8 +153,8 @@ pub enum Command {
         /// How many recent runs per chat.
         #[arg(long, default_value_t = 5)]
         runs: u32,
-        #[arg(long, value_enum, default_value_t = crate::commands::status::StatusFormat::Text)]
-        format: crate::commands::status::StatusFormat,
+        #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+        format: StatusFormat,
     },
     /// Print or save the recap of a run (default: the latest).
     #[command(
@@ -184,8 +179,8 @@ pub enum Command {
     Stats {
         /// The chat's `id` in chats.yaml.
         chat_id: String,
-        #[arg(long, value_enum, default_value_t = crate::commands::stats::StatsFormat::Text)]
-        format: crate::commands::stats::StatsFormat,
+        #[arg(long, value_enum, default_value_t = StatsFormat::Text)]
+        format: StatsFormat,
     },
 }
 
@@ -205,13 +200,13 @@ pub async fn execute(cli: Cli) -> ExitCode {
             ref server,
             ref token_file,
             ref platform,
-        } => login(server, token_file.clone(), platform).await,
+        } => commands::login::run(server, token_file.clone(), platform).await,
         Command::Plan {
             ref chat,
             runs,
             format,
-        } => match load(&cli) {
-            Ok(config) => plan(&config, chat.as_deref(), runs, format),
+        } => match load(&cli.config) {
+            Ok(config) => commands::plan::run(&config, chat.as_deref(), runs, format),
             Err(code) => return code,
         },
         Command::Run {
@@ -219,20 +214,15 @@ pub async fn execute(cli: Cli) -> ExitCode {
             once,
             now,
             dry_run,
-        } => match load(&cli) {
+        } => match load(&cli.config) {
             Ok(config) => {
-                run(
-                    &cli,
-                    config,
-                    chat,
-                    RunOptions {
-                        once,
-                        now,
-                        dry_run,
-                        release_idle_memory: true,
-                    },
-                )
-                .await
+                let options = RunOptions {
+                    once,
+                    now,
+                    dry_run,
+                    release_idle_memory: true,
+                };
+                commands::run::run(&cli.db, config, chat, options).await
             }
             Err(code) => return code,
         },
@@ -240,8 +230,10 @@ pub async fn execute(cli: Cli) -> ExitCode {
             ref chat,
             runs,
             format,
-        } => match load(&cli) {
-            Ok(config) => status(&cli, &config, chat.as_deref(), runs, format).await,
+        } => match load(&cli.config) {
+            Ok(config) => {
+                commands::status::run(&cli.db, &config, chat.as_deref(), runs, format).await
+            }
             Err(code) => return code,
         },
         Command::Recap {
@@ -249,15 +241,18 @@ pub async fn execute(cli: Cli) -> ExitCode {
             ref run,
             format,
             ref output,
-        } => match load(&cli) {
-            Ok(config) => recap(&cli, &config, chat_id, run, format, output.as_ref()).await,
+        } => match load(&cli.config) {
+            Ok(config) => {
+                let output = output.as_ref();
+                commands::recap::run(&cli.db, &config, chat_id, run, format, output).await
+            }
             Err(code) => return code,
         },
         Command::Stats {
             ref chat_id,
             format,
-        } => match load(&cli) {
-            Ok(config) => stats(&cli, &config, chat_id, format).await,
+        } => match load(&cli.config) {
+            Ok(config) => commands::stats::run(&cli.db, &config, chat_id, format).await,
             Err(code) => return code,
         },
     };
@@ -276,245 +271,9 @@ pub async fn execute(cli: Cli) -> ExitCode {
     }
 }
 
-/// The reader of stdout went away (`hashchat plan | head -2`): the command
-/// ends quietly with success, as ripgrep does.
-#[derive(Debug, thiserror::Error)]
-#[error("stdout was closed by its reader")]
-pub struct StdoutClosed;
-
-/// Writes a command's output to stdout; a closed pipe is [`StdoutClosed`].
-fn print_out(text: &str) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
-        Err(e) => Err(anyhow::Error::new(e).context("cannot write to stdout")),
-    }
-}
-
-/// A mistake on the command line that clap cannot see, such as a chat id
-/// chats.yaml does not define: exit 2, like clap's own usage errors.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(String);
-
 /// `check`'s outcome: the report on stdout, problems on stderr.
 fn report(stdout: &str, stderr: &str, code: u8) -> anyhow::Result<ExitCode> {
     print_out(stdout)?;
     eprint!("{stderr}");
     Ok(ExitCode::from(code))
-}
-
-async fn login(
-    server: &url::Url,
-    token_file: Option<PathBuf>,
-    platform: &str,
-) -> anyhow::Result<ExitCode> {
-    let options = crate::commands::login::LoginOptions {
-        server: server.clone(),
-        platform: chats::parse_platform(platform).map_err(UsageError)?,
-        token_file,
-        timeout: std::time::Duration::from_secs(30),
-    };
-    let mut input = std::io::stdin().lock();
-    crate::commands::login::login(
-        &options,
-        &mut input,
-        &mut std::io::stderr(),
-        &mut std::io::stdout(),
-    )
-    .await?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Loads chats.yaml, printing every problem; exit 2 when invalid.
-fn load(cli: &Cli) -> Result<Config, ExitCode> {
-    chats::load(&cli.config).map_err(|diagnostics| {
-        eprint!("{diagnostics}");
-        eprintln!(
-            "error: {} is not valid; fix the problems above (hashchat check lists them)",
-            cli.config.display()
-        );
-        ExitCode::from(2)
-    })
-}
-
-fn plan(
-    config: &Config,
-    chat: Option<&str>,
-    runs: usize,
-    format: crate::commands::plan::PlanFormat,
-) -> anyhow::Result<ExitCode> {
-    if let Some(id) = chat {
-        find_chat(config, id)?;
-    }
-    let text = crate::commands::plan::plan(config, chat, runs, chrono::Utc::now(), format)?;
-    print_out(&text)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn run(
-    cli: &Cli,
-    config: Config,
-    selected: &[String],
-    options: RunOptions,
-) -> anyhow::Result<ExitCode> {
-    // Before anything is opened or posted.
-    for id in selected {
-        find_chat(&config, id)?;
-    }
-    let store = if options.dry_run {
-        Store::open_in_memory().await?
-    } else {
-        Store::open(&cli.db).await?
-    };
-    let tuning = Tuning::default();
-    let shutdown = CancellationToken::new();
-    spawn_signal_handler(shutdown.clone());
-    let daemon = Daemon {
-        config,
-        store,
-        clock: Arc::new(SystemClock),
-        connector: Arc::new(RealConnector::new(tuning.request_timeout)),
-        options,
-        tuning,
-        shutdown,
-        holder: crate::run::process_holder(),
-        controls: Default::default(),
-        identities: Default::default(),
-    };
-    let outcomes = daemon.run(selected).await?;
-    let failed: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();
-    for outcome in &failed {
-        if let Err(e) = &outcome.result {
-            eprintln!("error: chat {}: {e:#}", outcome.chat);
-        }
-    }
-    Ok(if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
-
-/// First SIGINT/SIGTERM: stop taking work and finish cleanly. A second:
-/// leave at once (the database stays consistent; the run resumes).
-fn spawn_signal_handler(shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        let mut signals = 0;
-        loop {
-            wait_for_signal().await;
-            signals += 1;
-            if signals == 1 {
-                tracing::info!("stopping: finishing the post in flight and saving answers (signal again to quit at once)");
-                shutdown.cancel();
-            } else {
-                std::process::exit(130);
-            }
-        }
-    });
-}
-
-#[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
-#[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
-}
-
-async fn status(
-    cli: &Cli,
-    config: &Config,
-    chat: Option<&str>,
-    runs: u32,
-    format: crate::commands::status::StatusFormat,
-) -> anyhow::Result<ExitCode> {
-    if let Some(id) = chat {
-        find_chat(config, id)?;
-    }
-    let store = open_existing(cli).await?;
-    let statuses = crate::commands::status::status(config, &store, chat, runs).await?;
-    print_out(&crate::commands::status::render(&statuses, format, config))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn recap(
-    cli: &Cli,
-    config: &Config,
-    chat_id: &str,
-    run: &str,
-    format: Format,
-    output: Option<&PathBuf>,
-) -> anyhow::Result<ExitCode> {
-    let chat = find_chat(config, chat_id)?;
-    let wanted =
-        match run {
-            "latest" => None,
-            id => Some(id.parse::<i64>().map_err(|_| {
-                UsageError(format!("--run takes `latest` or a run id, not `{run}`"))
-            })?),
-        };
-    let store = open_existing(cli).await?;
-    let run_id = match wanted {
-        Some(id) => id,
-        None => {
-            store
-                .latest_run(chat_id)
-                .await?
-                .with_context(|| format!("chat `{chat_id}` has no run yet"))?
-                .id
-        }
-    };
-    let text = recap::build(&store, chat, run_id).await?.render(format);
-    match output {
-        Some(path) => std::fs::write(path, text)
-            .with_context(|| format!("cannot write {}", path.display()))?,
-        None => print_out(&text)?,
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The chat named on the command line, or a usage error listing the known
-/// ids. Every command asks this before it touches the database.
-fn find_chat<'a>(config: &'a Config, id: &str) -> Result<&'a crate::chats::Chat, UsageError> {
-    config
-        .chat(id)
-        .ok_or_else(|| UsageError(crate::commands::plan::unknown_chat(config, id)))
-}
-
-/// The database, which must exist already: reading commands never create one.
-async fn open_existing(cli: &Cli) -> anyhow::Result<Store> {
-    anyhow::ensure!(
-        cli.db.exists(),
-        "no database at {}: nothing has run yet (start with `hashchat run`)",
-        cli.db.display()
-    );
-    Store::open(&cli.db).await
-}
-
-async fn stats(
-    cli: &Cli,
-    config: &Config,
-    chat_id: &str,
-    format: crate::commands::stats::StatsFormat,
-) -> anyhow::Result<ExitCode> {
-    let chat = find_chat(config, chat_id)?;
-    let store = open_existing(cli).await?;
-    let runs = crate::commands::stats::history(&store, chat).await?;
-    print_out(&crate::commands::stats::render(chat, &runs, format))?;
-    Ok(ExitCode::SUCCESS)
 }

@@ -2,11 +2,14 @@
 //! the chat's zone and in UTC, as text for people or JSON for tools. Pure:
 //! the caller passes the clock reading and prints the result.
 
+use std::process::ExitCode;
+
 use anyhow::bail;
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use super::common::{find_chat, print_out};
 use crate::chats::{Chat, Config};
 use crate::schedule::{self, PostKind, Timeline};
 
@@ -220,6 +223,21 @@ fn session_line(chat: &Chat, start: DateTime<Utc>) -> Option<String> {
         if n == 1 { "" } else { "s" }
     ));
     Some(line)
+}
+
+/// The command: checks `--chat`, then prints the plan at the current time.
+pub fn run(
+    config: &Config,
+    chat: Option<&str>,
+    runs: usize,
+    format: PlanFormat,
+) -> anyhow::Result<ExitCode> {
+    if let Some(id) = chat {
+        find_chat(config, id)?;
+    }
+    let text = plan(config, chat, runs, chrono::Utc::now(), format)?;
+    print_out(&text)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
