@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use hashchat::plan::{plan, PlanFormat};
+use hashchat::commands::plan::{plan, PlanFormat};
 
 const TARGET_MS: f64 = 1000.0;
 

@@ -1,20 +1,18 @@
-//! The command line: raw arguments (clap) and the dispatch to one library
-//! function per subcommand. Exit codes: 0 success, 1 failure at run time,
-//! 2 invalid configuration or usage.
+//! The command line: raw arguments (clap) and the dispatch to one function
+//! per subcommand (`crate::commands`). Every command exits by one table,
+//! printed at the end of `--help` and in README: 0 success, 1 failure at run
+//! time, 2 invalid configuration or command line, 130 quit at once by a
+//! second signal.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tokio_util::sync::CancellationToken;
 
-use crate::chats::{self, Config};
-use crate::clock::SystemClock;
-use crate::recap::{self, Format};
-use crate::run::{Daemon, RealConnector, RunOptions, Tuning};
-use crate::store::Store;
+use crate::commands::common::{load, print_out, StdoutClosed, UsageError};
+use crate::commands::{self, plan::PlanFormat, stats::StatsFormat, status::StatusFormat};
+use crate::recap::Format;
+use crate::run::RunOptions;
 
 const ABOUT: &str = "Runs scheduled hashtag chats on the Fediverse: posts the welcome and the \
 numbered questions on time, records every answer, and writes the recap.";
@@ -35,7 +33,15 @@ Examples:
 The access token comes from the environment variable named by `token_env`
 (HASHCHAT_TOKEN by default) or from `token_file`; never from chats.yaml.
 Moderators steer a live chat by mentioning the bot: status, pause, resume,
-next, skip, extend 10m, stop, cancel (see README.md).";
+next, skip, extend 10m, stop, cancel (see README.md).
+
+Exit status (every command):
+  0    success, also when the reader of stdout leaves early (`| head`)
+  1    failure at run time: the network, the database, a run that failed,
+       no database yet, `check --online` finding a problem
+  2    invalid chats.yaml or command line, an unknown chat id included:
+       found before anything is posted or a database is created
+  130  a second SIGINT/SIGTERM quit at once (the run resumes at next start)";
 
 #[derive(Debug, Parser)]
 #[command(name = "hashchat", version, about = ABOUT, after_help = EXAMPLES)]
@@ -62,6 +68,16 @@ pub struct Cli {
     /// Less log detail (-q warnings only, -qq errors only).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
     pub quiet: u8,
+    /// `text` for people (coloured only on a terminal) or `json`, one
+    /// object a line with the run's fields (chat, run), for log collectors.
+    #[arg(
+        long,
+        global = true,
+        env = "HASHCHAT_LOG_FORMAT",
+        value_enum,
+        default_value_t = crate::telemetry::LogFormat::Text
+    )]
+    pub log_format: crate::telemetry::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -104,8 +120,8 @@ pub enum Command {
         /// How many runs of each chat.
         #[arg(long, default_value_t = 1)]
         runs: usize,
-        #[arg(long, value_enum, default_value_t = crate::plan::PlanFormat::Text)]
-        format: crate::plan::PlanFormat,
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
     },
     /// The daemon: post every selected chat's runs on schedule and record answers.
     #[command(
@@ -137,8 +153,8 @@ pub enum Command {
         /// How many recent runs per chat.
         #[arg(long, default_value_t = 5)]
         runs: u32,
-        #[arg(long, value_enum, default_value_t = crate::status::StatusFormat::Text)]
-        format: crate::status::StatusFormat,
+        #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+        format: StatusFormat,
     },
     /// Print or save the recap of a run (default: the latest).
     #[command(
@@ -163,27 +179,34 @@ pub enum Command {
     Stats {
         /// The chat's `id` in chats.yaml.
         chat_id: String,
-        #[arg(long, value_enum, default_value_t = crate::stats::StatsFormat::Text)]
-        format: crate::stats::StatsFormat,
+        #[arg(long, value_enum, default_value_t = StatsFormat::Text)]
+        format: StatsFormat,
     },
 }
 
 /// Runs the parsed command; the exit code follows the module doc.
 pub async fn execute(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Check { online: false } => return crate::commands::check::run(&cli.config),
-        Command::Check { online: true } => return crate::commands::online::run(&cli.config).await,
+        Command::Check { online: false } => {
+            let outcome = crate::commands::check::check(&cli.config, chrono::Utc::now());
+            report(&outcome.stdout, &outcome.stderr, outcome.code)
+        }
+        Command::Check { online: true } => {
+            let timeout = std::time::Duration::from_secs(15);
+            let outcome = crate::commands::online::check(&cli.config, timeout).await;
+            report(&outcome.stdout, &outcome.stderr, outcome.code)
+        }
         Command::Login {
             ref server,
             ref token_file,
             ref platform,
-        } => login(server, token_file.clone(), platform).await,
+        } => commands::login::run(server, token_file.clone(), platform).await,
         Command::Plan {
             ref chat,
             runs,
             format,
-        } => match load(&cli) {
-            Ok(config) => plan(&config, chat.as_deref(), runs, format),
+        } => match load(&cli.config) {
+            Ok(config) => commands::plan::run(&config, chat.as_deref(), runs, format),
             Err(code) => return code,
         },
         Command::Run {
@@ -191,20 +214,15 @@ pub async fn execute(cli: Cli) -> ExitCode {
             once,
             now,
             dry_run,
-        } => match load(&cli) {
+        } => match load(&cli.config) {
             Ok(config) => {
-                run(
-                    &cli,
-                    config,
-                    chat,
-                    RunOptions {
-                        once,
-                        now,
-                        dry_run,
-                        release_idle_memory: true,
-                    },
-                )
-                .await
+                let options = RunOptions {
+                    once,
+                    now,
+                    dry_run,
+                    release_idle_memory: true,
+                };
+                commands::run::run(&cli.db, config, chat, options).await
             }
             Err(code) => return code,
         },
@@ -212,8 +230,10 @@ pub async fn execute(cli: Cli) -> ExitCode {
             ref chat,
             runs,
             format,
-        } => match load(&cli) {
-            Ok(config) => status(&cli, &config, chat.as_deref(), runs, format).await,
+        } => match load(&cli.config) {
+            Ok(config) => {
+                commands::status::run(&cli.db, &config, chat.as_deref(), runs, format).await
+            }
             Err(code) => return code,
         },
         Command::Recap {
@@ -221,20 +241,29 @@ pub async fn execute(cli: Cli) -> ExitCode {
             ref run,
             format,
             ref output,
-        } => match load(&cli) {
-            Ok(config) => recap(&cli, &config, chat_id, run, format, output.as_ref()).await,
+        } => match load(&cli.config) {
+            Ok(config) => {
+                let output = output.as_ref();
+                commands::recap::run(&cli.db, &config, chat_id, run, format, output).await
+            }
             Err(code) => return code,
         },
         Command::Stats {
             ref chat_id,
             format,
-        } => match load(&cli) {
-            Ok(config) => stats(&cli, &config, chat_id, format).await,
+        } => match load(&cli.config) {
+            Ok(config) => commands::stats::run(&cli.db, &config, chat_id, format).await,
             Err(code) => return code,
         },
     };
     match result {
         Ok(code) => code,
+        // Like ripgrep: `hashchat plan | head` is not a failure.
+        Err(e) if e.chain().any(|cause| cause.is::<StdoutClosed>()) => ExitCode::SUCCESS,
+        Err(e) if e.chain().any(|cause| cause.is::<UsageError>()) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
@@ -242,204 +271,9 @@ pub async fn execute(cli: Cli) -> ExitCode {
     }
 }
 
-async fn login(
-    server: &url::Url,
-    token_file: Option<PathBuf>,
-    platform: &str,
-) -> anyhow::Result<ExitCode> {
-    let options = crate::login::LoginOptions {
-        server: server.clone(),
-        platform: chats::parse_platform(platform).map_err(anyhow::Error::msg)?,
-        token_file,
-        timeout: std::time::Duration::from_secs(30),
-    };
-    let mut input = std::io::stdin().lock();
-    crate::login::login(
-        &options,
-        &mut input,
-        &mut std::io::stderr(),
-        &mut std::io::stdout(),
-    )
-    .await?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Loads chats.yaml, printing every problem; exit 2 when invalid.
-fn load(cli: &Cli) -> Result<Config, ExitCode> {
-    crate::commands::check::load(&cli.config).map_err(|diagnostics| {
-        eprint!("{diagnostics}");
-        eprintln!(
-            "error: {} is not valid; fix the problems above (hashchat check lists them)",
-            cli.config.display()
-        );
-        ExitCode::from(2)
-    })
-}
-
-fn plan(
-    config: &Config,
-    chat: Option<&str>,
-    runs: usize,
-    format: crate::plan::PlanFormat,
-) -> anyhow::Result<ExitCode> {
-    let text = crate::plan::plan(config, chat, runs, chrono::Utc::now(), format)?;
-    print!("{text}");
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn run(
-    cli: &Cli,
-    config: Config,
-    selected: &[String],
-    options: RunOptions,
-) -> anyhow::Result<ExitCode> {
-    // An unknown --chat is a mistake on the command line (exit 2), found
-    // before anything is opened or posted.
-    if let Some(unknown) = selected.iter().find(|id| config.chat(id).is_none()) {
-        eprintln!("error: {}", crate::plan::unknown_chat(&config, unknown));
-        return Ok(ExitCode::from(2));
-    }
-    let store = if options.dry_run {
-        Store::open_in_memory().await?
-    } else {
-        Store::open(&cli.db).await?
-    };
-    let tuning = Tuning::default();
-    let shutdown = CancellationToken::new();
-    spawn_signal_handler(shutdown.clone());
-    let daemon = Daemon {
-        config,
-        store,
-        clock: Arc::new(SystemClock),
-        connector: Arc::new(RealConnector::new(tuning.request_timeout)),
-        options,
-        tuning,
-        shutdown,
-        holder: crate::run::process_holder(),
-        controls: Default::default(),
-        identities: Default::default(),
-    };
-    let outcomes = daemon.run(selected).await?;
-    let failed: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();
-    for outcome in &failed {
-        if let Err(e) = &outcome.result {
-            eprintln!("error: chat {}: {e:#}", outcome.chat);
-        }
-    }
-    Ok(if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
-
-/// First SIGINT/SIGTERM: stop taking work and finish cleanly. A second:
-/// leave at once (the database stays consistent; the run resumes).
-fn spawn_signal_handler(shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        let mut signals = 0;
-        loop {
-            wait_for_signal().await;
-            signals += 1;
-            if signals == 1 {
-                tracing::info!("stopping: finishing the post in flight and saving answers (signal again to quit at once)");
-                shutdown.cancel();
-            } else {
-                std::process::exit(130);
-            }
-        }
-    });
-}
-
-#[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
-#[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
-}
-
-async fn status(
-    cli: &Cli,
-    config: &Config,
-    chat: Option<&str>,
-    runs: u32,
-    format: crate::status::StatusFormat,
-) -> anyhow::Result<ExitCode> {
-    let store = open_existing(cli).await?;
-    let statuses = crate::status::status(config, &store, chat, runs).await?;
-    print!("{}", crate::status::render(&statuses, format, config));
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn recap(
-    cli: &Cli,
-    config: &Config,
-    chat_id: &str,
-    run: &str,
-    format: Format,
-    output: Option<&PathBuf>,
-) -> anyhow::Result<ExitCode> {
-    let chat = find_chat(config, chat_id)?;
-    let store = open_existing(cli).await?;
-    let run_id = if run == "latest" {
-        store
-            .latest_run(chat_id)
-            .await?
-            .with_context(|| format!("chat `{chat_id}` has no run yet"))?
-            .id
-    } else {
-        run.parse::<i64>()
-            .with_context(|| format!("--run takes `latest` or a run id, not `{run}`"))?
-    };
-    let text = recap::build(&store, chat, run_id).await?.render(format);
-    match output {
-        Some(path) => std::fs::write(path, text)
-            .with_context(|| format!("cannot write {}", path.display()))?,
-        None => print!("{text}"),
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The chat named on the command line, or an error listing the known ids.
-fn find_chat<'a>(config: &'a Config, id: &str) -> anyhow::Result<&'a crate::chats::Chat> {
-    config
-        .chat(id)
-        .ok_or_else(|| anyhow::anyhow!(crate::plan::unknown_chat(config, id)))
-}
-
-/// The database, which must exist already: reading commands never create one.
-async fn open_existing(cli: &Cli) -> anyhow::Result<Store> {
-    anyhow::ensure!(
-        cli.db.exists(),
-        "no database at {}: nothing has run yet (start with `hashchat run`)",
-        cli.db.display()
-    );
-    Store::open(&cli.db).await
-}
-
-async fn stats(
-    cli: &Cli,
-    config: &Config,
-    chat_id: &str,
-    format: crate::stats::StatsFormat,
-) -> anyhow::Result<ExitCode> {
-    let chat = find_chat(config, chat_id)?;
-    let store = open_existing(cli).await?;
-    let runs = crate::stats::history(&store, chat).await?;
-    print!("{}", crate::stats::render(chat, &runs, format));
-    Ok(ExitCode::SUCCESS)
+/// `check`'s outcome: the report on stdout, problems on stderr.
+fn report(stdout: &str, stderr: &str, code: u8) -> anyhow::Result<ExitCode> {
+    print_out(stdout)?;
+    eprint!("{stderr}");
+    Ok(ExitCode::from(code))
 }

@@ -6,6 +6,6 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = hashchat::cli::Cli::parse();
-    hashchat::telemetry::init(cli.verbose as i8 - cli.quiet as i8);
+    hashchat::telemetry::init(cli.verbose as i8 - cli.quiet as i8, cli.log_format);
     hashchat::cli::execute(cli).await
 }

@@ -1,4 +1,16 @@
-//! One module per subcommand: what it reads, what it prints, how it exits.
+//! One file per subcommand: what `hashchat <command>` does, from validated
+//! arguments to output and exit code. Parsing the command line and choosing
+//! the command is `cli`'s; the work itself lives in the library modules
+//! (chats, schedule, run, recap, store), which should not import these.
+//! One exception is left for now: `run` words an unknown chat with
+//! `plan::unknown_chat`, which belongs beside `chats::Config`.
 
 pub mod check;
+pub mod common;
+pub mod login;
 pub mod online;
+pub mod plan;
+pub mod recap;
+pub mod run;
+pub mod stats;
+pub mod status;

@@ -1,6 +1,7 @@
 //! `--dry-run`: a stand-in server that prints each post instead of
 //! sending it and reads nothing.
 
+use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
@@ -52,7 +53,10 @@ impl Social for DryRun {
     async fn post(&self, post: &NewPost) -> Result<Status, NetError> {
         let now = self.clock.now();
         let local = now.with_timezone(&self.zone);
-        println!(
+        // A reader that left (`| head`) must not end the rehearsal with a
+        // panic (println! would): the post is simply not shown.
+        let _ = writeln!(
+            std::io::stdout().lock(),
             "[{} {} | {} UTC] {}",
             local.format("%Y-%m-%d %H:%M:%S"),
             local.format("%Z"),

@@ -140,3 +140,303 @@ fn plan_json_has_the_contract_shape() {
         }
     }
 }
+
+/// Regression (defect 3): `hashchat plan --runs 500 | head -2` panicked
+/// with exit 101. A reader that stops early ends the command quietly.
+#[test]
+fn plan_into_a_pipe_closed_after_two_lines_exits_0_quietly() {
+    use std::io::{BufRead, BufReader};
+    let dir = example_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hashchat"))
+        .current_dir(dir.path())
+        .args(["plan", "--runs", "500"])
+        .env_remove("HASHCHAT_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Far more than a pipe holds, so hashchat is still writing when the
+    // reader leaves.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..2 {
+        lines.next().unwrap().unwrap();
+    }
+    drop(lines);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+}
+
+/// Every command that prints to stdout, with stdout a pipe nobody reads.
+#[tokio::test]
+async fn every_command_with_its_stdout_closed_exits_0_quietly() {
+    let dir = example_dir();
+    let store = hashchat::store::Store::open(&dir.path().join("hashchat.db"))
+        .await
+        .unwrap();
+    let start = chrono::Utc::now();
+    store
+        .open_run("demo", start, start + chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    drop(store);
+    for args in [
+        &["check"][..],
+        &["plan"][..],
+        &["plan", "--format", "json"][..],
+        &["status"][..],
+        &["recap", "demo"][..],
+        &["stats", "demo"][..],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_hashchat"))
+            .current_dir(dir.path())
+            .args(args)
+            .env_remove("HASHCHAT_CONFIG")
+            .env_remove("HASHCHAT_DB")
+            .stdout(writer)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stderr), "", "{args:?}");
+    }
+}
+
+/// Regression (defect 4): an unknown chat exited 2 in `run` but 1 in
+/// `plan`, `recap` and `stats`, and `status` complained about the database.
+/// One table for every command: a usage mistake exits 2, names the id and
+/// the known ones, and creates no database.
+#[test]
+fn an_unknown_chat_exits_2_in_every_command_before_any_database_is_made() {
+    let dir = example_dir();
+    let cases: [&[&str]; 7] = [
+        &["plan", "--chat", "nosuch"],
+        &["run", "--chat", "nosuch"],
+        &["run", "--chat", "demo", "--chat", "nosuch", "--once"],
+        &["status", "--chat", "nosuch"],
+        &["recap", "nosuch"],
+        &["recap", "nosuch", "--run", "3"],
+        &["stats", "nosuch"],
+    ];
+    for args in cases {
+        let out = hashchat(dir.path(), args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(
+            err, "error: no chat `nosuch` in chats.yaml; known chats: `1qedchat`, `demo`\n",
+            "{args:?}"
+        );
+        assert_eq!(text(&out.stdout), "", "{args:?}");
+        assert!(
+            !dir.path().join("hashchat.db").exists(),
+            "{args:?} created a database"
+        );
+    }
+}
+
+#[test]
+fn other_command_line_mistakes_exit_2_before_any_database_is_made() {
+    let dir = example_dir();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["recap", "demo", "--run", "last"],
+            "error: --run takes `latest` or a run id, not `last`\n",
+        ),
+        (&["plan", "--runs", "many"], "invalid value 'many'"),
+        (&["stats"], "required arguments were not provided"),
+        (
+            &[
+                "login",
+                "--server",
+                "https://x.example",
+                "--platform",
+                "myspace",
+            ],
+            "error: unknown platform `myspace`",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = hashchat(dir.path(), args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+        assert!(!dir.path().join("hashchat.db").exists(), "{args:?}");
+    }
+}
+
+#[test]
+fn help_gives_the_exit_status_table() {
+    let out = hashchat(Path::new("."), &["--help"]);
+    let help = text(&out.stdout);
+    assert!(help.contains("Exit status (every command):"), "{help}");
+    for row in ["\n  0 ", "\n  1 ", "\n  2 ", "\n  130 "] {
+        assert!(help.contains(row), "no {row:?} row in:\n{help}");
+    }
+    assert!(help.contains("an unknown chat id included"), "{help}");
+}
+
+/// A one-question chat that a `--now --once --dry-run` finishes in about
+/// two seconds, posting nothing.
+fn tiny_chat_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let start = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    std::fs::write(
+        dir.path().join("chats.yaml"),
+        format!(
+            "server: https://mastodon.example\n\
+             chats:\n  \
+               - id: tiny\n    \
+                 hashtag: TinyChat\n    \
+                 start: \"{start}\"\n    \
+                 intro: \"Hello\"\n    \
+                 first_question_after: 1s\n    \
+                 question_interval: 1s\n    \
+                 questions: [\"Ready?\"]\n    \
+                 closing: \"Bye\"\n    \
+                 collect_after: 2s\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// `hashchat run --chat tiny --now --once --dry-run` with stderr to a pipe.
+fn dry_run(dir: &Path, log_format: Option<&str>, env_format: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hashchat"));
+    command
+        .current_dir(dir)
+        .args(["run", "--chat", "tiny", "--now", "--once", "--dry-run"])
+        .env_remove("HASHCHAT_CONFIG")
+        .env_remove("HASHCHAT_LOG_FORMAT")
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG");
+    if let Some(format) = log_format {
+        command.args(["--log-format", format]);
+    }
+    if let Some(format) = env_format {
+        command.env("HASHCHAT_LOG_FORMAT", format);
+    }
+    let out = command.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    out
+}
+
+/// A rehearsal whose reader left: `hashchat run --dry-run | head -1`
+/// panicked in the post that found the pipe closed, and exited 1.
+#[test]
+fn a_dry_run_with_its_stdout_closed_finishes_quietly() {
+    let dir = tiny_chat_dir();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_hashchat"))
+        .current_dir(dir.path())
+        .args([
+            "-qq",
+            "run",
+            "--chat",
+            "tiny",
+            "--now",
+            "--once",
+            "--dry-run",
+        ])
+        .env_remove("HASHCHAT_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+}
+
+/// Regression (defect 8): logs carried ANSI colour codes into files and
+/// pipes (Docker, systemd, `2> run.log`).
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    let dir = tiny_chat_dir();
+    let out = dry_run(dir.path(), None, None);
+    let logs = text(&out.stderr);
+    assert!(logs.contains("run finished"), "{logs}");
+    assert!(!out.stderr.contains(&0x1b), "an ESC byte in:\n{logs:?}");
+}
+
+/// JSON lines for log collectors: every line an object, and a run's lines
+/// carry its span's fields.
+#[test]
+fn json_logs_are_one_object_a_line_with_the_runs_fields() {
+    let dir = tiny_chat_dir();
+    let by_flag = dry_run(dir.path(), Some("json"), None);
+    let by_env = dry_run(dir.path(), None, Some("json"));
+    for out in [by_flag, by_env] {
+        let logs = text(&out.stderr);
+        assert!(!out.stderr.contains(&0x1b), "{logs:?}");
+        let lines: Vec<Value> = logs
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect();
+        let posted: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l["fields"]["message"] == "posted")
+            .collect();
+        assert_eq!(posted.len(), 3, "intro, Q1, closing:\n{logs}");
+        for line in posted {
+            assert_eq!(line["level"], "INFO", "{line}");
+            assert_eq!(line["span"]["name"], "run", "{line}");
+            assert_eq!(line["span"]["chat"], "tiny", "{line}");
+            assert!(line["span"]["run"].is_i64(), "{line}");
+            assert!(line["fields"]["status_id"].is_string(), "{line}");
+        }
+    }
+}
+
+/// The token never reaches hashchat's own output, even at -vv (trace) and
+/// in JSON: a whole run against the independent mastodon-mock, which does
+/// not redact anything itself. (The fake server's redaction is no proof.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_is_never_in_the_output_at_trace_level_in_text_or_json() {
+    use crate::mock_server::{MockServer, BOT_TOKEN};
+    let server = MockServer::start().await;
+    for (n, format) in ["text", "json"].into_iter().enumerate() {
+        let dir = tiny_chat_dir();
+        let config = std::fs::read_to_string(dir.path().join("chats.yaml")).unwrap();
+        let config = config
+            .replace("https://mastodon.example", &server.url())
+            // Each run its own chat, so no idempotency key is shared.
+            .replace("id: tiny", &format!("id: tiny{n}"));
+        std::fs::write(dir.path().join("chats.yaml"), config).unwrap();
+        let chat = format!("tiny{n}");
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hashchat"))
+            .current_dir(dir.path())
+            .args(["-vv", "--log-format", format, "run", "--once", "--now"])
+            .args(["--chat", &chat])
+            .env("HASHCHAT_TOKEN", BOT_TOKEN)
+            .env_remove("HASHCHAT_CONFIG")
+            .env_remove("HASHCHAT_DB")
+            .env_remove("HASHCHAT_LOG_FORMAT")
+            .env_remove("RUST_LOG")
+            .output()
+            .await
+            .unwrap();
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{format}: {stderr}");
+        // The run really talked to the server, and -vv really logged detail.
+        assert!(stderr.contains("posted"), "{format}: {stderr}");
+        assert!(
+            stderr.contains("DEBUG"),
+            "{format}: no debug lines: {stderr}"
+        );
+        for (name, output) in [("stdout", &stdout), ("stderr", &stderr)] {
+            assert!(
+                !output.contains(BOT_TOKEN),
+                "{format}: the token is in {name}:\n{output}"
+            );
+        }
+    }
+    let posted = server.statuses_by("chatbot").await;
+    assert_eq!(posted.len(), 6, "intro, Q1 and closing, twice");
+}

@@ -3,10 +3,13 @@
 //! out (failed after retries, or skipped as too late), with the reason.
 
 use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::common::{find_chat, open_existing, print_out};
 use crate::chats::Config;
 use crate::store::{PostState, RunState, Store};
 
@@ -147,4 +150,21 @@ fn render_text(statuses: &[ChatStatus], config: &Config) -> String {
         }
     }
     out
+}
+
+/// The command: checks `--chat` before it opens the database.
+pub async fn run(
+    db: &Path,
+    config: &Config,
+    chat: Option<&str>,
+    runs: u32,
+    format: StatusFormat,
+) -> anyhow::Result<ExitCode> {
+    if let Some(id) = chat {
+        find_chat(config, id)?;
+    }
+    let store = open_existing(db).await?;
+    let statuses = status(config, &store, chat, runs).await?;
+    print_out(&render(&statuses, format, config))?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -5,11 +5,14 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::chats::Chat;
+use super::common::{find_chat, open_existing, print_out};
+use crate::chats::{Chat, Config};
 use crate::recap::charts::{self, RunBar};
 use crate::recap::html::STYLE;
 use crate::store::Store;
@@ -172,6 +175,20 @@ fn html(chat: &Chat, runs: &[RunStats]) -> String {
     }
     out.push_str("</main>\n<footer><p>Made by hashchat.</p></footer>\n</body>\n</html>\n");
     out
+}
+
+/// The command: checks the chat id before it opens the database.
+pub async fn run(
+    db: &Path,
+    config: &Config,
+    chat_id: &str,
+    format: StatsFormat,
+) -> anyhow::Result<ExitCode> {
+    let chat = find_chat(config, chat_id)?;
+    let store = open_existing(db).await?;
+    let runs = history(&store, chat).await?;
+    print_out(&render(chat, &runs, format))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -9,11 +9,13 @@
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::chats::{defaults, Platform};
+use super::common::UsageError;
+use crate::chats::{self, defaults, Platform};
 use crate::network::oauth::{self, SCOPES};
 use crate::network::{MastodonClient, Social, Token};
 
@@ -190,6 +192,30 @@ fn loose_mode(path: &Path) -> anyhow::Result<Option<u32>> {
 #[cfg(not(unix))]
 fn loose_mode(_path: &Path) -> anyhow::Result<Option<u32>> {
     Ok(None)
+}
+
+/// The command, on the terminal: the code from stdin, talk on stderr, the
+/// `export` line on stdout.
+pub async fn run(
+    server: &url::Url,
+    token_file: Option<PathBuf>,
+    platform: &str,
+) -> anyhow::Result<ExitCode> {
+    let options = LoginOptions {
+        server: server.clone(),
+        platform: chats::parse_platform(platform).map_err(UsageError)?,
+        token_file,
+        timeout: Duration::from_secs(30),
+    };
+    let mut input = std::io::stdin().lock();
+    login(
+        &options,
+        &mut input,
+        &mut std::io::stderr(),
+        &mut std::io::stdout(),
+    )
+    .await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(all(test, unix))]

@@ -2,11 +2,14 @@
 //! the chat's zone and in UTC, as text for people or JSON for tools. Pure:
 //! the caller passes the clock reading and prints the result.
 
+use std::process::ExitCode;
+
 use anyhow::bail;
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use super::common::{find_chat, print_out};
 use crate::chats::{Chat, Config};
 use crate::schedule::{self, PostKind, Timeline};
 
@@ -148,13 +151,18 @@ fn text(chats: &[&Chat], planned: &[(&Chat, Timeline)]) -> String {
         let seconds = t.posts.iter().any(|p| p.at.timestamp() % 60 != 0);
         let clock = if seconds { "%H:%M:%S" } else { "%H:%M" };
         let local = t.start.with_timezone(&tz);
+        // "Europe/London BST", but "UTC" once, not "UTC UTC".
+        let abbreviation = local.format("%Z").to_string();
+        let zone = if abbreviation == tz.name() {
+            abbreviation
+        } else {
+            format!("{} {abbreviation}", tz.name())
+        };
         out.push_str(&format!(
-            "{} ({}): {} {} {} ({} UTC)\n",
+            "{} ({}): {} {zone} ({} UTC)\n",
             chat.id,
             chat.hashtag,
             local.format(&format!("%a %Y-%m-%d {clock}")),
-            tz.name(),
-            local.format("%Z"),
             t.start.format(clock),
         ));
         if let Some(line) = session_line(chat, t.start) {
@@ -215,6 +223,21 @@ fn session_line(chat: &Chat, start: DateTime<Utc>) -> Option<String> {
         if n == 1 { "" } else { "s" }
     ));
     Some(line)
+}
+
+/// The command: checks `--chat`, then prints the plan at the current time.
+pub fn run(
+    config: &Config,
+    chat: Option<&str>,
+    runs: usize,
+    format: PlanFormat,
+) -> anyhow::Result<ExitCode> {
+    if let Some(id) = chat {
+        find_chat(config, id)?;
+    }
+    let text = plan(config, chat, runs, chrono::Utc::now(), format)?;
+    print_out(&text)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
@@ -303,10 +326,24 @@ mod tests {
         assert_eq!(
             headers,
             [
-                "demo (#1QEdChat): Tue 2026-12-01 09:00:30 UTC UTC (09:00:30 UTC)",
+                "demo (#1QEdChat): Tue 2026-12-01 09:00:30 UTC (09:00:30 UTC)",
                 "1qedchat (#1QEdChat): Thu 2026-12-03 20:00 Europe/London GMT (20:00 UTC)",
             ]
         );
+    }
+
+    /// Regression (defect 7): a chat in `timezone: UTC` printed
+    /// "19:00:00 UTC UTC", the zone's name and its abbreviation.
+    #[test]
+    fn a_chat_in_utc_names_its_zone_once() {
+        let now = utc("2026-11-30T00:00:00Z");
+        let out = plan(&config(), Some("demo"), 1, now, PlanFormat::Text).expect("plan");
+        let header = out.lines().next().expect("a header");
+        assert_eq!(
+            header,
+            "demo (#1QEdChat): Tue 2026-12-01 09:00:30 UTC (09:00:30 UTC)"
+        );
+        assert!(!out.contains("UTC UTC"), "{out}");
     }
 
     #[test]
