@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use super::collect::Collector;
 use super::ingest::{Ignore, RunPosts, RunWindow};
+use super::replies::ReplyReads;
 use super::welcome::Welcomer;
 use super::{finish, post};
 use super::{Daemon, TaskGuard};
@@ -119,7 +120,15 @@ async fn drive_inner(
         )
     });
 
-    let posted = post::post_all(daemon, social, me, chat, &run, &posts_tx, &collector).await;
+    // Replies are read beside the timeline, never in front of a post.
+    let (replies, reader) = if daemon.options.dry_run {
+        (ReplyReads::default(), None)
+    } else {
+        let (replies, reader) = ReplyReads::spawn(Arc::clone(&collector), run_stop.clone());
+        (replies, Some(reader))
+    };
+
+    let posted = post::post_all(daemon, social, me, chat, &run, &posts_tx, &replies).await;
     let ended = match posted {
         Ok(Ended::Done) => collect_until_end(daemon, run.id).await?,
         Ok(Ended::Interrupted) => Ended::Interrupted,
@@ -129,10 +138,18 @@ async fn drive_inner(
             if let Some(listener) = listener {
                 let _ = listener.join().await;
             }
+            if let Some(reader) = reader {
+                let _ = reader.join().await;
+            }
             return Err(e);
         }
     };
     run_stop.cancel();
+    if let Some(reader) = reader {
+        if let Err(e) = reader.join().await {
+            tracing::error!("the reply reader failed: {e}");
+        }
+    }
     if let Some(listener) = listener {
         match listener.join().await {
             Ok(Ok(())) => {}

@@ -15,9 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use tokio::sync::watch;
 
-use super::collect::Collector;
 use super::driver::Ended;
 use super::ingest::RunPosts;
+use super::replies::ReplyReads;
 use super::Daemon;
 use crate::answers::html_to_text;
 use crate::chats::{Chat, QuestionImage};
@@ -158,10 +158,13 @@ pub(super) async fn post_all(
     chat: &Chat,
     run: &RunRow,
     posts_tx: &watch::Sender<RunPosts>,
-    collector: &Collector,
+    replies: &ReplyReads,
 ) -> anyhow::Result<Ended> {
     let store = &daemon.store;
     let mut controls = daemon.controls.subscribe();
+    // Posts due before this are late by downtime (the process was not
+    // running, or was not driving this run); see `woke_for`.
+    let awake_since = daemon.clock.now();
     loop {
         // Re-read every time: a moderator may have paused the run, moved
         // the remaining posts, skipped one or asked for the closing now.
@@ -190,6 +193,7 @@ pub(super) async fn post_all(
                 _ = controls.changed() => continue,
             }
         }
+        let already_due = daemon.clock.now() >= post.planned_at;
         tokio::select! {
             _ = daemon.shutdown.cancelled() => return Ok(Ended::Interrupted),
             _ = daemon.clock.sleep_until(post.planned_at) => {}
@@ -201,11 +205,12 @@ pub(super) async fn post_all(
             continue;
         }
         let now = daemon.clock.now();
+        let woke = woke_for(post.planned_at, awake_since, (!already_due).then_some(now));
         let give_up_at = give_up_time(chat, &post, current.planned_start, run_end);
-        if now > give_up_at {
+        if woke > give_up_at {
             let reason = format!(
                 "not posted: {} late, past the late limit",
-                humantime::format_duration(to_std(now - post.planned_at))
+                humantime::format_duration(to_std(woke - post.planned_at))
             );
             tracing::error!(seq = post.seq, "{reason}");
             store
@@ -240,12 +245,15 @@ pub(super) async fn post_all(
                 .flatten(),
             _ => None,
         };
+        // Retries keep their whole allowance, however long the bot's own
+        // work since it woke took.
+        let retry_until = give_up_at + (now - woke).max(chrono::Duration::zero());
         match send(
             daemon,
             social,
             chat,
             &post,
-            give_up_at,
+            retry_until,
             &daemon.shutdown,
             image.as_ref(),
         )
@@ -273,8 +281,8 @@ pub(super) async fn post_all(
             Sent::Stopped => return Ok(Ended::Interrupted),
         }
         // The previous question just closed: read its replies now, while
-        // they are few, rather than only at the end.
-        if !daemon.options.dry_run && post.seq > 1 {
+        // they are few, rather than only at the end (beside the timeline).
+        if post.seq > 1 {
             let previous: Vec<String> = store
                 .posts(run.id)
                 .await?
@@ -282,9 +290,7 @@ pub(super) async fn post_all(
                 .filter(|p| p.seq == post.seq - 1)
                 .filter_map(|p| p.status_id)
                 .collect();
-            if let Err(e) = collector.reconcile_replies(&previous).await {
-                tracing::warn!("could not read replies: {e:#}");
-            }
+            replies.read(previous);
         }
     }
     Ok(Ended::Done)
@@ -339,6 +345,20 @@ async fn mark_sent(
         posts.insert(status_id.to_string(), number);
     });
     Ok(())
+}
+
+/// When the driver is taken to have turned to a post, for judging how late
+/// it is: the wake-up when it slept until the post (a late wake-up is time
+/// the process or machine was away), else its due time, or when this
+/// process began driving the run if that came after (the post was missed
+/// while down). Time the driver spent on its own work (sending earlier
+/// posts, uploads) is not lateness: `late_limit` is about downtime.
+fn woke_for(
+    planned_at: DateTime<Utc>,
+    awake_since: DateTime<Utc>,
+    slept_until: Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
+    slept_until.unwrap_or(planned_at.max(awake_since))
 }
 
 /// The latest time a post may still go out: its planned time plus the
