@@ -1,6 +1,7 @@
 //! Posting a run's timeline: each post at its time (`post_all`, which
 //! re-reads the run so moderators' commands take effect), and each one
-//! exactly once (`send`).
+//! exactly once (`send`). It reads nothing but the store and, after a
+//! restart, the bot's own recent posts: replies are read beside it.
 //!
 //! The post is marked `sending` in SQLite before the request leaves and
 //! carries an `Idempotency-Key` that is stable per (chat, run, post). If
@@ -15,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 
 use tokio::sync::watch;
 
-use super::driver::Ended;
 use super::ingest::RunPosts;
 use super::replies::ReplyReads;
 use super::Daemon;
@@ -24,9 +24,29 @@ use crate::chats::{Chat, QuestionImage};
 use crate::network::backoff::Backoff;
 use crate::network::Account;
 use crate::network::{NetError, NewPost, Page, Social, Status};
-use crate::schedule::{self, PostKind};
+use crate::schedule::{PostKind, RunPlan};
 use crate::store::RunRow;
 use crate::store::{PostRow, PostState};
+
+/// How the timeline ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Posted {
+    /// Every post went out or was given up on.
+    All,
+    /// A moderator called the run off before it started.
+    Cancelled,
+    /// Shutdown came first; the run resumes at the next start.
+    Interrupted,
+}
+
+/// Who hears of each post the timeline sends: the collector, which
+/// matches answers to questions by status id, and the reply reader, asked
+/// to read a question's replies once the next post is out.
+#[derive(Clone, Copy)]
+pub(super) struct Told<'a> {
+    pub posts_tx: &'a watch::Sender<RunPosts>,
+    pub replies: &'a ReplyReads,
+}
 
 #[derive(Debug)]
 pub enum Sent {
@@ -156,10 +176,11 @@ pub(super) async fn post_all(
     social: &Arc<dyn Social>,
     me: &Account,
     chat: &Chat,
+    plan: &RunPlan,
     run: &RunRow,
-    posts_tx: &watch::Sender<RunPosts>,
-    replies: &ReplyReads,
-) -> anyhow::Result<Ended> {
+    told: Told<'_>,
+) -> anyhow::Result<Posted> {
+    let Told { posts_tx, replies } = told;
     let store = &daemon.store;
     let mut controls = daemon.controls.subscribe();
     // Posts due before this are late by downtime (the process was not
@@ -175,7 +196,7 @@ pub(super) async fn post_all(
         let run_end = current.collect_until;
         if let Some(by) = &current.cancelled_by {
             tracing::info!(moderator = %by, "run called off before it started");
-            return Ok(Ended::Cancelled);
+            return Ok(Posted::Cancelled);
         }
         let Some(post) = store
             .posts(run.id)
@@ -189,13 +210,13 @@ pub(super) async fn post_all(
         if let Some(since) = current.paused_at {
             tracing::info!(since = %since, "paused by a moderator; waiting for resume");
             tokio::select! {
-                _ = daemon.shutdown.cancelled() => return Ok(Ended::Interrupted),
+                _ = daemon.shutdown.cancelled() => return Ok(Posted::Interrupted),
                 _ = controls.changed() => continue,
             }
         }
         let already_due = daemon.clock.now() >= post.planned_at;
         tokio::select! {
-            _ = daemon.shutdown.cancelled() => return Ok(Ended::Interrupted),
+            _ = daemon.shutdown.cancelled() => return Ok(Posted::Interrupted),
             _ = daemon.clock.sleep_until(post.planned_at) => {}
             _ = controls.changed() => continue,
         }
@@ -206,7 +227,7 @@ pub(super) async fn post_all(
         }
         let now = daemon.clock.now();
         let woke = woke_for(post.planned_at, awake_since, (!already_due).then_some(now));
-        let give_up_at = give_up_time(chat, &post, current.planned_start, run_end);
+        let give_up_at = give_up_time(chat, &post, plan.start, run_end);
         if woke > give_up_at {
             let reason = format!(
                 "not posted: {} late, past the late limit",
@@ -237,14 +258,6 @@ pub(super) async fn post_all(
         if now - post.planned_at > chrono::Duration::seconds(30) {
             tracing::warn!(seq = post.seq, planned = %post.planned_at, "posting late");
         }
-        let image = match (post.kind, post.number) {
-            (PostKind::Question, Some(n)) => schedule::content(chat, current.planned_start)
-                .question_images
-                .get(n as usize - 1)
-                .cloned()
-                .flatten(),
-            _ => None,
-        };
         // Retries keep their whole allowance, however long the bot's own
         // work since it woke took.
         let retry_until = give_up_at + (now - woke).max(chrono::Duration::zero());
@@ -255,7 +268,7 @@ pub(super) async fn post_all(
             &post,
             retry_until,
             &daemon.shutdown,
-            image.as_ref(),
+            plan.image(post.seq),
         )
         .await?
         {
@@ -278,7 +291,7 @@ pub(super) async fn post_all(
                 }
             }
             Sent::NotPosted(reason) => tracing::error!(seq = post.seq, "{reason}"),
-            Sent::Stopped => return Ok(Ended::Interrupted),
+            Sent::Stopped => return Ok(Posted::Interrupted),
         }
         // The previous question just closed: read its replies now, while
         // they are few, rather than only at the end (beside the timeline).
@@ -293,7 +306,7 @@ pub(super) async fn post_all(
             replies.read(previous);
         }
     }
-    Ok(Ended::Done)
+    Ok(Posted::All)
 }
 
 /// Whether `post` is still the one to send now: the run is not paused or
