@@ -400,3 +400,40 @@ fn to_std(d: chrono::Duration) -> std::time::Duration {
     let secs = d.num_seconds().max(0) as u64;
     std::time::Duration::from_secs(secs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::woke_for;
+    use chrono::{Duration, TimeZone, Utc};
+
+    #[test]
+    fn lateness_counts_downtime_and_late_wake_ups_but_not_the_bots_own_work() {
+        let due = Utc.with_ymd_and_hms(2026, 12, 3, 20, 35, 0).unwrap();
+        let minutes = |m| due + Duration::minutes(m);
+        let cases = [
+            // (awake since, slept until, judged at, why)
+            (
+                minutes(-40),
+                None,
+                due,
+                "busy since before it was due: own work",
+            ),
+            (
+                minutes(3),
+                None,
+                minutes(3),
+                "process started after it was due: downtime",
+            ),
+            (
+                minutes(-40),
+                Some(minutes(9)),
+                minutes(9),
+                "woke late from its sleep: suspended",
+            ),
+            (minutes(-40), Some(due), due, "woke on time"),
+        ];
+        for (awake_since, slept_until, judged, why) in cases {
+            assert_eq!(woke_for(due, awake_since, slept_until), judged, "{why}");
+        }
+    }
+}
