@@ -183,9 +183,7 @@ pub(super) async fn post_all(
     let Told { posts_tx, replies } = told;
     let store = &daemon.store;
     let mut controls = daemon.controls.subscribe();
-    // Posts due before this are late by downtime (the process was not
-    // running, or was not driving this run); see `woke_for`.
-    let awake_since = daemon.clock.now();
+    let mut away = TimeAway::since(daemon.clock.now());
     loop {
         // Re-read every time: a moderator may have paused the run, moved
         // the remaining posts, skipped one or asked for the closing now.
@@ -226,7 +224,7 @@ pub(super) async fn post_all(
             continue;
         }
         let now = daemon.clock.now();
-        let woke = woke_for(post.planned_at, awake_since, (!already_due).then_some(now));
+        let woke = away.judged_at(post.planned_at, (!already_due).then_some(now));
         let give_up_at = give_up_time(chat, &post, plan.start, run_end);
         if woke > give_up_at {
             let reason = format!(
@@ -360,18 +358,33 @@ async fn mark_sent(
     Ok(())
 }
 
-/// When the driver is taken to have turned to a post, for judging how late
-/// it is: the wake-up when it slept until the post (a late wake-up is time
-/// the process or machine was away), else its due time, or when this
-/// process began driving the run if that came after (the post was missed
-/// while down). Time the driver spent on its own work (sending earlier
-/// posts, uploads) is not lateness: `late_limit` is about downtime.
-fn woke_for(
-    planned_at: DateTime<Utc>,
-    awake_since: DateTime<Utc>,
-    slept_until: Option<DateTime<Utc>>,
-) -> DateTime<Utc> {
-    slept_until.unwrap_or(planned_at.max(awake_since))
+/// What counts as lateness: time away, not the bot's own work.
+/// `late_limit` is about posts missed while hashchat was down, so a post
+/// is judged at its due time, or at the end of the last time away if that
+/// came after: when this process began driving the run, or a wake-up that
+/// came late (the machine slept). Time spent on the bot's own work (an
+/// earlier post's retries, an upload) does not count.
+struct TimeAway {
+    back_at: DateTime<Utc>,
+}
+
+impl TimeAway {
+    fn since(started: DateTime<Utc>) -> Self {
+        Self { back_at: started }
+    }
+
+    /// The time post due at `planned_at` is judged at; `woke_at` is when
+    /// the driver woke from sleeping until it, if it had to sleep.
+    fn judged_at(
+        &mut self,
+        planned_at: DateTime<Utc>,
+        woke_at: Option<DateTime<Utc>>,
+    ) -> DateTime<Utc> {
+        if let Some(woke) = woke_at {
+            self.back_at = self.back_at.max(woke);
+        }
+        planned_at.max(self.back_at)
+    }
 }
 
 /// The latest time a post may still go out: its planned time plus the
@@ -403,37 +416,35 @@ fn to_std(d: chrono::Duration) -> std::time::Duration {
 
 #[cfg(test)]
 mod tests {
-    use super::woke_for;
-    use chrono::{Duration, TimeZone, Utc};
+    use super::TimeAway;
+    use chrono::{DateTime, Duration, TimeZone, Utc};
+
+    fn at(minutes: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 3, 20, 0, 0).unwrap() + Duration::minutes(minutes)
+    }
 
     #[test]
-    fn lateness_counts_downtime_and_late_wake_ups_but_not_the_bots_own_work() {
-        let due = Utc.with_ymd_and_hms(2026, 12, 3, 20, 35, 0).unwrap();
-        let minutes = |m| due + Duration::minutes(m);
-        let cases = [
-            // (awake since, slept until, judged at, why)
-            (
-                minutes(-40),
-                None,
-                due,
-                "busy since before it was due: own work",
-            ),
-            (
-                minutes(3),
-                None,
-                minutes(3),
-                "process started after it was due: downtime",
-            ),
-            (
-                minutes(-40),
-                Some(minutes(9)),
-                minutes(9),
-                "woke late from its sleep: suspended",
-            ),
-            (minutes(-40), Some(due), due, "woke on time"),
-        ];
-        for (awake_since, slept_until, judged, why) in cases {
-            assert_eq!(woke_for(due, awake_since, slept_until), judged, "{why}");
-        }
+    fn the_bots_own_work_is_not_lateness() {
+        let mut away = TimeAway::since(at(0));
+        assert_eq!(away.judged_at(at(5), Some(at(5))), at(5), "woke on time");
+        // Q1's send took until 20:40: the closing, due at 20:35, is on time.
+        assert_eq!(away.judged_at(at(35), None), at(35));
+    }
+
+    #[test]
+    fn a_start_after_the_due_time_is_time_away() {
+        let mut away = TimeAway::since(at(8));
+        assert_eq!(away.judged_at(at(0), None), at(8));
+        assert_eq!(away.judged_at(at(5), None), at(8));
+        assert_eq!(away.judged_at(at(15), Some(at(15))), at(15));
+    }
+
+    #[test]
+    fn posts_slept_through_are_judged_from_the_late_wake_up() {
+        let mut away = TimeAway::since(at(0));
+        // The machine slept from before Q1 (20:05) until 20:17.
+        assert_eq!(away.judged_at(at(5), Some(at(17))), at(17));
+        assert_eq!(away.judged_at(at(15), None), at(17), "Q2 too");
+        assert_eq!(away.judged_at(at(25), Some(at(25))), at(25));
     }
 }
