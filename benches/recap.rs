@@ -84,12 +84,14 @@ async fn fill(
     let planned: Vec<_> = timeline
         .posts
         .iter()
-        .map(|p| (p.clone(), p.text.clone()))
+        .map(|p| schedule::PlanPost {
+            post: p.clone(),
+            body: p.text.clone(),
+            idempotency_key: format!("bench-{}", p.seq),
+            image: None,
+        })
         .collect();
-    store
-        .plan_posts(run.id, "bench", &planned)
-        .await
-        .expect("plan");
+    store.plan_posts(run.id, &planned).await.expect("plan");
     for post in &timeline.posts {
         let id = match post.number {
             Some(n) => corpus::question_post_id(n),

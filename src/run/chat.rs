@@ -11,7 +11,7 @@ use super::{Daemon, DryRun};
 use crate::chats::Chat;
 use crate::memory::Activity;
 use crate::network::{Account, Instance, NetError, Social};
-use crate::schedule;
+use crate::schedule::{self, RunPlan};
 use crate::store::Lease;
 
 /// How far back missed runs are looked for after a long downtime.
@@ -103,7 +103,9 @@ async fn runs(
 ) -> anyhow::Result<()> {
     for run in daemon.store.unfinished_runs(&chat.id).await? {
         tracing::info!(chat = %chat.id, run = run.id, "resuming an unfinished run");
-        if Box::pin(drive(daemon, social, me, instance, chat, run)).await? == Ended::Interrupted
+        let plan = RunPlan::new(chat, run.planned_start);
+        if Box::pin(drive(daemon, social, me, instance, chat, &plan, run)).await?
+            == Ended::Interrupted
             || daemon.options.once
         {
             return Ok(());
@@ -127,24 +129,17 @@ async fn runs(
             }
         };
         tracing::info!(chat = %chat.id, start = %start, local = %start.with_timezone(&chat.timezone), "next run");
-        // Reminders go out before the start: wake for the earliest post.
-        let wake = schedule::timeline(chat, start)
-            .posts
-            .iter()
-            .map(|p| p.at)
-            .min()
-            .map_or(start, |first| first.min(start));
+        let plan = RunPlan::new(chat, start);
         activity.rest();
         tokio::select! {
             _ = daemon.shutdown.cancelled() => return Ok(()),
-            _ = daemon.clock.sleep_until(wake) => {}
+            _ = daemon.clock.sleep_until(plan.wake_at()) => {}
         }
         activity.work();
         keep_lease(daemon, chat, lease).await?;
-        let collect_until = schedule::timeline(chat, start).collect_until;
         let run = daemon
             .store
-            .open_run(&chat.id, start, collect_until)
+            .open_run(&chat.id, start, plan.collect_until)
             .await?;
         if let Some(by) = &run.cancelled_by {
             tracing::info!(chat = %chat.id, start = %start, moderator = %by, "run called off by a moderator; not posting it");
@@ -153,7 +148,8 @@ async fn runs(
             }
             continue;
         }
-        if Box::pin(drive(daemon, social, me, instance, chat, run)).await? == Ended::Interrupted
+        if Box::pin(drive(daemon, social, me, instance, chat, &plan, run)).await?
+            == Ended::Interrupted
             || daemon.options.once
         {
             return Ok(());

@@ -1,8 +1,11 @@
-//! One run of one chat, from intro to the end of collection.
+//! One run of one chat, from intro to the end of collection, by the run's
+//! plan (`schedule::RunPlan`, made once by the caller and never rebuilt).
 //!
-//! Posts go out at their planned times (late ones at once, in order, while
-//! within `late_limit`); a collector task records answers meanwhile; at the
-//! end a final reconciliation runs and the recap files are written. On
+//! Posts go out at their planned times (`post`; ones missed while hashchat
+//! was down go at once, in order, while within `late_limit`). Beside them,
+//! never in front, a collector task records answers and a reader task
+//! (`replies`) reads each question's replies. At the end a final
+//! reconciliation runs and the recap files are written (`finish`). On
 //! shutdown the run is left `running` in the store and resumes next start.
 
 use std::sync::Arc;
@@ -11,14 +14,16 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::collect::Collector;
+use super::finish;
 use super::ingest::{Ignore, RunPosts, RunWindow};
+use super::post::{self, Posted, Told};
+use super::replies::ReplyReads;
 use super::welcome::Welcomer;
-use super::{finish, post};
 use super::{Daemon, TaskGuard};
 use crate::chats::Chat;
 use crate::network::{retry, Account, Backoff, Instance, Social};
 
-use crate::schedule::{self, PostKind};
+use crate::schedule::{PostKind, RunPlan};
 use crate::store::{PostRow, RunRow};
 
 /// How one run ended.
@@ -31,21 +36,18 @@ pub enum Ended {
     Interrupted,
 }
 
-/// The idempotency-key prefix of a run: stable across restarts.
-pub fn key_prefix(chat: &Chat, run: &RunRow) -> String {
-    format!("hashchat:{}:{}", chat.id, run.planned_start.timestamp())
-}
-
+/// Drives `run` by its `plan` (made once, by the caller, from the chat).
 pub async fn drive(
     daemon: &Daemon,
     social: &Arc<dyn Social>,
     me: &Account,
     instance: &Instance,
     chat: &Chat,
+    plan: &RunPlan,
     run: RunRow,
 ) -> anyhow::Result<Ended> {
     let span = tracing::info_span!("run", chat = %chat.id, run = run.id);
-    drive_inner(daemon, social, me, instance, chat, run)
+    drive_inner(daemon, social, me, instance, chat, plan, run)
         .instrument(span)
         .await
 }
@@ -56,37 +58,22 @@ async fn drive_inner(
     me: &Account,
     instance: &Instance,
     chat: &Chat,
+    plan: &RunPlan,
     run: RunRow,
 ) -> anyhow::Result<Ended> {
     let store = &daemon.store;
-    let timeline = schedule::timeline(chat, run.planned_start);
-    // The run's own questions: its session's on a session date.
-    let content = schedule::content(chat, run.planned_start);
-    let bodies = timeline.posts.iter().map(|p| {
-        let body = match (p.kind, p.number) {
-            (PostKind::Question, Some(n)) => content
-                .questions
-                .get(n as usize - 1)
-                .cloned()
-                .unwrap_or_else(|| p.text.clone()),
-            _ => p.text.clone(),
-        };
-        (p.clone(), body)
-    });
-    store
-        .plan_posts(run.id, &key_prefix(chat, &run), &bodies.collect::<Vec<_>>())
-        .await?;
+    store.plan_posts(run.id, &plan.posts).await?;
     let resumed = run.started_at.is_some();
     tracing::info!(
         start = %run.planned_start, collect_until = %run.collect_until, resumed,
-        "run begins: {} questions", chat.questions.len()
+        "run begins: {} questions", plan.question_count
     );
 
     let (posts_tx, posts_rx) = watch::channel(sent_posts(&store.posts(run.id).await?));
     let window = RunWindow {
         run_id: run.id,
         hashtag: chat.hashtag.clone(),
-        question_count: content.questions.len() as u32,
+        question_count: plan.question_count,
         opens: run
             .planned_start
             .min(run.started_at.unwrap_or(run.planned_start)),
@@ -124,20 +111,40 @@ async fn drive_inner(
         )
     });
 
-    let posted = post::post_all(daemon, social, me, chat, &run, &posts_tx, &collector).await;
+    // Replies are read beside the timeline, never in front of a post.
+    let (replies, reader) = if daemon.options.dry_run {
+        (ReplyReads::default(), None)
+    } else {
+        let (replies, reader) = ReplyReads::spawn(Arc::clone(&collector), run_stop.clone());
+        (replies, Some(reader))
+    };
+
+    let told = Told {
+        posts_tx: &posts_tx,
+        replies: &replies,
+    };
+    let posted = post::post_all(daemon, social, me, chat, plan, &run, told).await;
     let ended = match posted {
-        Ok(Ended::Done) => collect_until_end(daemon, run.id).await?,
-        Ok(Ended::Interrupted) => Ended::Interrupted,
-        Ok(Ended::Cancelled) => Ended::Cancelled,
+        Ok(Posted::All) => collect_until_end(daemon, run.id).await?,
+        Ok(Posted::Interrupted) => Ended::Interrupted,
+        Ok(Posted::Cancelled) => Ended::Cancelled,
         Err(e) => {
             run_stop.cancel();
             if let Some(listener) = listener {
                 let _ = listener.join().await;
             }
+            if let Some(reader) = reader {
+                let _ = reader.join().await;
+            }
             return Err(e);
         }
     };
     run_stop.cancel();
+    if let Some(reader) = reader {
+        if let Err(e) = reader.join().await {
+            tracing::error!("the reply reader failed: {e}");
+        }
+    }
     if let Some(listener) = listener {
         match listener.join().await {
             Ok(Ok(())) => {}
@@ -159,7 +166,7 @@ async fn drive_inner(
         }
     }
     if chat.recap_post {
-        finish::post_summary(daemon, social, chat, &run, instance.max_characters).await;
+        finish::post_summary(daemon, social, chat, plan, run.id, instance.max_characters).await;
     }
     let now = daemon.clock.now();
     store.finish_run(run.id, now).await?;

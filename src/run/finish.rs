@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use super::driver::key_prefix;
 use super::Daemon;
 use crate::chats::Chat;
 use crate::network::Social;
 use crate::recap;
-use crate::store::{PostRow, PostState, RunRow};
+use crate::schedule::RunPlan;
+use crate::store::{PostRow, PostState};
 
 /// `recap_post`: the summary, threaded when long. Posted before the run
 /// is marked done, so a crash here posts it on resume; its idempotency
@@ -18,18 +18,19 @@ pub(super) async fn post_summary(
     daemon: &Daemon,
     social: &Arc<dyn Social>,
     chat: &Chat,
-    run: &RunRow,
+    plan: &RunPlan,
+    run_id: i64,
     limit: usize,
 ) {
-    let recap = match recap::build(&daemon.store, chat, run.id).await {
+    let recap = match recap::build(&daemon.store, chat, run_id).await {
         Ok(recap) => recap,
         Err(e) => {
             tracing::error!("no summary post: the recap could not be built: {e:#}");
             return;
         }
     };
-    let date = run
-        .planned_start
+    let date = plan
+        .start
         .with_timezone(&chat.timezone)
         .format("%Y-%m-%d")
         .to_string();
@@ -42,7 +43,7 @@ pub(super) async fn post_summary(
         let post = crate::network::NewPost {
             text,
             visibility: chat.visibility,
-            idempotency_key: format!("{}-summary-{i}", key_prefix(chat, run)),
+            idempotency_key: plan.summary_key(i),
             in_reply_to_id: reply_to.clone(),
             language: chat.language.clone(),
             spoiler_text: chat.content_warning.clone(),

@@ -15,6 +15,7 @@ mod dry;
 mod finish;
 pub(crate) mod ingest;
 mod post;
+mod replies;
 mod steer;
 mod welcome;
 

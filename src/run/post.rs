@@ -1,6 +1,7 @@
 //! Posting a run's timeline: each post at its time (`post_all`, which
 //! re-reads the run so moderators' commands take effect), and each one
-//! exactly once (`send`).
+//! exactly once (`send`). It reads nothing but the store and, after a
+//! restart, the bot's own recent posts: replies are read beside it.
 //!
 //! The post is marked `sending` in SQLite before the request leaves and
 //! carries an `Idempotency-Key` that is stable per (chat, run, post). If
@@ -15,18 +16,37 @@ use tokio_util::sync::CancellationToken;
 
 use tokio::sync::watch;
 
-use super::collect::Collector;
-use super::driver::Ended;
 use super::ingest::RunPosts;
+use super::replies::ReplyReads;
 use super::Daemon;
 use crate::chats::{Chat, QuestionImage};
 use crate::network::backoff::Backoff;
 use crate::network::html_to_text;
 use crate::network::Account;
 use crate::network::{NetError, NewPost, Page, Social, Status};
-use crate::schedule::{self, PostKind};
+use crate::schedule::{PostKind, RunPlan};
 use crate::store::RunRow;
 use crate::store::{PostRow, PostState};
+
+/// How the timeline ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Posted {
+    /// Every post went out or was given up on.
+    All,
+    /// A moderator called the run off before it started.
+    Cancelled,
+    /// Shutdown came first; the run resumes at the next start.
+    Interrupted,
+}
+
+/// Who hears of each post the timeline sends: the collector, which
+/// matches answers to questions by status id, and the reply reader, asked
+/// to read a question's replies once the next post is out.
+#[derive(Clone, Copy)]
+pub(super) struct Told<'a> {
+    pub posts_tx: &'a watch::Sender<RunPosts>,
+    pub replies: &'a ReplyReads,
+}
 
 #[derive(Debug)]
 pub enum Sent {
@@ -169,12 +189,14 @@ pub(super) async fn post_all(
     social: &Arc<dyn Social>,
     me: &Account,
     chat: &Chat,
+    plan: &RunPlan,
     run: &RunRow,
-    posts_tx: &watch::Sender<RunPosts>,
-    collector: &Collector,
-) -> anyhow::Result<Ended> {
+    told: Told<'_>,
+) -> anyhow::Result<Posted> {
+    let Told { posts_tx, replies } = told;
     let store = &daemon.store;
     let mut controls = daemon.controls.subscribe();
+    let mut away = TimeAway::since(daemon.clock.now());
     loop {
         // Re-read every time: a moderator may have paused the run, moved
         // the remaining posts, skipped one or asked for the closing now.
@@ -185,7 +207,7 @@ pub(super) async fn post_all(
         let run_end = current.collect_until;
         if let Some(by) = &current.cancelled_by {
             tracing::info!(moderator = %by, "run called off before it started");
-            return Ok(Ended::Cancelled);
+            return Ok(Posted::Cancelled);
         }
         let Some(post) = store
             .posts(run.id)
@@ -199,12 +221,13 @@ pub(super) async fn post_all(
         if let Some(since) = current.paused_at {
             tracing::info!(since = %since, "paused by a moderator; waiting for resume");
             tokio::select! {
-                _ = daemon.shutdown.cancelled() => return Ok(Ended::Interrupted),
+                _ = daemon.shutdown.cancelled() => return Ok(Posted::Interrupted),
                 _ = controls.changed() => continue,
             }
         }
+        let already_due = daemon.clock.now() >= post.planned_at;
         tokio::select! {
-            _ = daemon.shutdown.cancelled() => return Ok(Ended::Interrupted),
+            _ = daemon.shutdown.cancelled() => return Ok(Posted::Interrupted),
             _ = daemon.clock.sleep_until(post.planned_at) => {}
             _ = controls.changed() => continue,
         }
@@ -214,11 +237,12 @@ pub(super) async fn post_all(
             continue;
         }
         let now = daemon.clock.now();
-        let give_up_at = give_up_time(chat, &post, current.planned_start, run_end);
-        if now > give_up_at {
+        let woke = away.judged_at(post.planned_at, (!already_due).then_some(now));
+        let give_up_at = give_up_time(chat, &post, plan.start, run_end);
+        if woke > give_up_at {
             let reason = format!(
                 "not posted: {} late, past the late limit",
-                humantime::format_duration(to_std(now - post.planned_at))
+                humantime::format_duration(to_std(woke - post.planned_at))
             );
             tracing::error!(seq = post.seq, "{reason}");
             store
@@ -255,22 +279,17 @@ pub(super) async fn post_all(
         if now - post.planned_at > chrono::Duration::seconds(30) {
             tracing::warn!(seq = post.seq, planned = %post.planned_at, "posting late");
         }
-        let image = match (post.kind, post.number) {
-            (PostKind::Question, Some(n)) => schedule::content(chat, current.planned_start)
-                .question_images
-                .get(n as usize - 1)
-                .cloned()
-                .flatten(),
-            _ => None,
-        };
+        // Retries keep their whole allowance, however long the bot's own
+        // work since it woke took.
+        let retry_until = give_up_at + (now - woke).max(chrono::Duration::zero());
         match send(
             daemon,
             social,
             chat,
             &post,
-            give_up_at,
+            retry_until,
             &daemon.shutdown,
-            image.as_ref(),
+            plan.image(post.seq),
         )
         .await?
         {
@@ -293,11 +312,11 @@ pub(super) async fn post_all(
                 }
             }
             Sent::NotPosted(reason) => tracing::error!(seq = post.seq, "{reason}"),
-            Sent::Stopped => return Ok(Ended::Interrupted),
+            Sent::Stopped => return Ok(Posted::Interrupted),
         }
         // The previous question just closed: read its replies now, while
-        // they are few, rather than only at the end.
-        if !daemon.options.dry_run && post.seq > 1 {
+        // they are few, rather than only at the end (beside the timeline).
+        if post.seq > 1 {
             let previous: Vec<String> = store
                 .posts(run.id)
                 .await?
@@ -305,12 +324,10 @@ pub(super) async fn post_all(
                 .filter(|p| p.seq == post.seq - 1)
                 .filter_map(|p| p.status_id)
                 .collect();
-            if let Err(e) = collector.reconcile_replies(&previous).await {
-                tracing::warn!("could not read replies: {e:#}");
-            }
+            replies.read(previous);
         }
     }
-    Ok(Ended::Done)
+    Ok(Posted::All)
 }
 
 /// Whether `post` is still the one to send now: the run is not paused or
@@ -364,6 +381,35 @@ async fn mark_sent(
     Ok(())
 }
 
+/// What counts as lateness: time away, not the bot's own work.
+/// `late_limit` is about posts missed while hashchat was down, so a post
+/// is judged at its due time, or at the end of the last time away if that
+/// came after: when this process began driving the run, or a wake-up that
+/// came late (the machine slept). Time spent on the bot's own work (an
+/// earlier post's retries, an upload) does not count.
+struct TimeAway {
+    back_at: DateTime<Utc>,
+}
+
+impl TimeAway {
+    fn since(started: DateTime<Utc>) -> Self {
+        Self { back_at: started }
+    }
+
+    /// The time post due at `planned_at` is judged at; `woke_at` is when
+    /// the driver woke from sleeping until it, if it had to sleep.
+    fn judged_at(
+        &mut self,
+        planned_at: DateTime<Utc>,
+        woke_at: Option<DateTime<Utc>>,
+    ) -> DateTime<Utc> {
+        if let Some(woke) = woke_at {
+            self.back_at = self.back_at.max(woke);
+        }
+        planned_at.max(self.back_at)
+    }
+}
+
 /// The latest time a post may still go out: its planned time plus the
 /// chat's `late_limit`, and never after the run ends. A reminder ("starts
 /// in 15 minutes") is only true near its time: at most a tenth of its lead
@@ -389,4 +435,39 @@ fn give_up_time(
 fn to_std(d: chrono::Duration) -> std::time::Duration {
     let secs = d.num_seconds().max(0) as u64;
     std::time::Duration::from_secs(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TimeAway;
+    use chrono::{DateTime, Duration, TimeZone, Utc};
+
+    fn at(minutes: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 3, 20, 0, 0).unwrap() + Duration::minutes(minutes)
+    }
+
+    #[test]
+    fn the_bots_own_work_is_not_lateness() {
+        let mut away = TimeAway::since(at(0));
+        assert_eq!(away.judged_at(at(5), Some(at(5))), at(5), "woke on time");
+        // Q1's send took until 20:40: the closing, due at 20:35, is on time.
+        assert_eq!(away.judged_at(at(35), None), at(35));
+    }
+
+    #[test]
+    fn a_start_after_the_due_time_is_time_away() {
+        let mut away = TimeAway::since(at(8));
+        assert_eq!(away.judged_at(at(0), None), at(8));
+        assert_eq!(away.judged_at(at(5), None), at(8));
+        assert_eq!(away.judged_at(at(15), Some(at(15))), at(15));
+    }
+
+    #[test]
+    fn posts_slept_through_are_judged_from_the_late_wake_up() {
+        let mut away = TimeAway::since(at(0));
+        // The machine slept from before Q1 (20:05) until 20:17.
+        assert_eq!(away.judged_at(at(5), Some(at(17))), at(17));
+        assert_eq!(away.judged_at(at(15), None), at(17), "Q2 too");
+        assert_eq!(away.judged_at(at(25), Some(at(25))), at(25));
+    }
 }

@@ -13,9 +13,11 @@
 //!
 //! The classic cron dialect is parsed by `chats` (it is a value of chats.yaml)
 //! and re-exported here. Submodules: `content` (what a run posts:
-//! its session, texts and reminders), `timeline` (when each post goes out).
+//! its session, texts and reminders), `timeline` (when each post goes out),
+//! `plan` (a run's timeline with its bodies, keys and images, made once).
 
 mod content;
+mod plan;
 #[cfg(test)]
 mod tests;
 mod timeline;
@@ -25,6 +27,7 @@ pub use content::{
     content, content_of, human, placeholders, session_for, RunContent, REMINDER_PLACEHOLDERS,
     TEXT_PLACEHOLDERS,
 };
+pub use plan::{PlanPost, RunPlan};
 pub use timeline::{question_text, timeline, with_hashtag};
 
 use chrono::{DateTime, Duration as TimeDelta, NaiveDate, NaiveDateTime, TimeZone, Utc};

@@ -375,3 +375,47 @@ fn reminder_delays_read_as_people_say_them() {
         assert_eq!(human(std::time::Duration::from_secs(secs)), text);
     }
 }
+
+#[test]
+fn a_runs_plan_carries_each_posts_body_key_and_image_and_wakes_for_the_first_reminder() {
+    let mut chat = weekly("0 20 * * 4", "Europe/London");
+    let mut on_date = session("2026-12-03", Some("Feedback"), &["A?", "B?"]);
+    let image = crate::chats::QuestionImage {
+        path: "b.png".into(),
+        alt: "A chart".into(),
+    };
+    on_date.question_images = vec![None, Some(image.clone())];
+    chat.sessions = vec![on_date];
+    chat.reminders = vec![std::time::Duration::from_secs(15 * 60)];
+    let start = utc("2026-12-03T20:00:00Z");
+    let plan = RunPlan::new(&chat, start);
+
+    assert_eq!(plan.question_count, 2, "the session's questions");
+    assert_eq!(plan.wake_at(), utc("2026-12-03T19:45:00Z"));
+    assert_eq!(plan.collect_until, timeline(&chat, start).collect_until);
+    let got: Vec<(u32, &str, &str)> = plan
+        .posts
+        .iter()
+        .map(|p| (p.post.seq, p.body.as_str(), p.idempotency_key.as_str()))
+        .collect();
+    // Keys must not change between versions: a run resumed after an
+    // upgrade resends with the key its first attempt used.
+    let key = |seq: u32| format!("hashchat:{}:{}-{seq}", chat.id, start.timestamp());
+    let (k4, k0, k1, k2, k3) = (key(4), key(0), key(1), key(2), key(3));
+    assert_eq!(
+        got,
+        [
+            (4, plan.posts[0].post.text.as_str(), k4.as_str()),
+            (0, plan.posts[1].post.text.as_str(), k0.as_str()),
+            (1, "A?", k1.as_str()),
+            (2, "B?", k2.as_str()),
+            (3, plan.posts[4].post.text.as_str(), k3.as_str()),
+        ]
+    );
+    assert_eq!(plan.image(1), None);
+    assert_eq!(plan.image(2), Some(&image));
+    assert_eq!(
+        plan.summary_key(1),
+        format!("hashchat:{}:{}-summary-1", chat.id, start.timestamp())
+    );
+}

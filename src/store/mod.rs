@@ -47,7 +47,16 @@ impl Store {
             // A connection is a thread and a page cache: an idle daemon
             // keeps one, not the four a busy moment opened. Opening one
             // again costs about a millisecond.
-            .idle_timeout(Duration::from_secs(60));
+            .idle_timeout(Duration::from_secs(60))
+            // A task cancelled just as its `BEGIN` ran leaves its connection
+            // inside a transaction nothing can end, holding the write lock:
+            // close such a connection (SQLite rolls back) instead of pooling
+            // it. Not for the in-memory store, whose one connection is the
+            // database.
+            .after_release(|conn, _| {
+                let clean = !sqlx::Connection::is_in_transaction(conn);
+                Box::pin(async move { Ok(clean) })
+            });
         Self::connect(options, pool, leases::Leases::beside(path))
             .await
             .with_context(|| format!("cannot open the database {}", path.display()))

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
 use super::Store;
-use crate::schedule::{PlannedPost, PostKind};
+use crate::schedule::{PlanPost, PostKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PostState {
@@ -119,14 +119,15 @@ impl From<RawPost> for PostRow {
 impl Store {
     /// Records the run's timeline; posts already recorded keep their state
     /// (a restart must not reset a sent post to planned).
-    pub async fn plan_posts(
-        &self,
-        run_id: i64,
-        key_prefix: &str,
-        posts: &[(PlannedPost, String)],
-    ) -> anyhow::Result<()> {
+    pub async fn plan_posts(&self, run_id: i64, posts: &[PlanPost]) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
-        for (post, body) in posts {
+        for PlanPost {
+            post,
+            body,
+            idempotency_key,
+            ..
+        } in posts
+        {
             sqlx::query(
                 "INSERT INTO posts (run_id, seq, kind, number, body, text, planned_at, idempotency_key)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -139,7 +140,7 @@ impl Store {
             .bind(body)
             .bind(&post.text)
             .bind(post.at)
-            .bind(format!("{key_prefix}-{}", post.seq))
+            .bind(idempotency_key)
             .execute(&mut *tx)
             .await?;
         }

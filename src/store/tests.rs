@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::*;
-use crate::schedule::{PlannedPost, PostKind};
+use crate::schedule::{PlanPost, PlannedPost, PostKind};
 
 fn at(minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 3, 20, minute, 0).unwrap()
@@ -44,22 +44,24 @@ async fn opening_the_same_run_twice_finds_the_first() {
 async fn planning_posts_again_keeps_a_sent_post_sent() {
     let (_dir, store) = store().await;
     let run = store.open_run("chat", at(0), at(50)).await.unwrap();
-    let planned = vec![(
-        PlannedPost {
+    let planned = vec![PlanPost {
+        post: PlannedPost {
             seq: 0,
             kind: PostKind::Intro,
             number: None,
             at: at(0),
             text: "Hi #T".into(),
         },
-        "Hi #T".to_string(),
-    )];
-    store.plan_posts(run.id, "k", &planned).await.unwrap();
+        body: "Hi #T".to_string(),
+        idempotency_key: "k-0".into(),
+        image: None,
+    }];
+    store.plan_posts(run.id, &planned).await.unwrap();
     store
         .mark_sent(run.id, 0, "100", "https://x/100", at(0))
         .await
         .unwrap();
-    store.plan_posts(run.id, "k", &planned).await.unwrap();
+    store.plan_posts(run.id, &planned).await.unwrap();
     let posts = store.posts(run.id).await.unwrap();
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].state, PostState::Sent);

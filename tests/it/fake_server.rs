@@ -42,6 +42,9 @@ pub enum Fault {
     AcceptThenHang,
     /// 200 with truncated JSON.
     Malformed,
+    /// Answers only once the token is cancelled: a request that hangs for
+    /// as long as a test needs, however long the client waits.
+    HoldUntil(tokio_util::sync::CancellationToken),
 }
 
 #[derive(Debug, Clone, PartialEq)]

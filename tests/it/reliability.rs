@@ -9,6 +9,7 @@ use hashchat::clock::Clock;
 use hashchat::network::html_to_text;
 use hashchat::recap;
 use hashchat::run::RunOptions;
+use hashchat::store::PostState;
 use rand::{Rng, SeedableRng};
 use tokio_util::sync::CancellationToken;
 
@@ -393,4 +394,103 @@ async fn shutdown_mid_run_exits_cleanly_and_the_next_start_resumes_the_run() {
     app.finish_run(daemon, 2).await;
     assert_eq!(bot_texts(&app), expected_bot_texts());
     assert!(answered_ids(&app).await.contains(&id));
+}
+
+/// Waits until the server has been asked `method path` (a hung request is
+/// logged when it arrives).
+async fn requested(app: &TestApp, method: &str, path: &str) {
+    within(
+        "the request",
+        app.fake.wait_until(|w| {
+            w.requests
+                .iter()
+                .any(|r| r.method == method && r.path.starts_with(path))
+                .then_some(())
+        }),
+    )
+    .await
+}
+
+/// The defect of issue 12: the server hung on a question's context read
+/// while the closing was due, the driver waited for the read, then found
+/// the closing late and skipped it. Reads now run beside the timeline.
+#[tokio::test]
+async fn a_reply_read_hanging_across_the_closings_time_does_not_hold_the_closing_back() {
+    let mut app = TestApp::new().await;
+    // The read hangs for as long as the test lasts: only the run's end
+    // ends it.
+    app.tuning.request_timeout = std::time::Duration::from_secs(600);
+    app.chat.late_limit = Some(std::time::Duration::from_secs(60));
+    let (daemon, _) = app.spawn_once();
+    for seq in 0..2 {
+        app.advance_to_post(seq).await;
+    }
+    let q2 = app.advance_to_post(2).await[2].id.clone();
+    // Q2's replies are read once Q3 is out.
+    let context = format!("/api/v1/statuses/{q2}/context");
+    app.fake.fail_next("GET", &context, Fault::Hang);
+    app.advance_to_post(3).await;
+    requested(&app, "GET", &context).await;
+
+    app.clock.set(app.post_time(4));
+    let posts = within(
+        "the closing while the read still hangs",
+        app.fake.wait_for_bot_posts(5),
+    )
+    .await;
+    assert_eq!(html_to_text(&posts[4].content), expected_bot_texts()[4]);
+    assert_eq!(posts[4].created_at, app.post_time(4), "on time");
+
+    app.clock.set(app.end_time());
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    assert_eq!(bot_texts(&app), expected_bot_texts(), "each post once");
+    let posts = app.store.posts(app.run_id().await).await.unwrap();
+    assert!(
+        posts.iter().all(|p| p.state == PostState::Sent),
+        "{posts:#?}"
+    );
+}
+
+/// A question held up by its own image upload (the bot's work, not
+/// downtime) makes the closing late; the late limit, which is about posts
+/// missed while hashchat was down, does not skip it.
+#[tokio::test]
+async fn a_closing_made_late_by_the_bots_own_work_is_posted_not_skipped() {
+    let mut app = TestApp::new().await;
+    // The upload waits for the test, however long the client would wait.
+    app.tuning.request_timeout = std::time::Duration::from_secs(600);
+    app.chat.late_limit = Some(std::time::Duration::from_secs(60));
+    let image = app.dir.path().join("q3.png");
+    std::fs::write(&image, b"\x89PNG\r\n\x1a\n fake image bytes").unwrap();
+    app.chat.question_images = vec![
+        None,
+        None,
+        Some(hashchat::chats::QuestionImage {
+            path: image,
+            alt: "A to-do list".into(),
+        }),
+    ];
+    let (daemon, _) = app.spawn_once();
+    for seq in 0..=2 {
+        app.advance_to_post(seq).await;
+    }
+    let release = CancellationToken::new();
+    app.fake
+        .fail_next("POST", "/api/v2/media", Fault::HoldUntil(release.clone()));
+    app.clock.set(app.post_time(3));
+    requested(&app, "POST", "/api/v2/media").await;
+    // While the upload hangs, time runs past the closing's late limit.
+    app.clock
+        .set(app.post_time(4) + chrono::Duration::seconds(66));
+    release.cancel();
+    within("Q3 and the closing", app.fake.wait_for_bot_posts(5)).await;
+
+    app.clock.set(app.end_time() + chrono::Duration::minutes(2));
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    assert_eq!(bot_texts(&app), expected_bot_texts(), "each post once");
+    let posts = app.store.posts(app.run_id().await).await.unwrap();
+    assert!(
+        posts.iter().all(|p| p.state == PostState::Sent),
+        "{posts:#?}"
+    );
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use super::*;
 use crate::chats::{self, Chat};
 use crate::recap::{self, Format};
-use crate::schedule::timeline;
+use crate::schedule::{timeline, PlanPost};
 use crate::store::StoredStatus;
 
 const CHATS: &str = "\
@@ -66,12 +66,14 @@ async fn run(
     let bodies: Vec<_> = plan
         .posts
         .iter()
-        .map(|p| (p.clone(), p.text.clone()))
+        .map(|p| PlanPost {
+            post: p.clone(),
+            body: p.text.clone(),
+            idempotency_key: format!("run{}-{}", row.id, p.seq),
+            image: None,
+        })
         .collect();
-    store
-        .plan_posts(row.id, &format!("run{}", row.id), &bodies)
-        .await
-        .expect("plan");
+    store.plan_posts(row.id, &bodies).await.expect("plan");
     for p in &plan.posts {
         let id = format!("9{}{}", row.id, p.seq);
         let url = format!("https://mastodon.example/@bot/{id}");

@@ -71,6 +71,10 @@ async fn log_and_fault(AxState(shared): S, request: Request, next: Next) -> Resp
     match fault {
         None => next.run(request).await,
         Some(Fault::Hang) => std::future::pending().await,
+        Some(Fault::HoldUntil(release)) => {
+            release.cancelled().await;
+            next.run(request).await
+        }
         Some(Fault::AcceptThenHang) => {
             let _handled = next.run(request).await;
             std::future::pending().await
