@@ -85,6 +85,9 @@ pub struct World {
     /// answers 301 there, as Mastodon's web host does when its streaming
     /// server has a host of its own.
     pub streaming_elsewhere: bool,
+    /// Idempotency-Keys are not kept: like snac2, which ignores them, or
+    /// Mastodon once its hour has passed. A repeated post is created again.
+    pub forget_idempotency_keys: bool,
     next_sub: u64,
 }
 
@@ -161,6 +164,7 @@ impl FakeServer {
             muted: vec![],
             uploads: BTreeMap::new(),
             streaming_elsewhere: false,
+            forget_idempotency_keys: false,
             next_sub: 0,
         };
         for (name, bot) in [("chatbot", true), ("alice", false), ("bob", false)] {
@@ -211,6 +215,15 @@ impl FakeServer {
 
     pub fn set_max_characters(&self, max: usize) {
         self.shared.change(|w| w.max_characters = max);
+    }
+
+    /// From now on, keeps no Idempotency-Key (see
+    /// [`World::forget_idempotency_keys`]).
+    pub fn forget_idempotency_keys(&self) {
+        self.shared.change(|w| {
+            w.forget_idempotency_keys = true;
+            w.idempotency.clear();
+        });
     }
 
     /// Serves streams only at [`STREAMING_ELSEWHERE`], redirecting there.
@@ -385,11 +398,14 @@ impl Shared {
         Status::from_json(&self.status_json(w, id).to_string()).expect("fake status decodes")
     }
 
-    /// Sends `event` for status `id` to the streams of its hashtags; like
-    /// Mastodon, unlisted statuses reach hashtag streams too.
+    /// Sends `event` for status `id` to the streams of its hashtags. Like
+    /// Mastodon (`FanOutOnWriteService` streams to hashtags only what is
+    /// public), an unlisted status reaches no hashtag stream and no tag
+    /// timeline: an unlisted answer is found only through its question's
+    /// context, as a reply.
     fn broadcast(&self, w: &World, id: u64, event: &str) {
         let s = &w.statuses[&id];
-        if !matches!(s.visibility.as_str(), "public" | "unlisted") {
+        if s.visibility != "public" {
             return;
         }
         let payload = if event == "delete" {

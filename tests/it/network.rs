@@ -90,6 +90,49 @@ async fn posting_twice_with_the_same_idempotency_key_creates_one_status() {
 }
 
 #[tokio::test]
+async fn a_server_that_forgets_idempotency_keys_creates_a_repeated_post_again() {
+    let server = FakeServer::start().await;
+    server.forget_idempotency_keys();
+    let client = client(&server);
+    let post = new_post("Q1: What do you teach? #EdChat", "chat-1/run-1/q1");
+
+    let first = client.post(&post).await.unwrap();
+    let again = client.post(&post).await.unwrap();
+
+    assert_ne!(first.id, again.id, "the key is ignored, as snac2 does");
+    assert_eq!(server.statuses_by("chatbot").len(), 2);
+}
+
+#[tokio::test]
+async fn an_unlisted_tagged_reply_reaches_neither_the_hashtag_stream_nor_the_tag_timeline() {
+    let server = FakeServer::start().await;
+    let client = client(&server);
+    let question = client
+        .post(&new_post("Q1: Hello? #EdChat", "q1"))
+        .await
+        .unwrap();
+    let mut stream = client.hashtag_stream("#EdChat").await.unwrap();
+    within("the stream to register", server.wait_for_streams(1)).await;
+
+    let unlisted = server.post_as("alice", "A1: quiet #EdChat", Some(&question.id), "unlisted");
+    let public = server.post_as("bob", "A1: loud #EdChat", None, "public");
+
+    // The stream's first event is the public post: the unlisted one, sent
+    // before it, was never streamed (as on Mastodon).
+    let first = within("the public post", stream.next()).await;
+    assert!(
+        matches!(&first, Some(StreamEvent::Update(s)) if s.id == public.id),
+        "{first:?}"
+    );
+    let timeline = client.tag_timeline(TAG, &Page::default()).await.unwrap();
+    let ids: Vec<_> = timeline.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, [public.id.as_str(), question.id.as_str()]);
+    // It is an answer all the same, found as a reply to its question.
+    let replies = client.replies(&question.id).await.unwrap();
+    assert_eq!(replies[0].id, unlisted.id);
+}
+
+#[tokio::test]
 async fn a_reply_is_posted_below_its_question_and_listed_in_replies() {
     let server = FakeServer::start().await;
     let client = client(&server);
@@ -321,7 +364,7 @@ async fn the_stream_yields_updates_edits_and_deletes_then_ends_when_dropped() {
     let mut stream = client.hashtag_stream("#EdChat").await.unwrap();
     within("the stream to register", server.wait_for_streams(1)).await;
 
-    let posted = server.post_as("alice", "A1: streaming #edchat", None, "unlisted");
+    let posted = server.post_as("alice", "A1: streaming #edchat", None, "public");
     server.edit_as("alice", &posted.id, "A1: edited #EdChat");
     server.delete(&posted.id);
     server.drop_streams();

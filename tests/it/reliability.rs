@@ -210,6 +210,32 @@ async fn a_crash_between_sending_and_recording_a_post_does_not_post_it_twice() {
 }
 
 #[tokio::test]
+async fn a_lost_post_is_found_among_the_bots_own_statuses_when_the_server_ignores_its_key() {
+    let app = TestApp::new().await;
+    // Like snac2 (or Mastodon after an hour): a resent key makes a new post,
+    // so only the look-up of the bot's own recent statuses can prevent it.
+    app.fake.forget_idempotency_keys();
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    app.fake
+        .fail_next("POST", "/api/v1/statuses", Fault::AcceptThenHang);
+    app.clock.set(app.post_time(1));
+    within("Q1 on the server", app.fake.wait_for_bot_posts(2)).await;
+    daemon.abort();
+    let _ = daemon.await;
+    let (daemon, _) = app.spawn_once();
+    app.finish_run(daemon, 2).await;
+    assert_eq!(bot_texts(&app), expected_bot_texts());
+    let q1_posts = app
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/api/v1/statuses")
+        .count();
+    assert_eq!(q1_posts, 5, "Q1 was found, not sent again");
+}
+
+#[tokio::test]
 async fn answers_posted_while_the_stream_was_down_are_recorded_on_reconnection() {
     let app = TestApp::new().await;
     let (daemon, _) = app.spawn_once();
