@@ -300,6 +300,17 @@ impl FakeServer {
             .change(|w| w.streams.drain(..).for_each(|s| _ = s.tx.send(Out::Close)));
     }
 
+    /// Closes the user streams (notifications) only, with a close frame;
+    /// hashtag streams stay up.
+    pub fn drop_user_streams(&self) {
+        self.shared.change(|w| {
+            let (user, hashtag): (Vec<Sub>, Vec<Sub>) =
+                w.streams.drain(..).partition(|s| s.user.is_some());
+            w.streams = hashtag;
+            user.into_iter().for_each(|s| _ = s.tx.send(Out::Close));
+        });
+    }
+
     /// Drops every WebSocket's connection without a close frame.
     pub fn cut_streams(&self) {
         self.shared
@@ -471,6 +482,11 @@ impl World {
     /// Open streams (hashtag and user).
     pub fn stream_count(&self) -> usize {
         self.streams.len()
+    }
+
+    /// Open user streams, which carry the notifications.
+    pub fn user_stream_count(&self) -> usize {
+        self.streams.iter().filter(|s| s.user.is_some()).count()
     }
 
     fn add_account(&mut self, handle: &str, bot: bool) -> String {
