@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{Connection, SqlitePool};
 
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
@@ -82,6 +82,16 @@ impl Store {
         // ping to the worker thread before every use of a connection.
         let pool = pool
             .test_before_acquire(false)
+            // A write cancelled just after its `BEGIN IMMEDIATE` (its task
+            // aborted) leaves the connection inside that transaction, so it
+            // holds the write lock and every other writer fails after
+            // `busy_timeout`. Such a connection is closed, which rolls back.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    conn.ping().await?; // runs a queued rollback first
+                    Ok(!conn.is_in_transaction())
+                })
+            })
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations")
