@@ -526,3 +526,59 @@ async fn the_token_never_appears_in_debug_output_or_logged_urls() {
         assert!(!text.contains(&secret), "token leaked in {text}");
     }
 }
+
+#[tokio::test]
+async fn two_chats_on_one_account_draw_from_one_request_budget() {
+    use hashchat::chats::{Hashtag, TokenSource};
+    use hashchat::run::{Connector, RealConnector};
+
+    let app = crate::helpers::TestApp::new().await;
+    let token_file = |user: &str| {
+        let path = app.dir.path().join(format!("{user}.token"));
+        std::fs::write(&path, app.fake.token_of(user)).unwrap();
+        TokenSource::File(path)
+    };
+    let mut first = app.chat.clone();
+    first.token = token_file("chatbot");
+    let mut second = first.clone();
+    second.id = "2qedchat".into();
+    second.hashtag = Hashtag::parse("2QEdChat").unwrap();
+    let mut elsewhere = first.clone();
+    elsewhere.id = "alices".into();
+    elsewhere.token = token_file("alice");
+    let connector = RealConnector::new(Duration::from_secs(5));
+    let [first, second, elsewhere] =
+        [&first, &second, &elsewhere].map(|chat| connector.connect(chat).unwrap());
+
+    // The server tells the first chat the account's limit is used up.
+    app.fake.fail_next(
+        "GET",
+        "/api/v1/instance",
+        Fault::RateLimit {
+            retry_after_secs: 2,
+        },
+    );
+    let throttled = first.instance().await;
+    assert!(
+        matches!(throttled, Err(NetError::RateLimited { .. })),
+        "{throttled:?}"
+    );
+    let before = app.fake.request_count();
+    let started = tokio::time::Instant::now();
+    let waiting = tokio::spawn(async move { second.instance().await });
+    // Another account's chat is not held back; the second chat's request
+    // has not left meanwhile.
+    elsewhere.instance().await.unwrap();
+    assert_eq!(app.fake.request_count(), before + 1);
+
+    within("the second chat's read", waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "the second chat waited out the first one's 429: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(app.fake.request_count(), before + 2);
+}
