@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{Connection, SqlitePool};
 
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
@@ -48,14 +48,17 @@ impl Store {
             // keeps one, not the four a busy moment opened. Opening one
             // again costs about a millisecond.
             .idle_timeout(Duration::from_secs(60))
-            // A task cancelled just as its `BEGIN` ran leaves its connection
-            // inside a transaction nothing can end, holding the write lock:
-            // close such a connection (SQLite rolls back) instead of pooling
-            // it. Not for the in-memory store, whose one connection is the
+            // A task cancelled just as its `BEGIN IMMEDIATE` ran leaves its
+            // connection inside a transaction nothing can end, holding the
+            // write lock, and every other writer fails after `busy_timeout`:
+            // once any queued rollback has run, close such a connection
+            // (SQLite rolls back) instead of pooling it. Not for the in-memory store, whose one connection is the
             // database.
             .after_release(|conn, _| {
-                let clean = !sqlx::Connection::is_in_transaction(conn);
-                Box::pin(async move { Ok(clean) })
+                Box::pin(async move {
+                    conn.ping().await?; // runs a queued rollback first
+                    Ok(!conn.is_in_transaction())
+                })
             });
         Self::connect(options, pool, leases::Leases::beside(path))
             .await

@@ -254,3 +254,82 @@ fn lease_files_are_named_after_the_chat_and_nothing_escapes_the_folder() {
         folder.join("%2e%2e%2fx%2f%59.lease")
     );
 }
+
+/// Another process's connection to the same file (its own pool, as a
+/// second daemon or `hashchat recap` would have), holding the write lock.
+async fn hold_the_write_lock(path: &std::path::Path) -> sqlx::SqliteConnection {
+    use sqlx::Connection;
+    let options = SqliteConnectOptions::new().filename(path);
+    let mut other = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    other
+}
+
+#[tokio::test]
+async fn writes_wait_for_another_connections_write_lock_and_then_succeed() {
+    let (dir, store) = store().await;
+    let run = store.open_run("chat", at(0), at(50)).await.unwrap();
+    let mut other = hold_the_write_lock(&dir.path().join("h.db")).await;
+    // The other writer moves the end of collection while our calls wait: a
+    // read-then-write transaction that read before this commit (a deferred
+    // `BEGIN`) could not write after it (SQLITE_BUSY_SNAPSHOT).
+    sqlx::query("UPDATE runs SET collect_until = ? WHERE id = ?")
+        .bind(at(55))
+        .bind(run.id)
+        .execute(&mut other)
+        .await
+        .unwrap();
+
+    let shift = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .shift_unsent(run.id, chrono::Duration::minutes(10))
+                .await
+        }
+    });
+    let record = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let command = CommandRecord {
+                scope: "chat",
+                run_id: Some(run.id),
+                status_id: "1",
+                account: "alice@fake.example",
+                command: "extend",
+                received_at: at(6),
+                effect: "received",
+            };
+            store.record_command(&command).await
+        }
+    });
+    // Both calls have taken a connection from the pool and are at SQLite
+    // (or one has already ended, which fails below)...
+    while store.pool().size() as usize - store.pool().num_idle() < 2
+        && !shift.is_finished()
+        && !record.is_finished()
+    {
+        tokio::task::yield_now().await;
+    }
+    // ...where they wait for the lock instead of failing with "database is
+    // locked" (which would end them at once).
+    let (shift, record) = (std::pin::pin!(shift), std::pin::pin!(record));
+    let mut both = futures_util::future::join(shift, record);
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(300), &mut both).await;
+    assert!(
+        waited.is_err(),
+        "a call ended while the lock was held: {waited:?}"
+    );
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+
+    let (shift, record) = both.await;
+    shift.unwrap().unwrap();
+    assert!(record.unwrap().unwrap(), "the command was recorded");
+    let run = store.run(run.id).await.unwrap().unwrap();
+    assert_eq!(run.collect_until, at(55) + chrono::Duration::minutes(10));
+}

@@ -269,3 +269,142 @@ async fn a_participant_can_opt_out_and_back_in_and_gets_a_confirmation() {
     app.clock.set(app.end_time());
     assert_all_ok(&within("the run to end", daemon).await.unwrap());
 }
+
+/// The bot's direct messages (its replies to commands), as plain text.
+fn direct_replies(app: &TestApp) -> Vec<String> {
+    app.fake
+        .statuses_by("chatbot")
+        .iter()
+        .filter(|s| s.visibility == "direct")
+        .map(|s| html_to_text(&s.content))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_command_sent_while_the_user_stream_was_down_is_applied_after_it_reconnects() {
+    let app = app_with_moderator().await;
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    app.advance_to_post(1).await;
+    within("both streams", app.fake.wait_for_streams(2)).await;
+    // A first command, answered from the stream: the listener has taken its
+    // position in the notifications, so later ones are commands, not history.
+    command(&app, "alice", "@chatbot status").await;
+
+    app.fake.drop_user_streams();
+    // Nothing runs between these lines (one-threaded test runtime): the
+    // mention is made while no user stream exists, so no frame carries it.
+    assert_eq!(
+        app.fake.wait_until(|w| Some(w.user_stream_count())).await,
+        0
+    );
+    let sent = app
+        .fake
+        .post_as("alice", "@chatbot extend 10m", None, "direct");
+
+    // Only the notifications read after reconnection can bring it.
+    let reply = reply_to(&app, &sent).await;
+    assert!(
+        reply.contains("Extended #1QEdChat by 10m. Next: Q2 at 20:25 GMT"),
+        "{reply}"
+    );
+    // Everything moved 10 minutes later, the end of collection too.
+    app.clock
+        .set(app.end_time() + chrono::Duration::minutes(10));
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    assert_eq!(public_posts(&app).len(), 5);
+    let logged = app.store.commands(&app.chat.id).await.unwrap();
+    assert_eq!(logged.len(), 2, "{logged:?}");
+}
+
+#[tokio::test]
+async fn a_command_seen_on_the_stream_and_again_in_the_notifications_acts_once() {
+    let app = app_with_moderator().await;
+    // Every acknowledgment shows as its own status, even a repeated one.
+    app.fake.forget_idempotency_keys();
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    app.advance_to_post(1).await;
+    within("both streams", app.fake.wait_for_streams(2)).await;
+    let reply = command(&app, "alice", "@chatbot extend 10m").await;
+    assert!(reply.contains("Next: Q2 at 20:25 GMT"), "{reply}");
+
+    // On reconnection the notifications since the stored cursor are read:
+    // the extend, already handled from the stream, comes back.
+    app.fake.drop_user_streams();
+    within("the user stream again", app.fake.wait_for_streams(2)).await;
+    // Events on the new stream are read only after that reconciliation.
+    let reply = command(&app, "alice", "@chatbot status").await;
+    assert!(
+        reply.contains("Next: Q2 at 20:25 GMT"),
+        "extended once: {reply}"
+    );
+    assert_eq!(direct_replies(&app).len(), 2, "{:?}", direct_replies(&app));
+    let logged: Vec<String> = app
+        .store
+        .commands(&app.chat.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, what, _)| what)
+        .collect();
+    assert_eq!(logged, ["extend", "status"]);
+    app.clock
+        .set(app.end_time() + chrono::Duration::minutes(10));
+    assert_all_ok(&within("the run to end", daemon).await.unwrap());
+    assert_eq!(public_posts(&app).len(), 5);
+}
+
+#[tokio::test]
+async fn a_command_offered_to_two_chats_of_one_account_acts_once() {
+    let app = app_with_moderator().await;
+    app.fake.forget_idempotency_keys();
+    let mut second = app.chat.clone();
+    second.id = "2qedchat".into();
+    second.hashtag = hashchat::chats::Hashtag::parse("2QEdChat").unwrap();
+    second.recap_dir = app.dir.path().join("recaps-2");
+    let mut daemon = app.daemon(
+        hashchat::run::RunOptions {
+            once: true,
+            ..Default::default()
+        },
+        tokio_util::sync::CancellationToken::new(),
+    );
+    daemon.config.chats.push(second);
+    let daemon = tokio::spawn(async move { daemon.run(&[]).await.expect("daemon") });
+    // Both chats post their intro; one listener serves the account.
+    app.clock.set(app.post_time(0));
+    wait_for_public_posts(&app, 2).await;
+    within("three streams", app.fake.wait_for_streams(3)).await;
+
+    // A participant's opt-out concerns every chat: recorded and answered once.
+    let reply = command(&app, "bob", "@chatbot optout").await;
+    assert!(reply.contains("left out of every recap"), "{reply}");
+    // A moderator of both chats who names none is asked which, once.
+    let reply = command(&app, "alice", "@chatbot extend 10m").await;
+    assert!(reply.contains("Which chat?"), "{reply}");
+    // Naming one changes that chat only, once.
+    let reply = command(&app, "alice", "@chatbot extend 10m #2QEdChat").await;
+    assert!(
+        reply.contains("Extended #2QEdChat by 10m. Next: Q1 at 20:15 GMT"),
+        "{reply}"
+    );
+    let reply = command(&app, "alice", "@chatbot status #1QEdChat").await;
+    assert!(reply.contains("Next: Q1 at 20:05 GMT"), "{reply}");
+    assert_eq!(direct_replies(&app).len(), 4, "{:?}", direct_replies(&app));
+    assert_eq!(app.store.commands("*").await.unwrap().len(), 1);
+    let first: Vec<String> = app
+        .store
+        .commands("1qedchat")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, what, _)| what)
+        .collect();
+    assert_eq!(first, ["extend", "status"]);
+    assert_eq!(app.store.commands("2qedchat").await.unwrap().len(), 1);
+
+    app.clock
+        .set(app.end_time() + chrono::Duration::minutes(10));
+    assert_all_ok(&within("both runs to end", daemon).await.unwrap());
+}

@@ -95,6 +95,9 @@ pub struct World {
     pub streaming_advertised_elsewhere: bool,
     /// What nodeinfo names: (software name, version).
     pub software: (String, String),
+    /// Idempotency-Keys are not kept: like snac2, which ignores them, or
+    /// Mastodon once its hour has passed. A repeated post is created again.
+    pub forget_idempotency_keys: bool,
     next_sub: u64,
 }
 
@@ -174,6 +177,7 @@ impl FakeServer {
             instance_uri: None,
             streaming_advertised_elsewhere: false,
             software: ("mastodon".into(), "4.3.0".into()),
+            forget_idempotency_keys: false,
             next_sub: 0,
         };
         for (name, bot) in [("chatbot", true), ("alice", false), ("bob", false)] {
@@ -224,6 +228,15 @@ impl FakeServer {
 
     pub fn set_max_characters(&self, max: usize) {
         self.shared.change(|w| w.max_characters = max);
+    }
+
+    /// From now on, keeps no Idempotency-Key (see
+    /// [`World::forget_idempotency_keys`]).
+    pub fn forget_idempotency_keys(&self) {
+        self.shared.change(|w| {
+            w.forget_idempotency_keys = true;
+            w.idempotency.clear();
+        });
     }
 
     /// Serves streams only at [`STREAMING_ELSEWHERE`], redirecting there.
@@ -326,6 +339,17 @@ impl FakeServer {
             .change(|w| w.streams.drain(..).for_each(|s| _ = s.tx.send(Out::Close)));
     }
 
+    /// Closes the user streams (notifications) only, with a close frame;
+    /// hashtag streams stay up.
+    pub fn drop_user_streams(&self) {
+        self.shared.change(|w| {
+            let (user, hashtag): (Vec<Sub>, Vec<Sub>) =
+                w.streams.drain(..).partition(|s| s.user.is_some());
+            w.streams = hashtag;
+            user.into_iter().for_each(|s| _ = s.tx.send(Out::Close));
+        });
+    }
+
     /// Drops every WebSocket's connection without a close frame.
     pub fn cut_streams(&self) {
         self.shared
@@ -424,11 +448,14 @@ impl Shared {
         Status::from_json(&self.status_json(w, id).to_string()).expect("fake status decodes")
     }
 
-    /// Sends `event` for status `id` to the streams of its hashtags; like
-    /// Mastodon, unlisted statuses reach hashtag streams too.
+    /// Sends `event` for status `id` to the streams of its hashtags. Like
+    /// Mastodon (`FanOutOnWriteService` streams to hashtags only what is
+    /// public), an unlisted status reaches no hashtag stream and no tag
+    /// timeline: an unlisted answer is found only through its question's
+    /// context, as a reply.
     fn broadcast(&self, w: &World, id: u64, event: &str) {
         let s = &w.statuses[&id];
-        if !matches!(s.visibility.as_str(), "public" | "unlisted") {
+        if s.visibility != "public" {
             return;
         }
         let payload = if event == "delete" {
@@ -494,6 +521,11 @@ impl World {
     /// Open streams (hashtag and user).
     pub fn stream_count(&self) -> usize {
         self.streams.len()
+    }
+
+    /// Open user streams, which carry the notifications.
+    pub fn user_stream_count(&self) -> usize {
+        self.streams.iter().filter(|s| s.user.is_some()).count()
     }
 
     fn add_account(&mut self, handle: &str, bot: bool) -> String {

@@ -41,22 +41,30 @@ pub struct TestApp {
     pub tuning: Tuning,
 }
 
-/// Hands out clients for the fake server (no environment variables).
+/// Hands out clients for the fake server (no environment variables). Like
+/// `RealConnector`, every chat gets the same client (all of a test's chats
+/// are one account), so they share one request budget.
 pub struct FakeConnector {
     pub server: url::Url,
     pub token: String,
     pub timeout: Duration,
+    pub client: std::sync::Mutex<Option<Arc<dyn Social>>>,
 }
 
 impl Connector for FakeConnector {
     fn connect(&self, _chat: &Chat) -> anyhow::Result<Arc<dyn Social>> {
-        let client = MastodonClient::new(
+        let mut shared = self.client.lock().unwrap();
+        if let Some(client) = shared.as_ref() {
+            return Ok(Arc::clone(client));
+        }
+        let client: Arc<dyn Social> = Arc::new(MastodonClient::new(
             &self.server,
             Platform::Mastodon,
             Token::new(self.token.clone()),
             self.timeout,
-        )?;
-        Ok(Arc::new(client))
+        )?);
+        *shared = Some(Arc::clone(&client));
+        Ok(client)
     }
 }
 
@@ -157,6 +165,7 @@ impl TestApp {
                 server: self.fake.url(),
                 token: self.fake.bot_token(),
                 timeout: self.tuning.request_timeout,
+                client: Default::default(),
             }),
             options,
             tuning: self.tuning.clone(),

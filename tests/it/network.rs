@@ -94,6 +94,49 @@ async fn posting_twice_with_the_same_idempotency_key_creates_one_status() {
 }
 
 #[tokio::test]
+async fn a_server_that_forgets_idempotency_keys_creates_a_repeated_post_again() {
+    let server = FakeServer::start().await;
+    server.forget_idempotency_keys();
+    let client = client(&server);
+    let post = new_post("Q1: What do you teach? #EdChat", "chat-1/run-1/q1");
+
+    let first = client.post(&post).await.unwrap();
+    let again = client.post(&post).await.unwrap();
+
+    assert_ne!(first.id, again.id, "the key is ignored, as snac2 does");
+    assert_eq!(server.statuses_by("chatbot").len(), 2);
+}
+
+#[tokio::test]
+async fn an_unlisted_tagged_reply_reaches_neither_the_hashtag_stream_nor_the_tag_timeline() {
+    let server = FakeServer::start().await;
+    let client = client(&server);
+    let question = client
+        .post(&new_post("Q1: Hello? #EdChat", "q1"))
+        .await
+        .unwrap();
+    let mut stream = client.hashtag_stream("#EdChat").await.unwrap();
+    within("the stream to register", server.wait_for_streams(1)).await;
+
+    let unlisted = server.post_as("alice", "A1: quiet #EdChat", Some(&question.id), "unlisted");
+    let public = server.post_as("bob", "A1: loud #EdChat", None, "public");
+
+    // The stream's first event is the public post: the unlisted one, sent
+    // before it, was never streamed (as on Mastodon).
+    let first = within("the public post", stream.next()).await;
+    assert!(
+        matches!(&first, Some(StreamEvent::Update(s)) if s.id == public.id),
+        "{first:?}"
+    );
+    let timeline = client.tag_timeline(TAG, &Page::default()).await.unwrap();
+    let ids: Vec<_> = timeline.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, [public.id.as_str(), question.id.as_str()]);
+    // It is an answer all the same, found as a reply to its question.
+    let replies = client.replies(&question.id).await.unwrap();
+    assert_eq!(replies[0].id, unlisted.id);
+}
+
+#[tokio::test]
 async fn a_reply_is_posted_below_its_question_and_listed_in_replies() {
     let server = FakeServer::start().await;
     let client = client(&server);
@@ -325,7 +368,7 @@ async fn the_stream_yields_updates_edits_and_deletes_then_ends_when_dropped() {
     let mut stream = client.hashtag_stream("#EdChat").await.unwrap();
     within("the stream to register", server.wait_for_streams(1)).await;
 
-    let posted = server.post_as("alice", "A1: streaming #edchat", None, "unlisted");
+    let posted = server.post_as("alice", "A1: streaming #edchat", None, "public");
     server.edit_as("alice", &posted.id, "A1: edited #EdChat");
     server.delete(&posted.id);
     server.drop_streams();
@@ -692,4 +735,60 @@ async fn a_post_throttled_by_503s_with_retry_after_still_goes_out() {
         "{posts:?}"
     );
     app.finish_run(daemon, 2).await;
+}
+
+#[tokio::test]
+async fn two_chats_on_one_account_draw_from_one_request_budget() {
+    use hashchat::chats::{Hashtag, TokenSource};
+    use hashchat::run::{Connector, RealConnector};
+
+    let app = crate::helpers::TestApp::new().await;
+    let token_file = |user: &str| {
+        let path = app.dir.path().join(format!("{user}.token"));
+        std::fs::write(&path, app.fake.token_of(user)).unwrap();
+        TokenSource::File(path)
+    };
+    let mut first = app.chat.clone();
+    first.token = token_file("chatbot");
+    let mut second = first.clone();
+    second.id = "2qedchat".into();
+    second.hashtag = Hashtag::parse("2QEdChat").unwrap();
+    let mut elsewhere = first.clone();
+    elsewhere.id = "alices".into();
+    elsewhere.token = token_file("alice");
+    let connector = RealConnector::new(Duration::from_secs(5));
+    let [first, second, elsewhere] =
+        [&first, &second, &elsewhere].map(|chat| connector.connect(chat).unwrap());
+
+    // The server tells the first chat the account's limit is used up.
+    app.fake.fail_next(
+        "GET",
+        "/api/v1/instance",
+        Fault::RateLimit {
+            retry_after_secs: 2,
+        },
+    );
+    let throttled = first.instance().await;
+    assert!(
+        matches!(throttled, Err(NetError::RateLimited { .. })),
+        "{throttled:?}"
+    );
+    let before = app.fake.request_count();
+    let started = tokio::time::Instant::now();
+    let waiting = tokio::spawn(async move { second.instance().await });
+    // Another account's chat is not held back; the second chat's request
+    // has not left meanwhile.
+    elsewhere.instance().await.unwrap();
+    assert_eq!(app.fake.request_count(), before + 1);
+
+    within("the second chat's read", waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "the second chat waited out the first one's 429: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(app.fake.request_count(), before + 2);
 }

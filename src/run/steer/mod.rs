@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 mod apply;
+#[cfg(test)]
+mod tests;
 
 use super::commands::{self, Command, HELP};
 use super::Daemon;

@@ -218,7 +218,7 @@ async fn create_status(
             status.language = fields.get("language").cloned();
             status.media = media;
         }
-        if let Some(key) = key {
+        if let Some(key) = key.filter(|_| !w.forget_idempotency_keys) {
             w.idempotency.insert((account, key), id);
         }
         shared.broadcast(w, id, "update");
