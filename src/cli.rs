@@ -192,20 +192,7 @@ pub async fn execute(cli: Cli) -> ExitCode {
             now,
             dry_run,
         } => match load(&cli) {
-            Ok(config) => {
-                run(
-                    &cli,
-                    config,
-                    chat,
-                    RunOptions {
-                        once,
-                        now,
-                        dry_run,
-                        release_idle_memory: true,
-                    },
-                )
-                .await
-            }
+            Ok(config) => run(&cli, config, chat, RunOptions { once, now, dry_run }).await,
             Err(code) => return code,
         },
         Command::Status {

@@ -9,7 +9,6 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod login;
-pub mod memory;
 pub mod network;
 pub mod online;
 pub mod plan;
