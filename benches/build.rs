@@ -1,7 +1,9 @@
 //! Figure 8, build: the size of the stripped release binary and, with
 //! `HASHCHAT_BENCH_CLEAN_BUILD=1`, the wall time of a clean
-//! `cargo build --release` into a fresh target directory (minutes; it
-//! competes with anything else building on the machine).
+//! `cargo build --release --locked --bin hashchat` into a fresh, empty
+//! target directory: the binary alone, without the dev-dependencies, tests
+//! or benches (minutes; it competes with anything else building on the
+//! machine).
 //!
 //!     cargo bench --bench build
 //!     HASHCHAT_BENCH_CLEAN_BUILD=1 cargo bench --bench build
@@ -37,7 +39,7 @@ fn main() {
         let took = start.elapsed().as_secs_f64();
         assert!(status.success(), "the clean build failed");
         println!(
-            "  clean release build: {:.0} s ({:.2}x the ~6 min orientation)",
+            "  clean release build of the binary alone: {:.0} s ({:.2}x the ~6 min orientation)",
             took,
             took / ORIENTATION_BUILD_S
         );

@@ -216,12 +216,7 @@ pub async fn execute(cli: Cli) -> ExitCode {
             dry_run,
         } => match load(&cli.config) {
             Ok(config) => {
-                let options = RunOptions {
-                    once,
-                    now,
-                    dry_run,
-                    release_idle_memory: true,
-                };
+                let options = RunOptions { once, now, dry_run };
                 commands::run::run(&cli.db, config, chat, options).await
             }
             Err(code) => return code,

@@ -8,7 +8,6 @@ pub mod chats;
 pub mod cli;
 pub mod clock;
 pub mod commands;
-pub mod memory;
 pub mod network;
 pub mod recap;
 pub mod run;

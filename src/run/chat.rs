@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use super::driver::{drive, Ended};
 use super::{Daemon, DryRun};
 use crate::chats::Chat;
-use crate::memory::Activity;
 use crate::network::{Account, Instance, NetError, Social};
 use crate::schedule::{self, RunPlan};
 use crate::store::Lease;
@@ -17,11 +16,11 @@ use crate::store::Lease;
 /// How far back missed runs are looked for after a long downtime.
 const MISSED_LOOKBACK_RUNS: usize = 100;
 
-pub async fn chat_loop(daemon: &Daemon, chat: Chat, activity: &mut Activity) -> anyhow::Result<()> {
+pub async fn chat_loop(daemon: &Daemon, chat: Chat) -> anyhow::Result<()> {
     // Held until this task ends, however it ends (a panic, the process
     // killed): the kernel lets go of the lock then.
     let mut lease = take_lease(daemon, &chat).await?;
-    chat_runs(daemon, &chat, activity, &mut lease).await
+    chat_runs(daemon, &chat, &mut lease).await
 }
 
 /// This process's identity in leases: host, pid and a random part (pids
@@ -74,12 +73,7 @@ async fn keep_lease(daemon: &Daemon, chat: &Chat, lease: &mut Lease) -> anyhow::
     Ok(())
 }
 
-async fn chat_runs(
-    daemon: &Daemon,
-    chat: &Chat,
-    activity: &mut Activity,
-    lease: &mut Lease,
-) -> anyhow::Result<()> {
+async fn chat_runs(daemon: &Daemon, chat: &Chat, lease: &mut Lease) -> anyhow::Result<()> {
     let social: Arc<dyn Social> = if daemon.options.dry_run {
         Arc::new(DryRun::new(chat.timezone, Arc::clone(&daemon.clock)))
     } else {
@@ -88,7 +82,7 @@ async fn chat_runs(
     let (me, instance) = identify(daemon, social.as_ref(), chat).await?;
     tracing::info!(chat = %chat.id, bot = %me.acct, domain = %instance.domain, "chat ready");
     warn_overlong_posts(chat, instance.max_characters);
-    runs(daemon, chat, &social, &me, &instance, activity, lease).await
+    runs(daemon, chat, &social, &me, &instance, lease).await
 }
 
 /// Finishes unfinished runs, records missed ones, then does each next run.
@@ -98,7 +92,6 @@ async fn runs(
     social: &Arc<dyn Social>,
     me: &Account,
     instance: &Instance,
-    activity: &mut Activity,
     lease: &mut Lease,
 ) -> anyhow::Result<()> {
     for run in daemon.store.unfinished_runs(&chat.id).await? {
@@ -130,12 +123,10 @@ async fn runs(
         };
         tracing::info!(chat = %chat.id, start = %start, local = %start.with_timezone(&chat.timezone), "next run");
         let plan = RunPlan::new(chat, start);
-        activity.rest();
         tokio::select! {
             _ = daemon.shutdown.cancelled() => return Ok(()),
             _ = daemon.clock.sleep_until(plan.wake_at()) => {}
         }
-        activity.work();
         keep_lease(daemon, chat, lease).await?;
         let run = daemon
             .store

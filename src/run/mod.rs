@@ -44,10 +44,6 @@ pub struct RunOptions {
     pub now: bool,
     /// No network writes: print each post at its time.
     pub dry_run: bool,
-    /// Give start-up memory back whenever every chat sleeps until its
-    /// next run (`crate::memory`). The `run` command sets it; tests,
-    /// which run the daemon inside the test binary, leave it off.
-    pub release_idle_memory: bool,
 }
 
 /// Timing knobs; tests shorten them.
@@ -189,18 +185,11 @@ impl Daemon {
             }
         }
         let mut tasks = JoinSet::new();
-        let (activities, idleness) = crate::memory::Activity::for_chats(chats.len());
-        let _releaser = shared.options.release_idle_memory.then(|| {
-            TaskGuard::spawn(
-                idleness
-                    .release_when_idle(crate::memory::IDLE_SETTLE, crate::memory::release_and_log),
-            )
-        });
-        for (chat, mut activity) in chats.into_iter().zip(activities) {
+        for chat in chats {
             let daemon = Arc::clone(&shared);
             tasks.spawn(async move {
                 let id = chat.id.clone();
-                let result = chat::chat_loop(&daemon, chat, &mut activity).await;
+                let result = chat::chat_loop(&daemon, chat).await;
                 ChatOutcome { chat: id, result }
             });
         }
@@ -225,8 +214,8 @@ impl Daemon {
 }
 
 /// A spawned task that is aborted when its owner is dropped, so a helper
-/// task (a stream listener, the memory releaser) never outlives the run or chat it
-/// serves, even when that future is cancelled mid-way.
+/// task (a stream listener) never outlives the run or chat it serves, even
+/// when that future is cancelled mid-way.
 pub(crate) struct TaskGuard<T>(tokio::task::JoinHandle<T>);
 
 impl<T> TaskGuard<T> {
