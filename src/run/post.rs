@@ -8,11 +8,13 @@
 //! hashchat dies between sending and marking it sent, the next start looks
 //! for the post among the bot's own statuses, and only then resends with
 //! the same key (the server answers a repeated key with the first status).
+//! Not every server keeps the key (snac2 ignores it), so within one process
+//! too, a post whose outcome is unknown (a timeout, a cut connection) is
+//! looked for among the bot's own statuses before it is sent again.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tokio_util::sync::CancellationToken;
 
 use tokio::sync::watch;
 
@@ -76,6 +78,43 @@ pub async fn find_already_sent(
     }))
 }
 
+/// [`find_already_sent`], retried like every read: a passing fault here
+/// must neither fail the run nor make it resend a post that went out.
+async fn look_for_sent(
+    daemon: &Daemon,
+    social: &dyn Social,
+    bot_account_id: &str,
+    post: &PostRow,
+) -> Result<Option<Status>, NetError> {
+    let mut backoff = Backoff::new(daemon.tuning.backoff_base, daemon.tuning.backoff_cap);
+    crate::network::retry(
+        "the bot's own statuses",
+        &mut backoff,
+        daemon.tuning.post_attempts,
+        || find_already_sent(social, bot_account_id, post),
+    )
+    .await
+}
+
+/// Whether the post may have been created although no answer said so: the
+/// request may have reached the server (no answer in time, a connection
+/// cut after sending), the answer came but could not be read, or a proxy
+/// in front of the server lost its answer (502, and 504: the proxy gave up
+/// waiting). Any other HTTP error answer (4xx, 5xx, 429) comes from the
+/// server itself and says the post was not created.
+fn outcome_unknown(error: &NetError) -> bool {
+    matches!(
+        error,
+        NetError::Timeout(_)
+            | NetError::Transport(_)
+            | NetError::Decode(_)
+            | NetError::Server {
+                status: 502 | 504,
+                ..
+            }
+    )
+}
+
 /// Uploads a question's image with its alt text. A question goes out on
 /// time even when its image cannot: the failure is logged at error.
 async fn upload(
@@ -97,14 +136,17 @@ async fn upload(
     }
 }
 
-/// Sends `post`, retrying what can be retried until `give_up_at`.
+/// Sends `post` as `me`, retrying what can be retried until `give_up_at`
+/// or shutdown. After an attempt whose outcome is unknown, the post is
+/// looked for among the bot's own statuses before it is sent again (or
+/// given up on): found, it counts as posted.
 pub async fn send(
     daemon: &Daemon,
     social: &Arc<dyn Social>,
+    me: &Account,
     chat: &Chat,
     post: &PostRow,
     give_up_at: DateTime<Utc>,
-    stop: &CancellationToken,
     image: Option<&QuestionImage>,
 ) -> anyhow::Result<Sent> {
     let store = &daemon.store;
@@ -161,17 +203,43 @@ pub async fn send(
                 backoff.next_delay()
             }
         };
-        if failed >= tuning.post_attempts || throttled > tuning.post_attempts {
-            break;
-        }
         let retry_at = daemon.clock.now() + chrono::Duration::from_std(delay).unwrap_or_default();
-        if retry_at > give_up_at {
-            break;
+        let give_up = failed >= tuning.post_attempts
+            || throttled > tuning.post_attempts
+            || retry_at > give_up_at;
+        if !give_up {
+            tracing::warn!(seq = post.seq, ?delay, "posting failed ({error}); retrying");
+            tokio::select! {
+                _ = daemon.shutdown.cancelled() => return Ok(Sent::Stopped),
+                _ = tokio::time::sleep(delay) => {}
+            }
         }
-        tracing::warn!(seq = post.seq, ?delay, "posting failed ({error}); retrying");
-        tokio::select! {
-            _ = stop.cancelled() => return Ok(Sent::Stopped),
-            _ = tokio::time::sleep(delay) => {}
+        // The key alone cannot be trusted to prevent a second post: snac2
+        // ignores it, Mastodon forgets it after an hour. Looking after the
+        // wait gives a server still handling the request time to finish.
+        if outcome_unknown(&error) {
+            match look_for_sent(daemon, social.as_ref(), &me.id, post).await {
+                Ok(Some(found)) => {
+                    tracing::info!(seq = post.seq, status_id = %found.id, "found the post among the bot's own statuses after {error}; not posting it again");
+                    return Ok(Sent::Posted(Box::new(found)));
+                }
+                Ok(None) => {}
+                // Sending again could post it twice; failing the run over
+                // one post would stop the chat. The post is given up on,
+                // loudly, with both errors.
+                Err(lookup) => {
+                    let reason = format!(
+                        "{reason}; whether it reached the server is unknown, and the bot's own statuses could not be read to check ({lookup}): not sent again"
+                    );
+                    store
+                        .mark_post(post.run_id, post.seq, PostState::Failed, &reason)
+                        .await?;
+                    return Ok(Sent::NotPosted(reason));
+                }
+            }
+        }
+        if give_up {
+            break;
         }
     }
     let reason = format!(
@@ -251,16 +319,7 @@ pub(super) async fn post_all(
             continue;
         }
         if post.state == PostState::Sending {
-            // Retried like every read: a passing fault here must not
-            // fail the run, nor make it resend a post that went out.
-            let mut backoff = Backoff::new(daemon.tuning.backoff_base, daemon.tuning.backoff_cap);
-            let found = crate::network::retry(
-                "the bot's own statuses",
-                &mut backoff,
-                daemon.tuning.post_attempts,
-                || find_already_sent(social.as_ref(), &me.id, &post),
-            )
-            .await?;
+            let found = look_for_sent(daemon, social.as_ref(), &me.id, &post).await?;
             if let Some(found) = found {
                 tracing::info!(seq = post.seq, status_id = %found.id, "found the post sent before a restart; not posting it again");
                 mark_sent(
@@ -285,10 +344,10 @@ pub(super) async fn post_all(
         match send(
             daemon,
             social,
+            me,
             chat,
             &post,
             retry_until,
-            &daemon.shutdown,
             plan.image(post.seq),
         )
         .await?

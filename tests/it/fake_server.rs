@@ -40,6 +40,12 @@ pub enum Fault {
     /// Handles the request (a post is created and streamed) but never
     /// answers: a crash between sending and recording the result.
     AcceptThenHang,
+    /// Handles the request (a post is created and streamed), then drops
+    /// the connection without an answer: a reset after sending.
+    AcceptThenCut,
+    /// Handles the request (a post is created and streamed), then answers
+    /// this status: a proxy that lost the server's answer (502, 504).
+    AcceptThenStatus(u16),
     /// 200 with truncated JSON.
     Malformed,
     /// Answers only once the token is cancelled: a request that hangs for

@@ -539,3 +539,95 @@ async fn a_closing_made_late_by_the_bots_own_work_is_posted_not_skipped() {
         "{posts:#?}"
     );
 }
+
+/// Against a server that ignores Idempotency-Keys (snac2), Q1 is created
+/// but its answer is lost to `fault`: the bot must find Q1 among its own
+/// statuses before sending it again, and record it as sent.
+async fn a_post_whose_outcome_is_unknown_is_looked_for_before_it_is_sent_again(fault: Fault) {
+    let mut app = TestApp::new().await;
+    // The client stops waiting for the lost answer soon.
+    app.tuning.request_timeout = std::time::Duration::from_millis(300);
+    app.fake.forget_idempotency_keys();
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    app.fake.fail_next("POST", "/api/v1/statuses", fault);
+    let q1 = app.advance_to_post(1).await[1].clone();
+    app.finish_run(daemon, 2).await;
+
+    assert_eq!(bot_texts(&app), expected_bot_texts(), "each post once");
+    let posts_sent = app
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/api/v1/statuses")
+        .count();
+    assert_eq!(posts_sent, 5, "Q1 was found, not sent again");
+    let posts = app.store.posts(app.run_id().await).await.unwrap();
+    let row = posts.iter().find(|p| p.seq == 1).expect("Q1's row");
+    assert_eq!(row.state, PostState::Sent, "{row:#?}");
+    assert_eq!(row.status_id.as_deref(), Some(q1.id.as_str()), "{row:#?}");
+}
+
+#[tokio::test]
+async fn a_post_whose_answer_times_out_is_found_not_sent_twice_when_the_server_ignores_its_key() {
+    a_post_whose_outcome_is_unknown_is_looked_for_before_it_is_sent_again(Fault::AcceptThenHang)
+        .await;
+}
+
+#[tokio::test]
+async fn a_post_whose_connection_is_cut_is_found_not_sent_twice_when_the_server_ignores_its_key() {
+    a_post_whose_outcome_is_unknown_is_looked_for_before_it_is_sent_again(Fault::AcceptThenCut)
+        .await;
+}
+
+#[tokio::test]
+async fn a_post_whose_answer_a_proxy_lost_is_found_not_sent_twice_when_the_server_ignores_its_key()
+{
+    // A 504 from the proxy in front of the server: it gave up waiting, but
+    // the server behind it went on and created the post.
+    a_post_whose_outcome_is_unknown_is_looked_for_before_it_is_sent_again(Fault::AcceptThenStatus(
+        504,
+    ))
+    .await;
+}
+
+/// A post whose outcome is unknown, and the bot's own statuses unreadable
+/// for as long as the look-up retries: sending again could post it twice,
+/// so it is given up on with both errors, and the run goes on.
+#[tokio::test]
+async fn a_post_whose_outcome_cannot_be_checked_is_not_sent_again_and_the_run_goes_on() {
+    let mut app = TestApp::new().await;
+    app.tuning.request_timeout = std::time::Duration::from_millis(300);
+    app.fake.forget_idempotency_keys();
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    app.fake
+        .fail_next("POST", "/api/v1/statuses", Fault::AcceptThenCut);
+    let own_statuses = format!(
+        "/api/v1/accounts/{}/statuses",
+        app.fake.account_id("chatbot")
+    );
+    for _ in 0..app.tuning.post_attempts {
+        app.fake
+            .fail_next("GET", &own_statuses, Fault::Status(500, Vec::new()));
+    }
+    app.advance_to_post(1).await;
+    app.finish_run(daemon, 2).await;
+
+    assert_eq!(bot_texts(&app), expected_bot_texts(), "each post once");
+    let posts = app.store.posts(app.run_id().await).await.unwrap();
+    let row = posts.iter().find(|p| p.seq == 1).expect("Q1's row");
+    assert_eq!(row.state, PostState::Failed, "{row:#?}");
+    let reason = row.last_error.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("connection closed") && reason.contains("500"),
+        "both errors: {reason}"
+    );
+    assert!(
+        posts
+            .iter()
+            .filter(|p| p.seq != 1)
+            .all(|p| p.state == PostState::Sent),
+        "{posts:#?}"
+    );
+}

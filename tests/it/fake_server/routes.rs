@@ -79,6 +79,22 @@ async fn log_and_fault(AxState(shared): S, request: Request, next: Next) -> Resp
             let _handled = next.run(request).await;
             std::future::pending().await
         }
+        Some(Fault::AcceptThenCut) => {
+            let _handled = next.run(request).await;
+            // Unwinding ends this connection's task (axum serves each
+            // connection in a task of its own), so the socket is closed
+            // with no answer written. `resume_unwind` runs no panic hook:
+            // nothing is printed, and the server goes on serving.
+            std::panic::resume_unwind(Box::new("the fake cut the connection"))
+        }
+        Some(Fault::AcceptThenStatus(code)) => {
+            let _handled = next.run(request).await;
+            (
+                StatusCode::from_u16(code).expect("status code"),
+                error_body("injected fault after handling"),
+            )
+                .into_response()
+        }
         Some(Fault::Malformed) => (
             StatusCode::OK,
             [("content-type", "application/json")],
