@@ -193,3 +193,53 @@ async fn chats_of_one_account_ask_the_server_who_the_bot_is_once() {
     app.clock.set(app.end_time());
     assert_all_ok(&within("the runs to end", task).await.unwrap());
 }
+
+#[tokio::test]
+async fn an_answer_whose_id_changes_when_edited_counts_once_with_its_edited_text() {
+    let app = TestApp::new().await;
+    // snac2 gives an edited status a new id and keeps its uri.
+    app.fake.reid_statuses_on_edit();
+    let (daemon, _shutdown) = app.spawn_once();
+    app.advance_to_post(0).await;
+    within("the hashtag stream", app.fake.wait_for_streams(1)).await;
+    app.advance_to_post(1).await;
+    let first = app
+        .fake
+        .post_as("alice", "A1: blogs #1QEdChat", None, "public");
+    let run = app.run_id().await;
+    within("the answer stored under its first id", async {
+        while !app
+            .store
+            .statuses(run)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.status_id == first.id)
+        {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let edited = app
+        .fake
+        .edit_as("alice", &first.id, "A1: blogs and podcasts #1QEdChat");
+    assert_ne!(edited.id, first.id, "the fake re-ids an edit");
+    assert_eq!(edited.uri, first.uri);
+    app.finish_run(daemon, 2).await;
+
+    let recap = recap::build(&app.store, &app.chat, run).await.unwrap();
+    let answers: Vec<(&str, &str, &str)> = recap.questions[0]
+        .answers
+        .iter()
+        .map(|a| (a.account.as_str(), a.text.as_str(), a.status_id.as_str()))
+        .collect();
+    assert_eq!(
+        answers,
+        vec![(
+            "alice@fake.example",
+            "A1: blogs and podcasts #1QEdChat",
+            edited.id.as_str()
+        )]
+    );
+    assert_eq!(recap.participants[0].answers, 1);
+}
