@@ -345,8 +345,9 @@ fn raw_insert(rows: &[(StoredStatus, Vec<u32>)], size: usize) -> Duration {
             let mut status_insert = tx
                 .prepare_cached(
                     "INSERT INTO statuses (run_id, status_id, account_id, account, display_name, url,
-                                           html, text, created_at, edited_at, in_reply_to_id, visibility)
-                     VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                           html, text, created_at, edited_at, in_reply_to_id, visibility,
+                                           uri)
+                     VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )
                 .expect("prepare");
             let mut answer_insert = tx
@@ -368,6 +369,7 @@ fn raw_insert(rows: &[(StoredStatus, Vec<u32>)], size: usize) -> Duration {
                         s.edited_at.map(|t| t.to_rfc3339()),
                         s.in_reply_to_id,
                         s.visibility,
+                        s.uri,
                     ])
                     .expect("insert");
                 for q in answers {

@@ -112,6 +112,7 @@ async fn fill(
             let answers = hashchat::answers::answered_questions(&text, QUESTIONS);
             let stored = StoredStatus {
                 status_id: status.id.clone(),
+                uri: status.uri.clone(),
                 account_id: status.account.id.clone(),
                 account: status.account.handle(corpus::DOMAIN),
                 display_name: status.account.display_name.clone(),

@@ -206,9 +206,16 @@ fn log_recorded(stored: &StoredStatus, answers: &[u32], outcome: Outcome) {
 /// copying its content.
 fn row(status: Status, account: String, text: String) -> StoredStatus {
     // `Status::link`, by value.
-    let url = status.url.unwrap_or(status.uri);
+    let url = status.url.unwrap_or_else(|| status.uri.clone());
+    // Its identity: a server that gives no uri has only the id.
+    let uri = if status.uri.is_empty() {
+        status.id.clone()
+    } else {
+        status.uri
+    };
     StoredStatus {
         status_id: status.id,
+        uri,
         account_id: status.account.id,
         account,
         display_name: status.account.display_name,

@@ -4,15 +4,18 @@
 //! per status: sqlx hands every statement to its worker thread, so the
 //! per-statement cost, not SQLite, is what limits one-at-a-time writes
 //! (see docs/PERFORMANCE.md). This is the one place for the rules of
-//! recording a status: idempotent on the status id, only a newer edit
-//! replaces a stored status, a deleted one is never revived.
+//! recording a status: idempotent on the status's identity (its uri), only
+//! a newer edit replaces a stored status, a deleted one is never revived,
+//! and a status that comes back under a new id (snac2 re-ids an edit) is
+//! that edit: the row moves to the new id.
 
 use std::collections::{HashMap, HashSet};
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::{Answered, Recorded, Store};
+use super::{Answered, Recorded, Store, StoredStatus};
 
 /// Rows per statement. A statement of exactly this many rows is prepared
 /// once per connection and kept; a shorter remainder is prepared for its
@@ -27,8 +30,10 @@ fn kept_prepared(rows: usize) -> bool {
 }
 
 /// What is stored of a status that decides whether a newer copy replaces it.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Held {
+    /// The id it is stored under.
+    id: String,
     edited_at: Option<DateTime<Utc>>,
     deleted: bool,
 }
@@ -52,30 +57,41 @@ impl Store {
         // read transaction that later tries to write. The read of what is
         // stored and the writes must see the same database.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut held = stored_versions(&mut tx, run_id, page).await?;
+        let stored = stored_versions(&mut tx, run_id, page).await?;
+        let mut held = stored.clone();
         let mut outcomes = Vec::with_capacity(page.len());
-        // Which input holds the version to write, per status id (the last
+        // Which input holds the version to write, per status uri (the last
         // accepted one), and whether answers may already be stored for it
         // (from the database or an earlier copy in this page).
         let mut to_write: HashMap<&str, (usize, bool)> = HashMap::new();
         for (index, (status, _)) in page.iter().enumerate() {
-            let id = status.status_id.as_str();
-            let before = held.get(id).copied();
-            let outcome = decide(before, status.edited_at);
+            let uri = status.uri.as_str();
+            let before = held.get(uri);
+            let outcome = decide(before, status);
             if outcome != Recorded::Unchanged {
+                let had = before.is_some();
                 held.insert(
-                    id,
+                    uri,
                     Held {
+                        id: status.status_id.clone(),
                         edited_at: status.edited_at,
                         deleted: false,
                     },
                 );
-                to_write.insert(id, (index, before.is_some()));
+                to_write.insert(uri, (index, had));
             }
             outcomes.push(outcome);
         }
         let mut rows: Vec<(usize, bool)> = to_write.into_values().collect();
         rows.sort_unstable();
+        for &(index, _) in &rows {
+            let status = &page[index].0;
+            if let Some(old) = stored.get(status.uri.as_str()) {
+                if old.id != status.status_id {
+                    move_id(&mut tx, run_id, &old.id, status).await?;
+                }
+            }
+        }
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             upsert_statuses(&mut tx, run_id, page, chunk).await?;
         }
@@ -86,22 +102,32 @@ impl Store {
 }
 
 /// The one "newer edit wins" rule: new, a newer edit, or unchanged
-/// (already stored at this or a newer version, or deleted).
-fn decide(stored: Option<Held>, edited_at: Option<DateTime<Utc>>) -> Recorded {
-    match stored {
-        None => Recorded::New,
-        Some(Held { deleted: true, .. }) => Recorded::Unchanged,
-        Some(Held {
-            edited_at: stored, ..
-        }) => match (edited_at, stored) {
-            (Some(c), Some(s)) if c > s => Recorded::Edited,
-            (Some(_), None) => Recorded::Edited,
-            _ => Recorded::Unchanged,
-        },
+/// (already stored at this or a newer version, or deleted). A copy under
+/// another id than the stored one is an edit unless it is older: snac2
+/// gives an edited status a new id, and the old id is retired.
+fn decide(stored: Option<&Held>, copy: &StoredStatus) -> Recorded {
+    let Some(stored) = stored else {
+        return Recorded::New;
+    };
+    if stored.deleted {
+        return Recorded::Unchanged;
+    }
+    let (newer, older) = match (copy.edited_at, stored.edited_at) {
+        (Some(c), Some(s)) => (c > s, c < s),
+        (Some(_), None) => (true, false),
+        (None, Some(_)) => (false, true),
+        (None, None) => (false, false),
+    };
+    let moved = copy.status_id != stored.id;
+    if newer || (moved && !older) {
+        Recorded::Edited
+    } else {
+        Recorded::Unchanged
     }
 }
 
-/// What is stored of the page's statuses, by id.
+/// What is stored of the page's statuses, by uri. A row stored before uris
+/// were kept (none) is matched by its id.
 async fn stored_versions<'p>(
     conn: &mut SqliteConnection,
     run_id: i64,
@@ -110,33 +136,98 @@ async fn stored_versions<'p>(
     let mut held = HashMap::with_capacity(page.len());
     for chunk in page.chunks(ROWS_PER_STATEMENT) {
         let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT status_id, edited_at, deleted_at FROM statuses WHERE run_id = ",
+            "SELECT status_id, uri, edited_at, deleted_at FROM statuses WHERE run_id = ",
         );
-        query.push_bind(run_id).push(" AND status_id IN (");
-        // Every id of the chunk, repeats too: the same text for every full
-        // chunk, so its statement is prepared once.
+        query.push_bind(run_id).push(" AND (uri IN (");
+        // Every uri and id of the chunk, repeats too: the same text for
+        // every full chunk, so its statement is prepared once.
+        let mut uris = query.separated(", ");
+        for (status, _) in chunk {
+            uris.push_bind(status.uri.as_str());
+        }
+        query.push(") OR (uri IS NULL AND status_id IN (");
         let mut ids = query.separated(", ");
         for (status, _) in chunk {
             ids.push_bind(status.status_id.as_str());
         }
-        query.push(")");
-        let wanted: HashSet<&'p str> = chunk.iter().map(|(s, _)| s.status_id.as_str()).collect();
-        // (status_id, edited_at, deleted_at) of the copies already stored.
-        type Stored = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+        query.push(")))");
+        let wanted: HashSet<&'p str> = chunk.iter().map(|(s, _)| s.uri.as_str()).collect();
+        let uri_of_id: HashMap<&str, &'p str> = chunk
+            .iter()
+            .map(|(s, _)| (s.status_id.as_str(), s.uri.as_str()))
+            .collect();
+        // (status_id, uri, edited_at, deleted_at) of the copies stored.
+        type Stored = (
+            String,
+            Option<String>,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+        );
         let rows: Vec<Stored> = query
             .build_query_as()
             .persistent(kept_prepared(chunk.len()))
             .fetch_all(&mut *conn)
             .await?;
-        for (id, edited_at, deleted_at) in rows {
+        for (id, uri, edited_at, deleted_at) in rows {
+            let deleted = deleted_at.is_some();
             // Keyed by the page's own string so the map outlives the rows.
-            if let Some(&key) = wanted.get(id.as_str()) {
-                let deleted = deleted_at.is_some();
-                held.insert(key, Held { edited_at, deleted });
+            match uri {
+                Some(uri) => {
+                    if let Some(&key) = wanted.get(uri.as_str()) {
+                        held.insert(
+                            key,
+                            Held {
+                                id,
+                                edited_at,
+                                deleted,
+                            },
+                        );
+                    }
+                }
+                // A row matched by uri wins over one matched by id.
+                None => {
+                    if let Some(&key) = uri_of_id.get(id.as_str()) {
+                        held.entry(key).or_insert(Held {
+                            id,
+                            edited_at,
+                            deleted,
+                        });
+                    }
+                }
             }
         }
     }
     Ok(held)
+}
+
+/// Moves a stored status to the id its server now gives it; its answers
+/// follow (ON UPDATE CASCADE). A row stored under the new id before uris
+/// were kept is this same status seen earlier: it goes.
+async fn move_id(
+    conn: &mut SqliteConnection,
+    run_id: i64,
+    old_id: &str,
+    status: &StoredStatus,
+) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM statuses WHERE run_id = ? AND status_id = ? AND uri IS NULL")
+        .bind(run_id)
+        .bind(status.status_id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE statuses SET status_id = ? WHERE run_id = ? AND status_id = ?")
+        .bind(status.status_id.as_str())
+        .bind(run_id)
+        .bind(old_id)
+        .execute(&mut *conn)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot move status {old_id} to its new id {}",
+                status.status_id
+            )
+        })?;
+    tracing::info!(old_id, status_id = %status.status_id, "a post's id changed with an edit");
+    Ok(())
 }
 
 async fn upsert_statuses(
@@ -146,13 +237,14 @@ async fn upsert_statuses(
     rows: &[(usize, bool)],
 ) -> anyhow::Result<()> {
     let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "INSERT INTO statuses (run_id, status_id, account_id, account, display_name, url,
+        "INSERT INTO statuses (run_id, status_id, uri, account_id, account, display_name, url,
                                html, text, created_at, edited_at, in_reply_to_id, visibility) ",
     );
     query.push_values(rows, |mut row, &(index, _)| {
         let s = &page[index].0;
         row.push_bind(run_id)
             .push_bind(s.status_id.as_str())
+            .push_bind(s.uri.as_str())
             .push_bind(s.account_id.as_str())
             .push_bind(s.account.as_str())
             .push_bind(s.display_name.as_str())
@@ -167,7 +259,7 @@ async fn upsert_statuses(
     query.push(
         " ON CONFLICT (run_id, status_id) DO UPDATE SET
              display_name = excluded.display_name, html = excluded.html,
-             text = excluded.text, edited_at = excluded.edited_at",
+             text = excluded.text, edited_at = excluded.edited_at, uri = excluded.uri",
     );
     query
         .build()
@@ -241,6 +333,7 @@ mod tests {
     fn status(id: &str, text: &str, edited: Option<u32>) -> StoredStatus {
         StoredStatus {
             status_id: id.into(),
+            uri: format!("https://fake.example/users/alice/statuses/{id}"),
             account_id: "2".into(),
             account: "alice@fake.example".into(),
             display_name: "Alice".into(),

@@ -3,7 +3,8 @@
 //! Owns the database file and its schema (`migrations/`, applied at
 //! start-up). Uniqueness in the schema is what makes reprocessing
 //! idempotent: one run per (chat, planned start), one post per (run, seq),
-//! one status per (run, remote id). Knows nothing about the network.
+//! one status per (run, uri), whatever
+//! id its server gives it now. Knows nothing about the network.
 
 mod batch;
 mod commands;

@@ -9,7 +9,11 @@ use super::Store;
 /// A participant's status as stored (text already stripped of HTML).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredStatus {
+    /// The server's id for it now: snac2 gives an edited status a new one.
     pub status_id: String,
+    /// Its identity: the ActivityPub id, or the status id when a server
+    /// gives none. One row per (run, uri).
+    pub uri: String,
     pub account_id: String,
     pub account: String,
     pub display_name: String,

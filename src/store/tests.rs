@@ -18,6 +18,7 @@ async fn store() -> (tempfile::TempDir, Store) {
 fn status(id: &str, text: &str, edited: Option<DateTime<Utc>>) -> StoredStatus {
     StoredStatus {
         status_id: id.into(),
+        uri: format!("https://fake.example/users/alice/statuses/{id}"),
         account_id: "2".into(),
         account: "alice@fake.example".into(),
         display_name: "Alice".into(),
@@ -104,6 +105,108 @@ async fn recording_a_status_twice_stores_it_once_and_only_newer_edits_replace_it
     assert_eq!(rows[0].text, "A2 changed");
     assert_eq!(rows[0].answers, vec![2]);
     assert_eq!(rows[0].edited_at, Some(at(9)));
+}
+
+/// Status `id` as its server gives it now, with the identity of status `of`.
+fn under_id(id: &str, of: &str, text: &str, edited: Option<DateTime<Utc>>) -> StoredStatus {
+    StoredStatus {
+        uri: status(of, text, edited).uri,
+        ..status(id, text, edited)
+    }
+}
+
+/// (status id, text, answers) of every stored status.
+async fn rows_of(store: &Store, run: i64) -> Vec<(String, String, Vec<u32>)> {
+    let rows = store.statuses(run).await.unwrap();
+    rows.into_iter()
+        .map(|r| (r.status_id, r.text, r.answers))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_status_edited_under_a_new_id_is_one_answer_under_that_id() {
+    let (_dir, store) = store().await;
+    let run = store.open_run("chat", at(0), at(50)).await.unwrap().id;
+    let first = status("7", "A1 first", None);
+    store.record_status(run, &first, &[1]).await.unwrap();
+    // snac2 gives the edit a new id; its uri stays.
+    let edit = under_id("9", "7", "A2 changed", Some(at(9)));
+    assert_eq!(
+        store.record_status(run, &edit, &[2]).await.unwrap(),
+        Recorded::Edited
+    );
+    let want = vec![("9".to_string(), "A2 changed".to_string(), vec![2])];
+    assert_eq!(rows_of(&store, run).await, want);
+    // The old copy again (a page read before the edit) changes nothing,
+    // and the same version under its new id is no second answer either.
+    for again in [&first, &edit] {
+        let outcome = store.record_status(run, again, &[1]).await.unwrap();
+        assert_eq!(outcome, Recorded::Unchanged, "{}", again.status_id);
+    }
+    assert_eq!(rows_of(&store, run).await, want);
+    assert!(
+        !store.mark_deleted(run, "7", at(10)).await.unwrap(),
+        "the old id is retired"
+    );
+    assert!(store.mark_deleted(run, "9", at(10)).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_page_holding_a_status_and_its_edit_under_a_new_id_stores_one_answer() {
+    let (_dir, store) = store().await;
+    let run = store.open_run("chat", at(0), at(50)).await.unwrap().id;
+    store
+        .record_status(run, &status("3", "A3 stored", None), &[3])
+        .await
+        .unwrap();
+    let page = vec![
+        (status("7", "A1 first", None), vec![1]),
+        (under_id("9", "7", "A2 changed", Some(at(9))), vec![2]),
+        (under_id("4", "3", "A3 edited", Some(at(9))), vec![3]),
+    ];
+    let outcomes = store.record_statuses(run, &page).await.unwrap();
+    use Recorded::*;
+    assert_eq!(outcomes, vec![New, Edited, Edited]);
+    assert_eq!(
+        rows_of(&store, run).await,
+        vec![
+            ("4".to_string(), "A3 edited".to_string(), vec![3]),
+            ("9".to_string(), "A2 changed".to_string(), vec![2]),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_status_stored_before_uris_were_kept_is_found_by_its_id() {
+    let (_dir, store) = store().await;
+    let run = store.open_run("chat", at(0), at(50)).await.unwrap().id;
+    store
+        .record_status(run, &status("7", "A1 first", None), &[1])
+        .await
+        .unwrap();
+    // What the migration leaves of a row stored before it: no uri.
+    sqlx::query("UPDATE statuses SET uri = NULL")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let again = store
+        .record_status(run, &status("7", "A1 first", None), &[1])
+        .await
+        .unwrap();
+    assert_eq!(again, Recorded::Unchanged);
+    let edit = status("7", "A2 changed", Some(at(9)));
+    assert_eq!(
+        store.record_status(run, &edit, &[2]).await.unwrap(),
+        Recorded::Edited
+    );
+    // Its uri is kept now: an edit under a new id finds it.
+    let moved = under_id("9", "7", "A3 moved", Some(at(10)));
+    assert_eq!(
+        store.record_status(run, &moved, &[3]).await.unwrap(),
+        Recorded::Edited
+    );
+    let want = vec![("9".to_string(), "A3 moved".to_string(), vec![3])];
+    assert_eq!(rows_of(&store, run).await, want);
 }
 
 #[tokio::test]

@@ -104,6 +104,11 @@ pub struct World {
     /// Idempotency-Keys are not kept: like snac2, which ignores them, or
     /// Mastodon once its hour has passed. A repeated post is created again.
     pub forget_idempotency_keys: bool,
+    /// An edit gives the status a new id, as snac2 does; its `uri` stays.
+    pub reid_on_edit: bool,
+    /// Old id → the id a status re-identified by an edit has now: the old
+    /// id still answers `GET /api/v1/statuses/:id`, under the new id.
+    pub moved: HashMap<u64, u64>,
     next_sub: u64,
 }
 
@@ -123,6 +128,8 @@ pub struct Acct {
 #[derive(Debug, Clone)]
 pub struct Stored {
     pub id: u64,
+    /// The id its `uri` was made from: its first id.
+    pub uri_id: u64,
     pub account: usize,
     pub content: String,
     pub tags: Vec<String>,
@@ -184,6 +191,8 @@ impl FakeServer {
             streaming_advertised_elsewhere: false,
             software: ("mastodon".into(), "4.3.0".into()),
             forget_idempotency_keys: false,
+            reid_on_edit: false,
+            moved: HashMap::new(),
             next_sub: 0,
         };
         for (name, bot) in [("chatbot", true), ("alice", false), ("bob", false)] {
@@ -295,10 +304,20 @@ impl FakeServer {
         })
     }
 
+    /// Every later edit gives the status a new id (see [`World::reid_on_edit`]).
+    pub fn reid_statuses_on_edit(&self) {
+        self.shared.change(|w| w.reid_on_edit = true);
+    }
+
+    /// Edits a status; returns it as it is now (under a new id when
+    /// [`FakeServer::reid_statuses_on_edit`] was called).
     pub fn edit_as(&self, user: &str, id: &str, text: &str) -> Status {
-        let id: u64 = id.parse().expect("numeric id");
+        let mut id: u64 = id.parse().expect("numeric id");
         self.shared.change(|w| {
             let account = w.account(user).0;
+            if w.reid_on_edit {
+                id = w.reid(id);
+            }
             let status = w.statuses.get_mut(&id).expect("status exists");
             assert_eq!(status.account, account, "{user} does not own {id}");
             (status.content, status.tags) = render(text);
@@ -568,6 +587,20 @@ impl World {
         self.accounts.iter().position(|a| a.token == token)
     }
 
+    /// Gives status `old` the next id; returns it.
+    fn reid(&mut self, old: u64) -> u64 {
+        let new = self.next_id;
+        self.next_id += 1;
+        let mut status = self.statuses.remove(&old).expect("status exists");
+        status.id = new;
+        self.statuses.insert(new, status);
+        for to in self.moved.values_mut().filter(|to| **to == old) {
+            *to = new;
+        }
+        self.moved.insert(old, new);
+        new
+    }
+
     fn live(&self) -> impl Iterator<Item = &Stored> {
         self.statuses.values().filter(|s| !s.deleted)
     }
@@ -586,6 +619,7 @@ impl World {
         let visibility = visibility.to_owned();
         let stored = Stored {
             id,
+            uri_id: id,
             account,
             content,
             tags,

@@ -7,6 +7,7 @@ mod commands;
 mod config;
 mod downtime;
 mod e2e;
+mod edited_ids;
 mod fake_server;
 mod helpers;
 mod login;

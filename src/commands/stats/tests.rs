@@ -37,6 +37,7 @@ fn chat() -> Chat {
 fn post(id: &str, user: &str, start: DateTime<Utc>, minutes: i64, html: &str) -> StoredStatus {
     StoredStatus {
         status_id: id.into(),
+        uri: format!("https://mastodon.example/users/{user}/statuses/{id}"),
         account_id: format!("{user}-id"),
         account: format!("{user}@mastodon.example"),
         display_name: user.to_uppercase(),

@@ -69,7 +69,7 @@ impl Shared {
             .map(|t| json!({"name": t, "url": format!("https://{DOMAIN}/tags/{t}"), "history": []}))
             .collect();
         json!({
-            "id": id.to_string(), "uri": format!("https://{DOMAIN}/users/{}/statuses/{id}", a.username),
+            "id": id.to_string(), "uri": format!("https://{DOMAIN}/users/{}/statuses/{}", a.username, s.uri_id),
             "url": format!("https://{DOMAIN}/@{}/{id}", a.username), "account": self.account_json(a),
             "in_reply_to_id": s.in_reply_to_id.map(|r| r.to_string()), "in_reply_to_account_id": reply_account,
             "reblog": null, "content": s.content, "created_at": s.created_at.to_rfc3339(),

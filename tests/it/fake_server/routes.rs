@@ -248,6 +248,8 @@ async fn one_status(AxState(shared): S, Path(id): Path<String>) -> Response {
     match id
         .parse::<u64>()
         .ok()
+        // An id retired by an edit answers with the status under its new id.
+        .map(|i| w.moved.get(&i).copied().unwrap_or(i))
         .filter(|i| w.statuses.get(i).is_some_and(|s| !s.deleted))
     {
         Some(id) => Json(shared.status_json(&w, id)).into_response(),
