@@ -104,10 +104,10 @@ impl Connector for RealConnector {
         if let Some(client) = clients.get(&key) {
             return Ok(Arc::clone(client));
         }
-        let token = Token::load(&chat.token)?;
+        let token = Token::load(chat.account().token())?;
         let client: Arc<dyn Social> = Arc::new(MastodonClient::new(
-            &chat.server,
-            chat.platform,
+            chat.account().server(),
+            chat.account().platform(),
             token,
             self.timeout,
         )?);
@@ -149,7 +149,12 @@ fn by_account(chats: &[Chat]) -> Vec<Vec<Chat>> {
 /// Identifies the account a chat posts as: its server, platform and where
 /// its token comes from (never the token itself).
 pub(crate) fn account_key(chat: &Chat) -> String {
-    format!("{:?} {} {:?}", chat.platform, chat.server, chat.token)
+    format!(
+        "{:?} {} {:?}",
+        chat.account().platform(),
+        chat.account().server(),
+        chat.account().token()
+    )
 }
 
 /// How a chat task ended.
@@ -199,7 +204,7 @@ impl Daemon {
         for (chat, mut activity) in chats.into_iter().zip(activities) {
             let daemon = Arc::clone(&shared);
             tasks.spawn(async move {
-                let id = chat.id.clone();
+                let id = chat.id().to_string();
                 let result = chat::chat_loop(&daemon, chat, &mut activity).await;
                 ChatOutcome { chat: id, result }
             });

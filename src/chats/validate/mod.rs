@@ -135,7 +135,7 @@ impl Draft {
         let chats = chats
             .into_iter()
             .map(|Placed { mut chat, .. }| {
-                chat.sessions.sort_by_key(|s| s.date);
+                chat.timing.sessions.sort_by_key(|s| s.date);
                 chat
             })
             .collect();

@@ -60,7 +60,7 @@ async fn run(
 ) -> i64 {
     let plan = timeline(chat, start);
     let row = store
-        .open_run(&chat.id, start, plan.collect_until)
+        .open_run(chat.id(), start, plan.collect_until)
         .await
         .expect("open run");
     let bodies: Vec<_> = plan
