@@ -88,7 +88,7 @@ pub fn chat(
     questions: usize,
     server: url::Url,
     extra: &str,
-) -> hashchat::chats::Chat {
+) -> std::sync::Arc<hashchat::chats::Chat> {
     let mut yaml = format!(
         "server: {server}\ntoken_env: HASHCHAT_BENCH_UNUSED\nrecap_dir: {}\nchats:\n  - id: {id}\n    hashtag: {hashtag}\n    start: \"{}\"\n",
         std::env::temp_dir().join("hashchat-bench-recaps").display(),

@@ -13,8 +13,9 @@ use super::{
     Visibility, When,
 };
 
-/// One validated chat definition.
-#[derive(Debug, Clone)]
+/// One validated chat definition. Not `Clone`: it is shared by `Arc`
+/// (see [`super::Config`]), never copied.
+#[derive(Debug)]
 pub struct Chat {
     pub(super) id: String,
     pub(super) account: Account,
@@ -104,8 +105,8 @@ impl Chat {
             source.push_str(line);
             source.push('\n');
         }
-        let (config, _) = Draft::parse(Path::new("chat.yaml"), &source).finish()?;
-        config.chats.into_iter().next().ok_or_else(|| {
+        let (chats, _) = Draft::parse(Path::new("chat.yaml"), &source).finish_chats()?;
+        chats.into_iter().next().ok_or_else(|| {
             let message = "the YAML holds no chat";
             Diagnostics::whole_file("chat.yaml".into(), message, None)
         })

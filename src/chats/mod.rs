@@ -22,19 +22,26 @@ pub use suggest::suggest;
 pub use validate::{load, load_checked, parse, parse_checked, parse_platform, Draft, Placed};
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-/// Every chat of one `chats.yaml`, validated.
+/// Every chat of one `chats.yaml`, validated. Chats are shared by `Arc`:
+/// the daemon's tasks and listeners hold the same chat, never a copy.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub path: PathBuf,
-    pub chats: Vec<Chat>,
+    pub chats: Vec<Arc<Chat>>,
 }
 
 impl Config {
     pub fn chat(&self, id: &str) -> Option<&Chat> {
-        self.chats.iter().find(|c| c.id == id)
+        self.shared(id).map(Arc::as_ref)
+    }
+
+    /// The chat named `id`, to hold beside the configuration.
+    pub fn shared(&self, id: &str) -> Option<&Arc<Chat>> {
+        self.chats.iter().find(|c| c.id() == id)
     }
 }
 

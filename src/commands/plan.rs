@@ -29,7 +29,7 @@ pub fn plan(
     format: PlanFormat,
 ) -> anyhow::Result<String> {
     let chats: Vec<&Chat> = match chat {
-        None => config.chats.iter().collect(),
+        None => config.chats.iter().map(AsRef::as_ref).collect(),
         Some(id) => match config.chat(id) {
             Some(c) => vec![c],
             None => bail!("{}", unknown_chat(config, id)),
@@ -269,7 +269,7 @@ mod tests {
         .expect("the one-off chat is valid");
         Config {
             path: "chats.yaml".into(),
-            chats: vec![weekly, once],
+            chats: vec![std::sync::Arc::new(weekly), std::sync::Arc::new(once)],
         }
     }
 

@@ -17,7 +17,11 @@ use crate::store::Lease;
 /// How far back missed runs are looked for after a long downtime.
 const MISSED_LOOKBACK_RUNS: usize = 100;
 
-pub async fn chat_loop(daemon: &Daemon, chat: Chat, activity: &mut Activity) -> anyhow::Result<()> {
+pub async fn chat_loop(
+    daemon: &Daemon,
+    chat: Arc<Chat>,
+    activity: &mut Activity,
+) -> anyhow::Result<()> {
     // Held until this task ends, however it ends (a panic, the process
     // killed): the kernel lets go of the lock then.
     let mut lease = take_lease(daemon, &chat).await?;

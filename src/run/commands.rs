@@ -103,6 +103,7 @@ pub fn chat_for<'a>(config: &'a Config, sender: &str, text: &str) -> Option<&'a 
     let moderated: Vec<&Chat> = config
         .chats
         .iter()
+        .map(AsRef::as_ref)
         .filter(|c| is_moderator(c, sender))
         .collect();
     let named: Vec<&Chat> = moderated

@@ -45,9 +45,12 @@ fn merged(entry: &[(String, String)], keys: &[(&str, &str)]) -> Vec<(String, Str
 }
 
 /// A chat from its chats.yaml keys, through validation like any chat.
-fn chat_from_keys(keys: &[(String, String)]) -> Chat {
+fn chat_from_keys(keys: &[(String, String)]) -> Arc<Chat> {
     let entry: String = keys.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
-    Chat::from_yaml(&entry).unwrap_or_else(|e| panic!("the test chat is invalid: {e:?}\n{entry}"))
+    Arc::new(
+        Chat::from_yaml(&entry)
+            .unwrap_or_else(|e| panic!("the test chat is invalid: {e:?}\n{entry}")),
+    )
 }
 
 pub fn start_time() -> DateTime<Utc> {
@@ -62,7 +65,7 @@ pub struct TestApp {
     pub fake: FakeServer,
     /// The test chat, built from [`TestApp::chat_keys`]; change it with
     /// [`TestApp::set_chat`] (a `Chat` is only ever built by validation).
-    pub chat: Chat,
+    pub chat: Arc<Chat>,
     /// The test chat's chats.yaml entry, one `(key, YAML value)` a key.
     pub chat_keys: Vec<(String, String)>,
     pub tuning: Tuning,
@@ -158,7 +161,7 @@ impl TestApp {
     /// validated as chats.yaml is; `app.chat` is unchanged. Setting
     /// `schedule` drops `start` (and the reverse), `token_file` drops
     /// `token_env` (and the reverse), so that a chat has one of each.
-    pub fn chat_with(&self, keys: &[(&str, &str)]) -> Chat {
+    pub fn chat_with(&self, keys: &[(&str, &str)]) -> Arc<Chat> {
         chat_from_keys(&merged(&self.chat_keys, keys))
     }
 

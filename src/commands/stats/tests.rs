@@ -28,7 +28,7 @@ chats:
     collect_after: 10m
 ";
 
-fn chat() -> Chat {
+fn chat() -> std::sync::Arc<Chat> {
     let config = chats::parse(Path::new("chats.yaml"), CHATS).expect("the test chat is valid");
     config.chats.into_iter().next().expect("one chat")
 }

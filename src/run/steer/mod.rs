@@ -25,7 +25,7 @@ const CONSENT: &str = "*";
 
 /// Listens for the mentions of one account until `stop`, reconnecting
 /// with backoff; each mention is offered to every chat of that account.
-pub async fn listen_account(daemon: &Daemon, chats: &[Chat], stop: CancellationToken) {
+pub async fn listen_account(daemon: &Daemon, chats: &[Arc<Chat>], stop: CancellationToken) {
     let Some(first) = chats.first() else { return };
     let social = match daemon.connector.connect(first) {
         Ok(social) => social,
@@ -57,7 +57,7 @@ pub async fn listen_account(daemon: &Daemon, chats: &[Chat], stop: CancellationT
 
 async fn listen(
     daemon: &Daemon,
-    chats: &[Chat],
+    chats: &[Arc<Chat>],
     social: Arc<dyn Social>,
     domain: &str,
     stop: CancellationToken,
@@ -109,7 +109,7 @@ async fn listen(
 /// is for it (and consent is recorded once, whichever chat sees it first).
 async fn offer(
     daemon: &Daemon,
-    chats: &[Chat],
+    chats: &[Arc<Chat>],
     social: &dyn Social,
     domain: &str,
     status: &Status,
@@ -124,7 +124,7 @@ async fn offer(
 /// the position is taken. Handling is idempotent, so rereading is safe.
 async fn reconcile(
     daemon: &Daemon,
-    chats: &[Chat],
+    chats: &[Arc<Chat>],
     scope: &str,
     social: &dyn Social,
     domain: &str,
