@@ -127,11 +127,12 @@ async fn post_timing(posts: usize, apart: Duration) -> Vec<f64> {
     let dir = tempfile::tempdir().expect("temp dir");
     let (fake, store) = fresh(&dir).await;
     let start = Utc::now() + chrono::Duration::milliseconds(1500);
-    let mut chat = common::chat("timing", "TimingChat", start, posts - 2, fake.url());
-    chat.first_question_after = apart;
-    chat.question_interval = apart;
-    chat.collect_after = apart;
-    chat.recap_dir = dir.path().join("recaps");
+    let apart = common::yaml_duration(apart);
+    let keys = format!(
+        "first_question_after: {apart}\nquestion_interval: {apart}\ncollect_after: {apart}\nrecap_dir: {}",
+        dir.path().join("recaps").display()
+    );
+    let chat = common::chat("timing", "TimingChat", start, posts - 2, fake.url(), &keys);
     let daemon = daemon(chat, store.clone(), fake.url(), fake.bot_token());
     daemon.run(&[]).await.expect("the run");
     lateness(&fake, &store, "timing").await
@@ -191,11 +192,15 @@ async fn one_hour(answers: usize, commits: &Commits) -> Hour {
         })
         .collect();
     let start = Utc::now() + chrono::Duration::milliseconds(1500);
-    let mut chat = common::chat("hour", "HourChat", start, 8, fake.url());
-    chat.first_question_after = scale(Duration::from_secs(3 * 60));
-    chat.question_interval = scale(Duration::from_secs(7 * 60));
-    chat.collect_after = scale(Duration::from_secs(10 * 60));
-    chat.recap_dir = dir.path().join("recaps");
+    let minutes = |m: u64| common::yaml_duration(scale(Duration::from_secs(m * 60)));
+    let keys = format!(
+        "first_question_after: {}\nquestion_interval: {}\ncollect_after: {}\nrecap_dir: {}",
+        minutes(3),
+        minutes(7),
+        minutes(10),
+        dir.path().join("recaps").display()
+    );
+    let chat = common::chat("hour", "HourChat", start, 8, fake.url(), &keys);
     let daemon = daemon(chat, store.clone(), fake.url(), fake.bot_token());
     let run = tokio::spawn(daemon.run(&[]));
     let fake = Arc::new(fake);

@@ -26,6 +26,7 @@ fn main() {
         corpus::opens(),
         QUESTIONS as usize,
         "https://bench.example/".parse().expect("url"),
+        "",
     );
     let (store, run_id, answers, statuses) = rt.block_on(fill(&dir, &chat, answers_wanted));
     println!("recap: a run with {answers} answers ({statuses} posts), median of {runs} runs");
@@ -78,7 +79,7 @@ async fn fill(
         .expect("store");
     let timeline = schedule::timeline(chat, corpus::opens());
     let run = store
-        .open_run(&chat.id, timeline.start, timeline.collect_until)
+        .open_run(chat.id(), timeline.start, timeline.collect_until)
         .await
         .expect("a run");
     let planned: Vec<_> = timeline

@@ -35,7 +35,7 @@ impl Connector for FakeConnector {
 }
 
 /// One run of `chat` (`--once`) against `server` with the system clock.
-pub fn daemon(chat: Chat, store: Store, server: url::Url, token: String) -> Daemon {
+pub fn daemon(chat: Arc<Chat>, store: Store, server: url::Url, token: String) -> Daemon {
     Daemon {
         config: Config {
             path: "chats.yaml".into(),

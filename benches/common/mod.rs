@@ -79,18 +79,25 @@ pub fn machine() -> String {
 
 /// A valid chat for driving the library directly, made the way a user
 /// makes one (chats.yaml text through validation) so that it keeps up with
-/// new settings; timings are then set by the caller.
+/// new settings. `extra` holds more of the chat's keys, one `key: value`
+/// a line (e.g. timings, see [`yaml_duration`]).
 pub fn chat(
     id: &str,
     hashtag: &str,
     start: chrono::DateTime<chrono::Utc>,
     questions: usize,
     server: url::Url,
-) -> hashchat::chats::Chat {
+    extra: &str,
+) -> std::sync::Arc<hashchat::chats::Chat> {
     let mut yaml = format!(
-        "server: {server}\ntoken_env: HASHCHAT_BENCH_UNUSED\nrecap_dir: {}\nchats:\n  - id: {id}\n    hashtag: {hashtag}\n    start: \"2030-01-01T20:00:00Z\"\n    questions:\n",
-        std::env::temp_dir().join("hashchat-bench-recaps").display()
+        "server: {server}\ntoken_env: HASHCHAT_BENCH_UNUSED\nrecap_dir: {}\nchats:\n  - id: {id}\n    hashtag: {hashtag}\n    start: \"{}\"\n",
+        std::env::temp_dir().join("hashchat-bench-recaps").display(),
+        start.to_rfc3339()
     );
+    for line in extra.lines() {
+        yaml.push_str(&format!("    {line}\n"));
+    }
+    yaml.push_str("    questions:\n");
     for n in 1..=questions {
         yaml.push_str(&format!(
             "      - \"Question {n}: what would you change first?\"\n"
@@ -98,7 +105,11 @@ pub fn chat(
     }
     let mut config = hashchat::chats::parse(std::path::Path::new("bench.yaml"), &yaml)
         .unwrap_or_else(|e| panic!("the bench chat is invalid: {e:?}"));
-    let mut chat = config.chats.remove(0);
-    chat.when = hashchat::chats::When::Once(start);
-    chat
+    config.chats.remove(0)
+}
+
+/// A duration as chats.yaml takes it (`1s 500ms`), to the nanosecond.
+#[allow(dead_code)] // not every bench sets timings
+pub fn yaml_duration(d: std::time::Duration) -> String {
+    humantime::format_duration(d).to_string()
 }

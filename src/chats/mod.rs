@@ -4,6 +4,7 @@
 //! (`diagnostics`). This module does no I/O beyond reading the file and
 //! checking that question images exist.
 
+mod chat;
 mod cron_dialect;
 mod diagnostics;
 mod length;
@@ -12,6 +13,7 @@ mod raw;
 mod suggest;
 mod validate;
 
+pub use chat::{Account, Chat, Content, Policy, Timing};
 pub use cron_dialect::{classic_cron, parse_classic, CronError, CRON_HINT};
 pub use diagnostics::{Diagnostic, Diagnostics, Note, Span};
 pub use length::post_length;
@@ -20,21 +22,26 @@ pub use suggest::suggest;
 pub use validate::{load, load_checked, parse, parse_checked, parse_platform, Draft, Placed};
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
 
-/// Every chat of one `chats.yaml`, validated.
+/// Every chat of one `chats.yaml`, validated. Chats are shared by `Arc`:
+/// the daemon's tasks and listeners hold the same chat, never a copy.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub path: PathBuf,
-    pub chats: Vec<Chat>,
+    pub chats: Vec<Arc<Chat>>,
 }
 
 impl Config {
     pub fn chat(&self, id: &str) -> Option<&Chat> {
-        self.chats.iter().find(|c| c.id == id)
+        self.shared(id).map(Arc::as_ref)
+    }
+
+    /// The chat named `id`, to hold beside the configuration.
+    pub fn shared(&self, id: &str) -> Option<&Arc<Chat>> {
+        self.chats.iter().find(|c| c.id() == id)
     }
 }
 
@@ -159,88 +166,6 @@ pub enum TokenSource {
     File(PathBuf),
 }
 
-/// One validated chat definition.
-#[derive(Debug, Clone)]
-pub struct Chat {
-    pub id: String,
-    pub hashtag: Hashtag,
-    pub when: When,
-    pub timezone: Tz,
-    pub intro: String,
-    pub first_question_after: Duration,
-    pub question_interval: Duration,
-    pub questions: Vec<String>,
-    pub closing: String,
-    pub collect_after: Duration,
-    pub visibility: Visibility,
-    /// How late a missed post may still go out; `None`: until the run ends.
-    pub late_limit: Option<Duration>,
-    pub server: url::Url,
-    pub platform: Platform,
-    pub token: TokenSource,
-    /// The instance's post length limit (`max_characters`, 500 when unknown).
-    pub max_characters: usize,
-    pub recap_dir: PathBuf,
-    /// Handles `@user@domain`, as written (the leading `@` added).
-    pub moderators: Vec<String>,
-    /// One entry per question of `questions` (same length): the image to
-    /// attach to it, if any.
-    pub question_images: Vec<Option<QuestionImage>>,
-    /// Dated sessions, sorted by date, at most one per date.
-    pub sessions: Vec<Session>,
-    /// Runs on dates without a session are skipped (and `questions` may
-    /// then be empty).
-    pub require_session: bool,
-    /// How long before the start each reminder goes out, in the order
-    /// written (their seqs follow that order, see `schedule::timeline`).
-    pub reminders: Vec<Duration>,
-    /// The reminder's wording; placeholders `{hashtag}`, `{in}`, `{topic}`,
-    /// `{host}`. `None`: the built-in sentence.
-    pub reminder_text: Option<String>,
-    /// Accounts and domains whose posts never count as answers.
-    pub ignore: Vec<IgnoreRule>,
-    /// Handles `@user@domain` left out of recaps (consent, issue 4).
-    pub exclude: Vec<String>,
-    /// One public reply to a first-time participant's first answer.
-    pub welcome_newcomers: bool,
-    /// ISO 639 code of the chat's posts (`en`, `de`), lowercase.
-    pub language: Option<String>,
-    /// Spoiler text put on every post of the chat.
-    pub content_warning: Option<String>,
-    /// Post a short summary (with the hashtag) when each run ends.
-    pub recap_post: bool,
-    /// Where the published recap lives; `{date}` becomes the run's date
-    /// (YYYY-MM-DD in the chat's zone). Linked from the summary post.
-    pub recap_url: Option<String>,
-}
-
-impl Chat {
-    /// One chat from the YAML of its entry under `chats:` (`id: …`,
-    /// `hashtag: …`, one key a line, without the leading `- `), validated
-    /// like chats.yaml. For tests: the server is `https://mastodon.example`
-    /// unless the entry names one, and relative image paths start in the
-    /// current folder.
-    pub fn from_yaml(entry: &str) -> Result<Chat, Diagnostics> {
-        let mut source = String::from("server: https://mastodon.example\nchats:\n");
-        for (i, line) in entry.lines().enumerate() {
-            source.push_str(if i == 0 { "  - " } else { "    " });
-            source.push_str(line);
-            source.push('\n');
-        }
-        let (config, _) = Draft::parse(std::path::Path::new("chat.yaml"), &source).finish()?;
-        config.chats.into_iter().next().ok_or_else(|| {
-            let message = "the YAML holds no chat";
-            Diagnostics::whole_file("chat.yaml".into(), message, None)
-        })
-    }
-
-    /// Whether posts by `handle` (`user@domain`, a leading `@` allowed)
-    /// are ignored; case-insensitive.
-    pub fn ignores(&self, handle: &str) -> bool {
-        IgnoreRule::any_covers(&self.ignore, handle)
-    }
-}
-
 /// One dated session of a recurring chat: on its date (in the chat's
 /// zone) the run uses its questions, and its intro and closing if given.
 #[derive(Debug, Clone, PartialEq)]
@@ -313,12 +238,9 @@ pub mod defaults {
 
 /// A valid chat for unit tests elsewhere in the crate.
 #[cfg(test)]
-pub(crate) fn test_chat(when: When, timezone: Tz) -> Chat {
+pub(crate) fn test_chat(when: When, timezone: chrono_tz::Tz) -> Chat {
     let entry = "id: 1qedchat\nhashtag: 1QEdChat\nstart: \"2026-12-03T20:00:00Z\"\nquestions:\n  - How do you build an online PLN?\n  - Which groups help you most?\n";
-    let chat = Chat::from_yaml(entry).expect("the test chat is valid");
-    Chat {
-        when,
-        timezone,
-        ..chat
-    }
+    let mut chat = Chat::from_yaml(entry).expect("the test chat is valid");
+    chat.set_when(when, timezone);
+    chat
 }

@@ -118,25 +118,28 @@ pub fn run(path: &Path) -> ExitCode {
 /// `  1qedchat  #1QEdChat  6 questions  next: Thu 2026-12-03 20:00 GMT (20:00 UTC)`
 fn summary(chat: &Chat, now: DateTime<Utc>) -> String {
     let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
-    let questions = match (chat.require_session, chat.sessions.len()) {
+    let questions = match (
+        chat.timing().require_session(),
+        chat.timing().sessions().len(),
+    ) {
         (true, n) => plural(n, "session"),
-        (false, 0) => plural(chat.questions.len(), "question"),
+        (false, 0) => plural(chat.content().questions().len(), "question"),
         (false, n) => format!(
             "{}, {}",
-            plural(chat.questions.len(), "question"),
+            plural(chat.content().questions().len(), "question"),
             plural(n, "session")
         ),
     };
     let next = match schedule::next_starts(chat, now, 1).first() {
         Some(start) => {
-            let local = start.with_timezone(&chat.timezone);
+            let local = start.with_timezone(&chat.timing().timezone());
             format!(
                 "next: {} ({} UTC)",
                 local.format("%a %Y-%m-%d %H:%M %Z"),
                 start.format("%H:%M")
             )
         }
-        None => match &chat.when {
+        None => match &chat.timing().when() {
             When::Once(start) => format!(
                 "one-off start {} has passed",
                 start.format("%Y-%m-%d %H:%M UTC")
@@ -144,7 +147,11 @@ fn summary(chat: &Chat, now: DateTime<Utc>) -> String {
             When::Recurring { expr, .. } => format!("`{expr}` has no future run"),
         },
     };
-    format!("  {}  {}  {questions}  {next}\n", chat.id, chat.hashtag)
+    format!(
+        "  {}  {}  {questions}  {next}\n",
+        chat.id(),
+        chat.content().hashtag()
+    )
 }
 
 #[cfg(test)]

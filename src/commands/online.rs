@@ -58,7 +58,7 @@ pub async fn check(path: &Path, timeout: Duration) -> OnlineOutcome {
     let mut problems = 0;
     for chat in &config.chats {
         let findings = chat_findings(chat, timeout).await;
-        let _ = writeln!(stdout, "{} on {}:", chat.id, chat.server);
+        let _ = writeln!(stdout, "{} on {}:", chat.id(), chat.account().server());
         for (verdict, line) in findings {
             problems += usize::from(verdict == Verdict::Problem);
             let _ = writeln!(stdout, "  {}: {line}", verdict.label());
@@ -92,14 +92,19 @@ type Findings = Vec<(Verdict, String)>;
 
 async fn chat_findings(chat: &Chat, timeout: Duration) -> Findings {
     let mut out = Findings::new();
-    let token = match Token::load(&chat.token) {
+    let token = match Token::load(chat.account().token()) {
         Ok(token) => token,
         Err(e) => {
             out.push((Verdict::Problem, format!("{e:#}")));
             return out;
         }
     };
-    let client = match MastodonClient::new(&chat.server, chat.platform, token.clone(), timeout) {
+    let client = match MastodonClient::new(
+        chat.account().server(),
+        chat.account().platform(),
+        token.clone(),
+        timeout,
+    ) {
         Ok(client) => client,
         Err(e) => {
             out.push((Verdict::Problem, e.to_string()));
@@ -110,14 +115,20 @@ async fn chat_findings(chat: &Chat, timeout: Duration) -> Findings {
     match client.me().await {
         Ok(me) => {
             let domain = instance.as_ref().map_or_else(
-                |_| chat.server.host_str().unwrap_or_default().to_string(),
+                |_| {
+                    chat.account()
+                        .server()
+                        .host_str()
+                        .unwrap_or_default()
+                        .to_string()
+                },
                 |i| i.domain.clone(),
             );
             out.push((
                 Verdict::Ok,
                 format!("token accepted: the bot is @{}", me.handle(&domain)),
             ));
-            out.push(scopes(&chat.server, &token, timeout).await);
+            out.push(scopes(chat.account().server(), &token, timeout).await);
             out.push(if me.bot {
                 (Verdict::Ok, "the account is marked as a bot".into())
             } else {
@@ -141,14 +152,14 @@ async fn chat_findings(chat: &Chat, timeout: Duration) -> Findings {
 }
 
 fn refused(chat: &Chat, e: &NetError) -> String {
-    let source = match &chat.token {
+    let source = match &chat.account().token() {
         TokenSource::Env(var) => format!("the environment variable {var}"),
         TokenSource::File(path) => format!("the file {}", path.display()),
     };
     match e {
         NetError::Unauthorized { .. } => format!(
             "{e}: the token in {source} is wrong, revoked or for another server; get a new one with `hashchat login --server {}`",
-            chat.server
+            chat.account().server()
         ),
         _ => format!("cannot verify the token: {e}"),
     }
@@ -184,7 +195,7 @@ async fn scopes(server: &url::Url, token: &Token, timeout: Duration) -> (Verdict
 
 /// Whether the longest post the chat can make fits the instance.
 fn limit(chat: &Chat, instance_max: usize) -> (Verdict, String) {
-    let warning = chat.content_warning.as_deref().map_or(0, post_length);
+    let warning = chat.content().content_warning().map_or(0, post_length);
     let (longest, what) = longest_post(chat);
     let longest = longest + warning;
     if longest <= instance_max {
@@ -199,7 +210,7 @@ fn limit(chat: &Chat, instance_max: usize) -> (Verdict, String) {
         Verdict::Problem,
         format!(
             "the instance allows {instance_max} characters, but {what} has {longest}; shorten it (chats.yaml says `max_characters: {}`)",
-            chat.max_characters
+            chat.account().max_characters()
         ),
     )
 }
@@ -207,11 +218,12 @@ fn limit(chat: &Chat, instance_max: usize) -> (Verdict, String) {
 /// The length and name of the longest post of any run of the chat.
 fn longest_post(chat: &Chat) -> (usize, String) {
     let mut runs: Vec<schedule::RunContent<'_>> = Vec::new();
-    if !chat.require_session {
+    if !chat.timing().require_session() {
         runs.push(schedule::content_of(chat, None));
     }
     runs.extend(
-        chat.sessions
+        chat.timing()
+            .sessions()
             .iter()
             .map(|s| schedule::content_of(chat, Some(s))),
     );
@@ -226,11 +238,11 @@ fn longest_post(chat: &Chat) -> (usize, String) {
         ];
         for (i, q) in run.questions.iter().enumerate() {
             posts.push((
-                schedule::question_text(i + 1, q, &chat.hashtag),
+                schedule::question_text(i + 1, q, chat.content().hashtag()),
                 format!("question {}{on}", i + 1),
             ));
         }
-        for before in &chat.reminders {
+        for before in chat.timing().reminders() {
             posts.push((
                 run.reminder_text(chat, *before),
                 format!("the reminder {} before{on}", schedule::human(*before)),
@@ -249,19 +261,22 @@ fn longest_post(chat: &Chat) -> (usize, String) {
 /// Opens the stream as the daemon does: where the instance info (read
 /// before) says streams live.
 async fn stream(client: &MastodonClient, chat: &Chat, timeout: Duration) -> (Verdict, String) {
-    let connect = client.hashtag_stream(chat.hashtag.as_str());
+    let connect = client.hashtag_stream(chat.content().hashtag().as_str());
     match tokio::time::timeout(timeout, connect).await {
         // Dropping the stream closes the connection.
-        Ok(Ok(_stream)) => (Verdict::Ok, format!("the {} stream opens", chat.hashtag)),
+        Ok(Ok(_stream)) => (
+            Verdict::Ok,
+            format!("the {} stream opens", chat.content().hashtag()),
+        ),
         Ok(Err(e)) => (
             Verdict::Problem,
-            format!("the {} stream does not open: {e}", chat.hashtag),
+            format!("the {} stream does not open: {e}", chat.content().hashtag()),
         ),
         Err(_) => (
             Verdict::Problem,
             format!(
                 "the {} stream did not open within {timeout:?}",
-                chat.hashtag
+                chat.content().hashtag()
             ),
         ),
     }

@@ -29,7 +29,7 @@ pub fn plan(
     format: PlanFormat,
 ) -> anyhow::Result<String> {
     let chats: Vec<&Chat> = match chat {
-        None => config.chats.iter().collect(),
+        None => config.chats.iter().map(AsRef::as_ref).collect(),
         Some(id) => match config.chat(id) {
             Some(c) => vec![c],
             None => bail!("{}", unknown_chat(config, id)),
@@ -43,7 +43,7 @@ pub fn plan(
                 .map(|start| (*c, schedule::timeline(c, start)))
         })
         .collect();
-    planned.sort_by(|a, b| (a.1.start, &a.0.id).cmp(&(b.1.start, &b.0.id)));
+    planned.sort_by(|a, b| (a.1.start, &a.0.id()).cmp(&(b.1.start, &b.0.id())));
     Ok(match format {
         PlanFormat::Json => json(&planned)?,
         PlanFormat::Text => text(&chats, &planned),
@@ -52,7 +52,7 @@ pub fn plan(
 
 /// The message for `--chat ID` naming no chat, with the ids there are.
 pub fn unknown_chat(config: &Config, id: &str) -> String {
-    let known: Vec<&str> = config.chats.iter().map(|c| c.id.as_str()).collect();
+    let known: Vec<&str> = config.chats.iter().map(|c| c.id()).collect();
     let list = known
         .iter()
         .map(|k| format!("`{k}`"))
@@ -101,9 +101,9 @@ fn json(planned: &[(&Chat, Timeline)]) -> anyhow::Result<String> {
     let runs: Vec<JsonRun> = planned
         .iter()
         .map(|(chat, t)| JsonRun {
-            chat: &chat.id,
+            chat: chat.id(),
             start_utc: rfc3339_utc(t.start),
-            start_local: rfc3339_local(t.start, chat.timezone),
+            start_local: rfc3339_local(t.start, chat.timing().timezone()),
             session: schedule::session_for(chat, t.start).map(|s| JsonSession {
                 date: s.date.to_string(),
                 topic: s.topic.as_deref(),
@@ -116,7 +116,7 @@ fn json(planned: &[(&Chat, Timeline)]) -> anyhow::Result<String> {
                     kind: p.kind,
                     number: p.number,
                     at_utc: rfc3339_utc(p.at),
-                    at_local: rfc3339_local(p.at, chat.timezone),
+                    at_local: rfc3339_local(p.at, chat.timing().timezone()),
                     text: &p.text,
                 })
                 .collect(),
@@ -139,15 +139,16 @@ fn rfc3339_local(t: DateTime<Utc>, tz: Tz) -> String {
 fn text(chats: &[&Chat], planned: &[(&Chat, Timeline)]) -> String {
     let mut out = String::new();
     for chat in chats {
-        if !planned.iter().any(|(c, _)| c.id == chat.id) {
+        if !planned.iter().any(|(c, _)| c.id() == chat.id()) {
             out.push_str(&format!(
                 "{} ({}): no upcoming run\n\n",
-                chat.id, chat.hashtag
+                chat.id(),
+                chat.content().hashtag()
             ));
         }
     }
     for (chat, t) in planned {
-        let tz = chat.timezone;
+        let tz = chat.timing().timezone();
         let seconds = t.posts.iter().any(|p| p.at.timestamp() % 60 != 0);
         let clock = if seconds { "%H:%M:%S" } else { "%H:%M" };
         let local = t.start.with_timezone(&tz);
@@ -160,8 +161,8 @@ fn text(chats: &[&Chat], planned: &[(&Chat, Timeline)]) -> String {
         };
         out.push_str(&format!(
             "{} ({}): {} {zone} ({} UTC)\n",
-            chat.id,
-            chat.hashtag,
+            chat.id(),
+            chat.content().hashtag(),
             local.format(&format!("%a %Y-%m-%d {clock}")),
             t.start.format(clock),
         ));
@@ -204,7 +205,7 @@ fn text(chats: &[&Chat], planned: &[(&Chat, Timeline)]) -> String {
 
 /// Which session a run uses, for chats that have sessions at all.
 fn session_line(chat: &Chat, start: DateTime<Utc>) -> Option<String> {
-    if chat.sessions.is_empty() {
+    if chat.timing().sessions().is_empty() {
         return None;
     }
     let Some(s) = schedule::session_for(chat, start) else {
@@ -243,8 +244,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chats::{test_chat, When};
-    use crate::schedule::classic_cron;
+    use crate::chats::Chat;
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)
@@ -253,24 +253,23 @@ mod tests {
     }
 
     fn config() -> Config {
-        let when = When::Recurring {
-            expr: "0 20 * * 4".into(),
-            schedule: Box::new(classic_cron("0 20 * * 4").expect("cron")),
-        };
-        let mut weekly = test_chat(when, chrono_tz::Europe::London);
-        weekly.intro = "Welcome!".into();
-        weekly.closing = "Thanks!".into();
-        let mut once = test_chat(When::Once(utc("2026-12-01T09:00:30Z")), Tz::UTC);
-        once.id = "demo".into();
-        once.questions = vec!["Ready?".into()];
-        once.intro = "Rehearsal".into();
-        once.closing = "Done".into();
-        once.first_question_after = std::time::Duration::from_secs(5);
-        once.question_interval = std::time::Duration::from_secs(10);
-        once.collect_after = std::time::Duration::from_secs(5);
+        config_with("")
+    }
+
+    /// A weekly chat (`1qedchat`, with `weekly_keys` added) and a one-off
+    /// rehearsal (`demo`).
+    fn config_with(weekly_keys: &str) -> Config {
+        let weekly = Chat::from_yaml(&format!(
+            "id: 1qedchat\nhashtag: 1QEdChat\nschedule: \"0 20 * * 4\"\ntimezone: Europe/London\nintro: Welcome!\nclosing: Thanks!\nquestions:\n  - How do you build an online PLN?\n  - Which groups help you most?\n{weekly_keys}"
+        ))
+        .expect("the weekly chat is valid");
+        let once = Chat::from_yaml(
+            "id: demo\nhashtag: 1QEdChat\nstart: \"2026-12-01T09:00:30Z\"\nquestions: [\"Ready?\"]\nintro: Rehearsal\nclosing: Done\nfirst_question_after: 5s\nquestion_interval: 10s\ncollect_after: 5s",
+        )
+        .expect("the one-off chat is valid");
         Config {
             path: "chats.yaml".into(),
-            chats: vec![weekly, once],
+            chats: vec![std::sync::Arc::new(weekly), std::sync::Arc::new(once)],
         }
     }
 
@@ -370,18 +369,9 @@ mod tests {
 
     #[test]
     fn a_run_shows_its_session_and_its_reminders() {
-        let mut config = config();
-        let weekly = &mut config.chats[0];
-        weekly.reminders = vec![std::time::Duration::from_secs(900)];
-        weekly.sessions = vec![crate::chats::Session {
-            date: "2026-06-04".parse().expect("date"),
-            topic: Some("Feedback".into()),
-            host: Some("@guest@school.example".into()),
-            questions: vec!["How do you give feedback?".into()],
-            question_images: vec![None],
-            intro: None,
-            closing: None,
-        }];
+        let config = config_with(
+            "reminders: [15m]\nsessions:\n  - date: \"2026-06-04\"\n    topic: Feedback\n    host: \"@guest@school.example\"\n    questions: [\"How do you give feedback?\"]",
+        );
         let now = utc("2026-06-01T00:00:00Z");
         let out = plan(&config, Some("1qedchat"), 2, now, PlanFormat::Text).expect("plan");
         let expected = "\

@@ -42,14 +42,17 @@ pub struct RunStats {
 
 /// Every run of `chat` that took place, oldest first.
 pub async fn history(store: &Store, chat: &Chat) -> anyhow::Result<Vec<RunStats>> {
-    let runs = store.run_activity(&chat.id).await?;
+    let runs = store.run_activity(chat.id()).await?;
     let mut seen: HashSet<String> = HashSet::new();
     let mut rows = Vec::with_capacity(runs.len());
     for run in runs {
         let new = run.accounts.keys().filter(|a| !seen.contains(*a)).count();
         rows.push(RunStats {
             run_id: run.run_id,
-            date: run.planned_start.with_timezone(&chat.timezone).date_naive(),
+            date: run
+                .planned_start
+                .with_timezone(&chat.timing().timezone())
+                .date_naive(),
             started_at: run.started_at,
             participants: run.accounts.len(),
             answers: run.accounts.values().sum(),
@@ -90,8 +93,8 @@ fn cells(run: &RunStats) -> [String; 6] {
 fn text(chat: &Chat, runs: &[RunStats]) -> String {
     let mut out = format!(
         "#{} ({}): {} {}\n",
-        chat.hashtag.as_str(),
-        chat.id,
+        chat.content().hashtag().as_str(),
+        chat.id(),
         runs.len(),
         if runs.len() == 1 { "run" } else { "runs" }
     );
@@ -130,7 +133,7 @@ fn text(chat: &Chat, runs: &[RunStats]) -> String {
 
 fn html(chat: &Chat, runs: &[RunStats]) -> String {
     let esc = crate::recap::escape_html;
-    let title = format!("#{} participation", chat.hashtag.as_str());
+    let title = format!("#{} participation", chat.content().hashtag().as_str());
     let mut out = format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -141,7 +144,7 @@ fn html(chat: &Chat, runs: &[RunStats]) -> String {
         esc(&title),
         runs.len(),
         if runs.len() == 1 { "run" } else { "runs" },
-        esc(chat.timezone.name()),
+        esc(chat.timing().timezone().name()),
     );
     let bars: Vec<RunBar> = runs
         .iter()

@@ -56,10 +56,10 @@ pub async fn status(
     for c in config
         .chats
         .iter()
-        .filter(|c| chat.is_none_or(|id| c.id == id))
+        .filter(|c| chat.is_none_or(|id| c.id() == id))
     {
         let mut run_statuses = Vec::new();
-        for run in store.recent_runs(&c.id, runs).await? {
+        for run in store.recent_runs(c.id(), runs).await? {
             let (posts, answers) = store.run_counts(run.id).await?;
             let not_posted = store
                 .posts(run.id)
@@ -87,8 +87,8 @@ pub async fn status(
             });
         }
         out.push(ChatStatus {
-            chat: c.id.clone(),
-            running_in: store.lease_of(&c.id)?.map(|l| l.holder),
+            chat: c.id().to_string(),
+            running_in: store.lease_of(c.id())?.map(|l| l.holder),
             runs: run_statuses,
         });
     }
@@ -119,7 +119,7 @@ fn render_text(statuses: &[ChatStatus], config: &Config) -> String {
     for chat in statuses {
         let zone = config
             .chat(&chat.chat)
-            .map_or(chrono_tz::UTC, |c| c.timezone);
+            .map_or(chrono_tz::UTC, |c| c.timing().timezone());
         let running = chat
             .running_in
             .as_deref()

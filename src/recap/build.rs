@@ -19,15 +19,15 @@ pub async fn build(store: &Store, chat: &Chat, run_id: i64) -> anyhow::Result<Re
         .await?
         .with_context(|| format!("no run {run_id} in the database"))?;
     anyhow::ensure!(
-        run.chat_id == chat.id,
+        run.chat_id == chat.id(),
         "run {run_id} belongs to chat `{}`, not `{}`",
         run.chat_id,
-        chat.id
+        chat.id()
     );
     let posts = store.posts(run_id).await?;
     let statuses = store.statuses(run_id).await?;
     let seen_before = store
-        .accounts_seen_before(&chat.id, run.planned_start)
+        .accounts_seen_before(chat.id(), run.planned_start)
         .await?;
     let deleted = store.deleted_count(run_id).await?;
     let mut html = store.status_html(run_id).await?;
@@ -97,9 +97,9 @@ pub async fn build(store: &Store, chat: &Chat, run_id: i64) -> anyhow::Result<Re
             .then_with(|| a.account.cmp(&b.account))
     });
     let mut recap = Recap {
-        chat: chat.id.clone(),
-        hashtag: chat.hashtag.as_str().to_string(),
-        timezone: chat.timezone.name().to_string(),
+        chat: chat.id().to_string(),
+        hashtag: chat.content().hashtag().as_str().to_string(),
+        timezone: chat.timing().timezone().name().to_string(),
         run: RunInfo {
             id: run.id,
             started_at: run.started_at,
@@ -114,7 +114,8 @@ pub async fn build(store: &Store, chat: &Chat, run_id: i64) -> anyhow::Result<Re
     // Consent comes last, so the totals above still count hidden posts.
     let mut hidden = store.opted_out().await?;
     hidden.extend(
-        chat.exclude
+        chat.policy()
+            .exclude()
             .iter()
             .map(|h| h.trim_start_matches('@').to_lowercase()),
     );
@@ -191,9 +192,9 @@ pub async fn write_files(
     let run = store.run(run_id).await?.context("the run vanished")?;
     let date = run
         .planned_start
-        .with_timezone(&chat.timezone)
+        .with_timezone(&chat.timing().timezone())
         .format("%Y-%m-%d");
-    let dir = chat.recap_dir.join(&chat.id);
+    let dir = chat.policy().recap_dir().join(chat.id());
     tokio::fs::create_dir_all(&dir)
         .await
         .with_context(|| format!("cannot create {}", dir.display()))?;

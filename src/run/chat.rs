@@ -16,7 +16,7 @@ use crate::store::Lease;
 /// How far back missed runs are looked for after a long downtime.
 const MISSED_LOOKBACK_RUNS: usize = 100;
 
-pub async fn chat_loop(daemon: &Daemon, chat: Chat) -> anyhow::Result<()> {
+pub async fn chat_loop(daemon: &Daemon, chat: Arc<Chat>) -> anyhow::Result<()> {
     // Held until this task ends, however it ends (a panic, the process
     // killed): the kernel lets go of the lock then.
     let mut lease = take_lease(daemon, &chat).await?;
@@ -45,14 +45,14 @@ fn host_name() -> String {
 async fn take_lease(daemon: &Daemon, chat: &Chat) -> anyhow::Result<Lease> {
     match daemon
         .store
-        .take_lease(&chat.id, &daemon.holder, daemon.clock.now())
+        .take_lease(chat.id(), &daemon.holder, daemon.clock.now())
         .await?
     {
         Ok(lease) => Ok(lease),
         Err(other) => anyhow::bail!(
             "chat `{}` is already being run by another hashchat process ({}{}); \
              stop that process first, or run this chat only there",
-            chat.id,
+            chat.id(),
             other.holder,
             other
                 .acquired_at
@@ -68,19 +68,22 @@ async fn keep_lease(daemon: &Daemon, chat: &Chat, lease: &mut Lease) -> anyhow::
     if lease.is_intact() {
         return Ok(());
     }
-    tracing::warn!(chat = %chat.id, "the chat's lease file was removed while it slept; taking the lease again");
+    tracing::warn!(chat = %chat.id(), "the chat's lease file was removed while it slept; taking the lease again");
     *lease = take_lease(daemon, chat).await?;
     Ok(())
 }
 
 async fn chat_runs(daemon: &Daemon, chat: &Chat, lease: &mut Lease) -> anyhow::Result<()> {
     let social: Arc<dyn Social> = if daemon.options.dry_run {
-        Arc::new(DryRun::new(chat.timezone, Arc::clone(&daemon.clock)))
+        Arc::new(DryRun::new(
+            chat.timing().timezone(),
+            Arc::clone(&daemon.clock),
+        ))
     } else {
         daemon.connector.connect(chat)?
     };
     let (me, instance) = identify(daemon, social.as_ref(), chat).await?;
-    tracing::info!(chat = %chat.id, bot = %me.acct, domain = %instance.domain, "chat ready");
+    tracing::info!(chat = %chat.id(), bot = %me.acct, domain = %instance.domain, "chat ready");
     warn_overlong_posts(chat, instance.max_characters);
     runs(daemon, chat, &social, &me, &instance, lease).await
 }
@@ -94,8 +97,8 @@ async fn runs(
     instance: &Instance,
     lease: &mut Lease,
 ) -> anyhow::Result<()> {
-    for run in daemon.store.unfinished_runs(&chat.id).await? {
-        tracing::info!(chat = %chat.id, run = run.id, "resuming an unfinished run");
+    for run in daemon.store.unfinished_runs(chat.id()).await? {
+        tracing::info!(chat = %chat.id(), run = run.id, "resuming an unfinished run");
         let plan = RunPlan::new(chat, run.planned_start);
         if Box::pin(drive(daemon, social, me, instance, chat, &plan, run)).await?
             == Ended::Interrupted
@@ -116,12 +119,12 @@ async fn runs(
             match next_start(daemon, chat, now).await? {
                 Some(start) => start,
                 None => {
-                    tracing::info!(chat = %chat.id, "no more runs scheduled");
+                    tracing::info!(chat = %chat.id(), "no more runs scheduled");
                     return Ok(());
                 }
             }
         };
-        tracing::info!(chat = %chat.id, start = %start, local = %start.with_timezone(&chat.timezone), "next run");
+        tracing::info!(chat = %chat.id(), start = %start, local = %start.with_timezone(&chat.timing().timezone()), "next run");
         let plan = RunPlan::new(chat, start);
         tokio::select! {
             _ = daemon.shutdown.cancelled() => return Ok(()),
@@ -130,10 +133,10 @@ async fn runs(
         keep_lease(daemon, chat, lease).await?;
         let run = daemon
             .store
-            .open_run(&chat.id, start, plan.collect_until)
+            .open_run(chat.id(), start, plan.collect_until)
             .await?;
         if let Some(by) = &run.cancelled_by {
-            tracing::info!(chat = %chat.id, start = %start, moderator = %by, "run called off by a moderator; not posting it");
+            tracing::info!(chat = %chat.id(), start = %start, moderator = %by, "run called off by a moderator; not posting it");
             if daemon.options.once {
                 return Ok(());
             }
@@ -167,7 +170,7 @@ fn warn_overlong_posts(chat: &Chat, limit: usize) {
         let length = crate::chats::post_length(&post.text);
         if length > limit {
             tracing::error!(
-                chat = %chat.id, seq = post.seq, length, limit,
+                chat = %chat.id(), seq = post.seq, length, limit,
                 "this post is longer than the instance allows and will be rejected; shorten it in chats.yaml"
             );
         }
@@ -224,25 +227,25 @@ async fn ask_identity(
             async { Ok::<_, NetError>((social.me().await?, social.instance().await?)) }.await;
         match result {
             Ok(found) => {
-                crate::network::nodeinfo::warn_on_other_platform(social, &chat.server, chat.platform)
+                crate::network::nodeinfo::warn_on_other_platform(social, chat.account().server(), chat.account().platform())
                     .await;
                 return Ok(found);
             }
             Err(e @ NetError::Unauthorized { .. }) => {
                 return Err(anyhow::Error::new(e).context(format!(
                     "chat {}: the server {} refused the access token; check the token and that it has the scopes `read write`",
-                    chat.id, chat.server
+                    chat.id(), chat.account().server()
                 )))
             }
             Err(e) if e.is_retryable() => {
                 let delay = backoff.next_delay();
-                tracing::warn!(chat = %chat.id, ?delay, "cannot reach the server yet: {e}");
+                tracing::warn!(chat = %chat.id(), ?delay, "cannot reach the server yet: {e}");
                 tokio::select! {
                     _ = daemon.shutdown.cancelled() => anyhow::bail!("stopped before the server answered"),
                     _ = tokio::time::sleep(delay) => {}
                 }
             }
-            Err(e) => return Err(anyhow::Error::new(e).context(format!("chat {}", chat.id))),
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("chat {}", chat.id()))),
         }
     }
 }
@@ -260,13 +263,13 @@ pub(crate) async fn upcoming_starts(
     // A run already opened for its reminders comes first.
     let mut starts: Vec<DateTime<Utc>> = daemon
         .store
-        .unfinished_runs(&chat.id)
+        .unfinished_runs(chat.id())
         .await?
         .into_iter()
         .filter(|r| r.planned_start > now)
         .map(|r| r.planned_start)
         .collect();
-    let last = daemon.store.last_planned_start(&chat.id).await?;
+    let last = daemon.store.last_planned_start(chat.id()).await?;
     let after = last.map_or(now, |last| last.max(now));
     starts.extend(schedule::next_starts(chat, after, n));
     starts.truncate(n);
@@ -286,7 +289,7 @@ async fn next_start(
         };
         let done = daemon
             .store
-            .last_planned_start(&chat.id)
+            .last_planned_start(chat.id())
             .await?
             .is_some_and(|last| last >= start);
         if !done {
@@ -301,7 +304,7 @@ async fn next_start(
 /// the history shows them as missed instead of silently absent. Only
 /// chats with a history are checked: a new chat has missed nothing.
 async fn record_missed(daemon: &Daemon, chat: &Chat) -> anyhow::Result<()> {
-    let Some(last) = daemon.store.last_planned_start(&chat.id).await? else {
+    let Some(last) = daemon.store.last_planned_start(chat.id()).await? else {
         return Ok(());
     };
     let now = daemon.clock.now();
@@ -312,10 +315,10 @@ async fn record_missed(daemon: &Daemon, chat: &Chat) -> anyhow::Result<()> {
         }
         if daemon
             .store
-            .record_missed_run(&chat.id, start, until)
+            .record_missed_run(chat.id(), start, until)
             .await?
         {
-            tracing::error!(chat = %chat.id, start = %start, "missed a whole run while hashchat was not running");
+            tracing::error!(chat = %chat.id(), start = %start, "missed a whole run while hashchat was not running");
         }
     }
     Ok(())

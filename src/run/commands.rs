@@ -103,6 +103,7 @@ pub fn chat_for<'a>(config: &'a Config, sender: &str, text: &str) -> Option<&'a 
     let moderated: Vec<&Chat> = config
         .chats
         .iter()
+        .map(AsRef::as_ref)
         .filter(|c| is_moderator(c, sender))
         .collect();
     let named: Vec<&Chat> = moderated
@@ -121,15 +122,16 @@ fn names_chat(chat: &Chat, text: &str) -> bool {
     text.split_whitespace().any(|w| {
         let w = w.trim_end_matches(['.', '!', ':', ',', '?']);
         w.strip_prefix('#')
-            .is_some_and(|tag| chat.hashtag.matches(tag))
-            || w.eq_ignore_ascii_case(&chat.id)
+            .is_some_and(|tag| chat.content().hashtag().matches(tag))
+            || w.eq_ignore_ascii_case(chat.id())
     })
 }
 
 /// Whether `sender` (`user@domain`, as the server reports the account) is
 /// one of the chat's moderators (`@user@domain`), compared case-insensitively.
 pub fn is_moderator(chat: &Chat, sender: &str) -> bool {
-    chat.moderators
+    chat.policy()
+        .moderators()
         .iter()
         .any(|m| m.trim_start_matches('@').eq_ignore_ascii_case(sender))
 }
@@ -156,7 +158,7 @@ impl Controls {
 
 /// A short local time for replies: "20:41 GMT".
 pub fn local_time(chat: &Chat, at: DateTime<Utc>) -> String {
-    at.with_timezone(&chat.timezone)
+    at.with_timezone(&chat.timing().timezone())
         .format("%H:%M %Z")
         .to_string()
 }

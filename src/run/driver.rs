@@ -46,7 +46,7 @@ pub async fn drive(
     plan: &RunPlan,
     run: RunRow,
 ) -> anyhow::Result<Ended> {
-    let span = tracing::info_span!("run", chat = %chat.id, run = run.id);
+    let span = tracing::info_span!("run", chat = %chat.id(), run = run.id);
     drive_inner(daemon, social, me, instance, chat, plan, run)
         .instrument(span)
         .await
@@ -72,7 +72,7 @@ async fn drive_inner(
     let (posts_tx, posts_rx) = watch::channel(sent_posts(&store.posts(run.id).await?));
     let window = RunWindow {
         run_id: run.id,
-        hashtag: chat.hashtag.clone(),
+        hashtag: chat.content().hashtag().clone(),
         question_count: plan.question_count,
         opens: run
             .planned_start
@@ -81,7 +81,7 @@ async fn drive_inner(
         bot_account_id: me.id.clone(),
         domain: instance.domain.clone(),
         ignore: Ignore {
-            rules: chat.ignore.clone(),
+            rules: chat.policy().ignore().to_vec(),
             account_ids: muted_and_blocked(daemon, social.as_ref()).await,
         },
     };
@@ -96,8 +96,9 @@ async fn drive_inner(
             resumed,
         )
         .with_welcomer(
-            chat.welcome_newcomers
-                .then(|| Welcomer::new(chat.id.clone(), run.planned_start)),
+            chat.policy()
+                .welcome_newcomers()
+                .then(|| Welcomer::new(chat.id().to_string(), run.planned_start)),
         ),
     );
     // The collector lives exactly as long as this run: `run_stop` ends it
@@ -165,7 +166,7 @@ async fn drive_inner(
             tracing::error!("final reconciliation failed: {e:#}");
         }
     }
-    if chat.recap_post {
+    if chat.policy().recap_post() {
         finish::post_summary(daemon, social, chat, plan, run.id, instance.max_characters).await;
     }
     let now = daemon.clock.now();

@@ -31,10 +31,14 @@ pub(super) async fn post_summary(
     };
     let date = plan
         .start
-        .with_timezone(&chat.timezone)
+        .with_timezone(&chat.timing().timezone())
         .format("%Y-%m-%d")
         .to_string();
-    let url = chat.recap_url.as_ref().map(|u| u.replace("{date}", &date));
+    let url = chat
+        .policy()
+        .recap_url()
+        .as_ref()
+        .map(|u| u.replace("{date}", &date));
     let mut reply_to: Option<String> = None;
     for (i, text) in recap::summary_posts(&recap, url.as_deref(), limit)
         .into_iter()
@@ -42,11 +46,11 @@ pub(super) async fn post_summary(
     {
         let post = crate::network::NewPost {
             text,
-            visibility: chat.visibility,
+            visibility: chat.account().visibility(),
             idempotency_key: plan.summary_key(i),
             in_reply_to_id: reply_to.clone(),
-            language: chat.language.clone(),
-            spoiler_text: chat.content_warning.clone(),
+            language: chat.content().language().map(str::to_string),
+            spoiler_text: chat.content().content_warning().map(str::to_string),
             media_ids: Vec::new(),
         };
         match social.post(&post).await {

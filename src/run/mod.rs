@@ -100,10 +100,10 @@ impl Connector for RealConnector {
         if let Some(client) = clients.get(&key) {
             return Ok(Arc::clone(client));
         }
-        let token = Token::load(&chat.token)?;
+        let token = Token::load(chat.account().token())?;
         let client: Arc<dyn Social> = Arc::new(MastodonClient::new(
-            &chat.server,
-            chat.platform,
+            chat.account().server(),
+            chat.account().platform(),
             token,
             self.timeout,
         )?);
@@ -130,13 +130,13 @@ pub struct Daemon {
 }
 
 /// The chats grouped by the account that runs them (server and token).
-fn by_account(chats: &[Chat]) -> Vec<Vec<Chat>> {
-    let mut groups: Vec<(String, Vec<Chat>)> = Vec::new();
+fn by_account(chats: &[Arc<Chat>]) -> Vec<Vec<Arc<Chat>>> {
+    let mut groups: Vec<(String, Vec<Arc<Chat>>)> = Vec::new();
     for chat in chats {
         let key = account_key(chat);
         match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, group)) => group.push(chat.clone()),
-            None => groups.push((key, vec![chat.clone()])),
+            Some((_, group)) => group.push(Arc::clone(chat)),
+            None => groups.push((key, vec![Arc::clone(chat)])),
         }
     }
     groups.into_iter().map(|(_, group)| group).collect()
@@ -145,7 +145,12 @@ fn by_account(chats: &[Chat]) -> Vec<Vec<Chat>> {
 /// Identifies the account a chat posts as: its server, platform and where
 /// its token comes from (never the token itself).
 pub(crate) fn account_key(chat: &Chat) -> String {
-    format!("{:?} {} {:?}", chat.platform, chat.server, chat.token)
+    format!(
+        "{:?} {} {:?}",
+        chat.account().platform(),
+        chat.account().server(),
+        chat.account().token()
+    )
 }
 
 /// How a chat task ended.
@@ -160,15 +165,15 @@ impl Daemon {
     /// until each has done one run with `--once`. One chat failing (a bad
     /// token, say) does not stop the others.
     pub async fn run(self, selected: &[String]) -> anyhow::Result<Vec<ChatOutcome>> {
-        let chats: Vec<Chat> = if selected.is_empty() {
+        let chats: Vec<Arc<Chat>> = if selected.is_empty() {
             self.config.chats.clone()
         } else {
             let mut chats = Vec::new();
             for id in selected {
-                let chat = self.config.chat(id).ok_or_else(|| {
+                let chat = self.config.shared(id).ok_or_else(|| {
                     anyhow::anyhow!(crate::commands::plan::unknown_chat(&self.config, id))
                 })?;
-                chats.push(chat.clone());
+                chats.push(Arc::clone(chat));
             }
             chats
         };
@@ -188,7 +193,7 @@ impl Daemon {
         for chat in chats {
             let daemon = Arc::clone(&shared);
             tasks.spawn(async move {
-                let id = chat.id.clone();
+                let id = chat.id().to_string();
                 let result = chat::chat_loop(&daemon, chat).await;
                 ChatOutcome { chat: id, result }
             });

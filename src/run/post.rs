@@ -157,11 +157,11 @@ pub async fn send(
     };
     let request = NewPost {
         text: post.text.clone(),
-        visibility: chat.visibility,
+        visibility: chat.account().visibility(),
         idempotency_key: post.idempotency_key.clone(),
         in_reply_to_id: None,
-        language: chat.language.clone(),
-        spoiler_text: chat.content_warning.clone(),
+        language: chat.content().language().map(str::to_string),
+        spoiler_text: chat.content().content_warning().map(str::to_string),
         media_ids,
     };
     let mut backoff = Backoff::new(tuning.backoff_base, tuning.backoff_cap);
@@ -483,7 +483,7 @@ fn give_up_time(
         let grace = (start - post.planned_at) / 10;
         return (post.planned_at + grace).min(start);
     }
-    match chat.late_limit {
+    match chat.timing().late_limit() {
         Some(limit) => {
             (post.planned_at + chrono::Duration::from_std(limit).unwrap_or_default()).min(run_end)
         }

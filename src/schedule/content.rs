@@ -29,8 +29,8 @@ pub struct RunContent<'a> {
 /// The session of the run starting at `start`: the one dated on the
 /// start's day in the chat's zone.
 pub fn session_for(chat: &Chat, start: DateTime<Utc>) -> Option<&Session> {
-    let day = start.with_timezone(&chat.timezone).date_naive();
-    chat.sessions.iter().find(|s| s.date == day)
+    let day = start.with_timezone(&chat.timing().timezone()).date_naive();
+    chat.timing().sessions().iter().find(|s| s.date == day)
 }
 
 /// What the run of `chat` starting at `start` posts.
@@ -45,15 +45,15 @@ pub fn content_of<'a>(chat: &'a Chat, session: Option<&'a Session>) -> RunConten
             session,
             questions: &s.questions,
             question_images: &s.question_images,
-            intro: s.intro.as_deref().unwrap_or(&chat.intro),
-            closing: s.closing.as_deref().unwrap_or(&chat.closing),
+            intro: s.intro.as_deref().unwrap_or(chat.content().intro()),
+            closing: s.closing.as_deref().unwrap_or(chat.content().closing()),
         },
         None => RunContent {
             session: None,
-            questions: &chat.questions,
-            question_images: &chat.question_images,
-            intro: &chat.intro,
-            closing: &chat.closing,
+            questions: chat.content().questions(),
+            question_images: chat.content().question_images(),
+            intro: chat.content().intro(),
+            closing: chat.content().closing(),
         },
     }
 }
@@ -69,19 +69,22 @@ impl RunContent<'_> {
 
     /// The intro as posted: placeholders filled, hashtag added.
     pub fn intro_text(&self, chat: &Chat) -> String {
-        with_hashtag(&self.fill(self.intro, chat, None), &chat.hashtag)
+        with_hashtag(&self.fill(self.intro, chat, None), chat.content().hashtag())
     }
 
     pub fn closing_text(&self, chat: &Chat) -> String {
-        with_hashtag(&self.fill(self.closing, chat, None), &chat.hashtag)
+        with_hashtag(
+            &self.fill(self.closing, chat, None),
+            chat.content().hashtag(),
+        )
     }
 
     /// The reminder posted `before` the start.
     pub fn reminder_text(&self, chat: &Chat, before: Duration) -> String {
-        let text = match &chat.reminder_text {
+        let text = match &chat.content().reminder_text() {
             Some(template) => self.fill(template, chat, Some(before)),
             None => {
-                let lead = format!("{} starts in {}", chat.hashtag, human(before));
+                let lead = format!("{} starts in {}", chat.content().hashtag(), human(before));
                 match (self.topic(), self.host()) {
                     (Some(t), Some(h)) => format!("{lead}: {t}, hosted by {h}"),
                     (Some(t), None) => format!("{lead}: {t}"),
@@ -90,7 +93,7 @@ impl RunContent<'_> {
                 }
             }
         };
-        with_hashtag(&text, &chat.hashtag)
+        with_hashtag(&text, chat.content().hashtag())
     }
 
     /// `text` with every known placeholder replaced; a value the run lacks
@@ -102,7 +105,7 @@ impl RunContent<'_> {
             let value = match name {
                 "topic" => self.topic().map(str::to_string),
                 "host" => self.host().map(str::to_string),
-                "hashtag" if before.is_some() => Some(chat.hashtag.to_string()),
+                "hashtag" if before.is_some() => Some(chat.content().hashtag().to_string()),
                 "in" => before.map(human),
                 _ => continue,
             };

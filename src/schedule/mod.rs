@@ -69,14 +69,14 @@ pub struct Timeline {
 /// The next `n` run starts strictly after `after` (a one-off chat has at
 /// most one). With `require_session`, only dates that have a session run.
 pub fn next_starts(chat: &Chat, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
-    if !chat.require_session {
+    if !chat.timing().require_session() {
         return scheduled(chat, after, n, |_| Step::Keep);
     }
-    let Some(last) = chat.sessions.last().map(|s| s.date) else {
+    let Some(last) = chat.timing().sessions().last().map(|s| s.date) else {
         return Vec::new();
     };
     scheduled(chat, after, n, |t| {
-        let day = t.with_timezone(&chat.timezone).date_naive();
+        let day = t.with_timezone(&chat.timing().timezone()).date_naive();
         if day > last {
             Step::Stop
         } else if session_for(chat, t).is_some() {
@@ -90,7 +90,7 @@ pub fn next_starts(chat: &Chat, after: DateTime<Utc>, n: usize) -> Vec<DateTime<
 /// Whether the schedule has a run on `day` (in the chat's zone), session
 /// or not: `check` warns about sessions dated on no run.
 pub fn runs_on(chat: &Chat, day: NaiveDate) -> bool {
-    let tz = chat.timezone;
+    let tz = chat.timing().timezone();
     let Some(midnight) = day.and_hms_opt(0, 0, 0).and_then(|t| resolve(tz, t)) else {
         return false;
     };
@@ -119,7 +119,7 @@ fn scheduled(
     n: usize,
     step: impl Fn(DateTime<Utc>) -> Step,
 ) -> Vec<DateTime<Utc>> {
-    let schedule = match &chat.when {
+    let schedule = match &chat.timing().when() {
         When::Once(start) if *start > after && n > 0 => {
             return match step(*start) {
                 Step::Keep => vec![*start],
@@ -129,7 +129,7 @@ fn scheduled(
         When::Once(_) => return Vec::new(),
         When::Recurring { schedule, .. } => schedule,
     };
-    let tz = chat.timezone;
+    let tz = chat.timing().timezone();
     // The cron crate walks wall-clock times of a UTC stand-in, so it never
     // meets a gap or an overlap; `resolve` maps each to the real instant.
     // Start a little early: a shifted gap time may land after `after`.

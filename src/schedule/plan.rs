@@ -39,7 +39,7 @@ impl RunPlan {
     pub fn new(chat: &Chat, start: DateTime<Utc>) -> Self {
         let timeline = timeline(chat, start);
         let run = content(chat, start);
-        let key_prefix = format!("hashchat:{}:{}", chat.id, start.timestamp());
+        let key_prefix = format!("hashchat:{}:{}", chat.id(), start.timestamp());
         let question = |post: &PlannedPost| match (post.kind, post.number) {
             (PostKind::Question, Some(n)) => n.checked_sub(1).map(|i| i as usize),
             _ => None,

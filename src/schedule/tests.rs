@@ -204,9 +204,11 @@ fn a_one_off_chat_starts_once_and_only_in_the_future() {
 #[test]
 fn the_timeline_spaces_questions_and_tags_every_post() {
     let mut chat = weekly("0 20 * * 4", "Europe/London");
-    chat.questions = vec!["First?".into(), "Second? #1qedchat".into(), "Third?".into()];
-    chat.intro = "Welcome to #1QEdChat!".into();
-    chat.closing = "Thanks!".into();
+    chat.set_posts(
+        "Welcome to #1QEdChat!",
+        &["First?", "Second? #1qedchat", "Third?"],
+        "Thanks!",
+    );
     let t = timeline(&chat, utc("2026-12-03T20:00:00Z"));
     let got: Vec<(u32, PostKind, Option<u32>, String, &str)> = t
         .posts
@@ -279,11 +281,14 @@ fn session(date: &str, topic: Option<&str>, questions: &[&str]) -> crate::chats:
 #[test]
 fn a_session_date_uses_its_questions_and_reminders_come_first_with_stable_seqs() {
     let mut chat = weekly("0 20 * * 4", "Europe/London");
-    chat.sessions = vec![session("2026-12-03", Some("Feedback"), &["A?", "B?", "C?"])];
-    chat.reminders = vec![
+    chat.set_sessions(
+        vec![session("2026-12-03", Some("Feedback"), &["A?", "B?", "C?"])],
+        false,
+    );
+    chat.set_reminders(vec![
         std::time::Duration::from_secs(15 * 60),
         std::time::Duration::from_secs(24 * 3600),
-    ];
+    ]);
     let t = timeline(&chat, utc("2026-12-03T20:00:00Z"));
     let got: Vec<(u32, PostKind, String)> = t
         .posts
@@ -332,17 +337,17 @@ fn a_session_date_uses_its_questions_and_reminders_come_first_with_stable_seqs()
 #[test]
 fn require_session_skips_dates_without_one_and_ends_after_the_last() {
     let mut chat = weekly("0 20 * * 4", "Europe/London");
-    chat.require_session = true;
-    chat.sessions = vec![
+    let sessions = vec![
         session("2026-12-03", None, &["A?"]),
         session("2026-12-17", None, &["B?"]),
     ];
+    chat.set_sessions(sessions.clone(), true);
     let got = next_starts(&chat, utc("2026-11-30T00:00:00Z"), 5);
     assert_eq!(
         got,
         [utc("2026-12-03T20:00:00Z"), utc("2026-12-17T20:00:00Z")]
     );
-    chat.require_session = false;
+    chat.set_sessions(sessions, false);
     assert_eq!(next_starts(&chat, utc("2026-11-30T00:00:00Z"), 5).len(), 5);
 }
 
@@ -385,8 +390,8 @@ fn a_runs_plan_carries_each_posts_body_key_and_image_and_wakes_for_the_first_rem
         alt: "A chart".into(),
     };
     on_date.question_images = vec![None, Some(image.clone())];
-    chat.sessions = vec![on_date];
-    chat.reminders = vec![std::time::Duration::from_secs(15 * 60)];
+    chat.set_sessions(vec![on_date], false);
+    chat.set_reminders(vec![std::time::Duration::from_secs(15 * 60)]);
     let start = utc("2026-12-03T20:00:00Z");
     let plan = RunPlan::new(&chat, start);
 
@@ -400,7 +405,7 @@ fn a_runs_plan_carries_each_posts_body_key_and_image_and_wakes_for_the_first_rem
         .collect();
     // Keys must not change between versions: a run resumed after an
     // upgrade resends with the key its first attempt used.
-    let key = |seq: u32| format!("hashchat:{}:{}-{seq}", chat.id, start.timestamp());
+    let key = |seq: u32| format!("hashchat:{}:{}-{seq}", chat.id(), start.timestamp());
     let (k4, k0, k1, k2, k3) = (key(4), key(0), key(1), key(2), key(3));
     assert_eq!(
         got,
@@ -416,6 +421,6 @@ fn a_runs_plan_carries_each_posts_body_key_and_image_and_wakes_for_the_first_rem
     assert_eq!(plan.image(2), Some(&image));
     assert_eq!(
         plan.summary_key(1),
-        format!("hashchat:{}:{}-summary-1", chat.id, start.timestamp())
+        format!("hashchat:{}:{}-summary-1", chat.id(), start.timestamp())
     );
 }

@@ -15,8 +15,8 @@ use crate::chats::{Chat, Hashtag};
 /// so reminders (before the start) come first.
 pub fn timeline(chat: &Chat, start: DateTime<Utc>) -> Timeline {
     let run = content(chat, start);
-    let tag = &chat.hashtag;
-    let interval = delta(chat.question_interval);
+    let tag = &chat.content().hashtag();
+    let interval = delta(chat.timing().question_interval());
     let mut posts = vec![PlannedPost {
         seq: 0,
         kind: PostKind::Intro,
@@ -24,7 +24,7 @@ pub fn timeline(chat: &Chat, start: DateTime<Utc>) -> Timeline {
         at: start,
         text: run.intro_text(chat),
     }];
-    let mut at = add(start, delta(chat.first_question_after));
+    let mut at = add(start, delta(chat.timing().first_question_after()));
     for (i, question) in run.questions.iter().enumerate() {
         let number = seq(i + 1);
         posts.push(PlannedPost {
@@ -45,7 +45,7 @@ pub fn timeline(chat: &Chat, start: DateTime<Utc>) -> Timeline {
         at,
         text: run.closing_text(chat),
     });
-    for (k, before) in chat.reminders.iter().enumerate() {
+    for (k, before) in chat.timing().reminders().iter().enumerate() {
         posts.push(PlannedPost {
             seq: seq(closing + 1 + k),
             kind: PostKind::Reminder,
@@ -58,7 +58,7 @@ pub fn timeline(chat: &Chat, start: DateTime<Utc>) -> Timeline {
     Timeline {
         start,
         posts,
-        collect_until: add(at, delta(chat.collect_after)),
+        collect_until: add(at, delta(chat.timing().collect_after())),
     }
 }
 

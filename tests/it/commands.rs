@@ -9,7 +9,7 @@ use crate::helpers::{assert_all_ok, within, TestApp};
 
 async fn app_with_moderator() -> TestApp {
     let mut app = TestApp::new().await;
-    app.chat.moderators = vec!["@alice@fake.example".into()];
+    app.set_chat(&[("moderators", "[\"@alice@fake.example\"]")]);
     app
 }
 
@@ -151,10 +151,10 @@ async fn next_skip_extend_and_stop_change_the_timeline_as_they_say() {
     app.clock
         .set(app.post_time(1) + chrono::Duration::minutes(10));
     assert_all_ok(&within("the run to end", daemon).await.unwrap());
-    let run = app.store.latest_run(&app.chat.id).await.unwrap().unwrap();
+    let run = app.store.latest_run(app.chat.id()).await.unwrap().unwrap();
     let logged: Vec<String> = app
         .store
-        .commands(&app.chat.id)
+        .commands(app.chat.id())
         .await
         .unwrap()
         .into_iter()
@@ -215,7 +215,7 @@ async fn commands_from_non_moderators_and_lookalikes_on_other_instances_do_nothi
     assert_eq!(replies, 1, "only the moderator got an answer");
     app.finish_run(daemon, 2).await;
     assert_eq!(public_posts(&app).len(), 5);
-    let logged = app.store.commands(&app.chat.id).await.unwrap();
+    let logged = app.store.commands(app.chat.id()).await.unwrap();
     assert_eq!(logged.len(), 1, "{logged:?}");
 }
 
@@ -313,7 +313,7 @@ async fn a_command_sent_while_the_user_stream_was_down_is_applied_after_it_recon
         .set(app.end_time() + chrono::Duration::minutes(10));
     assert_all_ok(&within("the run to end", daemon).await.unwrap());
     assert_eq!(public_posts(&app).len(), 5);
-    let logged = app.store.commands(&app.chat.id).await.unwrap();
+    let logged = app.store.commands(app.chat.id()).await.unwrap();
     assert_eq!(logged.len(), 2, "{logged:?}");
 }
 
@@ -342,7 +342,7 @@ async fn a_command_seen_on_the_stream_and_again_in_the_notifications_acts_once()
     assert_eq!(direct_replies(&app).len(), 2, "{:?}", direct_replies(&app));
     let logged: Vec<String> = app
         .store
-        .commands(&app.chat.id)
+        .commands(app.chat.id())
         .await
         .unwrap()
         .into_iter()
@@ -359,10 +359,12 @@ async fn a_command_seen_on_the_stream_and_again_in_the_notifications_acts_once()
 async fn a_command_offered_to_two_chats_of_one_account_acts_once() {
     let app = app_with_moderator().await;
     app.fake.forget_idempotency_keys();
-    let mut second = app.chat.clone();
-    second.id = "2qedchat".into();
-    second.hashtag = hashchat::chats::Hashtag::parse("2QEdChat").unwrap();
-    second.recap_dir = app.dir.path().join("recaps-2");
+    let recaps = format!("\"{}\"", app.dir.path().join("recaps-2").display());
+    let second = app.chat_with(&[
+        ("id", "2qedchat"),
+        ("hashtag", "2QEdChat"),
+        ("recap_dir", &recaps),
+    ]);
     let mut daemon = app.daemon(
         hashchat::run::RunOptions {
             once: true,

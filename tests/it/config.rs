@@ -101,9 +101,11 @@ fn the_example_chats_yaml_is_valid_and_its_demo_finishes_within_a_minute() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("chats.yaml");
     let config = check::load(&path).unwrap_or_else(|d| panic!("{d}"));
     let weekly = config.chat("1qedchat").expect("the weekly chat");
-    assert!(matches!(&weekly.when, When::Recurring { expr, .. } if expr == "0 20 * * 4"));
-    assert_eq!(weekly.timezone, chrono_tz::Europe::London);
-    assert!((5..=6).contains(&weekly.questions.len()));
+    assert!(
+        matches!(&weekly.timing().when(), When::Recurring { expr, .. } if expr == "0 20 * * 4")
+    );
+    assert_eq!(weekly.timing().timezone(), chrono_tz::Europe::London);
+    assert!((5..=6).contains(&weekly.content().questions().len()));
     let demo = config.chat("demo").expect("the demo chat");
     let start = chrono::Utc::now();
     let timeline = hashchat::schedule::timeline(demo, start);

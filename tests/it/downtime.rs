@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hashchat::chats::{Chat, When};
+use hashchat::chats::Chat;
 use hashchat::network::html_to_text;
 use hashchat::network::{MastodonClient, Social, Token};
 use hashchat::recap;
@@ -31,7 +31,7 @@ async fn a_post_due_while_the_bot_was_down_goes_out_once_on_return_and_later_pos
     assert_eq!(app.fake.statuses_by("chatbot").len(), 2);
     app.finish_run(daemon, 2).await;
     assert_eq!(app.fake.statuses_by("chatbot").len(), 5);
-    let run = app.store.latest_run(&app.chat.id).await.unwrap().unwrap();
+    let run = app.store.latest_run(app.chat.id()).await.unwrap().unwrap();
     let posts = app.store.posts(run.id).await.unwrap();
     assert!(posts.iter().all(|p| p.state == PostState::Sent));
     // The late ones were posted when the bot came back, the rest on time.
@@ -41,7 +41,7 @@ async fn a_post_due_while_the_bot_was_down_goes_out_once_on_return_and_later_pos
 #[tokio::test]
 async fn a_post_later_than_its_late_limit_is_skipped_and_reported_not_posted() {
     let mut app = TestApp::new().await;
-    app.chat.late_limit = Some(Duration::from_secs(60));
+    app.set_chat(&[("late_limit", "1m")]);
     app.clock
         .set(app.post_time(1) + chrono::Duration::minutes(3));
     let (daemon, _) = app.spawn_once();
@@ -63,7 +63,7 @@ async fn a_post_later_than_its_late_limit_is_skipped_and_reported_not_posted() {
         .map(|s| html_to_text(&s.content))
         .collect();
     assert_eq!(texts.len(), 3, "{texts:?}");
-    let run = app.store.latest_run(&app.chat.id).await.unwrap().unwrap();
+    let run = app.store.latest_run(app.chat.id()).await.unwrap().unwrap();
     let posts = app.store.posts(run.id).await.unwrap();
     assert_eq!(posts[0].state, PostState::Skipped);
     assert_eq!(posts[1].state, PostState::Skipped);
@@ -77,23 +77,20 @@ async fn a_post_later_than_its_late_limit_is_skipped_and_reported_not_posted() {
 #[tokio::test]
 async fn a_run_missed_entirely_is_recorded_as_missed_and_nothing_is_posted_late() {
     let mut app = TestApp::new().await;
-    app.chat.when = When::Recurring {
-        expr: "0 20 * * 4".into(),
-        schedule: Box::new(hashchat::schedule::classic_cron("0 20 * * 4").unwrap()),
-    };
+    app.set_chat(&[("schedule", "\"0 20 * * 4\"")]);
     // A run a week earlier is in the history; the bot comes back a week
     // and a day later, so the run of 3 December passed entirely.
     let week = chrono::Duration::days(7);
     let earlier = start_time() - week;
     app.store
         .open_run(
-            &app.chat.id,
+            app.chat.id(),
             earlier,
             earlier + chrono::Duration::minutes(45),
         )
         .await
         .unwrap();
-    let last = app.store.latest_run(&app.chat.id).await.unwrap().unwrap();
+    let last = app.store.latest_run(app.chat.id()).await.unwrap().unwrap();
     app.store
         .finish_run(last.id, earlier + chrono::Duration::minutes(45))
         .await
@@ -105,7 +102,7 @@ async fn a_run_missed_entirely_is_recorded_as_missed_and_nothing_is_posted_late(
     // The daemon records the missed run, then sleeps until the next one.
     within("the missed run", async {
         loop {
-            if app.store.last_planned_start(&app.chat.id).await.unwrap() == Some(start_time()) {
+            if app.store.last_planned_start(app.chat.id()).await.unwrap() == Some(start_time()) {
                 return;
             }
             tokio::task::yield_now().await;
@@ -118,7 +115,7 @@ async fn a_run_missed_entirely_is_recorded_as_missed_and_nothing_is_posted_late(
     // The missed run is not the latest real run.
     assert_eq!(
         app.store
-            .latest_run(&app.chat.id)
+            .latest_run(app.chat.id())
             .await
             .unwrap()
             .unwrap()
@@ -135,14 +132,14 @@ struct TwoTokens {
 
 impl Connector for TwoTokens {
     fn connect(&self, chat: &Chat) -> anyhow::Result<Arc<dyn Social>> {
-        let token = if chat.id == "broken" {
+        let token = if chat.id() == "broken" {
             "revoked".to_string()
         } else {
             self.good.clone()
         };
         Ok(Arc::new(MastodonClient::new(
             &self.server,
-            chat.platform,
+            chat.account().platform(),
             Token::new(token),
             Duration::from_secs(5),
         )?))
@@ -159,11 +156,9 @@ async fn a_refused_token_stops_that_chat_with_a_clear_message_and_the_others_go_
         },
         CancellationToken::new(),
     );
-    let mut broken = app.chat.clone();
-    broken.id = "broken".into();
     // Its own token, so its own account: chats of one account share who
     // the bot is, asked once.
-    broken.token = hashchat::chats::TokenSource::Env("REVOKED_TOKEN".into());
+    let broken = app.chat_with(&[("id", "broken"), ("token_env", "REVOKED_TOKEN")]);
     daemon.config.chats.push(broken);
     daemon.connector = Arc::new(TwoTokens {
         server: app.fake.url(),

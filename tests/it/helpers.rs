@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use hashchat::chats::{Chat, Config, Hashtag, Platform, TokenSource, Visibility, When};
+use hashchat::chats::{Chat, Config, Platform};
 use hashchat::clock::ManualClock;
 use hashchat::network::{MastodonClient, Social, Token};
 use hashchat::run::{ChatOutcome, Connector, Daemon, RunOptions, Tuning};
@@ -27,6 +27,32 @@ pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("gave up waiting for {what}"))
 }
 
+/// `entry` with `keys` set or replaced (see [`TestApp::chat_with`]).
+fn merged(entry: &[(String, String)], keys: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut entry = entry.to_vec();
+    for (key, value) in keys {
+        let rival = match *key {
+            "schedule" => "start",
+            "start" => "schedule",
+            "token_file" => "token_env",
+            "token_env" => "token_file",
+            _ => "",
+        };
+        entry.retain(|(k, _)| k != key && k != rival);
+        entry.push((key.to_string(), value.to_string()));
+    }
+    entry
+}
+
+/// A chat from its chats.yaml keys, through validation like any chat.
+fn chat_from_keys(keys: &[(String, String)]) -> Arc<Chat> {
+    let entry: String = keys.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+    Arc::new(
+        Chat::from_yaml(&entry)
+            .unwrap_or_else(|e| panic!("the test chat is invalid: {e:?}\n{entry}")),
+    )
+}
+
 pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 3, 20, 0, 0).unwrap()
 }
@@ -37,7 +63,11 @@ pub struct TestApp {
     pub store: Store,
     pub clock: ManualClock,
     pub fake: FakeServer,
-    pub chat: Chat,
+    /// The test chat, built from [`TestApp::chat_keys`]; change it with
+    /// [`TestApp::set_chat`] (a `Chat` is only ever built by validation).
+    pub chat: Arc<Chat>,
+    /// The test chat's chats.yaml entry, one `(key, YAML value)` a key.
+    pub chat_keys: Vec<(String, String)>,
     pub tuning: Tuning,
 }
 
@@ -87,42 +117,28 @@ impl TestApp {
         // A day ahead of the start, so 24-hour reminders are still to come.
         let clock = ManualClock::new(start_time() - chrono::Duration::days(1));
         let fake = FakeServer::start_with_clock(Arc::new(clock.clone())).await;
-        let chat = Chat {
-            id: "1qedchat".into(),
-            hashtag: Hashtag::parse("1QEdChat").unwrap(),
-            when: When::Once(start_time()),
-            timezone: chrono_tz::Europe::London,
-            intro: "Welcome to #1QEdChat! Introduce yourself.".into(),
-            first_question_after: Duration::from_secs(300),
-            question_interval: Duration::from_secs(600),
-            questions: vec![
-                "How do you build an online PLN?".into(),
-                "Which chats or groups help you most?".into(),
-                "What will you try next week?".into(),
-            ],
-            closing: "Thanks everyone! Recap soon.".into(),
-            collect_after: Duration::from_secs(600),
-            visibility: Visibility::Public,
-            late_limit: None,
-            server: fake.url(),
-            platform: Platform::Mastodon,
-            token: TokenSource::Env("HASHCHAT_TEST_UNUSED".into()),
-            max_characters: 500,
-            recap_dir: dir.path().join("recaps"),
-            moderators: vec![],
-            question_images: vec![None; 3],
-            sessions: vec![],
-            require_session: false,
-            reminders: vec![],
-            reminder_text: None,
-            ignore: vec![],
-            exclude: vec![],
-            welcome_newcomers: false,
-            language: None,
-            content_warning: None,
-            recap_post: false,
-            recap_url: None,
-        };
+        let chat_keys: Vec<(String, String)> = [
+            ("id", "1qedchat".to_string()),
+            ("hashtag", "1QEdChat".into()),
+            ("start", format!("\"{}\"", start_time().to_rfc3339())),
+            ("timezone", "Europe/London".into()),
+            ("intro", "\"Welcome to #1QEdChat! Introduce yourself.\"".into()),
+            ("first_question_after", "5m".into()),
+            ("question_interval", "10m".into()),
+            (
+                "questions",
+                "\n  - How do you build an online PLN?\n  - Which chats or groups help you most?\n  - What will you try next week?".into(),
+            ),
+            ("closing", "\"Thanks everyone! Recap soon.\"".into()),
+            ("collect_after", "10m".into()),
+            ("server", fake.url().to_string()),
+            ("token_env", "HASHCHAT_TEST_UNUSED".into()),
+            ("recap_dir", format!("\"{}\"", dir.path().join("recaps").display())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let chat = chat_from_keys(&chat_keys);
         let tuning = Tuning {
             request_timeout: Duration::from_secs(5),
             backoff_base: Duration::from_millis(10),
@@ -136,8 +152,23 @@ impl TestApp {
             clock,
             fake,
             chat,
+            chat_keys,
             tuning,
         }
+    }
+
+    /// The test chat with `keys` (`(key, YAML value)`) set or replaced,
+    /// validated as chats.yaml is; `app.chat` is unchanged. Setting
+    /// `schedule` drops `start` (and the reverse), `token_file` drops
+    /// `token_env` (and the reverse), so that a chat has one of each.
+    pub fn chat_with(&self, keys: &[(&str, &str)]) -> Arc<Chat> {
+        chat_from_keys(&merged(&self.chat_keys, keys))
+    }
+
+    /// Changes the test chat: [`TestApp::chat_with`], kept.
+    pub fn set_chat(&mut self, keys: &[(&str, &str)]) {
+        self.chat_keys = merged(&self.chat_keys, keys);
+        self.chat = chat_from_keys(&self.chat_keys);
     }
 
     /// The time of post `seq` (0 intro, 1..=3 questions, 4 closing).
@@ -213,7 +244,7 @@ impl TestApp {
 
     pub async fn run_id(&self) -> i64 {
         self.store
-            .latest_run(&self.chat.id)
+            .latest_run(self.chat.id())
             .await
             .unwrap()
             .expect("a run")

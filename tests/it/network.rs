@@ -609,7 +609,7 @@ async fn local_accounts_of_a_host_port_instance_get_that_domain() {
     // snac's instance `uri`: no scheme, a port.
     let domain = format!("localhost:{}", app.fake.port());
     app.fake.set_instance_uri(&domain);
-    app.chat.exclude = vec![format!("@Bob@{domain}")];
+    app.set_chat(&[("exclude", &format!("[\"@Bob@{domain}\"]"))]);
     let (daemon, _) = app.spawn_once();
     app.advance_to_post(0).await;
     app.advance_to_post(1).await;
@@ -739,23 +739,22 @@ async fn a_post_throttled_by_503s_with_retry_after_still_goes_out() {
 
 #[tokio::test]
 async fn two_chats_on_one_account_draw_from_one_request_budget() {
-    use hashchat::chats::{Hashtag, TokenSource};
     use hashchat::run::{Connector, RealConnector};
 
     let app = crate::helpers::TestApp::new().await;
     let token_file = |user: &str| {
         let path = app.dir.path().join(format!("{user}.token"));
         std::fs::write(&path, app.fake.token_of(user)).unwrap();
-        TokenSource::File(path)
+        format!("\"{}\"", path.display())
     };
-    let mut first = app.chat.clone();
-    first.token = token_file("chatbot");
-    let mut second = first.clone();
-    second.id = "2qedchat".into();
-    second.hashtag = Hashtag::parse("2QEdChat").unwrap();
-    let mut elsewhere = first.clone();
-    elsewhere.id = "alices".into();
-    elsewhere.token = token_file("alice");
+    let (bot, alice) = (token_file("chatbot"), token_file("alice"));
+    let first = app.chat_with(&[("token_file", &bot)]);
+    let second = app.chat_with(&[
+        ("token_file", &bot),
+        ("id", "2qedchat"),
+        ("hashtag", "2QEdChat"),
+    ]);
+    let elsewhere = app.chat_with(&[("token_file", &alice), ("id", "alices")]);
     let connector = RealConnector::new(Duration::from_secs(5));
     let [first, second, elsewhere] =
         [&first, &second, &elsewhere].map(|chat| connector.connect(chat).unwrap());

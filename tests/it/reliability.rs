@@ -21,7 +21,7 @@ use crate::helpers::{assert_all_ok, within, TestApp};
 pub async fn recorded(app: &TestApp, status_id: &str) {
     within("the answer to be recorded", async {
         loop {
-            if let Some(run) = app.store.latest_run(&app.chat.id).await.unwrap() {
+            if let Some(run) = app.store.latest_run(app.chat.id()).await.unwrap() {
                 let rows = app.store.statuses(run.id).await.unwrap();
                 if rows.iter().any(|r| r.status_id == status_id) {
                     return;
@@ -373,7 +373,7 @@ async fn start_then_remove_the_lease_folder(
 ) -> tokio::task::JoinHandle<Vec<hashchat::run::ChatOutcome>> {
     let (daemon, _) = app.spawn_once();
     within("the chat's lease", async {
-        while app.store.lease_of(&app.chat.id).unwrap().is_none() {
+        while app.store.lease_of(app.chat.id()).unwrap().is_none() {
             tokio::task::yield_now().await;
         }
     })
@@ -386,10 +386,10 @@ async fn start_then_remove_the_lease_folder(
 async fn a_lease_file_removed_while_the_chat_slept_is_taken_again_before_the_run() {
     let app = TestApp::new().await;
     let daemon = start_then_remove_the_lease_folder(&app).await;
-    assert_eq!(app.store.lease_of(&app.chat.id).unwrap(), None);
+    assert_eq!(app.store.lease_of(app.chat.id()).unwrap(), None);
     app.advance_to_post(0).await;
     assert_eq!(
-        app.store.lease_of(&app.chat.id).unwrap().map(|l| l.holder),
+        app.store.lease_of(app.chat.id()).unwrap().map(|l| l.holder),
         Some("test-process".to_string())
     );
     app.finish_run(daemon, 1).await;
@@ -403,7 +403,7 @@ async fn a_chat_whose_removed_lease_another_process_took_does_not_post() {
     // Another process on the same database locks a new lease file.
     let other = hashchat::store::Store::open(&app.db).await.unwrap();
     let _theirs = other
-        .take_lease(&app.chat.id, "another-process", app.clock.now())
+        .take_lease(app.chat.id(), "another-process", app.clock.now())
         .await
         .unwrap()
         .unwrap();
@@ -465,7 +465,7 @@ async fn a_reply_read_hanging_across_the_closings_time_does_not_hold_the_closing
     // The read hangs for as long as the test lasts: only the run's end
     // ends it.
     app.tuning.request_timeout = std::time::Duration::from_secs(600);
-    app.chat.late_limit = Some(std::time::Duration::from_secs(60));
+    app.set_chat(&[("late_limit", "1m")]);
     let (daemon, _) = app.spawn_once();
     for seq in 0..2 {
         app.advance_to_post(seq).await;
@@ -504,17 +504,14 @@ async fn a_closing_made_late_by_the_bots_own_work_is_posted_not_skipped() {
     let mut app = TestApp::new().await;
     // The upload waits for the test, however long the client would wait.
     app.tuning.request_timeout = std::time::Duration::from_secs(600);
-    app.chat.late_limit = Some(std::time::Duration::from_secs(60));
+    app.set_chat(&[("late_limit", "1m")]);
     let image = app.dir.path().join("q3.png");
     std::fs::write(&image, b"\x89PNG\r\n\x1a\n fake image bytes").unwrap();
-    app.chat.question_images = vec![
-        None,
-        None,
-        Some(hashchat::chats::QuestionImage {
-            path: image,
-            alt: "A to-do list".into(),
-        }),
-    ];
+    let questions = format!(
+        "\n  - How do you build an online PLN?\n  - Which chats or groups help you most?\n  - text: What will you try next week?\n    image: \"{}\"\n    alt: \"A to-do list\"",
+        image.display()
+    );
+    app.set_chat(&[("questions", &questions)]);
     let (daemon, _) = app.spawn_once();
     for seq in 0..=2 {
         app.advance_to_post(seq).await;

@@ -143,7 +143,7 @@ async fn a_whole_run_posts_each_post_once_at_its_time_and_records_every_answer()
     );
     assert_eq!(recap.run.started_at, Some(app.post_time(0)));
     // The recap files were written in every format.
-    let dir = app.chat.recap_dir.join("1qedchat");
+    let dir = app.chat.policy().recap_dir().join("1qedchat");
     for ext in ["md", "html", "json", "csv"] {
         assert!(
             dir.join(format!("2026-12-03.{ext}")).exists(),
@@ -163,9 +163,7 @@ async fn chats_of_one_account_ask_the_server_who_the_bot_is_once() {
         tokio_util::sync::CancellationToken::new(),
     );
     for (id, tag) in [("second", "SecondChat"), ("third", "ThirdChat")] {
-        let mut chat = app.chat.clone();
-        chat.id = id.into();
-        chat.hashtag = hashchat::chats::Hashtag::parse(tag).unwrap();
+        let chat = app.chat_with(&[("id", id), ("hashtag", tag)]);
         daemon.config.chats.push(chat);
     }
     let task = tokio::spawn(async move { daemon.run(&[]).await.unwrap() });

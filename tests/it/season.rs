@@ -1,10 +1,6 @@
 //! A season of chats, against the fake server: reminders before the start,
 //! a dated session's questions on its date, and accounts that never count.
 
-use std::time::Duration;
-
-use chrono::NaiveDate;
-use hashchat::chats::{IgnoreRule, Session};
 use hashchat::clock::Clock;
 use hashchat::network::html_to_text;
 use hashchat::recap;
@@ -22,7 +18,7 @@ fn texts(app: &TestApp) -> Vec<String> {
 #[tokio::test]
 async fn reminders_go_out_at_their_times_before_the_start() {
     let mut app = TestApp::new().await;
-    app.chat.reminders = vec![Duration::from_secs(24 * 3600), Duration::from_secs(15 * 60)];
+    app.set_chat(&[("reminders", "[24h, 15m]")]);
     let (daemon, _) = app.spawn_once();
     app.clock.set(start_time() - chrono::Duration::hours(24));
     within("the 24-hour reminder", app.fake.wait_for_bot_posts(1)).await;
@@ -60,15 +56,10 @@ async fn reminders_go_out_at_their_times_before_the_start() {
 #[tokio::test]
 async fn a_sessions_questions_are_used_on_its_date() {
     let mut app = TestApp::new().await;
-    app.chat.sessions = vec![Session {
-        date: NaiveDate::from_ymd_opt(2026, 12, 3).unwrap(),
-        topic: Some("Feedback".into()),
-        host: Some("@guest@school.example".into()),
-        questions: vec!["What feedback works?".into(), "How fast?".into()],
-        question_images: vec![None, None],
-        intro: None,
-        closing: None,
-    }];
+    app.set_chat(&[(
+        "sessions",
+        "\n  - date: \"2026-12-03\"\n    topic: Feedback\n    host: \"@guest@school.example\"\n    questions: [\"What feedback works?\", \"How fast?\"]",
+    )]);
     let (daemon, _) = app.spawn_once();
     app.advance_to_post(0).await;
     app.advance_to_post(1).await;
@@ -95,7 +86,7 @@ async fn a_sessions_questions_are_used_on_its_date() {
 #[tokio::test]
 async fn ignored_and_muted_accounts_never_appear_among_the_answers() {
     let mut app = TestApp::new().await;
-    app.chat.ignore = vec![IgnoreRule::Domain("spam.example".into())];
+    app.set_chat(&[("ignore", "[spam.example]")]);
     app.fake.add_remote_account("bot@spam.example");
     app.fake.mute("bob");
     let (daemon, _) = app.spawn_once();
@@ -125,7 +116,7 @@ async fn ignored_and_muted_accounts_never_appear_among_the_answers() {
 #[tokio::test]
 async fn opted_out_and_excluded_participants_are_hidden_in_recaps_but_still_counted() {
     let mut app = TestApp::new().await;
-    app.chat.exclude = vec!["@carol@remote.example".into()];
+    app.set_chat(&[("exclude", "[\"@carol@remote.example\"]")]);
     app.fake.add_remote_account("carol@remote.example");
     let (daemon, _) = app.spawn_once();
     app.advance_to_post(0).await;
@@ -177,8 +168,7 @@ async fn opted_out_and_excluded_participants_are_hidden_in_recaps_but_still_coun
 #[tokio::test]
 async fn the_chats_language_and_content_warning_go_on_every_post() {
     let mut app = TestApp::new().await;
-    app.chat.language = Some("de".into());
-    app.chat.content_warning = Some("Bildungschat".into());
+    app.set_chat(&[("language", "de"), ("content_warning", "Bildungschat")]);
     let (daemon, _) = app.spawn_once();
     app.finish_run(daemon, 0).await;
     let posts = app
@@ -201,7 +191,7 @@ async fn the_chats_language_and_content_warning_go_on_every_post() {
 #[tokio::test]
 async fn a_first_time_participant_is_welcomed_once_on_their_first_answer() {
     let mut app = TestApp::new().await;
-    app.chat.welcome_newcomers = true;
+    app.set_chat(&[("welcome_newcomers", "true")]);
     let (daemon, _) = app.spawn_once();
     app.advance_to_post(0).await;
     within("the stream", app.fake.wait_for_streams(1)).await;
@@ -252,14 +242,11 @@ async fn a_questions_image_is_uploaded_with_its_alt_text_and_attached() {
     let mut app = TestApp::new().await;
     let image = app.dir.path().join("pln-map.png");
     std::fs::write(&image, b"\x89PNG\r\n\x1a\n fake image bytes").unwrap();
-    app.chat.question_images = vec![
-        None,
-        Some(hashchat::chats::QuestionImage {
-            path: image,
-            alt: "A map of a teacher's learning network".into(),
-        }),
-        None,
-    ];
+    let questions = format!(
+        "\n  - How do you build an online PLN?\n  - text: Which chats or groups help you most?\n    image: \"{}\"\n    alt: \"A map of a teacher's learning network\"\n  - What will you try next week?",
+        image.display()
+    );
+    app.set_chat(&[("questions", &questions)]);
     let (daemon, _) = app.spawn_once();
     app.finish_run(daemon, 0).await;
     let media = app
@@ -286,8 +273,10 @@ async fn a_questions_image_is_uploaded_with_its_alt_text_and_attached() {
 #[tokio::test]
 async fn with_recap_post_the_bot_posts_a_summary_with_the_recap_link_when_the_run_ends() {
     let mut app = TestApp::new().await;
-    app.chat.recap_post = true;
-    app.chat.recap_url = Some("https://school.example/recaps/{date}.html".into());
+    app.set_chat(&[
+        ("recap_post", "true"),
+        ("recap_url", "\"https://school.example/recaps/{date}.html\""),
+    ]);
     let (daemon, _) = app.spawn_once();
     app.advance_to_post(0).await;
     app.advance_to_post(1).await;

@@ -12,7 +12,9 @@ use super::{values, Problem, Setting, Validator};
 use crate::chats::cron_dialect::{parse_classic, CRON_HINT};
 use crate::chats::diagnostics::Diagnostic;
 use crate::chats::raw::{join, RawChat};
-use crate::chats::{defaults, Chat, Platform, TokenSource, Visibility, When};
+use crate::chats::{
+    defaults, Account, Chat, Content, Platform, Policy, Timing, TokenSource, Visibility, When,
+};
 
 impl Validator<'_> {
     /// One chat, or `None` when any of its keys was reported. `c` holds the
@@ -78,35 +80,43 @@ impl Validator<'_> {
         let (questions, question_images) = questions?;
         let chat = Chat {
             id: id.required()?,
-            hashtag: hashtag.required()?,
-            when: when?,
-            timezone: timezone.get(Tz::UTC)?,
-            intro: intro.get(defaults::INTRO.into())?,
-            first_question_after: first.get(defaults::FIRST_QUESTION_AFTER)?,
-            question_interval: interval.get(defaults::QUESTION_INTERVAL)?,
-            questions,
-            closing: closing.get(defaults::CLOSING.into())?,
-            collect_after: collect.get(defaults::COLLECT_AFTER)?,
-            visibility: visibility.get(Visibility::Public)?,
-            late_limit: late_limit.optional()?,
-            server: server.required()?,
-            platform: platform.get(Platform::Mastodon)?,
-            token: token.get(TokenSource::Env(defaults::TOKEN_ENV.into()))?,
-            max_characters: max_characters.get(defaults::MAX_CHARACTERS)?,
-            recap_dir: recap_dir.get(defaults::RECAP_DIR.into())?.into(),
-            moderators: moderators?,
-            question_images,
-            sessions: sessions?,
-            require_session: flag(c.require_session, "require_session")?,
-            reminders: reminders?,
-            reminder_text: reminder_text.optional()?,
-            ignore: ignore?,
-            exclude: exclude?,
-            welcome_newcomers: flag(c.welcome_newcomers, "welcome_newcomers")?,
-            language: language.optional()?,
-            content_warning: content_warning.optional()?,
-            recap_post: flag(c.recap_post, "recap_post")?,
-            recap_url: recap_url.optional()?,
+            account: Account {
+                server: server.required()?,
+                platform: platform.get(Platform::Mastodon)?,
+                token: token.get(TokenSource::Env(defaults::TOKEN_ENV.into()))?,
+                visibility: visibility.get(Visibility::Public)?,
+                max_characters: max_characters.get(defaults::MAX_CHARACTERS)?,
+            },
+            timing: Timing {
+                when: when?,
+                timezone: timezone.get(Tz::UTC)?,
+                first_question_after: first.get(defaults::FIRST_QUESTION_AFTER)?,
+                question_interval: interval.get(defaults::QUESTION_INTERVAL)?,
+                collect_after: collect.get(defaults::COLLECT_AFTER)?,
+                late_limit: late_limit.optional()?,
+                reminders: reminders?,
+                sessions: sessions?,
+                require_session: flag(c.require_session, "require_session")?,
+            },
+            content: Content {
+                hashtag: hashtag.required()?,
+                intro: intro.get(defaults::INTRO.into())?,
+                questions,
+                question_images,
+                closing: closing.get(defaults::CLOSING.into())?,
+                reminder_text: reminder_text.optional()?,
+                language: language.optional()?,
+                content_warning: content_warning.optional()?,
+            },
+            policy: Policy {
+                moderators: moderators?,
+                ignore: ignore?,
+                exclude: exclude?,
+                welcome_newcomers: flag(c.welcome_newcomers, "welcome_newcomers")?,
+                recap_dir: recap_dir.get(defaults::RECAP_DIR.into())?.into(),
+                recap_post: flag(c.recap_post, "recap_post")?,
+                recap_url: recap_url.optional()?,
+            },
         };
         // Reported, but the chat is still returned so that the checks of
         // its posts (`Draft`) report their problems in the same pass.
@@ -281,18 +291,20 @@ impl Validator<'_> {
     fn duration_ok(&mut self, path: &str, chat: &Chat, label: &str) {
         // The longest question list, the chat's or a session's, sets the length.
         let most = chat
-            .sessions
+            .timing()
+            .sessions()
             .iter()
             .map(|s| s.questions.len())
-            .chain([chat.questions.len()])
+            .chain([chat.content().questions().len()])
             .max()
             .unwrap_or(0);
         let questions = u32::try_from(most).unwrap_or(u32::MAX);
         let total = chat
-            .question_interval
+            .timing()
+            .question_interval()
             .checked_mul(questions)
-            .and_then(|q| q.checked_add(chat.first_question_after))
-            .and_then(|q| q.checked_add(chat.collect_after));
+            .and_then(|q| q.checked_add(chat.timing().first_question_after()))
+            .and_then(|q| q.checked_add(chat.timing().collect_after()));
         if total.is_some_and(|t| t <= values::MONTH) {
             return;
         }

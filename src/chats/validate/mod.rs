@@ -115,6 +115,16 @@ impl Draft {
 
     /// The configuration and its warnings, or every error, sorted by place.
     pub fn finish(self) -> Result<(Config, Diagnostics), Diagnostics> {
+        let (chats, warnings) = self.finish_chats()?;
+        let config = Config {
+            path: warnings.path.clone(),
+            chats: chats.into_iter().map(std::sync::Arc::new).collect(),
+        };
+        Ok((config, warnings))
+    }
+
+    /// [`Draft::finish`]'s chats, before they are shared.
+    pub(in crate::chats) fn finish_chats(self) -> Result<(Vec<Chat>, Diagnostics), Diagnostics> {
         let Draft {
             path,
             source,
@@ -135,20 +145,16 @@ impl Draft {
         let chats = chats
             .into_iter()
             .map(|Placed { mut chat, .. }| {
-                chat.sessions.sort_by_key(|s| s.date);
+                chat.timing.sessions.sort_by_key(|s| s.date);
                 chat
             })
             .collect();
-        let config = Config {
-            path: path.clone(),
-            chats,
-        };
         let warnings = Diagnostics {
             path,
             source,
             errors: warnings,
         };
-        Ok((config, warnings))
+        Ok((chats, warnings))
     }
 }
 

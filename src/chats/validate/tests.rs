@@ -82,18 +82,24 @@ fn each_bad_value_gets_its_own_located_message() {
 fn a_valid_chat_gets_every_default() {
     let config = parse(Path::new("chats.yaml"), CHAT).expect("valid");
     let chat = &config.chats[0];
-    assert_eq!(chat.timezone, Tz::UTC);
-    assert_eq!(chat.platform, Platform::Mastodon);
-    assert_eq!(chat.token, TokenSource::Env("HASHCHAT_TOKEN".into()));
-    assert_eq!(chat.max_characters, 500);
-    assert_eq!(chat.recap_dir, PathBuf::from("recaps"));
-    assert_eq!(chat.first_question_after, Duration::from_secs(300));
-    assert_eq!(chat.question_interval, Duration::from_secs(600));
-    assert_eq!(chat.collect_after, Duration::from_secs(1800));
-    assert_eq!(chat.visibility, Visibility::Public);
-    assert_eq!(chat.late_limit, None);
-    assert_eq!(chat.intro, defaults::INTRO);
-    assert_eq!(chat.closing, defaults::CLOSING);
+    assert_eq!(chat.timing().timezone(), Tz::UTC);
+    assert_eq!(chat.account().platform(), Platform::Mastodon);
+    assert_eq!(
+        *chat.account().token(),
+        TokenSource::Env("HASHCHAT_TOKEN".into())
+    );
+    assert_eq!(chat.account().max_characters(), 500);
+    assert_eq!(chat.policy().recap_dir(), PathBuf::from("recaps"));
+    assert_eq!(
+        chat.timing().first_question_after(),
+        Duration::from_secs(300)
+    );
+    assert_eq!(chat.timing().question_interval(), Duration::from_secs(600));
+    assert_eq!(chat.timing().collect_after(), Duration::from_secs(1800));
+    assert_eq!(chat.account().visibility(), Visibility::Public);
+    assert_eq!(chat.timing().late_limit(), None);
+    assert_eq!(chat.content().intro(), defaults::INTRO);
+    assert_eq!(chat.content().closing(), defaults::CLOSING);
 }
 
 #[test]
@@ -101,12 +107,12 @@ fn a_chat_overrides_the_top_level_and_inherits_the_rest() {
     let source = "server: https://a.example\ntimezone: Europe/London\ntoken_file: /tok\nlate_limit: 10m\nchats:\n  - id: a\n    hashtag: A\n    start: \"2026-12-03T20:00:00+01:00\"\n    questions: [One?]\n    server: https://b.example\n    token_env: OTHER\n";
     let config = parse(Path::new("chats.yaml"), source).expect("valid");
     let chat = &config.chats[0];
-    assert_eq!(chat.server.as_str(), "https://b.example/");
-    assert_eq!(chat.timezone, chrono_tz::Europe::London);
-    assert_eq!(chat.token, TokenSource::Env("OTHER".into()));
-    assert_eq!(chat.late_limit, Some(Duration::from_secs(600)));
+    assert_eq!(chat.account().server().as_str(), "https://b.example/");
+    assert_eq!(chat.timing().timezone(), chrono_tz::Europe::London);
+    assert_eq!(*chat.account().token(), TokenSource::Env("OTHER".into()));
+    assert_eq!(chat.timing().late_limit(), Some(Duration::from_secs(600)));
     let start = DateTime::parse_from_rfc3339("2026-12-03T19:00:00Z").expect("time");
-    assert!(matches!(chat.when, When::Once(t) if t == start));
+    assert!(matches!(chat.timing().when(), When::Once(t) if *t == start));
 }
 
 #[test]
@@ -206,11 +212,19 @@ fn ignore_rules_match_accounts_domains_and_subdomains_ignoring_case() {
 fn new_keys_get_their_defaults_and_reminders_may_not_repeat() {
     let config = parse(Path::new("chats.yaml"), CHAT).expect("valid");
     let chat = &config.chats[0];
-    assert!(chat.sessions.is_empty() && !chat.require_session && !chat.welcome_newcomers);
-    assert!(chat.reminders.is_empty() && chat.ignore.is_empty() && chat.exclude.is_empty());
-    assert_eq!(chat.question_images, vec![None]);
+    assert!(
+        chat.timing().sessions().is_empty()
+            && !chat.timing().require_session()
+            && !chat.policy().welcome_newcomers()
+    );
+    assert!(
+        chat.timing().reminders().is_empty()
+            && chat.policy().ignore().is_empty()
+            && chat.policy().exclude().is_empty()
+    );
+    assert_eq!(chat.content().question_images(), vec![None]);
     assert_eq!(
-        (chat.language.as_deref(), chat.content_warning.as_deref()),
+        (chat.content().language(), chat.content().content_warning()),
         (None, None)
     );
     assert_eq!(
@@ -224,12 +238,13 @@ fn sessions_are_sorted_by_date_and_require_session_makes_questions_optional() {
     let source = "server: https://mastodon.example\nchats:\n  - id: a\n    hashtag: A\n    schedule: \"0 20 * * 4\"\n    require_session: true\n    sessions:\n      - date: 2026-12-10\n        questions: [Two?]\n      - date: 2026-12-03\n        questions: [One?]\n";
     let config = parse(Path::new("chats.yaml"), source).expect("valid");
     let dates: Vec<String> = config.chats[0]
-        .sessions
+        .timing()
+        .sessions()
         .iter()
         .map(|s| s.date.to_string())
         .collect();
     assert_eq!(dates, ["2026-12-03", "2026-12-10"]);
-    assert!(config.chats[0].questions.is_empty());
+    assert!(config.chats[0].content().questions().is_empty());
 }
 
 #[test]
@@ -238,10 +253,16 @@ fn a_chat_is_built_from_the_yaml_of_its_entry() {
         "id: a\nhashtag: A\nschedule: \"0 20 * * 4\"\nquestions:\n  - One?\nreminders: [1h]\n",
     )
     .expect("valid");
-    assert_eq!((chat.id.as_str(), chat.hashtag.as_str()), ("a", "A"));
-    assert_eq!(chat.server.as_str(), "https://mastodon.example/");
-    assert_eq!(chat.questions, ["One?"]);
-    assert_eq!(chat.reminders, [Duration::from_secs(3600)]);
+    assert_eq!(
+        (chat.id.as_str(), chat.content().hashtag().as_str()),
+        ("a", "A")
+    );
+    assert_eq!(
+        chat.account().server().as_str(),
+        "https://mastodon.example/"
+    );
+    assert_eq!(chat.content().questions(), ["One?"]);
+    assert_eq!(chat.timing().reminders(), [Duration::from_secs(3600)]);
     let err = Chat::from_yaml("id: a\nhashtag: A\nquestions: [One?]\n").expect_err("no schedule");
     assert!(
         err.to_string()
@@ -255,10 +276,10 @@ fn a_top_level_value_is_inherited_unless_the_chat_sets_its_own() {
     let source = "server: https://a.example\ntoken_env: TOP\nmax_characters: 1000\nchats:\n  - id: a\n    hashtag: A\n    schedule: \"0 20 * * 4\"\n    questions: [One?]\n  - id: b\n    hashtag: B\n    schedule: \"0 20 * * 4\"\n    questions: [One?]\n    token_file: /run/b\n    max_characters: 300\n";
     let config = parse(Path::new("chats.yaml"), source).expect("valid");
     let (a, b) = (&config.chats[0], &config.chats[1]);
-    assert_eq!(a.token, TokenSource::Env("TOP".into()));
-    assert_eq!(a.max_characters, 1000);
+    assert_eq!(*a.account().token(), TokenSource::Env("TOP".into()));
+    assert_eq!(a.account().max_characters(), 1000);
     // Setting either token key replaces both of the top level's.
-    assert_eq!(b.token, TokenSource::File("/run/b".into()));
-    assert_eq!(b.max_characters, 300);
-    assert_eq!(b.server.as_str(), "https://a.example/");
+    assert_eq!(*b.account().token(), TokenSource::File("/run/b".into()));
+    assert_eq!(b.account().max_characters(), 300);
+    assert_eq!(b.account().server().as_str(), "https://a.example/");
 }

@@ -10,28 +10,36 @@ impl Checker<'_> {
     /// Every `{placeholder}` is known where it is written, and every run
     /// that uses a text has the values it asks for.
     pub(super) fn placeholders(&mut self, path: &str, chat: &Chat) {
-        let plain_runs = !chat.require_session;
-        let all: Vec<&Session> = chat.sessions.iter().collect();
+        let plain_runs = !chat.timing().require_session();
+        let all: Vec<&Session> = chat.timing().sessions().iter().collect();
         for key in ["intro", "closing"] {
             let at = join(path, key);
             if !self.at.has(&at) {
                 continue; // the defaults have no placeholders
             }
             let (text, users): (&str, Vec<&Session>) = if key == "intro" {
-                let users = chat.sessions.iter().filter(|s| s.intro.is_none());
-                (&chat.intro, users.collect())
+                let users = chat
+                    .timing()
+                    .sessions()
+                    .iter()
+                    .filter(|s| s.intro.is_none());
+                (chat.content().intro(), users.collect())
             } else {
-                let users = chat.sessions.iter().filter(|s| s.closing.is_none());
-                (&chat.closing, users.collect())
+                let users = chat
+                    .timing()
+                    .sessions()
+                    .iter()
+                    .filter(|s| s.closing.is_none());
+                (chat.content().closing(), users.collect())
             };
             self.placeholders_in(&at, key, text, TEXT_PLACEHOLDERS, &users, plain_runs);
         }
-        if let Some(text) = &chat.reminder_text {
+        if let Some(text) = &chat.content().reminder_text() {
             let at = join(path, "reminder_text");
             let known = REMINDER_PLACEHOLDERS;
             self.placeholders_in(&at, "reminder_text", text, known, &all, plain_runs);
         }
-        for (i, s) in chat.sessions.iter().enumerate() {
+        for (i, s) in chat.timing().sessions().iter().enumerate() {
             let at = session_path(path, i);
             for (key, text) in [("intro", &s.intro), ("closing", &s.closing)] {
                 if let Some(text) = text {
@@ -104,7 +112,7 @@ impl Checker<'_> {
 
     /// Warns about sessions dated on a day the chat does not run.
     pub(super) fn session_dates(&mut self, path: &str, chat: &Chat) {
-        for (i, s) in chat.sessions.iter().enumerate() {
+        for (i, s) in chat.timing().sessions().iter().enumerate() {
             if schedule::runs_on(chat, s.date) {
                 continue;
             }
@@ -114,7 +122,8 @@ impl Checker<'_> {
                 self.at.value(&at),
                 format!(
                     "no run of chat `{}` falls on {} ({weekday}): this session is never used",
-                    chat.id, s.date
+                    chat.id(),
+                    s.date
                 ),
             )
             .hint("move it to a date of the schedule (`hashchat plan --runs 10` lists them)")

@@ -56,8 +56,8 @@ impl Checker<'_> {
     /// reminders, with the content warning (Mastodon counts it too).
     /// Reported once per place in the file.
     fn lengths(&mut self, path: &str, chat: &Chat) {
-        let max = chat.max_characters;
-        let warning = chat.content_warning.as_deref().map_or(0, post_length);
+        let max = chat.account().max_characters();
+        let warning = chat.content().content_warning().map_or(0, post_length);
         let mut seen = HashSet::new();
         for post in self.posts(path, chat) {
             let length = post_length(&post.text) + warning;
@@ -91,16 +91,16 @@ impl Checker<'_> {
 
     /// Every distinct post the chat can make, located in the file.
     fn posts(&self, path: &str, chat: &Chat) -> Vec<Measured> {
-        let tag = &chat.hashtag;
+        let tag = &chat.content().hashtag();
         let what = |key: &str| match self.at.has(&join(path, key)) {
             true => format!("the {key}"),
             false => format!("the default {key}"),
         };
         let mut runs: Vec<(Option<usize>, RunContent<'_>)> = Vec::new();
-        if !chat.require_session {
+        if !chat.timing().require_session() {
             runs.push((None, schedule::content_of(chat, None)));
         }
-        for (i, s) in chat.sessions.iter().enumerate() {
+        for (i, s) in chat.timing().sessions().iter().enumerate() {
             runs.push((Some(i), schedule::content_of(chat, Some(s))));
         }
         let mut posts = Vec::new();
@@ -140,8 +140,8 @@ impl Checker<'_> {
                 text: run.closing_text(chat),
                 fix: None,
             });
-            for (k, before) in chat.reminders.iter().enumerate() {
-                let at = if chat.reminder_text.is_some() {
+            for (k, before) in chat.timing().reminders().iter().enumerate() {
+                let at = if chat.content().reminder_text().is_some() {
                     join(path, "reminder_text")
                 } else {
                     format!("{path}.reminders[{k}]")

@@ -28,7 +28,7 @@ chats:
     collect_after: 10m
 ";
 
-fn chat() -> Chat {
+fn chat() -> std::sync::Arc<Chat> {
     let config = chats::parse(Path::new("chats.yaml"), CHATS).expect("the test chat is valid");
     config.chats.into_iter().next().expect("one chat")
 }
@@ -61,7 +61,7 @@ async fn run(
 ) -> i64 {
     let plan = timeline(chat, start);
     let row = store
-        .open_run(&chat.id, start, plan.collect_until)
+        .open_run(chat.id(), start, plan.collect_until)
         .await
         .expect("open run");
     let bodies: Vec<_> = plan

@@ -17,7 +17,7 @@ pub(super) async fn current_run(
 ) -> anyhow::Result<Option<RunRow>> {
     Ok(daemon
         .store
-        .unfinished_runs(&chat.id)
+        .unfinished_runs(chat.id())
         .await?
         .into_iter()
         .find(|r| r.planned_start <= now))
@@ -33,7 +33,7 @@ pub(super) async fn apply(
     now: DateTime<Utc>,
 ) -> anyhow::Result<String> {
     let store = &daemon.store;
-    let tag = chat.hashtag.to_string();
+    let tag = chat.content().hashtag().to_string();
     let Some(run) = run else {
         return not_running(daemon, chat, command, sender, now).await;
     };
@@ -104,7 +104,8 @@ pub(super) async fn apply(
                 .iter()
                 .find(|p| p.kind == PostKind::Closing && is_unsent(p))
                 .map(|p| p.seq);
-            let until = now + chrono::Duration::from_std(chat.collect_after).unwrap_or_default();
+            let until =
+                now + chrono::Duration::from_std(chat.timing().collect_after()).unwrap_or_default();
             // One transaction: the driver must never see the closing moved
             // to now with the end of collection not yet moved with it.
             store
@@ -174,10 +175,10 @@ async fn not_running(
     sender: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<String> {
-    let tag = chat.hashtag.to_string();
+    let tag = chat.content().hashtag().to_string();
     let upcoming = crate::run::chat::upcoming_starts(daemon, chat, now, 2).await?;
     let when = |s: DateTime<Utc>| {
-        s.with_timezone(&chat.timezone)
+        s.with_timezone(&chat.timing().timezone())
             .format("%a %-d %b %H:%M %Z")
             .to_string()
     };
@@ -186,7 +187,7 @@ async fn not_running(
             let until = schedule::timeline(chat, *next).collect_until;
             let opened = daemon
                 .store
-                .unfinished_runs(&chat.id)
+                .unfinished_runs(chat.id())
                 .await?
                 .into_iter()
                 .find(|r| r.planned_start == *next);
@@ -196,7 +197,7 @@ async fn not_running(
                 None => {
                     daemon
                         .store
-                        .cancel_run(&chat.id, *next, until, sender, now)
+                        .cancel_run(chat.id(), *next, until, sender, now)
                         .await?
                 }
             };

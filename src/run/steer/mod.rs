@@ -25,7 +25,7 @@ const CONSENT: &str = "*";
 
 /// Listens for the mentions of one account until `stop`, reconnecting
 /// with backoff; each mention is offered to every chat of that account.
-pub async fn listen_account(daemon: &Daemon, chats: &[Chat], stop: CancellationToken) {
+pub async fn listen_account(daemon: &Daemon, chats: &[Arc<Chat>], stop: CancellationToken) {
     let Some(first) = chats.first() else { return };
     let social = match daemon.connector.connect(first) {
         Ok(social) => social,
@@ -47,7 +47,7 @@ pub async fn listen_account(daemon: &Daemon, chats: &[Chat], stop: CancellationT
                 }
             }
             Err(e) => {
-                tracing::error!(chat = %first.id, "moderator commands are off: {e}");
+                tracing::error!(chat = %first.id(), "moderator commands are off: {e}");
                 return;
             }
         }
@@ -57,7 +57,7 @@ pub async fn listen_account(daemon: &Daemon, chats: &[Chat], stop: CancellationT
 
 async fn listen(
     daemon: &Daemon,
-    chats: &[Chat],
+    chats: &[Arc<Chat>],
     social: Arc<dyn Social>,
     domain: &str,
     stop: CancellationToken,
@@ -109,7 +109,7 @@ async fn listen(
 /// is for it (and consent is recorded once, whichever chat sees it first).
 async fn offer(
     daemon: &Daemon,
-    chats: &[Chat],
+    chats: &[Arc<Chat>],
     social: &dyn Social,
     domain: &str,
     status: &Status,
@@ -124,7 +124,7 @@ async fn offer(
 /// the position is taken. Handling is idempotent, so rereading is safe.
 async fn reconcile(
     daemon: &Daemon,
-    chats: &[Chat],
+    chats: &[Arc<Chat>],
     scope: &str,
     social: &dyn Social,
     domain: &str,
@@ -159,7 +159,7 @@ async fn handle_logged(
     status: &Status,
 ) {
     if let Err(e) = handle(daemon, chat, social, domain, status).await {
-        tracing::error!(chat = %chat.id, status_id = %status.id, "could not carry out a command: {e:#}");
+        tracing::error!(chat = %chat.id(), status_id = %status.id, "could not carry out a command: {e:#}");
     }
 }
 
@@ -198,13 +198,18 @@ pub async fn handle(
         return acknowledge(social, status, reply).await;
     }
     if !commands::is_moderator(chat, &sender) {
-        if daemon.config.chats.first().is_some_and(|c| c.id == chat.id) {
+        if daemon
+            .config
+            .chats
+            .first()
+            .is_some_and(|c| c.id() == chat.id())
+        {
             tracing::info!(account = %sender, command = %command.name(), "ignored a command from someone who moderates no chat");
         }
         return Ok(());
     }
     match commands::chat_for(&daemon.config, &sender, &text) {
-        Some(target) if target.id == chat.id => {}
+        Some(target) if target.id() == chat.id() => {}
         // Another chat's listener handles it.
         Some(_) => return Ok(()),
         None => {
@@ -213,15 +218,15 @@ pub async fn handle(
                 .chats
                 .iter()
                 .find(|c| commands::is_moderator(c, &sender));
-            if first.is_some_and(|c| c.id == chat.id) {
-                let record = record(&chat.id, None, status, &sender, &command, now);
+            if first.is_some_and(|c| c.id() == chat.id()) {
+                let record = record(chat.id(), None, status, &sender, &command, now);
                 if daemon.store.record_command(&record).await? {
                     let tags: Vec<String> = daemon
                         .config
                         .chats
                         .iter()
                         .filter(|c| commands::is_moderator(c, &sender))
-                        .map(|c| c.hashtag.to_string())
+                        .map(|c| c.content().hashtag().to_string())
                         .collect();
                     let reply = format!("Which chat? Add its hashtag: {}.", tags.join(", "));
                     acknowledge(social, status, &reply).await?;
@@ -234,7 +239,7 @@ pub async fn handle(
         // Only a direct message gets help: a public answer that mentions
         // the bot is not a command.
         if status.visibility == "direct" {
-            let record = record(&chat.id, None, status, &sender, &command, now);
+            let record = record(chat.id(), None, status, &sender, &command, now);
             if daemon.store.record_command(&record).await? {
                 acknowledge(social, status, HELP).await?;
             }
@@ -243,7 +248,7 @@ pub async fn handle(
     }
     let run = current_run(daemon, chat, now).await?;
     let record = record(
-        &chat.id,
+        chat.id(),
         run.as_ref().map(|r| r.id),
         status,
         &sender,
@@ -258,9 +263,9 @@ pub async fn handle(
     let reply = apply(daemon, chat, run, &command, &sender, now).await?;
     daemon
         .store
-        .set_command_effect(&chat.id, &status.id, &reply)
+        .set_command_effect(chat.id(), &status.id, &reply)
         .await?;
-    tracing::info!(chat = %chat.id, moderator = %sender, command = %command.name(), effect = %reply, "moderator command");
+    tracing::info!(chat = %chat.id(), moderator = %sender, command = %command.name(), effect = %reply, "moderator command");
     daemon.controls.changed();
     acknowledge(social, status, &reply).await
 }
