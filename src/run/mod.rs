@@ -9,7 +9,6 @@
 
 mod chat;
 mod collect;
-pub mod commands;
 mod driver;
 mod dry;
 mod finish;
@@ -128,7 +127,7 @@ pub struct Daemon {
     /// This process's name in chat leases (see [`process_holder`]).
     pub holder: String,
     /// Wakes the drivers when a moderator command changed a run.
-    pub controls: commands::Controls,
+    pub controls: steer::Controls,
     /// Who each account is, asked once (see [`Identities`]).
     pub identities: Identities,
 }

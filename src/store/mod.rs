@@ -6,19 +6,19 @@
 //! one status per (run, remote id). Knows nothing about the network.
 
 mod batch;
-mod commands;
 mod history;
 mod leases;
 mod posts;
 mod runs;
 mod statuses;
+mod steering;
 
-pub use commands::CommandRecord;
 pub use history::RunActivity;
 pub use leases::{Lease, LeaseHolder};
 pub use posts::{PostRow, PostState};
 pub use runs::{RunRow, RunState};
 pub use statuses::{Answered, Recorded, StatusRow, StoredStatus};
+pub use steering::CommandRecord;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
+use super::parse::{self as commands, Command, HELP};
 use crate::chats::Chat;
-use crate::run::commands::{self, Command, HELP};
 use crate::run::Daemon;
 use crate::schedule::{self, PostKind};
 use crate::store::{PostRow, PostState, RunRow};

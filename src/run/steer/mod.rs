@@ -9,16 +9,19 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 mod apply;
+mod parse;
 #[cfg(test)]
 mod tests;
 
-use super::commands::{self, Command, HELP};
+pub use parse::Controls;
+
 use super::Daemon;
 use crate::chats::{Chat, Visibility};
 use crate::network::backoff::Backoff;
 use crate::network::{NetError, NewPost, Social, Status, StreamEvent};
 use crate::store::CommandRecord;
 use apply::{apply, current_run};
+use parse::{self as commands, Command, HELP};
 
 /// Scope of consent records: one opt-out covers every chat.
 const CONSENT: &str = "*";
