@@ -18,7 +18,7 @@ pub use leases::{Lease, LeaseHolder};
 pub use posts::{PostRow, PostState};
 pub use runs::{RunRow, RunState};
 pub use statuses::{Answered, Recorded, StatusRow, StoredStatus};
-pub use steering::CommandRecord;
+pub use steering::SteerRecord;
 
 use std::path::Path;
 use std::str::FromStr;

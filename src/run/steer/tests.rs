@@ -161,7 +161,7 @@ async fn offer_to_both(daemon: &Daemon, server: &Scripted, status: &Status) {
 }
 
 async fn logged(daemon: &Daemon, scope: &str) -> Vec<String> {
-    let commands = daemon.store.commands(scope).await.unwrap();
+    let commands = daemon.store.steer_log(scope).await.unwrap();
     commands.into_iter().map(|(_, what, _)| what).collect()
 }
 
