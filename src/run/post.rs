@@ -16,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use tokio::sync::watch;
 
+use super::daemon::Daemon;
 use super::ingest::RunPosts;
 use super::replies::ReplyReads;
-use super::Daemon;
 use crate::chats::{Chat, QuestionImage};
 use crate::network::backoff::Backoff;
 use crate::network::html_to_text;

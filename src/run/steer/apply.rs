@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::parse::{Steer, HELP};
 use crate::chats::Chat;
-use crate::run::Daemon;
+use crate::run::daemon::Daemon;
 use crate::schedule::{self, PostKind};
 use crate::store::{PostRow, PostState, RunRow};
 

@@ -13,7 +13,7 @@
 //! and its effect; the record is unique per status, so a steer seen
 //! twice (stream, then reconciliation; or by two chats) acts once. The
 //! effect lives in the store (paused run, shifted post times), so it
-//! survives a restart; the driver is woken through [`Controls`].
+//! survives a restart; the drivers are woken through [`crate::run::Controls`].
 
 use std::sync::Arc;
 
@@ -21,14 +21,11 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 mod apply;
-mod controls;
 mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use controls::Controls;
-
-use super::Daemon;
+use super::daemon::{account_key, Daemon};
 use crate::chats::{Chat, Visibility};
 use crate::network::backoff::Backoff;
 use crate::network::{NetError, NewPost, Social, Status, StreamEvent};
@@ -79,7 +76,7 @@ async fn listen(
     stop: CancellationToken,
 ) {
     let mut backoff = Backoff::new(daemon.tuning.backoff_base, daemon.tuning.backoff_cap);
-    let scope = format!("user-stream {}", super::account_key(&chats[0]));
+    let scope = format!("user-stream {}", account_key(&chats[0]));
     loop {
         let opened = tokio::select! {
             _ = stop.cancelled() => return,

@@ -10,7 +10,7 @@ use chrono::{TimeZone, Utc};
 use super::*;
 use crate::clock::ManualClock;
 use crate::network::{Account, HashtagStream, Instance, Page};
-use crate::run::{Connector, RunOptions, Tuning};
+use crate::run::daemon::{Connector, RunOptions, Tuning};
 use crate::store::Store;
 
 const DOMAIN: &str = "fake.example";
