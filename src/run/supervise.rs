@@ -41,9 +41,10 @@ impl Daemon {
         } else {
             let mut chats = Vec::new();
             for id in selected {
-                let chat = self.config.chat(id).ok_or_else(|| {
-                    anyhow::anyhow!(crate::commands::plan::unknown_chat(&self.config, id))
-                })?;
+                let chat = self
+                    .config
+                    .chat(id)
+                    .ok_or_else(|| anyhow::anyhow!(self.config.unknown_chat_message(id)))?;
                 chats.push(chat.clone());
             }
             chats
