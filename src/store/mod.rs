@@ -25,6 +25,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, SqlitePool};
 
@@ -105,6 +106,22 @@ impl Store {
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Takes the lease on `chat_id` for `holder`; when another holder has
+    /// it, returns who. Never waits for the other holder.
+    pub async fn take_lease(
+        &self,
+        chat_id: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Result<Lease, LeaseHolder>> {
+        self.leases.take(chat_id, holder, now).await
+    }
+
+    /// Who holds the chat's lease now, if anyone.
+    pub fn lease_of(&self, chat_id: &str) -> anyhow::Result<Option<LeaseHolder>> {
+        self.leases.holder_of(chat_id)
     }
 }
 
