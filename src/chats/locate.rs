@@ -212,7 +212,7 @@ impl Builder<'_> {
                 self.map.nodes.insert(path.clone(), node);
             }
         }
-        let child = super::raw::join(path, name);
+        let child = join(path, name);
         match seen.get(name) {
             Some(first_line) => self.map.duplicates.push(Duplicate {
                 path: child,
@@ -236,8 +236,8 @@ impl Builder<'_> {
                 (format!("{path}[{}]", *next - 1), None)
             }
             Some(Frame::Map { path, key, .. }) => match key.take() {
-                Some((name, span)) => (super::raw::join(path, &name), Some(span)),
-                None => (super::raw::join(path, "<key>"), None),
+                Some((name, span)) => (join(path, &name), Some(span)),
+                None => (join(path, "<key>"), None),
             },
         };
         // The first record wins: a duplicate key must not move the first.
@@ -307,4 +307,13 @@ fn quoted_length(rest: &[char]) -> usize {
         i += 1;
     }
     rest.len()
+}
+
+/// The YAML path of `key` under `parent`, as [`SourceMap`] spells it.
+pub fn join(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
 }

@@ -43,6 +43,26 @@ impl Config {
     pub fn shared(&self, id: &str) -> Option<&Arc<Chat>> {
         self.chats.iter().find(|c| c.id() == id)
     }
+
+    /// The message for `--chat ID` naming no chat, with the ids there are.
+    pub fn unknown_chat_message(&self, id: &str) -> String {
+        let known: Vec<&str> = self.chats.iter().map(|c| c.id.as_str()).collect();
+        let list = known
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match suggest(id, known.iter().copied()) {
+            Some(s) => format!(
+                "no chat `{id}` in {}; did you mean `{s}`? (known: {list})",
+                self.path.display()
+            ),
+            None => format!(
+                "no chat `{id}` in {}; known chats: {list}",
+                self.path.display()
+            ),
+        }
+    }
 }
 
 /// A hashtag without its leading `#`, as the moderator spelled it.

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use yaml_serde::{Mapping, Value};
 
 use super::diagnostics::Diagnostic;
-use super::locate::SourceMap;
+use super::locate::{join, SourceMap};
 use super::suggest::suggest;
 
 /// One entry of `chats:`, and the top level too (once its `chats:` list is
@@ -574,14 +574,5 @@ pub fn describe(value: &Value) -> String {
         Value::Sequence(_) => "a list".into(),
         Value::Mapping(_) => "a mapping (`key: value`)".into(),
         Value::Tagged(_) => "a tagged value".into(),
-    }
-}
-
-/// The YAML path of `key` under `parent`, as [`SourceMap`] spells it.
-pub fn join(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_string()
-    } else {
-        format!("{parent}.{key}")
     }
 }

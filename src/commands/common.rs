@@ -48,7 +48,7 @@ pub fn load(path: &Path) -> Result<Config, ExitCode> {
 pub fn find_chat<'a>(config: &'a Config, id: &str) -> Result<&'a Chat, UsageError> {
     config
         .chat(id)
-        .ok_or_else(|| UsageError(super::plan::unknown_chat(config, id)))
+        .ok_or_else(|| UsageError(config.unknown_chat_message(id)))
 }
 
 /// The database, which must exist already: reading commands never create one.

@@ -1,9 +1,7 @@
 //! One file per subcommand: what `hashchat <command>` does, from validated
 //! arguments to output and exit code. Parsing the command line and choosing
 //! the command is `cli`'s; the work itself lives in the library modules
-//! (chats, schedule, run, recap, store), which should not import these.
-//! One exception is left for now: `run` words an unknown chat with
-//! `plan::unknown_chat`, which belongs beside `chats::Config`.
+//! (chats, schedule, run, recap, store), which do not import these.
 
 pub mod check;
 pub mod common;

@@ -32,7 +32,7 @@ pub fn plan(
         None => config.chats.iter().map(AsRef::as_ref).collect(),
         Some(id) => match config.chat(id) {
             Some(c) => vec![c],
-            None => bail!("{}", unknown_chat(config, id)),
+            None => bail!("{}", config.unknown_chat_message(id)),
         },
     };
     let mut planned: Vec<(&Chat, Timeline)> = chats
@@ -48,26 +48,6 @@ pub fn plan(
         PlanFormat::Json => json(&planned)?,
         PlanFormat::Text => text(&chats, &planned),
     })
-}
-
-/// The message for `--chat ID` naming no chat, with the ids there are.
-pub fn unknown_chat(config: &Config, id: &str) -> String {
-    let known: Vec<&str> = config.chats.iter().map(|c| c.id()).collect();
-    let list = known
-        .iter()
-        .map(|k| format!("`{k}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    match crate::chats::suggest(id, known.iter().copied()) {
-        Some(s) => format!(
-            "no chat `{id}` in {}; did you mean `{s}`? (known: {list})",
-            config.path.display()
-        ),
-        None => format!(
-            "no chat `{id}` in {}; known chats: {list}",
-            config.path.display()
-        ),
-    }
 }
 
 #[derive(Serialize)]

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use super::{Answer, Format, OtherPost, Participant, QuestionRecap, Recap, RunInfo, Stats};
+use super::render::Format;
+use super::{Answer, OtherPost, Participant, QuestionRecap, Recap, RunInfo, Stats};
 use crate::chats::Chat;
 use crate::schedule::PostKind;
 use crate::store::Store;

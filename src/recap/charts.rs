@@ -14,7 +14,7 @@ use super::Recap;
 
 /// Horizontal bars, one per question, with the numbers written on them
 /// and the same numbers as the chart's text alternative.
-pub fn answers_per_question(out: &mut String, counts: &[text::QuestionCount]) {
+pub fn answers_per_question(out: &mut String, counts: &[super::QuestionCount]) {
     if counts.is_empty() {
         return;
     }

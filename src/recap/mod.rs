@@ -8,14 +8,16 @@ pub(crate) mod charts;
 mod csv;
 pub(crate) mod html;
 mod markdown;
+mod render;
 mod sanitize;
 mod summary;
 mod text;
 
 pub use build::{build, write_files, HIDDEN};
+pub use render::Format;
 pub use summary::summary_posts;
 pub(crate) use text::escape_html;
-pub use text::{stats, Contributor, QuestionCount, Stats};
+pub use text::stats;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -99,40 +101,35 @@ pub struct OtherPost {
     pub hidden: bool,
 }
 
-/// The formats `hashchat recap --format` accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Md,
-    Html,
-    Json,
-    Csv,
+/// Counts shown at the end of every recap, and the JSON's `stats` block.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Stats {
+    pub participants: usize,
+    /// Posts answering at least one question (a post answering two counts once).
+    pub answers: usize,
+    pub other_posts: usize,
+    /// Posts (answers or not) edited after they were first seen.
+    pub edited: usize,
+    /// Posts deleted by their authors: counted here, shown nowhere.
+    pub deleted: usize,
+    /// Participants with no post in an earlier run of this chat.
+    pub first_timers: usize,
+    pub returning: usize,
+    pub per_question: Vec<QuestionCount>,
+    /// The most answers first (at most [`text::TOP_CONTRIBUTORS`]); nobody without one.
+    pub top_contributors: Vec<Contributor>,
 }
 
-impl Format {
-    pub const ALL: [Format; 4] = [Format::Md, Format::Html, Format::Json, Format::Csv];
-
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Md => "md",
-            Format::Html => "html",
-            Format::Json => "json",
-            Format::Csv => "csv",
-        }
-    }
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuestionCount {
+    pub number: u32,
+    pub answers: usize,
 }
 
-impl Recap {
-    pub fn render(&self, format: Format) -> String {
-        match format {
-            Format::Md => markdown::render(self),
-            Format::Html => html::render(self),
-            Format::Json => {
-                let mut out = serde_json::to_string_pretty(self)
-                    .expect("a Recap is plain data and always serialises");
-                out.push('\n');
-                out
-            }
-            Format::Csv => csv::render(self),
-        }
-    }
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Contributor {
+    pub account: String,
+    pub display_name: String,
+    pub answers: u32,
+    pub posts: u32,
 }

@@ -7,9 +7,8 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use serde::Serialize;
 
-use super::{Answer, Participant, QuestionRecap, Recap};
+use super::{Answer, Contributor, Participant, QuestionCount, QuestionRecap, Recap, Stats};
 
 /// The chat's zone; UTC when the recap names none or an unknown one, so
 /// that an old row with a retired zone name still renders.
@@ -66,39 +65,6 @@ pub fn participants_ranked(recap: &Recap) -> Vec<&Participant> {
     let mut people: Vec<&Participant> = recap.participants.iter().collect();
     people.sort_by(|a, b| (b.answers, b.posts, &a.account).cmp(&(a.answers, a.posts, &b.account)));
     people
-}
-
-/// Counts shown at the end of every recap, and the JSON's `stats` block.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Stats {
-    pub participants: usize,
-    /// Posts answering at least one question (a post answering two counts once).
-    pub answers: usize,
-    pub other_posts: usize,
-    /// Posts (answers or not) edited after they were first seen.
-    pub edited: usize,
-    /// Posts deleted by their authors: counted here, shown nowhere.
-    pub deleted: usize,
-    /// Participants with no post in an earlier run of this chat.
-    pub first_timers: usize,
-    pub returning: usize,
-    pub per_question: Vec<QuestionCount>,
-    /// The most answers first (at most [`TOP_CONTRIBUTORS`]); nobody without one.
-    pub top_contributors: Vec<Contributor>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct QuestionCount {
-    pub number: u32,
-    pub answers: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Contributor {
-    pub account: String,
-    pub display_name: String,
-    pub answers: u32,
-    pub posts: u32,
 }
 
 pub const TOP_CONTRIBUTORS: usize = 5;

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::daemon::{account_key, Daemon};
 use super::driver::{drive, Ended};
-use super::{Daemon, DryRun};
+use super::dry::DryRun;
 use crate::chats::Chat;
 use crate::network::{Account, Instance, NetError, Social};
 use crate::schedule::{self, RunPlan};
@@ -185,29 +186,11 @@ async fn identify(
     social: &dyn Social,
     chat: &Chat,
 ) -> anyhow::Result<(Account, Instance)> {
-    let known = daemon.identities.of(&super::account_key(chat));
+    let known = daemon.identities.of(&account_key(chat));
     let found = known
         .get_or_try_init(|| ask_identity(daemon, social, chat))
         .await?;
     Ok(found.clone())
-}
-
-/// Who each account is and what its instance allows, by account key.
-#[derive(Debug, Default)]
-pub struct Identities(std::sync::Mutex<std::collections::HashMap<String, Identity>>);
-
-/// Set by the first chat of the account to get an answer; the others
-/// wait for it.
-type Identity = Arc<tokio::sync::OnceCell<(Account, Instance)>>;
-
-impl Identities {
-    fn of(&self, account: &str) -> Identity {
-        let mut known = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Arc::clone(known.entry(account.to_string()).or_default())
-    }
 }
 
 /// Asks the server, retrying while it is unreachable (a daemon started

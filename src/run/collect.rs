@@ -10,9 +10,9 @@ use std::sync::Arc;
 use tokio::sync::{watch, Mutex};
 use tokio_util::sync::CancellationToken;
 
+use super::daemon::Tuning;
 use super::ingest::{judge, record, Judged, Outcome, RunPosts, RunWindow};
 use super::welcome::Welcomer;
-use super::Tuning;
 use crate::clock::SharedClock;
 use crate::network::backoff::{retry, Backoff};
 use crate::network::{NetError, Page, Social, Status};

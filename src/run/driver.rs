@@ -14,12 +14,12 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::collect::Collector;
+use super::daemon::{Daemon, TaskGuard};
 use super::finish;
 use super::ingest::{Ignore, RunPosts, RunWindow};
 use super::post::{self, Posted, Told};
 use super::replies::ReplyReads;
 use super::welcome::Welcomer;
-use super::{Daemon, TaskGuard};
 use crate::chats::Chat;
 use crate::network::{retry, Account, Backoff, Instance, Social};
 

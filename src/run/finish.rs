@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::Daemon;
+use super::daemon::Daemon;
 use crate::chats::Chat;
 use crate::network::Social;
 use crate::recap;

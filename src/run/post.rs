@@ -18,9 +18,9 @@ use chrono::{DateTime, Utc};
 
 use tokio::sync::watch;
 
+use super::daemon::Daemon;
 use super::ingest::RunPosts;
 use super::replies::ReplyReads;
-use super::Daemon;
 use crate::chats::{Chat, QuestionImage};
 use crate::network::backoff::Backoff;
 use crate::network::html_to_text;

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::collect::Collector;
-use super::TaskGuard;
+use super::daemon::TaskGuard;
 
 /// Where the timeline hands the posts whose replies are to be read.
 #[derive(Clone, Default)]

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::timeline::with_hashtag;
-use crate::chats::{Chat, QuestionImage, Session};
+use crate::chats::{Chat, Hashtag, QuestionImage, Session};
 
 /// Placeholders allowed in intros and closings.
 pub const TEXT_PLACEHOLDERS: &[&str] = &["topic", "host"];
@@ -156,5 +155,21 @@ pub fn human(d: Duration) -> String {
         "a moment".into()
     } else {
         shown.join(" ")
+    }
+}
+
+/// `Q<n>: <text> #<hashtag>`, the tag added only when the text lacks it.
+pub fn question_text(number: usize, text: &str, tag: &Hashtag) -> String {
+    with_hashtag(&format!("Q{number}: {}", text.trim()), tag)
+}
+
+/// `text` with ` #<hashtag>` appended unless it already carries the tag
+/// (by the rule of [`Hashtag::found_in`]: `#1QEdChatter` is another tag).
+pub fn with_hashtag(text: &str, tag: &Hashtag) -> String {
+    let text = text.trim();
+    if tag.found_in(text) {
+        text.to_string()
+    } else {
+        format!("{text} {tag}")
     }
 }

@@ -24,11 +24,11 @@ mod timeline;
 
 pub use crate::chats::{classic_cron, parse_classic, CronError, CRON_HINT};
 pub use content::{
-    content, content_of, human, placeholders, session_for, RunContent, REMINDER_PLACEHOLDERS,
-    TEXT_PLACEHOLDERS,
+    content, content_of, human, placeholders, question_text, session_for, with_hashtag, RunContent,
+    REMINDER_PLACEHOLDERS, TEXT_PLACEHOLDERS,
 };
 pub use plan::{PlanPost, RunPlan};
-pub use timeline::{question_text, timeline, with_hashtag};
+pub use timeline::timeline;
 
 use chrono::{DateTime, Duration as TimeDelta, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;

@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 
-use super::content::content;
+use super::content::{content, question_text};
 use super::{PlannedPost, PostKind, Timeline};
-use crate::chats::{Chat, Hashtag};
+use crate::chats::Chat;
 
 /// The timeline of a run of `chat` starting at `start`, with the
 /// questions, intro and closing of the session of its date, if any.
@@ -64,22 +64,6 @@ pub fn timeline(chat: &Chat, start: DateTime<Utc>) -> Timeline {
 
 fn seq(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-/// `Q<n>: <text> #<hashtag>`, the tag added only when the text lacks it.
-pub fn question_text(number: usize, text: &str, tag: &Hashtag) -> String {
-    with_hashtag(&format!("Q{number}: {}", text.trim()), tag)
-}
-
-/// `text` with ` #<hashtag>` appended unless it already carries the tag
-/// (by the rule of [`Hashtag::found_in`]: `#1QEdChatter` is another tag).
-pub fn with_hashtag(text: &str, tag: &Hashtag) -> String {
-    let text = text.trim();
-    if tag.found_in(text) {
-        text.to_string()
-    } else {
-        format!("{text} {tag}")
-    }
 }
 
 fn delta(d: std::time::Duration) -> TimeDelta {

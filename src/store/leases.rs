@@ -21,8 +21,6 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
-use super::Store;
-
 /// Who holds a chat, when another process asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseHolder {
@@ -86,16 +84,16 @@ impl Leases {
 const ATTEMPTS: u32 = 5;
 const RETRY_AFTER: Duration = Duration::from_millis(20);
 
-impl Store {
+impl Leases {
     /// Takes the lease on `chat_id` for `holder`; when another holder has
     /// it, returns who. Never waits for the other holder.
-    pub async fn take_lease(
+    pub(super) async fn take(
         &self,
         chat_id: &str,
         holder: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Result<Lease, LeaseHolder>> {
-        let folder = match &self.leases {
+        let folder = match self {
             Leases::Files(folder) => folder,
             Leases::Memory(table) => {
                 let taken = take_in_memory(table, chat_id, holder, now);
@@ -120,8 +118,8 @@ impl Store {
     }
 
     /// Who holds the chat's lease now, if anyone.
-    pub fn lease_of(&self, chat_id: &str) -> anyhow::Result<Option<LeaseHolder>> {
-        match &self.leases {
+    pub(super) fn holder_of(&self, chat_id: &str) -> anyhow::Result<Option<LeaseHolder>> {
+        match self {
             Leases::Files(folder) => file_lease_of(&lease_file(folder, chat_id)),
             Leases::Memory(table) => Ok(lock(table).get(chat_id).cloned()),
         }

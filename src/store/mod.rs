@@ -7,25 +7,26 @@
 //! id its server gives it now. Knows nothing about the network.
 
 mod batch;
-mod commands;
 mod history;
 mod leases;
 mod posts;
 mod runs;
 mod statuses;
+mod steering;
 
-pub use commands::CommandRecord;
 pub use history::RunActivity;
 pub use leases::{Lease, LeaseHolder};
 pub use posts::{PostRow, PostState};
 pub use runs::{RunRow, RunState};
 pub use statuses::{Answered, Recorded, StatusRow, StoredStatus};
+pub use steering::SteerRecord;
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, SqlitePool};
 
@@ -106,6 +107,22 @@ impl Store {
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Takes the lease on `chat_id` for `holder`; when another holder has
+    /// it, returns who. Never waits for the other holder.
+    pub async fn take_lease(
+        &self,
+        chat_id: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Result<Lease, LeaseHolder>> {
+        self.leases.take(chat_id, holder, now).await
+    }
+
+    /// Who holds the chat's lease now, if anyone.
+    pub fn lease_of(&self, chat_id: &str) -> anyhow::Result<Option<LeaseHolder>> {
+        self.leases.holder_of(chat_id)
     }
 }
 

@@ -399,7 +399,7 @@ async fn writes_wait_for_another_connections_write_lock_and_then_succeed() {
     let record = tokio::spawn({
         let store = store.clone();
         async move {
-            let command = CommandRecord {
+            let command = SteerRecord {
                 scope: "chat",
                 run_id: Some(run.id),
                 status_id: "1",
@@ -408,7 +408,7 @@ async fn writes_wait_for_another_connections_write_lock_and_then_succeed() {
                 received_at: at(6),
                 effect: "received",
             };
-            store.record_command(&command).await
+            store.record_steer(&command).await
         }
     });
     // Both calls have taken a connection from the pool and are at SQLite

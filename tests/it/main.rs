@@ -3,7 +3,6 @@
 
 mod browser;
 mod cli;
-mod commands;
 mod config;
 mod downtime;
 mod e2e;
@@ -17,3 +16,4 @@ mod recap_golden;
 mod reliability;
 mod run_fake;
 mod season;
+mod steer;

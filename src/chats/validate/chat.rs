@@ -11,7 +11,8 @@ use super::questions::Questions;
 use super::{values, Problem, Setting, Validator};
 use crate::chats::cron_dialect::{parse_classic, CRON_HINT};
 use crate::chats::diagnostics::Diagnostic;
-use crate::chats::raw::{join, RawChat};
+use crate::chats::locate::join;
+use crate::chats::raw::RawChat;
 use crate::chats::{
     defaults, Account, Chat, Content, Platform, Policy, Timing, TokenSource, Visibility, When,
 };

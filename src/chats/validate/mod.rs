@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 use yaml_serde::{Mapping, Value};
 
 use super::diagnostics::{Diagnostic, Diagnostics, Span};
+use super::locate::join;
 use super::locate::SourceMap;
-use super::raw::{self, describe, join, Level, RawChat};
+use super::raw::{self, describe, Level, RawChat};
 use super::{Chat, Config, Platform};
 
 /// Reads and validates a chats.yaml file; every problem at once on failure.

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use crate::chats::diagnostics::Diagnostic;
-use crate::chats::raw::{join, RawQuestion};
+use crate::chats::locate::join;
+use crate::chats::raw::RawQuestion;
 use crate::chats::QuestionImage;
 
 use super::Validator;

@@ -8,7 +8,8 @@ use yaml_serde::Value;
 
 use super::{values, Setting, Validator};
 use crate::chats::diagnostics::Diagnostic;
-use crate::chats::raw::{self, join, Level, RawSession, Shaped};
+use crate::chats::locate::join;
+use crate::chats::raw::{self, Level, RawSession, Shaped};
 use crate::chats::Session;
 
 impl Validator<'_> {

@@ -212,8 +212,9 @@ mod tests {
     use super::*;
     use crate::clock::{ManualClock, SharedClock};
     use crate::network::Account;
+    use crate::run::daemon::Tuning;
+    use crate::run::dry::DryRun;
     use crate::run::ingest::RunPosts;
-    use crate::run::{DryRun, Tuning};
     use crate::store::{StatusRow, Store};
 
     fn at(minute: u32) -> DateTime<Utc> {

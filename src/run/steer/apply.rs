@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
+use super::parse::{Steer, HELP};
 use crate::chats::Chat;
-use crate::run::commands::{self, Command, HELP};
-use crate::run::Daemon;
+use crate::run::daemon::Daemon;
 use crate::schedule::{self, PostKind};
 use crate::store::{PostRow, PostState, RunRow};
 
@@ -28,7 +28,7 @@ pub(super) async fn apply(
     daemon: &Daemon,
     chat: &Chat,
     run: Option<RunRow>,
-    command: &Command,
+    command: &Steer,
     sender: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<String> {
@@ -42,19 +42,16 @@ pub(super) async fn apply(
         .iter()
         .find(|p| p.kind == PostKind::Question && is_unsent(p));
     let reply = match command {
-        Command::Status => String::new(),
-        Command::Cancel => format!("{tag} is already running; send stop to post the closing now."),
-        Command::Pause => match run.paused_at {
-            Some(since) => format!(
-                "{tag} has been paused since {}.",
-                commands::local_time(chat, since)
-            ),
+        Steer::Status => String::new(),
+        Steer::Cancel => format!("{tag} is already running; send stop to post the closing now."),
+        Steer::Pause => match run.paused_at {
+            Some(since) => format!("{tag} has been paused since {}.", local_time(chat, since)),
             None => {
                 store.set_paused(run.id, Some(now)).await?;
                 format!("Paused {tag}: nothing more is posted until you send resume.")
             }
         },
-        Command::Resume => match run.paused_at {
+        Steer::Resume => match run.paused_at {
             None => format!("{tag} is not paused."),
             Some(since) => {
                 let paused_for = now - since;
@@ -66,7 +63,7 @@ pub(super) async fn apply(
                 )
             }
         },
-        Command::Next => match next_question {
+        Steer::Next => match next_question {
             None => "No questions are left; send stop to post the closing now.".into(),
             Some(q) => {
                 let earlier = q.planned_at - now;
@@ -80,7 +77,7 @@ pub(super) async fn apply(
                 )
             }
         },
-        Command::Skip => match next_question {
+        Steer::Skip => match next_question {
             None => "No questions are left to skip.".into(),
             Some(q) => {
                 let reason = format!("skipped by @{sender}");
@@ -88,12 +85,12 @@ pub(super) async fn apply(
                 format!("Dropped Q{}.", q.number.unwrap_or_default())
             }
         },
-        Command::Extend(by) => {
+        Steer::Extend(by) => {
             let by = chrono::Duration::from_std(*by).unwrap_or_default();
             store.shift_unsent(run.id, by).await?;
             format!("Extended {tag} by {}.", minutes(by))
         }
-        Command::Stop => {
+        Steer::Stop => {
             let reason = format!("skipped: @{sender} stopped the chat");
             let questions: Vec<u32> = posts
                 .iter()
@@ -116,7 +113,7 @@ pub(super) async fn apply(
                 None => format!("The closing of {tag} is already out."),
             }
         }
-        Command::OptOut | Command::OptIn | Command::Unknown(_) => HELP.into(),
+        Steer::OptOut | Steer::OptIn | Steer::Unknown(_) => HELP.into(),
     };
     let next = describe_next(daemon, chat, run.id).await?;
     Ok(format!("{reply} {next}").trim().to_string())
@@ -141,7 +138,7 @@ async fn describe_next(daemon: &Daemon, chat: &Chat, run_id: i64) -> anyhow::Res
     let posts = daemon.store.posts(run_id).await?;
     let paused = run
         .paused_at
-        .map(|since| format!(" Paused since {}.", commands::local_time(chat, since)))
+        .map(|since| format!(" Paused since {}.", local_time(chat, since)))
         .unwrap_or_default();
     let next = posts
         .iter()
@@ -156,12 +153,12 @@ async fn describe_next(daemon: &Daemon, chat: &Chat, run_id: i64) -> anyhow::Res
             };
             format!(
                 "Next: {what} at {}.{paused}",
-                commands::local_time(chat, p.planned_at)
+                local_time(chat, p.planned_at)
             )
         }
         None => format!(
             "Everything is posted; answers count until {}.",
-            commands::local_time(chat, run.collect_until)
+            local_time(chat, run.collect_until)
         ),
     })
 }
@@ -171,7 +168,7 @@ async fn describe_next(daemon: &Daemon, chat: &Chat, run_id: i64) -> anyhow::Res
 async fn not_running(
     daemon: &Daemon,
     chat: &Chat,
-    command: &Command,
+    command: &Steer,
     sender: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<String> {
@@ -183,7 +180,7 @@ async fn not_running(
             .to_string()
     };
     Ok(match (command, upcoming.as_slice()) {
-        (Command::Cancel, [next, rest @ ..]) => {
+        (Steer::Cancel, [next, rest @ ..]) => {
             let until = schedule::timeline(chat, *next).collect_until;
             let opened = daemon
                 .store
@@ -214,8 +211,15 @@ async fn not_running(
                 )
             }
         }
-        (Command::Cancel, []) => format!("{tag} has no upcoming run to call off."),
+        (Steer::Cancel, []) => format!("{tag} has no upcoming run to call off."),
         (_, [next, ..]) => format!("{tag} is not running. The next run starts {}.", when(*next)),
         (_, []) => format!("{tag} is not running and has no upcoming run."),
     })
+}
+
+/// A short local time for replies: "20:41 GMT".
+fn local_time(chat: &Chat, at: DateTime<Utc>) -> String {
+    at.with_timezone(&chat.timing().timezone())
+        .format("%H:%M %Z")
+        .to_string()
 }

@@ -1,7 +1,19 @@
-//! Carrying out commands: the bot's mentions are read from the user stream
-//! (and reconciled from notifications after every reconnection), each
-//! command is recorded, applied to the store and acknowledged by direct
+//! Steering a chat live: moderators mention or message the bot (`pause`,
+//! `resume`, `next`, `skip`, `extend 10m`, `stop`, `cancel`, `status`),
+//! participants ask to be left out of recaps (`optout`, `optin`).
+//!
+//! The bot's mentions are read from the user stream (and reconciled from
+//! notifications after every reconnection); each is read (`parse`),
+//! recorded, applied to the store (`apply`) and acknowledged by direct
 //! message saying what changed and what comes next.
+//!
+//! A sender is authenticated by the account the server reports (its full
+//! `user@domain`), never by display name, so a same-named account on
+//! another instance is refused. Every steer is recorded with who, when
+//! and its effect; the record is unique per status, so a steer seen
+//! twice (stream, then reconciliation; or by two chats) acts once. The
+//! effect lives in the store (paused run, shifted post times), so it
+//! survives a restart; the drivers are woken through [`crate::run::Controls`].
 
 use std::sync::Arc;
 
@@ -9,16 +21,17 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 mod apply;
+mod parse;
 #[cfg(test)]
 mod tests;
 
-use super::commands::{self, Command, HELP};
-use super::Daemon;
+use super::daemon::{account_key, Daemon};
 use crate::chats::{Chat, Visibility};
 use crate::network::backoff::Backoff;
 use crate::network::{NetError, NewPost, Social, Status, StreamEvent};
-use crate::store::CommandRecord;
+use crate::store::SteerRecord;
 use apply::{apply, current_run};
+use parse::{chat_for, is_moderator, parse, text_of, Steer, HELP};
 
 /// Scope of consent records: one opt-out covers every chat.
 const CONSENT: &str = "*";
@@ -63,7 +76,7 @@ async fn listen(
     stop: CancellationToken,
 ) {
     let mut backoff = Backoff::new(daemon.tuning.backoff_base, daemon.tuning.backoff_cap);
-    let scope = format!("user-stream {}", super::account_key(&chats[0]));
+    let scope = format!("user-stream {}", account_key(&chats[0]));
     loop {
         let opened = tokio::select! {
             _ = stop.cancelled() => return,
@@ -171,17 +184,17 @@ pub async fn handle(
     domain: &str,
     status: &Status,
 ) -> anyhow::Result<()> {
-    let text = commands::text_of(&status.content);
-    let Some(command) = commands::parse(&text) else {
+    let text = text_of(&status.content);
+    let Some(command) = parse(&text) else {
         return Ok(());
     };
     let sender = status.account.handle(domain);
     let now = daemon.clock.now();
     if command.is_consent() {
-        let out = command == Command::OptOut;
+        let out = command == Steer::OptOut;
         let mut record = record(CONSENT, None, status, &sender, &command, now);
         record.effect = if out { "opted out" } else { "opted in" };
-        if !daemon.store.record_command(&record).await? {
+        if !daemon.store.record_steer(&record).await? {
             return Ok(());
         }
         daemon
@@ -197,7 +210,7 @@ pub async fn handle(
         };
         return acknowledge(social, status, reply).await;
     }
-    if !commands::is_moderator(chat, &sender) {
+    if !is_moderator(chat, &sender) {
         if daemon
             .config
             .chats
@@ -208,7 +221,7 @@ pub async fn handle(
         }
         return Ok(());
     }
-    match commands::chat_for(&daemon.config, &sender, &text) {
+    match chat_for(&daemon.config, &sender, &text) {
         Some(target) if target.id() == chat.id() => {}
         // Another chat's listener handles it.
         Some(_) => return Ok(()),
@@ -217,15 +230,15 @@ pub async fn handle(
                 .config
                 .chats
                 .iter()
-                .find(|c| commands::is_moderator(c, &sender));
+                .find(|c| is_moderator(c, &sender));
             if first.is_some_and(|c| c.id() == chat.id()) {
                 let record = record(chat.id(), None, status, &sender, &command, now);
-                if daemon.store.record_command(&record).await? {
+                if daemon.store.record_steer(&record).await? {
                     let tags: Vec<String> = daemon
                         .config
                         .chats
                         .iter()
-                        .filter(|c| commands::is_moderator(c, &sender))
+                        .filter(|c| is_moderator(c, &sender))
                         .map(|c| c.content().hashtag().to_string())
                         .collect();
                     let reply = format!("Which chat? Add its hashtag: {}.", tags.join(", "));
@@ -235,12 +248,12 @@ pub async fn handle(
             return Ok(());
         }
     }
-    if let Command::Unknown(_) = command {
+    if let Steer::Unknown(_) = command {
         // Only a direct message gets help: a public answer that mentions
         // the bot is not a command.
         if status.visibility == "direct" {
             let record = record(chat.id(), None, status, &sender, &command, now);
-            if daemon.store.record_command(&record).await? {
+            if daemon.store.record_steer(&record).await? {
                 acknowledge(social, status, HELP).await?;
             }
         }
@@ -257,13 +270,13 @@ pub async fn handle(
     );
     // Recorded before it is applied: a command acts at most once, even if
     // the process dies here (the moderator can send it again).
-    if !daemon.store.record_command(&record).await? {
+    if !daemon.store.record_steer(&record).await? {
         return Ok(());
     }
     let reply = apply(daemon, chat, run, &command, &sender, now).await?;
     daemon
         .store
-        .set_command_effect(chat.id(), &status.id, &reply)
+        .set_steer_effect(chat.id(), &status.id, &reply)
         .await?;
     tracing::info!(chat = %chat.id(), moderator = %sender, command = %command.name(), effect = %reply, "moderator command");
     daemon.controls.changed();
@@ -275,10 +288,10 @@ fn record<'a>(
     run_id: Option<i64>,
     status: &'a Status,
     sender: &'a str,
-    command: &Command,
+    command: &Steer,
     now: DateTime<Utc>,
-) -> CommandRecord<'a> {
-    CommandRecord {
+) -> SteerRecord<'a> {
+    SteerRecord {
         scope,
         run_id,
         status_id: &status.id,
@@ -289,19 +302,19 @@ fn record<'a>(
     }
 }
 
-fn static_name(command: &Command) -> &'static str {
+fn static_name(command: &Steer) -> &'static str {
     match command {
-        Command::Status => "status",
-        Command::Pause => "pause",
-        Command::Resume => "resume",
-        Command::Next => "next",
-        Command::Skip => "skip",
-        Command::Extend(_) => "extend",
-        Command::Stop => "stop",
-        Command::Cancel => "cancel",
-        Command::OptOut => "optout",
-        Command::OptIn => "optin",
-        Command::Unknown(_) => "unknown",
+        Steer::Status => "status",
+        Steer::Pause => "pause",
+        Steer::Resume => "resume",
+        Steer::Next => "next",
+        Steer::Skip => "skip",
+        Steer::Extend(_) => "extend",
+        Steer::Stop => "stop",
+        Steer::Cancel => "cancel",
+        Steer::OptOut => "optout",
+        Steer::OptIn => "optin",
+        Steer::Unknown(_) => "unknown",
     }
 }
 

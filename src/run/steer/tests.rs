@@ -10,7 +10,7 @@ use chrono::{TimeZone, Utc};
 use super::*;
 use crate::clock::ManualClock;
 use crate::network::{Account, HashtagStream, Instance, Page};
-use crate::run::{Connector, RunOptions, Tuning};
+use crate::run::daemon::{Connector, RunOptions, Tuning};
 use crate::store::Store;
 
 const DOMAIN: &str = "fake.example";
@@ -161,7 +161,7 @@ async fn offer_to_both(daemon: &Daemon, server: &Scripted, status: &Status) {
 }
 
 async fn logged(daemon: &Daemon, scope: &str) -> Vec<String> {
-    let commands = daemon.store.commands(scope).await.unwrap();
+    let commands = daemon.store.steer_log(scope).await.unwrap();
     commands.into_iter().map(|(_, what, _)| what).collect()
 }
 

@@ -154,7 +154,7 @@ async fn next_skip_extend_and_stop_change_the_timeline_as_they_say() {
     let run = app.store.latest_run(app.chat.id()).await.unwrap().unwrap();
     let logged: Vec<String> = app
         .store
-        .commands(app.chat.id())
+        .steer_log(app.chat.id())
         .await
         .unwrap()
         .into_iter()
@@ -215,7 +215,7 @@ async fn commands_from_non_moderators_and_lookalikes_on_other_instances_do_nothi
     assert_eq!(replies, 1, "only the moderator got an answer");
     app.finish_run(daemon, 2).await;
     assert_eq!(public_posts(&app).len(), 5);
-    let logged = app.store.commands(app.chat.id()).await.unwrap();
+    let logged = app.store.steer_log(app.chat.id()).await.unwrap();
     assert_eq!(logged.len(), 1, "{logged:?}");
 }
 
@@ -313,7 +313,7 @@ async fn a_command_sent_while_the_user_stream_was_down_is_applied_after_it_recon
         .set(app.end_time() + chrono::Duration::minutes(10));
     assert_all_ok(&within("the run to end", daemon).await.unwrap());
     assert_eq!(public_posts(&app).len(), 5);
-    let logged = app.store.commands(app.chat.id()).await.unwrap();
+    let logged = app.store.steer_log(app.chat.id()).await.unwrap();
     assert_eq!(logged.len(), 2, "{logged:?}");
 }
 
@@ -342,7 +342,7 @@ async fn a_command_seen_on_the_stream_and_again_in_the_notifications_acts_once()
     assert_eq!(direct_replies(&app).len(), 2, "{:?}", direct_replies(&app));
     let logged: Vec<String> = app
         .store
-        .commands(app.chat.id())
+        .steer_log(app.chat.id())
         .await
         .unwrap()
         .into_iter()
@@ -394,17 +394,17 @@ async fn a_command_offered_to_two_chats_of_one_account_acts_once() {
     let reply = command(&app, "alice", "@chatbot status #1QEdChat").await;
     assert!(reply.contains("Next: Q1 at 20:05 GMT"), "{reply}");
     assert_eq!(direct_replies(&app).len(), 4, "{:?}", direct_replies(&app));
-    assert_eq!(app.store.commands("*").await.unwrap().len(), 1);
+    assert_eq!(app.store.steer_log("*").await.unwrap().len(), 1);
     let first: Vec<String> = app
         .store
-        .commands("1qedchat")
+        .steer_log("1qedchat")
         .await
         .unwrap()
         .into_iter()
         .map(|(_, what, _)| what)
         .collect();
     assert_eq!(first, ["extend", "status"]);
-    assert_eq!(app.store.commands("2qedchat").await.unwrap().len(), 1);
+    assert_eq!(app.store.steer_log("2qedchat").await.unwrap().len(), 1);
 
     app.clock
         .set(app.end_time() + chrono::Duration::minutes(10));

@@ -1,13 +1,14 @@
-//! Moderator commands and what they change in a run: pause, shifted post
-//! times, cancelled runs; plus the mention cursor and participants' opt-outs.
+//! Steering recorded: moderators' steers (table `commands`) and what they
+//! change in a run: pause, shifted post times, cancelled runs; plus the
+//! mention cursor and participants' opt-outs.
 
 use chrono::{DateTime, Utc};
 
 use super::{PostState, Store};
 
-/// One command as recorded.
+/// One steer as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandRecord<'a> {
+pub struct SteerRecord<'a> {
     pub scope: &'a str,
     pub run_id: Option<i64>,
     pub status_id: &'a str,
@@ -19,7 +20,7 @@ pub struct CommandRecord<'a> {
 
 impl Store {
     /// Whether a command status was already handled in this scope.
-    pub async fn command_seen(&self, scope: &str, status_id: &str) -> anyhow::Result<bool> {
+    pub async fn steer_seen(&self, scope: &str, status_id: &str) -> anyhow::Result<bool> {
         let row: Option<(i64,)> =
             sqlx::query_as("SELECT id FROM commands WHERE scope = ? AND status_id = ?")
                 .bind(scope)
@@ -31,7 +32,7 @@ impl Store {
 
     /// Records a command; `false` when it was already recorded (by another
     /// listener, or an earlier pass), in which case the caller must not act.
-    pub async fn record_command(&self, c: &CommandRecord<'_>) -> anyhow::Result<bool> {
+    pub async fn record_steer(&self, c: &SteerRecord<'_>) -> anyhow::Result<bool> {
         let done = sqlx::query(
             "INSERT INTO commands (scope, run_id, status_id, account, command, received_at, effect)
              VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, status_id) DO NOTHING",
@@ -49,7 +50,7 @@ impl Store {
     }
 
     /// Records what a command did (after it was applied).
-    pub async fn set_command_effect(
+    pub async fn set_steer_effect(
         &self,
         scope: &str,
         status_id: &str,
@@ -65,7 +66,7 @@ impl Store {
     }
 
     /// The commands of a scope, oldest first: (account, command, effect).
-    pub async fn commands(&self, scope: &str) -> anyhow::Result<Vec<(String, String, String)>> {
+    pub async fn steer_log(&self, scope: &str) -> anyhow::Result<Vec<(String, String, String)>> {
         Ok(sqlx::query_as(
             "SELECT account, command, effect FROM commands WHERE scope = ? ORDER BY id",
         )

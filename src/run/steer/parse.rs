@@ -1,26 +1,16 @@
-//! Steering a chat live: moderators mention or message the bot (`pause`,
-//! `resume`, `next`, `skip`, `extend 10m`, `stop`, `cancel`, `status`),
-//! participants ask to be left out of recaps (`optout`, `optin`).
-//!
-//! A sender is authenticated by the account the server reports (its full
-//! `user@domain`), never by display name, so a same-named account on
-//! another instance is refused. Every command is recorded with who, when
-//! and its effect; the record is unique per status, so a command seen
-//! twice (stream, then reconciliation; or by two chats) acts once. The
-//! effect lives in the store (paused run, shifted post times), so it
-//! survives a restart; the driver is woken through [`Controls`].
+//! Reading a mention: the [`Steer`] it asks for (the first word after the
+//! leading @mentions and #hashtags), whether its sender moderates a chat,
+//! and which chat it is for. Pure: nothing here touches the store or the
+//! network.
 
 use std::time::Duration;
-
-use chrono::{DateTime, Utc};
-use tokio::sync::watch;
 
 use crate::chats::{Chat, Config};
 use crate::network::html_to_text;
 
 /// What a mention asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub enum Steer {
     Status,
     Pause,
     Resume,
@@ -36,25 +26,25 @@ pub enum Command {
     Unknown(String),
 }
 
-impl Command {
+impl Steer {
     pub fn name(&self) -> String {
         match self {
-            Command::Status => "status".into(),
-            Command::Pause => "pause".into(),
-            Command::Resume => "resume".into(),
-            Command::Next => "next".into(),
-            Command::Skip => "skip".into(),
-            Command::Extend(by) => format!("extend {}", humantime::format_duration(*by)),
-            Command::Stop => "stop".into(),
-            Command::Cancel => "cancel".into(),
-            Command::OptOut => "optout".into(),
-            Command::OptIn => "optin".into(),
-            Command::Unknown(word) => format!("unknown: {word}"),
+            Steer::Status => "status".into(),
+            Steer::Pause => "pause".into(),
+            Steer::Resume => "resume".into(),
+            Steer::Next => "next".into(),
+            Steer::Skip => "skip".into(),
+            Steer::Extend(by) => format!("extend {}", humantime::format_duration(*by)),
+            Steer::Stop => "stop".into(),
+            Steer::Cancel => "cancel".into(),
+            Steer::OptOut => "optout".into(),
+            Steer::OptIn => "optin".into(),
+            Steer::Unknown(word) => format!("unknown: {word}"),
         }
     }
 
     pub fn is_consent(&self) -> bool {
-        matches!(self, Command::OptOut | Command::OptIn)
+        matches!(self, Steer::OptOut | Steer::OptIn)
     }
 }
 
@@ -64,35 +54,33 @@ next run before it starts). Name the chat's hashtag when you moderate several ch
 
 /// The command in a post's text (HTML already stripped): the first word
 /// after the leading @mentions and #hashtags. `None` when there is none.
-pub fn parse(text: &str) -> Option<Command> {
+pub fn parse(text: &str) -> Option<Steer> {
     let mut words = text
         .split_whitespace()
         .skip_while(|w| w.starts_with('@') || w.starts_with('#'));
     let word = words.next()?;
     let word = word.trim_end_matches(['.', '!', ':', ',']).to_lowercase();
     let command = match word.as_str() {
-        "status" => Command::Status,
-        "pause" => Command::Pause,
-        "resume" => Command::Resume,
-        "next" => Command::Next,
-        "skip" => Command::Skip,
-        "stop" => Command::Stop,
-        "cancel" => Command::Cancel,
-        "optout" | "opt-out" => Command::OptOut,
-        "optin" | "opt-in" => Command::OptIn,
+        "status" => Steer::Status,
+        "pause" => Steer::Pause,
+        "resume" => Steer::Resume,
+        "next" => Steer::Next,
+        "skip" => Steer::Skip,
+        "stop" => Steer::Stop,
+        "cancel" => Steer::Cancel,
+        "optout" | "opt-out" => Steer::OptOut,
+        "optin" | "opt-in" => Steer::OptIn,
         "extend" => {
             let amount: String = words
                 .take_while(|w| !w.starts_with('#'))
                 .collect::<Vec<_>>()
                 .join(" ");
             match humantime::parse_duration(amount.trim()) {
-                Ok(by) if !by.is_zero() && by <= Duration::from_secs(6 * 3600) => {
-                    Command::Extend(by)
-                }
-                _ => Command::Unknown(format!("extend {amount}")),
+                Ok(by) if !by.is_zero() && by <= Duration::from_secs(6 * 3600) => Steer::Extend(by),
+                _ => Steer::Unknown(format!("extend {amount}")),
             }
         }
-        other => Command::Unknown(other.to_string()),
+        other => Steer::Unknown(other.to_string()),
     };
     Some(command)
 }
@@ -136,33 +124,6 @@ pub fn is_moderator(chat: &Chat, sender: &str) -> bool {
         .any(|m| m.trim_start_matches('@').eq_ignore_ascii_case(sender))
 }
 
-/// Wakes drivers when a command changed a run (a new version per change).
-#[derive(Debug, Clone)]
-pub struct Controls(watch::Sender<u64>);
-
-impl Default for Controls {
-    fn default() -> Self {
-        Self(watch::Sender::new(0))
-    }
-}
-
-impl Controls {
-    pub fn changed(&self) {
-        self.0.send_modify(|v| *v += 1);
-    }
-
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.0.subscribe()
-    }
-}
-
-/// A short local time for replies: "20:41 GMT".
-pub fn local_time(chat: &Chat, at: DateTime<Utc>) -> String {
-    at.with_timezone(&chat.timing().timezone())
-        .format("%H:%M %Z")
-        .to_string()
-}
-
 /// The plain text of a mention, for parsing.
 pub fn text_of(content: &str) -> String {
     html_to_text(content)
@@ -174,33 +135,33 @@ mod tests {
 
     #[test]
     fn commands_are_read_after_the_leading_mentions_and_hashtags() {
-        let cases: &[(&str, Option<Command>)] = &[
-            ("@chatbot pause", Some(Command::Pause)),
+        let cases: &[(&str, Option<Steer>)] = &[
+            ("@chatbot pause", Some(Steer::Pause)),
             (
                 "@chatbot@fake.example #1QEdChat Resume.",
-                Some(Command::Resume),
+                Some(Steer::Resume),
             ),
-            ("@chatbot next!", Some(Command::Next)),
+            ("@chatbot next!", Some(Steer::Next)),
             (
                 "@chatbot extend 10m",
-                Some(Command::Extend(Duration::from_secs(600))),
+                Some(Steer::Extend(Duration::from_secs(600))),
             ),
             (
                 "@chatbot extend 1h 30m #1QEdChat",
-                Some(Command::Extend(Duration::from_secs(5400))),
+                Some(Steer::Extend(Duration::from_secs(5400))),
             ),
             (
                 "@chatbot extend soon",
-                Some(Command::Unknown("extend soon".into())),
+                Some(Steer::Unknown("extend soon".into())),
             ),
             (
                 "@chatbot extend 0s",
-                Some(Command::Unknown("extend 0s".into())),
+                Some(Steer::Unknown("extend 0s".into())),
             ),
-            ("@chatbot opt-out", Some(Command::OptOut)),
+            ("@chatbot opt-out", Some(Steer::OptOut)),
             (
                 "@chatbot #1QEdChat A1: my answer",
-                Some(Command::Unknown("a1".into())),
+                Some(Steer::Unknown("a1".into())),
             ),
             ("@chatbot", None),
             ("", None),

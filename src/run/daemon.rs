@@ -1,0 +1,185 @@
+//! What every task of the daemon shares: the [`Daemon`] with its
+//! dependencies (settings, store, a connector for the server, the clock, a
+//! shutdown token), the timing knobs, who each account is, the wake-up a
+//! moderator's steer sends the drivers, and [`TaskGuard`] for helper tasks.
+//! Starting the tasks is `supervise`'s; this file runs nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::chats::{Chat, Config};
+use crate::clock::SharedClock;
+use crate::network::{Account, Instance, MastodonClient, Social, Token};
+use crate::store::Store;
+
+/// What `hashchat run` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Process one run per chat (resuming an unfinished one first), then stop.
+    pub once: bool,
+    /// Start that run now instead of at its scheduled time.
+    pub now: bool,
+    /// No network writes: print each post at its time.
+    pub dry_run: bool,
+}
+
+/// Timing knobs; tests shorten them.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    pub request_timeout: Duration,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// Attempts per post before it is reported as not posted.
+    pub post_attempts: u32,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(20),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(60),
+            post_attempts: 8,
+        }
+    }
+}
+
+/// Builds the server client for a chat. The real one reads the token;
+/// tests hand out clients for their fake server.
+pub trait Connector: Send + Sync {
+    fn connect(&self, chat: &Chat) -> anyhow::Result<Arc<dyn Social>>;
+}
+
+/// Connects with megalodon/reqwest using the chat's server and token.
+/// Chats of one account (same server and token) share one client: one
+/// connection pool, and one request budget, which is per account.
+pub struct RealConnector {
+    timeout: Duration,
+    clients: std::sync::Mutex<std::collections::HashMap<String, Arc<dyn Social>>>,
+}
+
+impl RealConnector {
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            clients: Default::default(),
+        }
+    }
+}
+
+impl Connector for RealConnector {
+    fn connect(&self, chat: &Chat) -> anyhow::Result<Arc<dyn Social>> {
+        let key = account_key(chat);
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(client) = clients.get(&key) {
+            return Ok(Arc::clone(client));
+        }
+        let token = Token::load(chat.account().token())?;
+        let client: Arc<dyn Social> = Arc::new(MastodonClient::new(
+            chat.account().server(),
+            chat.account().platform(),
+            token,
+            self.timeout,
+        )?);
+        clients.insert(key, Arc::clone(&client));
+        Ok(client)
+    }
+}
+
+/// Everything a chat task needs, shared.
+pub struct Daemon {
+    pub config: Config,
+    pub store: Store,
+    pub clock: SharedClock,
+    pub connector: Arc<dyn Connector>,
+    pub options: RunOptions,
+    pub tuning: Tuning,
+    pub shutdown: CancellationToken,
+    /// This process's name in chat leases (see [`process_holder`]).
+    pub holder: String,
+    /// Wakes the drivers when a moderator command changed a run.
+    pub controls: Controls,
+    /// Who each account is, asked once (see [`Identities`]).
+    pub identities: Identities,
+}
+
+/// Identifies the account a chat posts as: its server, platform and where
+/// its token comes from (never the token itself).
+pub(crate) fn account_key(chat: &Chat) -> String {
+    format!(
+        "{:?} {} {:?}",
+        chat.account().platform(),
+        chat.account().server(),
+        chat.account().token()
+    )
+}
+
+/// Who each account is and what its instance allows, by account key.
+#[derive(Debug, Default)]
+pub struct Identities(std::sync::Mutex<std::collections::HashMap<String, Identity>>);
+
+/// Set by the first chat of the account to get an answer; the others
+/// wait for it.
+type Identity = Arc<tokio::sync::OnceCell<(Account, Instance)>>;
+
+impl Identities {
+    pub(super) fn of(&self, account: &str) -> Identity {
+        let mut known = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(known.entry(account.to_string()).or_default())
+    }
+}
+
+/// Wakes drivers when a command changed a run (a new version per change).
+#[derive(Debug, Clone)]
+pub struct Controls(watch::Sender<u64>);
+
+impl Default for Controls {
+    fn default() -> Self {
+        Self(watch::Sender::new(0))
+    }
+}
+
+impl Controls {
+    pub fn changed(&self) {
+        self.0.send_modify(|v| *v += 1);
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+}
+
+/// A spawned task that is aborted when its owner is dropped, so a helper
+/// task (a stream listener, a reply reader) never outlives the run or chat
+/// it serves, even when that future is cancelled mid-way.
+pub(crate) struct TaskGuard<T>(tokio::task::JoinHandle<T>);
+
+impl<T> TaskGuard<T> {
+    pub(crate) fn spawn(task: impl std::future::Future<Output = T> + Send + 'static) -> Self
+    where
+        T: Send + 'static,
+    {
+        Self(tokio::spawn(task))
+    }
+
+    /// Waits for the task's result (after asking it to stop).
+    pub(crate) async fn join(mut self) -> Result<T, tokio::task::JoinError> {
+        // Aborting a finished task in `drop` afterwards is a no-op.
+        (&mut self.0).await
+    }
+}
+
+impl<T> Drop for TaskGuard<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
