@@ -104,6 +104,8 @@ pub struct World {
     /// Idempotency-Keys are not kept: like snac2, which ignores them, or
     /// Mastodon once its hour has passed. A repeated post is created again.
     pub forget_idempotency_keys: bool,
+    /// Every streaming path answers 404, as on snac2 and Friendica.
+    pub no_streaming: bool,
     next_sub: u64,
 }
 
@@ -184,6 +186,7 @@ impl FakeServer {
             streaming_advertised_elsewhere: false,
             software: ("mastodon".into(), "4.3.0".into()),
             forget_idempotency_keys: false,
+            no_streaming: false,
             next_sub: 0,
         };
         for (name, bot) in [("chatbot", true), ("alice", false), ("bob", false)] {
@@ -263,6 +266,12 @@ impl FakeServer {
     pub fn advertise_streaming_elsewhere(&self) {
         self.shared
             .change(|w| w.streaming_advertised_elsewhere = true);
+    }
+
+    /// Serves no streams (`false`) or serves them again (`true`): while
+    /// off, every streaming path answers 404, as snac2 and Friendica do.
+    pub fn set_streaming(&self, on: bool) {
+        self.shared.change(|w| w.no_streaming = !on);
     }
 
     /// Nodeinfo names this software and version.
