@@ -15,16 +15,16 @@ use super::Tuning;
 use crate::clock::SharedClock;
 use crate::network::NetError;
 
-/// Whether a failed stream opening says the server has no streaming at
-/// all, rather than a passing fault: retrying the socket cannot help, and
-/// nothing would be read live until the end of the run.
+/// Whether a failed stream opening says the server serves no such stream,
+/// rather than a passing fault: retrying the socket cannot help, and
+/// nothing would be read live until the end of the run. That is a 4xx
+/// other than a refused token or a rate limit (404 on snac2 and
+/// Friendica, 400 "stream type not allowed" on GoToSocial versions
+/// without hashtag streams), or 501.
 pub(crate) fn no_streaming(error: &NetError) -> bool {
     matches!(
         error,
-        NetError::Rejected {
-            status: 404 | 405 | 410,
-            ..
-        } | NetError::Server { status: 501, .. }
+        NetError::Rejected { .. } | NetError::Server { status: 501, .. }
     )
 }
 
@@ -127,8 +127,15 @@ mod tests {
             (server(503), false, "overloaded: retry the socket"),
             (
                 rejected(400),
+                true,
+                "GoToSocial: a stream type it does not serve",
+            ),
+            (
+                NetError::RateLimited {
+                    retry_after: std::time::Duration::from_secs(60),
+                },
                 false,
-                "a bad request is not a missing feature",
+                "throttled: retry the socket after the wait",
             ),
             (
                 NetError::Unauthorized {
