@@ -79,10 +79,15 @@ async fn an_answer_on_a_server_without_streaming_is_recorded_while_the_chat_runs
     assert_eq!(public_posts(&app), 2);
     assert_eq!(app.fake.stream_count(), 0, "no stream was ever served");
 
+    // Polling reads only newer statuses: an edit of one already read is
+    // caught by the final reconciliation, as after a gap in a stream.
+    app.fake
+        .edit_as("alice", &answer.id, "A2: I meant Q2 #1QEdChat");
     app.finish_run(daemon, 2).await;
     let rows = app.store.statuses(app.run_id().await).await.unwrap();
     let row = rows.iter().find(|r| r.status_id == answer.id).unwrap();
-    assert_eq!(row.answers, vec![1]);
+    assert_eq!(row.answers, vec![2]);
+    assert_eq!(row.text, "A2: I meant Q2 #1QEdChat");
 }
 
 #[tokio::test]
