@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::daemon::Tuning;
 use super::ingest::{judge, record, Judged, Outcome, RunPosts, RunWindow};
+use super::poll::{no_streaming, Polling};
 use super::welcome::Welcomer;
 use crate::clock::SharedClock;
 use crate::network::backoff::{retry, Backoff};
@@ -77,10 +78,13 @@ impl Collector {
     }
 
     /// Keeps a stream open until `stop`, reconnecting with backoff and
-    /// reconciling after every connection. Returns only on `stop` or when
-    /// the server refuses the token.
+    /// reconciling after every connection. Where the server serves no
+    /// stream, reads the tag timeline from the cursor at a budgeted
+    /// interval instead, trying the stream again now and then. Returns
+    /// only on `stop` or when the server refuses the token.
     pub async fn listen(&self, stop: CancellationToken) -> Result<(), NetError> {
         let mut backoff = Backoff::new(self.tuning.backoff_base, self.tuning.backoff_cap);
+        let mut polling = Polling::new(self.clock.clone(), &self.tuning, "the tag timeline");
         let mut connections = 0u32;
         loop {
             let opened = tokio::select! {
@@ -109,6 +113,17 @@ impl Collector {
                     );
                 }
                 Err(e @ NetError::Unauthorized { .. }) => return Err(e),
+                Err(e) if no_streaming(&e) => {
+                    // Polling reads only new statuses: the gap makes the
+                    // final reconciliation reread the timeline in full,
+                    // which catches edits and deletes.
+                    self.gaps.fetch_add(1, Ordering::Relaxed);
+                    polling.begin(&e);
+                    if !self.poll(&mut polling, &stop).await {
+                        return Ok(());
+                    }
+                    continue;
+                }
                 Err(e) => {
                     self.gaps.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!("cannot open the hashtag stream: {e}");
@@ -119,6 +134,23 @@ impl Collector {
             tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    /// Reads the tag timeline from the cursor at every interval until the
+    /// stream is due to be tried again (`true`) or `stop` fires (`false`).
+    async fn poll(&self, polling: &mut Polling, stop: &CancellationToken) -> bool {
+        loop {
+            // Taken before the read, so a slow read does not push the
+            // schedule back.
+            let next = polling.next_read();
+            self.reconcile_logged().await;
+            if !polling.wait_until(next, stop).await {
+                return false;
+            }
+            if polling.stream_due() {
+                return true;
             }
         }
     }

@@ -34,6 +34,11 @@ pub struct Tuning {
     pub backoff_cap: Duration,
     /// Attempts per post before it is reported as not posted.
     pub post_attempts: u32,
+    /// How often a listener reads its cursor where the server serves no
+    /// stream (see `poll`).
+    pub poll_interval: Duration,
+    /// How often a polling listener tries the stream again.
+    pub stream_retry: Duration,
 }
 
 impl Default for Tuning {
@@ -43,6 +48,8 @@ impl Default for Tuning {
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(60),
             post_attempts: 8,
+            poll_interval: Duration::from_secs(20),
+            stream_retry: Duration::from_secs(300),
         }
     }
 }

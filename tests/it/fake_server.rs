@@ -109,6 +109,8 @@ pub struct World {
     /// Old id → the id a status re-identified by an edit has now: the old
     /// id still answers `GET /api/v1/statuses/:id`, under the new id.
     pub moved: HashMap<u64, u64>,
+    /// Every streaming path answers 404, as on snac2 and Friendica.
+    pub no_streaming: bool,
     next_sub: u64,
 }
 
@@ -193,6 +195,7 @@ impl FakeServer {
             forget_idempotency_keys: false,
             reid_on_edit: false,
             moved: HashMap::new(),
+            no_streaming: false,
             next_sub: 0,
         };
         for (name, bot) in [("chatbot", true), ("alice", false), ("bob", false)] {
@@ -272,6 +275,12 @@ impl FakeServer {
     pub fn advertise_streaming_elsewhere(&self) {
         self.shared
             .change(|w| w.streaming_advertised_elsewhere = true);
+    }
+
+    /// Serves no streams (`false`) or serves them again (`true`): while
+    /// off, every streaming path answers 404, as snac2 and Friendica do.
+    pub fn set_streaming(&self, on: bool) {
+        self.shared.change(|w| w.no_streaming = !on);
     }
 
     /// Nodeinfo names this software and version.

@@ -144,6 +144,7 @@ impl TestApp {
             backoff_base: Duration::from_millis(10),
             backoff_cap: Duration::from_millis(100),
             post_attempts: 5,
+            ..Tuning::default()
         };
         Self {
             dir,

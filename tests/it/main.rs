@@ -12,6 +12,7 @@ mod helpers;
 mod login;
 mod mock_server;
 mod network;
+mod no_streaming;
 mod recap_golden;
 mod reliability;
 mod run_fake;

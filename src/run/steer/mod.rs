@@ -26,6 +26,7 @@ mod parse;
 mod tests;
 
 use super::daemon::{account_key, Daemon};
+use super::poll::{no_streaming, Polling};
 use crate::chats::{Chat, Visibility};
 use crate::network::backoff::Backoff;
 use crate::network::{NetError, NewPost, Social, Status, StreamEvent};
@@ -77,6 +78,7 @@ async fn listen(
 ) {
     let mut backoff = Backoff::new(daemon.tuning.backoff_base, daemon.tuning.backoff_cap);
     let scope = format!("user-stream {}", account_key(&chats[0]));
+    let mut polling = Polling::new(daemon.clock.clone(), &daemon.tuning, "the mentions");
     loop {
         let opened = tokio::select! {
             _ = stop.cancelled() => return,
@@ -109,11 +111,62 @@ async fn listen(
                 );
                 return;
             }
+            Err(e) if no_streaming(&e) => {
+                polling.begin(&e);
+                let polled = Polled {
+                    daemon,
+                    chats,
+                    scope: &scope,
+                    social: social.as_ref(),
+                    domain,
+                };
+                if !polled.poll(&mut polling, &stop).await {
+                    return;
+                }
+                continue;
+            }
             Err(e) => tracing::warn!("cannot open the user stream: {e}"),
         }
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(backoff.next_delay()) => {}
+        }
+    }
+}
+
+/// What a polling mention listener reads with.
+struct Polled<'a> {
+    daemon: &'a Daemon,
+    chats: &'a [Arc<Chat>],
+    scope: &'a str,
+    social: &'a dyn Social,
+    domain: &'a str,
+}
+
+impl Polled<'_> {
+    /// Reads the notifications from the stored cursor at every interval
+    /// until the stream is due to be tried again (`true`) or `stop` fires
+    /// (`false`). The first read of all only takes the position, as after
+    /// a first connection.
+    async fn poll(&self, polling: &mut Polling, stop: &CancellationToken) -> bool {
+        loop {
+            let next = polling.next_read();
+            let read = reconcile(
+                self.daemon,
+                self.chats,
+                self.scope,
+                self.social,
+                self.domain,
+            );
+            if let Err(e) = read.await {
+                tracing::warn!("could not read the bot's mentions: {e:#}");
+            }
+            if !polling.wait_until(next, stop).await {
+                return false;
+            }
+            if polling.stream_due() {
+                return true;
+            }
         }
     }
 }

@@ -431,6 +431,9 @@ async fn streaming(
     Query(q): Q,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    if shared.world().no_streaming {
+        return not_found();
+    }
     let token = q.get("access_token").map(String::as_str);
     let Some(account) = shared.world().by_token(&headers, token) else {
         return unauthorized();
