@@ -186,6 +186,15 @@ pub enum Command {
 
 /// Runs the parsed command; the exit code follows the module doc.
 pub async fn execute(cli: Cli) -> ExitCode {
+    match dispatch(cli).await {
+        Ok(result) => exit_code(result),
+        Err(code) => code,
+    }
+}
+
+/// Runs the subcommand. `Err` is an exit code decided before it could
+/// start: its configuration did not load (`load` printed why).
+async fn dispatch(cli: Cli) -> Result<anyhow::Result<ExitCode>, ExitCode> {
     let result = match cli.command {
         Command::Check { online: false } => {
             let outcome = crate::commands::check::check(&cli.config, chrono::Utc::now());
@@ -205,52 +214,44 @@ pub async fn execute(cli: Cli) -> ExitCode {
             ref chat,
             runs,
             format,
-        } => match load(&cli.config) {
-            Ok(config) => commands::plan::run(&config, chat.as_deref(), runs, format),
-            Err(code) => return code,
-        },
+        } => commands::plan::run(&load(&cli.config)?, chat.as_deref(), runs, format),
         Command::Run {
             ref chat,
             once,
             now,
             dry_run,
-        } => match load(&cli.config) {
-            Ok(config) => {
-                let options = RunOptions { once, now, dry_run };
-                commands::run::run(&cli.db, config, chat, options).await
-            }
-            Err(code) => return code,
-        },
+        } => {
+            let config = load(&cli.config)?;
+            let options = RunOptions { once, now, dry_run };
+            commands::run::run(&cli.db, config, chat, options).await
+        }
         Command::Status {
             ref chat,
             runs,
             format,
-        } => match load(&cli.config) {
-            Ok(config) => {
-                commands::status::run(&cli.db, &config, chat.as_deref(), runs, format).await
-            }
-            Err(code) => return code,
-        },
+        } => {
+            let config = load(&cli.config)?;
+            commands::status::run(&cli.db, &config, chat.as_deref(), runs, format).await
+        }
         Command::Recap {
             ref chat_id,
             ref run,
             format,
             ref output,
-        } => match load(&cli.config) {
-            Ok(config) => {
-                let output = output.as_ref();
-                commands::recap::run(&cli.db, &config, chat_id, run, format, output).await
-            }
-            Err(code) => return code,
-        },
+        } => {
+            let (config, output) = (load(&cli.config)?, output.as_ref());
+            commands::recap::run(&cli.db, &config, chat_id, run, format, output).await
+        }
         Command::Stats {
             ref chat_id,
             format,
-        } => match load(&cli.config) {
-            Ok(config) => commands::stats::run(&cli.db, &config, chat_id, format).await,
-            Err(code) => return code,
-        },
+        } => commands::stats::run(&cli.db, &load(&cli.config)?, chat_id, format).await,
     };
+    Ok(result)
+}
+
+/// The exit code for a command's result, its error printed.
+fn exit_code(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         // Like ripgrep: `hashchat plan | head` is not a failure.

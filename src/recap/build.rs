@@ -1,7 +1,7 @@
 //! Reads one run's recap data from the store, and writes the recap files
 //! at the end of a run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -10,7 +10,7 @@ use super::render::Format;
 use super::{Answer, OtherPost, Participant, QuestionRecap, Recap, RunInfo, Stats};
 use crate::chats::Chat;
 use crate::schedule::PostKind;
-use crate::store::Store;
+use crate::store::{PostRow, StatusRow, Store};
 
 /// The recap of run `run_id` of `chat`. Deleted statuses are left out;
 /// a post answering several questions appears under each.
@@ -31,72 +31,12 @@ pub async fn build(store: &Store, chat: &Chat, run_id: i64) -> anyhow::Result<Re
         .accounts_seen_before(chat.id(), run.planned_start)
         .await?;
     let deleted = store.deleted_count(run_id).await?;
-    let mut html = store.status_html(run_id).await?;
+    let html = store.status_html(run_id).await?;
 
-    let mut questions: Vec<QuestionRecap> = posts
-        .iter()
-        .filter(|p| p.kind == PostKind::Question)
-        .map(|p| QuestionRecap {
-            number: p.number.unwrap_or(p.seq),
-            text: p.body.clone(),
-            status_id: p.status_id.clone(),
-            url: p.url.clone(),
-            posted_at: p.posted_at,
-            answers: Vec::new(),
-        })
-        .collect();
-    let mut participants: BTreeMap<String, Participant> = BTreeMap::new();
-    let mut other_posts = Vec::new();
+    let mut sorted = Sorted::new(&posts, &seen_before, html);
     for status in statuses.iter().filter(|s| s.deleted_at.is_none()) {
-        let who = participants
-            .entry(status.account.clone())
-            .or_insert_with(|| Participant {
-                account: status.account.clone(),
-                display_name: status.display_name.clone(),
-                answers: 0,
-                posts: 0,
-                first_time: !seen_before.contains(&status.account),
-            });
-        who.posts += 1;
-        let status_html = html.remove(&status.status_id).unwrap_or_default();
-        if status.answers.is_empty() {
-            other_posts.push(OtherPost {
-                status_id: status.status_id.clone(),
-                account: status.account.clone(),
-                display_name: status.display_name.clone(),
-                text: status.text.clone(),
-                html: status_html,
-                created_at: status.created_at,
-                edited_at: status.edited_at,
-                url: status.url.clone(),
-                hidden: false,
-            });
-            continue;
-        }
-        who.answers += 1;
-        for number in &status.answers {
-            if let Some(question) = questions.iter_mut().find(|q| q.number == *number) {
-                question.answers.push(Answer {
-                    status_id: status.status_id.clone(),
-                    account: status.account.clone(),
-                    display_name: status.display_name.clone(),
-                    text: status.text.clone(),
-                    html: status_html.clone(),
-                    created_at: status.created_at,
-                    edited_at: status.edited_at,
-                    url: status.url.clone(),
-                    hidden: false,
-                });
-            }
-        }
+        sorted.add(status);
     }
-    // Most active first, then by handle, so the list is stable.
-    let mut participants: Vec<Participant> = participants.into_values().collect();
-    participants.sort_by(|a, b| {
-        b.posts
-            .cmp(&a.posts)
-            .then_with(|| a.account.cmp(&b.account))
-    });
     let mut recap = Recap {
         chat: chat.id().to_string(),
         hashtag: chat.content().hashtag().as_str().to_string(),
@@ -106,13 +46,124 @@ pub async fn build(store: &Store, chat: &Chat, run_id: i64) -> anyhow::Result<Re
             started_at: run.started_at,
             ended_at: run.ended_at.map(|_| run.collect_until),
         },
-        questions,
-        participants,
-        other_posts,
+        participants: sorted.participants(),
+        questions: sorted.questions,
+        other_posts: sorted.other_posts,
         stats: Stats::default(),
     };
     recap.stats = super::stats(&recap, deleted as usize);
     // Consent comes last, so the totals above still count hidden posts.
+    hide(&mut recap, &hidden_accounts(store, chat).await?);
+    Ok(recap)
+}
+
+/// A run's statuses sorted into answers under their questions, other
+/// posts, and who took part.
+struct Sorted<'a> {
+    questions: Vec<QuestionRecap>,
+    participants: BTreeMap<String, Participant>,
+    other_posts: Vec<OtherPost>,
+    seen_before: &'a HashSet<String>,
+    html: HashMap<String, String>,
+}
+
+impl<'a> Sorted<'a> {
+    fn new(
+        posts: &[PostRow],
+        seen_before: &'a HashSet<String>,
+        html: HashMap<String, String>,
+    ) -> Self {
+        let questions = posts
+            .iter()
+            .filter(|p| p.kind == PostKind::Question)
+            .map(|p| QuestionRecap {
+                number: p.number.unwrap_or(p.seq),
+                text: p.body.clone(),
+                status_id: p.status_id.clone(),
+                url: p.url.clone(),
+                posted_at: p.posted_at,
+                answers: Vec::new(),
+            })
+            .collect();
+        Self {
+            questions,
+            participants: BTreeMap::new(),
+            other_posts: Vec::new(),
+            seen_before,
+            html,
+        }
+    }
+
+    fn add(&mut self, status: &StatusRow) {
+        let who = self
+            .participants
+            .entry(status.account.clone())
+            .or_insert_with(|| Participant {
+                account: status.account.clone(),
+                display_name: status.display_name.clone(),
+                answers: 0,
+                posts: 0,
+                first_time: !self.seen_before.contains(&status.account),
+            });
+        who.posts += 1;
+        let status_html = self.html.remove(&status.status_id).unwrap_or_default();
+        if status.answers.is_empty() {
+            self.other_posts.push(other_post(status, status_html));
+            return;
+        }
+        who.answers += 1;
+        for number in &status.answers {
+            if let Some(question) = self.questions.iter_mut().find(|q| q.number == *number) {
+                question.answers.push(answer(status, status_html.clone()));
+            }
+        }
+    }
+
+    /// Most active first, then by handle, so the list is stable.
+    fn participants(&mut self) -> Vec<Participant> {
+        let mut participants: Vec<Participant> = std::mem::take(&mut self.participants)
+            .into_values()
+            .collect();
+        participants.sort_by(|a, b| {
+            b.posts
+                .cmp(&a.posts)
+                .then_with(|| a.account.cmp(&b.account))
+        });
+        participants
+    }
+}
+
+fn other_post(status: &StatusRow, html: String) -> OtherPost {
+    OtherPost {
+        status_id: status.status_id.clone(),
+        account: status.account.clone(),
+        display_name: status.display_name.clone(),
+        text: status.text.clone(),
+        html,
+        created_at: status.created_at,
+        edited_at: status.edited_at,
+        url: status.url.clone(),
+        hidden: false,
+    }
+}
+
+fn answer(status: &StatusRow, html: String) -> Answer {
+    Answer {
+        status_id: status.status_id.clone(),
+        account: status.account.clone(),
+        display_name: status.display_name.clone(),
+        text: status.text.clone(),
+        html,
+        created_at: status.created_at,
+        edited_at: status.edited_at,
+        url: status.url.clone(),
+        hidden: false,
+    }
+}
+
+/// Accounts whose posts the recap hides (lowercase `user@domain`): those
+/// who opted out, and those the chat excludes.
+async fn hidden_accounts(store: &Store, chat: &Chat) -> anyhow::Result<HashSet<String>> {
     let mut hidden = store.opted_out().await?;
     hidden.extend(
         chat.policy()
@@ -120,8 +171,7 @@ pub async fn build(store: &Store, chat: &Chat, run_id: i64) -> anyhow::Result<Re
             .iter()
             .map(|h| h.trim_start_matches('@').to_lowercase()),
     );
-    hide(&mut recap, &hidden);
-    Ok(recap)
+    Ok(hidden)
 }
 
 /// What a hidden post shows instead of its words.

@@ -67,27 +67,9 @@ pub fn activity(out: &mut String, recap: &Recap, tz: Tz) {
     let Some((start, end)) = text::span(recap) else {
         return;
     };
-    let mut seen = std::collections::BTreeSet::new();
-    let answers = recap.questions.iter().flat_map(|q| &q.answers);
-    let times: Vec<DateTime<Utc>> = answers
-        .filter(|a| seen.insert(a.status_id.as_str()))
-        .map(|a| a.created_at)
-        .chain(recap.other_posts.iter().map(|p| p.created_at))
-        .collect();
-    let last = end
-        .into_iter()
-        .chain(times.iter().copied())
-        .max()
-        .unwrap_or(start);
-    // A day at most: a recap of a runaway run stays a reasonable size.
-    let minutes = ((last - start).num_minutes() + 1).clamp(1, 24 * 60) as usize;
-    let mut per_minute = vec![0usize; minutes];
-    for t in &times {
-        let m = (*t - start).num_minutes();
-        if let Some(slot) = usize::try_from(m).ok().and_then(|m| per_minute.get_mut(m)) {
-            *slot += 1;
-        }
-    }
+    let times = post_times(recap);
+    let per_minute = per_minute(&times, start, end);
+    let minutes = per_minute.len();
     let Some((busiest, &peak)) = per_minute
         .iter()
         .enumerate()
@@ -123,6 +105,51 @@ pub fn activity(out: &mut String, recap: &Recap, tz: Tz) {
         minutes * 4,
         esc(&description),
     );
+    minute_bars(out, &per_minute, peak);
+    question_marks(out, &asked, minutes);
+    out.push_str(
+        "</svg>\n<figcaption>Posts per minute, questions marked</figcaption>\n</figure>\n",
+    );
+}
+
+/// When each post of the run was made: every answer once (however many
+/// questions it answers) and every other post.
+fn post_times(recap: &Recap) -> Vec<DateTime<Utc>> {
+    let mut seen = std::collections::BTreeSet::new();
+    let answers = recap.questions.iter().flat_map(|q| &q.answers);
+    answers
+        .filter(|a| seen.insert(a.status_id.as_str()))
+        .map(|a| a.created_at)
+        .chain(recap.other_posts.iter().map(|p| p.created_at))
+        .collect()
+}
+
+/// How many of `times` fall in each minute from `start` to the end of the
+/// run or the last post, whichever is later.
+fn per_minute(
+    times: &[DateTime<Utc>],
+    start: DateTime<Utc>,
+    end: Option<DateTime<Utc>>,
+) -> Vec<usize> {
+    let last = end
+        .into_iter()
+        .chain(times.iter().copied())
+        .max()
+        .unwrap_or(start);
+    // A day at most: a recap of a runaway run stays a reasonable size.
+    let minutes = ((last - start).num_minutes() + 1).clamp(1, 24 * 60) as usize;
+    let mut per_minute = vec![0usize; minutes];
+    for t in times {
+        let m = (*t - start).num_minutes();
+        if let Some(slot) = usize::try_from(m).ok().and_then(|m| per_minute.get_mut(m)) {
+            *slot += 1;
+        }
+    }
+    per_minute
+}
+
+/// One bar per minute that had posts, scaled to the busiest minute.
+fn minute_bars(out: &mut String, per_minute: &[usize], peak: usize) {
     for (m, &n) in per_minute.iter().enumerate().filter(|(_, &n)| n > 0) {
         let h = (n * 56 / peak).max(2);
         let _ = write!(
@@ -133,6 +160,10 @@ pub fn activity(out: &mut String, recap: &Recap, tz: Tz) {
         );
     }
     out.push('\n');
+}
+
+/// A line and a label at each minute a question was asked in the chart.
+fn question_marks(out: &mut String, asked: &[(u32, i64)], minutes: usize) {
     for (n, m) in asked
         .iter()
         .filter(|(_, m)| (0..minutes as i64).contains(m))
@@ -143,9 +174,6 @@ pub fn activity(out: &mut String, recap: &Recap, tz: Tz) {
             "<line x1=\"{x}\" x2=\"{x}\" y1=\"0\" y2=\"60\"/><text x=\"{x}\" y=\"74\" text-anchor=\"middle\">Q{n}</text>"
         );
     }
-    out.push_str(
-        "</svg>\n<figcaption>Posts per minute, questions marked</figcaption>\n</figure>\n",
-    );
 }
 
 /// One bar split in two: participants here for the first time, and those
@@ -186,14 +214,16 @@ pub struct RunBar {
     pub returning: usize,
 }
 
+/// The participation chart's column width and bar height.
+const RUN_STEP: usize = 32;
+const RUN_HEIGHT: usize = 120;
+
 /// Participants per run over time, each bar split into first-timers
 /// (bottom) and returning participants.
 pub fn participation(out: &mut String, runs: &[RunBar]) {
     let Some(peak) = runs.iter().map(|r| r.first + r.returning).max() else {
         return;
     };
-    const STEP: usize = 32;
-    const HEIGHT: usize = 120;
     let peak = peak.max(1);
     // At most a dozen dates under the bars, so they never overlap.
     let every = if runs.len() <= 6 {
@@ -218,34 +248,40 @@ pub fn participation(out: &mut String, runs: &[RunBar]) {
         "<figure>\n<svg class=\"chart runs\" role=\"img\" aria-labelledby=\"runs-title runs-desc\" \
          viewBox=\"0 0 {} {}\" width=\"100%\" preserveAspectRatio=\"xMinYMin meet\">\n\
          <title id=\"runs-title\">Participants per run</title>\n<desc id=\"runs-desc\">{}</desc>",
-        runs.len() * STEP,
-        HEIGHT + 20,
+        runs.len() * RUN_STEP,
+        RUN_HEIGHT + 20,
         esc(&description.join("; ")),
     );
+    run_bars(out, runs, peak, every);
+    out.push_str(
+        "</svg>\n<figcaption>Participants per run: first-timers, then returning</figcaption>\n</figure>\n",
+    );
+}
+
+/// Each run's bar, first-timers at the bottom, with every `every`th date
+/// under it.
+fn run_bars(out: &mut String, runs: &[RunBar], peak: usize, every: usize) {
     for (i, run) in runs.iter().enumerate() {
-        let x = i * STEP + 2;
-        let first = run.first * HEIGHT / peak;
-        let back = run.returning * HEIGHT / peak;
+        let x = i * RUN_STEP + 2;
+        let first = run.first * RUN_HEIGHT / peak;
+        let back = run.returning * RUN_HEIGHT / peak;
         let _ = write!(
             out,
             "<rect class=\"first\" x=\"{x}\" y=\"{}\" width=\"{}\" height=\"{first}\"/>\
              <rect class=\"back\" x=\"{x}\" y=\"{}\" width=\"{}\" height=\"{back}\"/>",
-            HEIGHT - first,
-            STEP - 4,
-            HEIGHT - first - back,
-            STEP - 4,
+            RUN_HEIGHT - first,
+            RUN_STEP - 4,
+            RUN_HEIGHT - first - back,
+            RUN_STEP - 4,
         );
         if i % every == 0 {
             let _ = write!(
                 out,
                 "<text x=\"{x}\" y=\"{}\">{}</text>",
-                HEIGHT + 14,
+                RUN_HEIGHT + 14,
                 esc(&run.label)
             );
         }
         out.push('\n');
     }
-    out.push_str(
-        "</svg>\n<figcaption>Participants per run: first-timers, then returning</figcaption>\n</figure>\n",
-    );
 }

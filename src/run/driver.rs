@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::collect::Collector;
@@ -21,7 +22,7 @@ use super::post::{self, Posted, Told};
 use super::replies::ReplyReads;
 use super::welcome::Welcomer;
 use crate::chats::Chat;
-use crate::network::{retry, Account, Backoff, Instance, Social};
+use crate::network::{retry, Account, Backoff, Instance, NetError, Social};
 
 use crate::schedule::{PostKind, RunPlan};
 use crate::store::{PostRow, RunRow};
@@ -70,7 +71,77 @@ async fn drive_inner(
     );
 
     let (posts_tx, posts_rx) = watch::channel(sent_posts(&store.posts(run.id).await?));
-    let window = RunWindow {
+    let window = run_window(daemon, social, me, instance, chat, plan, &run).await;
+    let collector = new_collector(daemon, social, chat, &run, window, posts_rx);
+    let (beside, replies) = Beside::spawn(daemon, &collector);
+    let told = Told {
+        posts_tx: &posts_tx,
+        replies: &replies,
+    };
+    let posted = post::post_all(daemon, social, me, chat, plan, &run, told).await;
+    let ended = match posted {
+        Ok(Posted::All) => collect_until_end(daemon, run.id).await?,
+        Ok(Posted::Interrupted) => Ended::Interrupted,
+        Ok(Posted::Cancelled) => Ended::Cancelled,
+        Err(e) => {
+            beside.abandon().await;
+            return Err(e);
+        }
+    };
+    beside.stop().await;
+    match ended {
+        Ended::Interrupted => {
+            tracing::info!("run interrupted by shutdown; it resumes on the next start");
+            return Ok(ended);
+        }
+        Ended::Cancelled => return Ok(ended),
+        Ended::Done => {}
+    }
+    wrap_up(daemon, social, instance, chat, plan, run.id, &collector).await?;
+    Ok(Ended::Done)
+}
+
+/// The collector of this run's answers, welcoming newcomers if the chat
+/// asks for it.
+fn new_collector(
+    daemon: &Daemon,
+    social: &Arc<dyn Social>,
+    chat: &Chat,
+    run: &RunRow,
+    window: RunWindow,
+    posts_rx: watch::Receiver<RunPosts>,
+) -> Arc<Collector> {
+    let resumed = run.started_at.is_some();
+    Arc::new(
+        Collector::new(
+            daemon.store.clone(),
+            Arc::clone(social),
+            window,
+            posts_rx,
+            daemon.tuning.clone(),
+            Arc::clone(&daemon.clock),
+            resumed,
+        )
+        .with_welcomer(
+            chat.policy()
+                .welcome_newcomers()
+                .then(|| Welcomer::new(chat.id().to_string(), run.planned_start)),
+        ),
+    )
+}
+
+/// What the collector watches for: this run's hashtag, between its start
+/// (or its actual start, if earlier) and the end of collection.
+async fn run_window(
+    daemon: &Daemon,
+    social: &Arc<dyn Social>,
+    me: &Account,
+    instance: &Instance,
+    chat: &Chat,
+    plan: &RunPlan,
+    run: &RunRow,
+) -> RunWindow {
+    RunWindow {
         run_id: run.id,
         hashtag: chat.content().hashtag().clone(),
         question_count: plan.question_count,
@@ -84,97 +155,101 @@ async fn drive_inner(
             rules: chat.policy().ignore().to_vec(),
             account_ids: muted_and_blocked(daemon, social.as_ref()).await,
         },
-    };
-    let collector = Arc::new(
-        Collector::new(
-            store.clone(),
-            Arc::clone(social),
-            window,
-            posts_rx,
-            daemon.tuning.clone(),
-            Arc::clone(&daemon.clock),
-            resumed,
-        )
-        .with_welcomer(
-            chat.policy()
-                .welcome_newcomers()
-                .then(|| Welcomer::new(chat.id().to_string(), run.planned_start)),
-        ),
-    );
-    // The collector lives exactly as long as this run: `run_stop` ends it
-    // at the end of collection or on shutdown, and it is always awaited.
-    let run_stop = daemon.shutdown.child_token();
-    let listener = (!daemon.options.dry_run).then(|| {
-        let collector = Arc::clone(&collector);
-        let stop = run_stop.clone();
-        TaskGuard::spawn(
-            async move { collector.listen(stop).await }.instrument(tracing::Span::current()),
-        )
-    });
+    }
+}
 
-    // Replies are read beside the timeline, never in front of a post.
-    let (replies, reader) = if daemon.options.dry_run {
-        (ReplyReads::default(), None)
-    } else {
-        let (replies, reader) = ReplyReads::spawn(Arc::clone(&collector), run_stop.clone());
-        (replies, Some(reader))
-    };
+/// The tasks beside the timeline: the stream listener and the reply
+/// reader (neither in a dry run).
+///
+/// The collector lives exactly as long as this run: `run_stop` ends it
+/// at the end of collection or on shutdown, and it is always awaited.
+struct Beside {
+    run_stop: CancellationToken,
+    listener: Option<TaskGuard<Result<(), NetError>>>,
+    reader: Option<TaskGuard<()>>,
+}
 
-    let told = Told {
-        posts_tx: &posts_tx,
-        replies: &replies,
-    };
-    let posted = post::post_all(daemon, social, me, chat, plan, &run, told).await;
-    let ended = match posted {
-        Ok(Posted::All) => collect_until_end(daemon, run.id).await?,
-        Ok(Posted::Interrupted) => Ended::Interrupted,
-        Ok(Posted::Cancelled) => Ended::Cancelled,
-        Err(e) => {
-            run_stop.cancel();
-            if let Some(listener) = listener {
-                let _ = listener.join().await;
+impl Beside {
+    fn spawn(daemon: &Daemon, collector: &Arc<Collector>) -> (Self, ReplyReads) {
+        let run_stop = daemon.shutdown.child_token();
+        let listener = (!daemon.options.dry_run).then(|| {
+            let collector = Arc::clone(collector);
+            let stop = run_stop.clone();
+            TaskGuard::spawn(
+                async move { collector.listen(stop).await }.instrument(tracing::Span::current()),
+            )
+        });
+
+        // Replies are read beside the timeline, never in front of a post.
+        let (replies, reader) = if daemon.options.dry_run {
+            (ReplyReads::default(), None)
+        } else {
+            let (replies, reader) = ReplyReads::spawn(Arc::clone(collector), run_stop.clone());
+            (replies, Some(reader))
+        };
+        let beside = Self {
+            run_stop,
+            listener,
+            reader,
+        };
+        (beside, replies)
+    }
+
+    /// Stops both tasks when the timeline failed; its error is the one
+    /// that counts, so theirs are dropped.
+    async fn abandon(self) {
+        self.run_stop.cancel();
+        if let Some(listener) = self.listener {
+            let _ = listener.join().await;
+        }
+        if let Some(reader) = self.reader {
+            let _ = reader.join().await;
+        }
+    }
+
+    /// Stops both tasks and logs how each ended.
+    async fn stop(self) {
+        self.run_stop.cancel();
+        if let Some(reader) = self.reader {
+            if let Err(e) = reader.join().await {
+                tracing::error!("the reply reader failed: {e}");
             }
-            if let Some(reader) = reader {
-                let _ = reader.join().await;
+        }
+        if let Some(listener) = self.listener {
+            match listener.join().await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("the stream refused the token: {e}"),
+                Err(e) => tracing::error!("the stream listener failed: {e}"),
             }
-            return Err(e);
-        }
-    };
-    run_stop.cancel();
-    if let Some(reader) = reader {
-        if let Err(e) = reader.join().await {
-            tracing::error!("the reply reader failed: {e}");
         }
     }
-    if let Some(listener) = listener {
-        match listener.join().await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!("the stream refused the token: {e}"),
-            Err(e) => tracing::error!("the stream listener failed: {e}"),
-        }
-    }
-    match ended {
-        Ended::Interrupted => {
-            tracing::info!("run interrupted by shutdown; it resumes on the next start");
-            return Ok(ended);
-        }
-        Ended::Cancelled => return Ok(ended),
-        Ended::Done => {}
-    }
+}
+
+/// The end of a run that was not cut short: a last reconciliation, the
+/// summary post, the run marked finished and its recaps written.
+async fn wrap_up(
+    daemon: &Daemon,
+    social: &Arc<dyn Social>,
+    instance: &Instance,
+    chat: &Chat,
+    plan: &RunPlan,
+    run_id: i64,
+    collector: &Collector,
+) -> anyhow::Result<()> {
     if !daemon.options.dry_run {
         if let Err(e) = collector.final_reconcile().await {
             tracing::error!("final reconciliation failed: {e:#}");
         }
     }
     if chat.policy().recap_post() {
-        finish::post_summary(daemon, social, chat, plan, run.id, instance.max_characters).await;
+        finish::post_summary(daemon, social, chat, plan, run_id, instance.max_characters).await;
     }
     let now = daemon.clock.now();
-    store.finish_run(run.id, now).await?;
-    finish::report_unposted(&store.posts(run.id).await?);
-    finish::write_recaps(daemon, chat, run.id).await;
+    daemon.store.finish_run(run_id, now).await?;
+    finish::report_unposted(&daemon.store.posts(run_id).await?);
+    finish::write_recaps(daemon, chat, run_id).await;
     tracing::info!("run finished");
-    Ok(Ended::Done)
+    Ok(())
 }
 
 /// Waits for the end of collection, which `extend` may move.

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 
 use tokio::sync::watch;
 
-use super::daemon::Daemon;
+use super::daemon::{Daemon, Tuning};
 use super::ingest::RunPosts;
 use super::replies::ReplyReads;
 use crate::chats::{Chat, QuestionImage};
@@ -150,25 +150,8 @@ pub async fn send(
     image: Option<&QuestionImage>,
 ) -> anyhow::Result<Sent> {
     let store = &daemon.store;
-    let tuning = &daemon.tuning;
-    let media_ids = match image {
-        Some(image) => upload(daemon, social, image).await.into_iter().collect(),
-        None => Vec::new(),
-    };
-    let request = NewPost {
-        text: post.text.clone(),
-        visibility: chat.account().visibility(),
-        idempotency_key: post.idempotency_key.clone(),
-        in_reply_to_id: None,
-        language: chat.content().language().map(str::to_string),
-        spoiler_text: chat.content().content_warning().map(str::to_string),
-        media_ids,
-    };
-    let mut backoff = Backoff::new(tuning.backoff_base, tuning.backoff_cap);
-    // A throttled answer (429, or 503 with `Retry-After`) is the server
-    // pacing us: it does not use up the attempts, though as many in a row
-    // end the tries too (as in `network::retry`).
-    let (mut failed, mut throttled) = (0, 0);
+    let request = new_post(daemon, social, chat, post, image).await;
+    let mut retries = Retries::new(&daemon.tuning);
     for attempt in 1.. {
         store.mark_sending(post.run_id, post.seq).await?;
         let error = match social.post(&request).await {
@@ -177,37 +160,17 @@ pub async fn send(
         };
         let reason = format!("attempt {attempt}: {error}");
         if let NetError::Unauthorized { .. } = error {
-            store
-                .mark_post(post.run_id, post.seq, PostState::Failed, &reason)
-                .await?;
-            return Err(anyhow::Error::new(error).context(
-                "the server refused the bot's token: check that it is valid and has the `write` scope",
-            ));
+            give_up(store, post, reason).await?;
+            return Err(token_refused(error));
         }
         if !error.is_retryable() {
-            store
-                .mark_post(post.run_id, post.seq, PostState::Failed, &reason)
-                .await?;
-            return Ok(Sent::NotPosted(reason));
+            return give_up(store, post, reason).await;
         }
         store
             .mark_post(post.run_id, post.seq, PostState::Sending, &reason)
             .await?;
-        let delay = match &error {
-            NetError::RateLimited { retry_after } => {
-                throttled += 1;
-                *retry_after
-            }
-            _ => {
-                (failed, throttled) = (failed + 1, 0);
-                backoff.next_delay()
-            }
-        };
-        let retry_at = daemon.clock.now() + chrono::Duration::from_std(delay).unwrap_or_default();
-        let give_up = failed >= tuning.post_attempts
-            || throttled > tuning.post_attempts
-            || retry_at > give_up_at;
-        if !give_up {
+        let (delay, giving_up) = retries.after(&error, daemon.clock.now(), give_up_at);
+        if !giving_up {
             tracing::warn!(seq = post.seq, ?delay, "posting failed ({error}); retrying");
             tokio::select! {
                 _ = daemon.shutdown.cancelled() => return Ok(Sent::Stopped),
@@ -218,34 +181,138 @@ pub async fn send(
         // ignores it, Mastodon forgets it after an hour. Looking after the
         // wait gives a server still handling the request time to finish.
         if outcome_unknown(&error) {
-            match look_for_sent(daemon, social.as_ref(), &me.id, post).await {
-                Ok(Some(found)) => {
-                    tracing::info!(seq = post.seq, status_id = %found.id, "found the post among the bot's own statuses after {error}; not posting it again");
-                    return Ok(Sent::Posted(Box::new(found)));
-                }
-                Ok(None) => {}
-                // Sending again could post it twice; failing the run over
-                // one post would stop the chat. The post is given up on,
-                // loudly, with both errors.
-                Err(lookup) => {
-                    let reason = format!(
-                        "{reason}; whether it reached the server is unknown, and the bot's own statuses could not be read to check ({lookup}): not sent again"
-                    );
-                    store
-                        .mark_post(post.run_id, post.seq, PostState::Failed, &reason)
-                        .await?;
-                    return Ok(Sent::NotPosted(reason));
-                }
+            if let Some(sent) =
+                look_before_resending(daemon, social, me, post, &error, reason).await?
+            {
+                return Ok(sent);
             }
         }
-        if give_up {
+        if giving_up {
             break;
         }
     }
     let reason = format!(
         "not posted after {} attempts; see the log for each error",
-        tuning.post_attempts
+        daemon.tuning.post_attempts
     );
+    give_up(store, post, reason).await
+}
+
+/// The request for `post`, with the question's image uploaded first.
+async fn new_post(
+    daemon: &Daemon,
+    social: &Arc<dyn Social>,
+    chat: &Chat,
+    post: &PostRow,
+    image: Option<&QuestionImage>,
+) -> NewPost {
+    let media_ids = match image {
+        Some(image) => upload(daemon, social, image).await.into_iter().collect(),
+        None => Vec::new(),
+    };
+    NewPost {
+        text: post.text.clone(),
+        visibility: chat.account().visibility(),
+        idempotency_key: post.idempotency_key.clone(),
+        in_reply_to_id: None,
+        language: chat.content().language().map(str::to_string),
+        spoiler_text: chat.content().content_warning().map(str::to_string),
+        media_ids,
+    }
+}
+
+/// How far the tries of one post have gone, and how long to wait before
+/// the next. A throttled answer (429, or 503 with `Retry-After`) is the
+/// server pacing us: it does not use up the attempts, though as many in a
+/// row end the tries too (as in `network::retry`).
+struct Retries {
+    backoff: Backoff,
+    attempts: u32,
+    failed: u32,
+    throttled: u32,
+}
+
+impl Retries {
+    fn new(tuning: &Tuning) -> Self {
+        Self {
+            backoff: Backoff::new(tuning.backoff_base, tuning.backoff_cap),
+            attempts: tuning.post_attempts,
+            failed: 0,
+            throttled: 0,
+        }
+    }
+
+    /// The wait before trying again after `error` at `now`, and whether
+    /// to give up instead: out of tries, or the retry would be too late.
+    fn after(
+        &mut self,
+        error: &NetError,
+        now: DateTime<Utc>,
+        give_up_at: DateTime<Utc>,
+    ) -> (std::time::Duration, bool) {
+        let delay = self.delay_after(error);
+        let retry_at = now + chrono::Duration::from_std(delay).unwrap_or_default();
+        (delay, self.exhausted() || retry_at > give_up_at)
+    }
+
+    fn delay_after(&mut self, error: &NetError) -> std::time::Duration {
+        match error {
+            NetError::RateLimited { retry_after } => {
+                self.throttled += 1;
+                *retry_after
+            }
+            _ => {
+                (self.failed, self.throttled) = (self.failed + 1, 0);
+                self.backoff.next_delay()
+            }
+        }
+    }
+
+    fn exhausted(&self) -> bool {
+        self.failed >= self.attempts || self.throttled > self.attempts
+    }
+}
+
+/// After an attempt whose outcome is unknown: the post if it went out
+/// after all, a give-up if that cannot be checked, `None` to send again.
+async fn look_before_resending(
+    daemon: &Daemon,
+    social: &Arc<dyn Social>,
+    me: &Account,
+    post: &PostRow,
+    error: &NetError,
+    reason: String,
+) -> anyhow::Result<Option<Sent>> {
+    match look_for_sent(daemon, social.as_ref(), &me.id, post).await {
+        Ok(Some(found)) => {
+            tracing::info!(seq = post.seq, status_id = %found.id, "found the post among the bot's own statuses after {error}; not posting it again");
+            Ok(Some(Sent::Posted(Box::new(found))))
+        }
+        Ok(None) => Ok(None),
+        // Sending again could post it twice; failing the run over
+        // one post would stop the chat. The post is given up on,
+        // loudly, with both errors.
+        Err(lookup) => {
+            let reason = format!(
+                "{reason}; whether it reached the server is unknown, and the bot's own statuses could not be read to check ({lookup}): not sent again"
+            );
+            give_up(&daemon.store, post, reason).await.map(Some)
+        }
+    }
+}
+
+fn token_refused(error: NetError) -> anyhow::Error {
+    anyhow::Error::new(error).context(
+        "the server refused the bot's token: check that it is valid and has the `write` scope",
+    )
+}
+
+/// Marks `post` failed with `reason`.
+async fn give_up(
+    store: &crate::store::Store,
+    post: &PostRow,
+    reason: String,
+) -> anyhow::Result<Sent> {
     store
         .mark_post(post.run_id, post.seq, PostState::Failed, &reason)
         .await?;
@@ -261,132 +328,220 @@ pub(super) async fn post_all(
     run: &RunRow,
     told: Told<'_>,
 ) -> anyhow::Result<Posted> {
-    let Told { posts_tx, replies } = told;
-    let store = &daemon.store;
-    let mut controls = daemon.controls.subscribe();
-    let mut away = TimeAway::since(daemon.clock.now());
-    loop {
-        // Re-read every time: a moderator may have paused the run, moved
-        // the remaining posts, skipped one or asked for the closing now.
-        let current = store
-            .run(run.id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("run {} vanished from the database", run.id))?;
-        let run_end = current.collect_until;
-        if let Some(by) = &current.cancelled_by {
-            tracing::info!(moderator = %by, "run called off before it started");
-            return Ok(Posted::Cancelled);
+    Timeline {
+        daemon,
+        social,
+        me,
+        chat,
+        plan,
+        run,
+        told,
+    }
+    .post_each()
+    .await
+}
+
+/// What `post_all` works with, so that its steps need not pass it around.
+struct Timeline<'a> {
+    daemon: &'a Daemon,
+    social: &'a Arc<dyn Social>,
+    me: &'a Account,
+    chat: &'a Chat,
+    plan: &'a RunPlan,
+    run: &'a RunRow,
+    told: Told<'a>,
+}
+
+/// How waiting for a post's time ended.
+enum Waited {
+    /// Its time came; `already_due` if it had come before the wait began.
+    Due {
+        already_due: bool,
+    },
+    /// A moderator's command came first (or the run is paused): re-read.
+    Changed,
+    Shutdown,
+}
+
+impl Timeline<'_> {
+    /// Posts each post at its time, re-reading the run before each one.
+    async fn post_each(&self) -> anyhow::Result<Posted> {
+        let (daemon, run) = (self.daemon, self.run);
+        let mut controls = daemon.controls.subscribe();
+        let mut away = TimeAway::since(daemon.clock.now());
+        loop {
+            // Re-read every time: a moderator may have paused the run, moved
+            // the remaining posts, skipped one or asked for the closing now.
+            let current = self.current_run().await?;
+            if let Some(by) = &current.cancelled_by {
+                tracing::info!(moderator = %by, "run called off before it started");
+                return Ok(Posted::Cancelled);
+            }
+            let Some(post) = self.next_unsent().await? else {
+                break;
+            };
+            let already_due = match self.wait_until_due(&mut controls, &current, &post).await {
+                Waited::Due { already_due } => already_due,
+                Waited::Changed => continue,
+                Waited::Shutdown => return Ok(Posted::Interrupted),
+            };
+            // A command may have landed just as the deadline came (a pause at
+            // the question's time): the database decides, not the wake-up.
+            if !still_due(&daemon.store, run.id, &post).await? {
+                continue;
+            }
+            let now = daemon.clock.now();
+            let woke = away.judged_at(post.planned_at, (!already_due).then_some(now));
+            let give_up_at = give_up_time(self.chat, &post, self.plan.start, current.collect_until);
+            if woke > give_up_at {
+                self.skip_late(&post, woke).await?;
+                continue;
+            }
+            if post.state == PostState::Sending && self.found_after_restart(&post).await? {
+                continue;
+            }
+            if now - post.planned_at > chrono::Duration::seconds(30) {
+                tracing::warn!(seq = post.seq, planned = %post.planned_at, "posting late");
+            }
+            // Retries keep their whole allowance, however long the bot's own
+            // work since it woke took.
+            let retry_until = give_up_at + (now - woke).max(chrono::Duration::zero());
+            if let Sent::Stopped = self.send_and_record(&post, retry_until).await? {
+                return Ok(Posted::Interrupted);
+            }
+            self.read_previous_replies(&post).await?;
         }
-        let Some(post) = store
-            .posts(run.id)
+        Ok(Posted::All)
+    }
+
+    async fn current_run(&self) -> anyhow::Result<RunRow> {
+        let id = self.run.id;
+        self.daemon
+            .store
+            .run(id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("run {id} vanished from the database"))
+    }
+
+    /// The earliest post not yet sent, if any is left.
+    async fn next_unsent(&self) -> anyhow::Result<Option<PostRow>> {
+        Ok(self
+            .daemon
+            .store
+            .posts(self.run.id)
             .await?
             .into_iter()
             .filter(|p| matches!(p.state, PostState::Planned | PostState::Sending))
-            .min_by_key(|p| (p.planned_at, p.seq))
-        else {
-            break;
-        };
+            .min_by_key(|p| (p.planned_at, p.seq)))
+    }
+
+    /// Sleeps until `post` is due, unless the run is paused (then until a
+    /// command), a command comes first, or shutdown.
+    async fn wait_until_due(
+        &self,
+        controls: &mut watch::Receiver<u64>,
+        current: &RunRow,
+        post: &PostRow,
+    ) -> Waited {
+        let daemon = self.daemon;
         if let Some(since) = current.paused_at {
             tracing::info!(since = %since, "paused by a moderator; waiting for resume");
             tokio::select! {
-                _ = daemon.shutdown.cancelled() => return Ok(Posted::Interrupted),
-                _ = controls.changed() => continue,
+                _ = daemon.shutdown.cancelled() => return Waited::Shutdown,
+                _ = controls.changed() => return Waited::Changed,
             }
         }
         let already_due = daemon.clock.now() >= post.planned_at;
         tokio::select! {
-            _ = daemon.shutdown.cancelled() => return Ok(Posted::Interrupted),
-            _ = daemon.clock.sleep_until(post.planned_at) => {}
-            _ = controls.changed() => continue,
+            _ = daemon.shutdown.cancelled() => Waited::Shutdown,
+            _ = daemon.clock.sleep_until(post.planned_at) => Waited::Due { already_due },
+            _ = controls.changed() => Waited::Changed,
         }
-        // A command may have landed just as the deadline came (a pause at
-        // the question's time): the database decides, not the wake-up.
-        if !still_due(store, run.id, &post).await? {
-            continue;
-        }
-        let now = daemon.clock.now();
-        let woke = away.judged_at(post.planned_at, (!already_due).then_some(now));
-        let give_up_at = give_up_time(chat, &post, plan.start, run_end);
-        if woke > give_up_at {
-            let reason = format!(
-                "not posted: {} late, past the late limit",
-                humantime::format_duration(to_std(woke - post.planned_at))
-            );
-            tracing::error!(seq = post.seq, "{reason}");
-            store
-                .mark_post(run.id, post.seq, PostState::Skipped, &reason)
-                .await?;
-            continue;
-        }
-        if post.state == PostState::Sending {
-            let found = look_for_sent(daemon, social.as_ref(), &me.id, &post).await?;
-            if let Some(found) = found {
-                tracing::info!(seq = post.seq, status_id = %found.id, "found the post sent before a restart; not posting it again");
-                mark_sent(
-                    daemon,
-                    run,
-                    &post,
-                    &found.id,
-                    found.link(),
-                    found.created_at,
-                    posts_tx,
-                )
-                .await?;
-                continue;
-            }
-        }
-        if now - post.planned_at > chrono::Duration::seconds(30) {
-            tracing::warn!(seq = post.seq, planned = %post.planned_at, "posting late");
-        }
-        // Retries keep their whole allowance, however long the bot's own
-        // work since it woke took.
-        let retry_until = give_up_at + (now - woke).max(chrono::Duration::zero());
-        match send(
+    }
+
+    /// Gives up on `post`, judged at `woke`: past its late limit.
+    async fn skip_late(&self, post: &PostRow, woke: DateTime<Utc>) -> anyhow::Result<()> {
+        let reason = format!(
+            "not posted: {} late, past the late limit",
+            humantime::format_duration(to_std(woke - post.planned_at))
+        );
+        tracing::error!(seq = post.seq, "{reason}");
+        self.daemon
+            .store
+            .mark_post(self.run.id, post.seq, PostState::Skipped, &reason)
+            .await
+    }
+
+    /// Whether `post`, left `sending` by an earlier process, went out
+    /// then: found, it is marked sent here.
+    async fn found_after_restart(&self, post: &PostRow) -> anyhow::Result<bool> {
+        let social = self.social.as_ref();
+        let Some(found) = look_for_sent(self.daemon, social, &self.me.id, post).await? else {
+            return Ok(false);
+        };
+        tracing::info!(seq = post.seq, status_id = %found.id, "found the post sent before a restart; not posting it again");
+        self.mark_sent(post, &found).await?;
+        Ok(true)
+    }
+
+    /// Sends `post`, retrying until `retry_until`, and records the result.
+    async fn send_and_record(
+        &self,
+        post: &PostRow,
+        retry_until: DateTime<Utc>,
+    ) -> anyhow::Result<Sent> {
+        let (daemon, plan) = (self.daemon, self.plan);
+        let image = plan.image(post.seq);
+        let sent = send(
             daemon,
-            social,
-            me,
-            chat,
-            &post,
+            self.social,
+            self.me,
+            self.chat,
+            post,
             retry_until,
-            plan.image(post.seq),
+            image,
         )
-        .await?
-        {
+        .await?;
+        match &sent {
             Sent::Posted(status) => {
                 tracing::info!(seq = post.seq, kind = ?post.kind, status_id = %status.id, "posted");
-                mark_sent(
-                    daemon,
-                    run,
-                    &post,
-                    &status.id,
-                    status.link(),
-                    status.created_at,
-                    posts_tx,
-                )
-                .await?;
+                self.mark_sent(post, status).await?;
                 if post.kind == PostKind::Closing {
-                    store
-                        .collect_at_least_until(run.id, status.created_at)
+                    daemon
+                        .store
+                        .collect_at_least_until(self.run.id, status.created_at)
                         .await?;
                 }
             }
             Sent::NotPosted(reason) => tracing::error!(seq = post.seq, "{reason}"),
-            Sent::Stopped => return Ok(Posted::Interrupted),
+            Sent::Stopped => {}
         }
-        // The previous question just closed: read its replies now, while
-        // they are few, rather than only at the end (beside the timeline).
-        if post.seq > 1 {
-            let previous: Vec<String> = store
-                .posts(run.id)
-                .await?
-                .into_iter()
-                .filter(|p| p.seq == post.seq - 1)
-                .filter_map(|p| p.status_id)
-                .collect();
-            replies.read(previous);
-        }
+        Ok(sent)
     }
-    Ok(Posted::All)
+
+    /// The previous question just closed: read its replies now, while
+    /// they are few, rather than only at the end (beside the timeline).
+    async fn read_previous_replies(&self, post: &PostRow) -> anyhow::Result<()> {
+        if post.seq <= 1 {
+            return Ok(());
+        }
+        let previous: Vec<String> = self
+            .daemon
+            .store
+            .posts(self.run.id)
+            .await?
+            .into_iter()
+            .filter(|p| p.seq == post.seq - 1)
+            .filter_map(|p| p.status_id)
+            .collect();
+        self.told.replies.read(previous);
+        Ok(())
+    }
+
+    async fn mark_sent(&self, post: &PostRow, status: &Status) -> anyhow::Result<()> {
+        let (id, url, at) = (&status.id, status.link(), status.created_at);
+        mark_sent(self.daemon, self.run, post, id, url, at, self.told.posts_tx).await
+    }
 }
 
 /// Whether `post` is still the one to send now: the run is not paused or
