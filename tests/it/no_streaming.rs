@@ -90,6 +90,27 @@ async fn an_answer_on_a_server_without_streaming_is_recorded_while_the_chat_runs
     assert_eq!(row.text, "A2: I meant Q2 #1QEdChat");
 }
 
+/// snac2 served over plain HTTP still advertises `wss://` at its own host
+/// and port. Trusting it, every stream opening failed in the TLS handshake,
+/// a fault that is retried rather than a missing stream, so nothing was
+/// polled and answers and commands waited for the end of the run.
+#[tokio::test]
+async fn a_tls_stream_advertised_on_a_plain_servers_own_port_does_not_stop_polling() {
+    let app = app_without_streaming().await;
+    app.fake.advertise_tls_streaming();
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    app.advance_to_post(1).await;
+    let answer = app
+        .fake
+        .post_as("alice", "A1: over plain HTTP #1QEdChat", None, "public");
+
+    next_poll(&app);
+    recorded(&app, &answer.id).await;
+    assert!(app.clock.now() < app.post_time(2), "recorded too late");
+    app.finish_run(daemon, 2).await;
+}
+
 #[tokio::test]
 async fn optout_and_moderator_commands_are_acted_on_without_streaming() {
     let app = app_without_streaming().await;
