@@ -102,6 +102,9 @@ pub struct World {
     /// The instance info advertises `wss://` at the server's own plain
     /// HTTP host and port, as snac2 does with `"protocol": "http"`.
     pub streaming_advertised_as_tls: bool,
+    /// `GET /api/v1/notifications` ignores `since_id` and lists every
+    /// notification, as snac2 does (it honours it on timelines only).
+    pub notifications_ignore_since_id: bool,
     /// What nodeinfo names: (software name, version).
     pub software: (String, String),
     /// Idempotency-Keys are not kept: like snac2, which ignores them, or
@@ -195,6 +198,7 @@ impl FakeServer {
             instance_uri: None,
             streaming_advertised_elsewhere: false,
             streaming_advertised_as_tls: false,
+            notifications_ignore_since_id: false,
             software: ("mastodon".into(), "4.3.0".into()),
             forget_idempotency_keys: false,
             reid_on_edit: false,
@@ -286,6 +290,12 @@ impl FakeServer {
     /// with `"protocol": "http"` does.
     pub fn advertise_tls_streaming(&self) {
         self.shared.change(|w| w.streaming_advertised_as_tls = true);
+    }
+
+    /// The notifications ignore `since_id`, as on snac2.
+    pub fn ignore_since_id_on_notifications(&self) {
+        self.shared
+            .change(|w| w.notifications_ignore_since_id = true);
     }
 
     /// Serves no streams (`false`) or serves them again (`true`): while
