@@ -171,3 +171,34 @@ async fn polling_listeners_go_back_to_streaming_when_the_server_serves_streams_a
     recorded(&app, &answer.id).await;
     app.finish_run(daemon, 1).await;
 }
+
+/// `check --online` on a server without streams (snac2): the chat runs
+/// fully live by polling, so a 404 on the stream is a warning that says
+/// so, not a problem that fails the check.
+#[tokio::test]
+async fn check_online_warns_that_a_server_without_streams_is_polled() {
+    let server = crate::fake_server::FakeServer::start().await;
+    server.set_streaming(false);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, server.bot_token()).unwrap();
+    let path = dir.path().join("chats.yaml");
+    let source = format!(
+        "server: {}\ntoken_file: {}\nchats:\n  - id: snac\n    hashtag: SnacChat\n    schedule: \"0 20 * * 4\"\n    questions: [Ready?]\n",
+        server.url(),
+        token_file.display()
+    );
+    std::fs::write(&path, source).unwrap();
+
+    let outcome =
+        hashchat::commands::online::check(&path, std::time::Duration::from_secs(10)).await;
+
+    assert_eq!(outcome.code, 0, "{}{}", outcome.stdout, outcome.stderr);
+    let line = outcome
+        .stdout
+        .lines()
+        .find(|l| l.contains("#SnacChat stream"))
+        .unwrap_or_else(|| panic!("{}", outcome.stdout));
+    assert!(line.starts_with("  warning: "), "{line}");
+    assert!(line.contains("polls"), "{line}");
+}
