@@ -268,6 +268,14 @@ async fn stream(client: &MastodonClient, chat: &Chat, timeout: Duration) -> (Ver
             Verdict::Ok,
             format!("the {} stream opens", chat.content().hashtag()),
         ),
+        // snac2, Friendica: the run polls instead and stays live.
+        Ok(Err(e)) if crate::run::poll::no_streaming(&e) => (
+            Verdict::Warning,
+            format!(
+                "the server serves no {} stream ({e}): hashchat polls the tag timeline and its mentions instead",
+                chat.content().hashtag()
+            ),
+        ),
         Ok(Err(e)) => (
             Verdict::Problem,
             format!("the {} stream does not open: {e}", chat.content().hashtag()),

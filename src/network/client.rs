@@ -408,7 +408,12 @@ impl Social for MastodonClient {
             query.finish()
         };
         let body = self.get(&format!("api/v1/notifications?{query}")).await?;
-        rest::decode_mentions(&body)
+        let mut mentions = rest::decode_mentions(&body)?;
+        // snac2 ignores `since_id` here and lists every notification.
+        if let Some(since) = since_id {
+            mentions.retain(|(id, _)| crate::store::id_order(id, since).is_gt());
+        }
+        Ok(mentions)
     }
 
     async fn hashtag_stream(&self, tag: &str) -> Result<HashtagStream, NetError> {

@@ -54,6 +54,15 @@ pub(crate) fn streaming_base(advertised: Option<&str>, server: &url::Url) -> Opt
     if url.host_str().is_none() {
         return unusable("no host");
     }
+    // One port speaks TLS or it does not: snac2 serving plain HTTP (its
+    // `"protocol": "http"`) still advertises `wss://` at its own host and
+    // port, where the handshake can only fail, and never as "no stream",
+    // so nothing would ever be polled.
+    let same_place = url.host_str() == server.host_str()
+        && url.port_or_known_default() == server.port_or_known_default();
+    if same_place && plain != matches!(server.scheme(), "http" | "ws") {
+        return unusable("it names the server's own port with the other security");
+    }
     Some(url)
 }
 
@@ -160,6 +169,24 @@ mod tests {
                 &tls,
                 None,
                 "never plain for an encrypted server",
+            ),
+            (
+                Some("wss://127.0.0.1:8001"),
+                &plain,
+                None,
+                "snac2 on plain HTTP advertises TLS on the same port",
+            ),
+            (
+                Some("ws://social.example:443"),
+                &tls,
+                None,
+                "plain on the encrypted server's own port",
+            ),
+            (
+                Some("wss://streaming.example:8443"),
+                &plain,
+                Some("wss://streaming.example:8443/"),
+                "TLS elsewhere for a plain server",
             ),
             (Some("streaming.social.example"), &tls, None, "not a URL"),
             (Some("ftp://social.example"), &tls, None, "another scheme"),

@@ -17,7 +17,7 @@ mod driver;
 mod dry;
 mod finish;
 pub(crate) mod ingest;
-mod poll;
+pub(crate) mod poll;
 mod post;
 mod replies;
 mod steer;

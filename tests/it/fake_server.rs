@@ -99,6 +99,12 @@ pub struct World {
     /// Streams are served only under [`STREAMING_ELSEWHERE`], which the
     /// instance info advertises; the usual path answers 404 (no redirect).
     pub streaming_advertised_elsewhere: bool,
+    /// The instance info advertises `wss://` at the server's own plain
+    /// HTTP host and port, as snac2 does with `"protocol": "http"`.
+    pub streaming_advertised_as_tls: bool,
+    /// `GET /api/v1/notifications` ignores `since_id` and lists every
+    /// notification, as snac2 does (it honours it on timelines only).
+    pub notifications_ignore_since_id: bool,
     /// What nodeinfo names: (software name, version).
     pub software: (String, String),
     /// Idempotency-Keys are not kept: like snac2, which ignores them, or
@@ -191,6 +197,8 @@ impl FakeServer {
             streaming_elsewhere: false,
             instance_uri: None,
             streaming_advertised_elsewhere: false,
+            streaming_advertised_as_tls: false,
+            notifications_ignore_since_id: false,
             software: ("mastodon".into(), "4.3.0".into()),
             forget_idempotency_keys: false,
             reid_on_edit: false,
@@ -275,6 +283,19 @@ impl FakeServer {
     pub fn advertise_streaming_elsewhere(&self) {
         self.shared
             .change(|w| w.streaming_advertised_elsewhere = true);
+    }
+
+    /// The instance info advertises `wss://` at this plain HTTP server's
+    /// own host and port, where no TLS handshake can succeed: snac2 served
+    /// with `"protocol": "http"` does.
+    pub fn advertise_tls_streaming(&self) {
+        self.shared.change(|w| w.streaming_advertised_as_tls = true);
+    }
+
+    /// The notifications ignore `since_id`, as on snac2.
+    pub fn ignore_since_id_on_notifications(&self) {
+        self.shared
+            .change(|w| w.notifications_ignore_since_id = true);
     }
 
     /// Serves no streams (`false`) or serves them again (`true`): while

@@ -69,6 +69,25 @@ async fn the_instance_gives_its_domain_and_post_limit_and_me_is_the_bot() {
     assert_eq!((me.acct.as_str(), me.bot), ("chatbot", true));
 }
 
+/// snac2 ignores `since_id` on the notifications: every poll listed every
+/// mention again, and each was handled (and logged) again at every read.
+#[tokio::test]
+async fn mentions_since_a_cursor_are_only_newer_ones_even_where_the_server_ignores_it() {
+    let server = FakeServer::start().await;
+    server.ignore_since_id_on_notifications();
+    let client = client(&server);
+    server.post_as("alice", "@chatbot extend 5m", None, "direct");
+    let first = client.mentions(None).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let cursor = first[0].0.clone();
+    let newer = server.post_as("bob", "@chatbot optout", None, "direct");
+
+    let since = client.mentions(Some(&cursor)).await.unwrap();
+
+    let ids: Vec<&str> = since.iter().map(|(_, s)| s.id.as_str()).collect();
+    assert_eq!(ids, vec![newer.id.as_str()]);
+}
+
 #[tokio::test]
 async fn posting_twice_with_the_same_idempotency_key_creates_one_status() {
     let server = FakeServer::start().await;

@@ -90,6 +90,27 @@ async fn an_answer_on_a_server_without_streaming_is_recorded_while_the_chat_runs
     assert_eq!(row.text, "A2: I meant Q2 #1QEdChat");
 }
 
+/// snac2 served over plain HTTP still advertises `wss://` at its own host
+/// and port. Trusting it, every stream opening failed in the TLS handshake,
+/// a fault that is retried rather than a missing stream, so nothing was
+/// polled and answers and commands waited for the end of the run.
+#[tokio::test]
+async fn a_tls_stream_advertised_on_a_plain_servers_own_port_does_not_stop_polling() {
+    let app = app_without_streaming().await;
+    app.fake.advertise_tls_streaming();
+    let (daemon, _) = app.spawn_once();
+    app.advance_to_post(0).await;
+    app.advance_to_post(1).await;
+    let answer = app
+        .fake
+        .post_as("alice", "A1: over plain HTTP #1QEdChat", None, "public");
+
+    next_poll(&app);
+    recorded(&app, &answer.id).await;
+    assert!(app.clock.now() < app.post_time(2), "recorded too late");
+    app.finish_run(daemon, 2).await;
+}
+
 #[tokio::test]
 async fn optout_and_moderator_commands_are_acted_on_without_streaming() {
     let app = app_without_streaming().await;
@@ -149,4 +170,35 @@ async fn polling_listeners_go_back_to_streaming_when_the_server_serves_streams_a
         .post_as("bob", "A1: streamed again #1QEdChat", None, "public");
     recorded(&app, &answer.id).await;
     app.finish_run(daemon, 1).await;
+}
+
+/// `check --online` on a server without streams (snac2): the chat runs
+/// fully live by polling, so a 404 on the stream is a warning that says
+/// so, not a problem that fails the check.
+#[tokio::test]
+async fn check_online_warns_that_a_server_without_streams_is_polled() {
+    let server = crate::fake_server::FakeServer::start().await;
+    server.set_streaming(false);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, server.bot_token()).unwrap();
+    let path = dir.path().join("chats.yaml");
+    let source = format!(
+        "server: {}\ntoken_file: {}\nchats:\n  - id: snac\n    hashtag: SnacChat\n    schedule: \"0 20 * * 4\"\n    questions: [Ready?]\n",
+        server.url(),
+        token_file.display()
+    );
+    std::fs::write(&path, source).unwrap();
+
+    let outcome =
+        hashchat::commands::online::check(&path, std::time::Duration::from_secs(10)).await;
+
+    assert_eq!(outcome.code, 0, "{}{}", outcome.stdout, outcome.stderr);
+    let line = outcome
+        .stdout
+        .lines()
+        .find(|l| l.contains("#SnacChat stream"))
+        .unwrap_or_else(|| panic!("{}", outcome.stdout));
+    assert!(line.starts_with("  warning: "), "{line}");
+    assert!(line.contains("polls"), "{line}");
 }

@@ -14,6 +14,9 @@ impl Shared {
             let path = super::STREAMING_ELSEWHERE.trim_end_matches("/api/v1/streaming");
             streaming.push_str(path);
         }
+        if w.streaming_advertised_as_tls {
+            streaming = self.base.replacen("http", "wss", 1);
+        }
         json!({
             "uri": uri, "title": "Fake", "description": "", "email": "admin@fake.example", "version": "4.3.0",
             "urls": {"streaming_api": streaming}, "thumbnail": null,

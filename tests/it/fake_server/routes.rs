@@ -383,6 +383,7 @@ async fn notifications(AxState(shared): S, headers: HeaderMap, Query(q): Q) -> R
     let since = q
         .get("since_id")
         .and_then(|v| v.parse::<u64>().ok())
+        .filter(|_| !w.notifications_ignore_since_id)
         .unwrap_or(0);
     let limit = q
         .get("limit")
