@@ -29,7 +29,7 @@ use super::daemon::{account_key, Daemon};
 use super::poll::{no_streaming, Polling};
 use crate::chats::{Chat, Visibility};
 use crate::network::backoff::Backoff;
-use crate::network::{NetError, NewPost, Social, Status, StreamEvent};
+use crate::network::{HashtagStream, NetError, NewPost, Social, Status, StreamEvent};
 use crate::store::SteerRecord;
 use apply::{apply, current_run};
 use parse::{chat_for, is_moderator, parse, text_of, Steer, HELP};
@@ -79,29 +79,22 @@ async fn listen(
     let mut backoff = Backoff::new(daemon.tuning.backoff_base, daemon.tuning.backoff_cap);
     let scope = format!("user-stream {}", account_key(&chats[0]));
     let mut polling = Polling::new(daemon.clock.clone(), &daemon.tuning, "the mentions");
+    let listener = Listener {
+        daemon,
+        chats,
+        scope: &scope,
+        social: social.as_ref(),
+        domain,
+    };
     loop {
         let opened = tokio::select! {
             _ = stop.cancelled() => return,
             opened = social.user_stream() => opened,
         };
         match opened {
-            Ok(mut stream) => {
-                if let Err(e) = reconcile(daemon, chats, &scope, social.as_ref(), domain).await {
-                    tracing::warn!("could not read the bot's mentions: {e:#}");
-                }
-                loop {
-                    let event = tokio::select! {
-                        _ = stop.cancelled() => return,
-                        event = stream.next() => event,
-                    };
-                    match event {
-                        Some(StreamEvent::Mention(status)) => {
-                            backoff.reset();
-                            offer(daemon, chats, social.as_ref(), domain, &status).await;
-                        }
-                        Some(_) => {}
-                        None => break,
-                    }
+            Ok(stream) => {
+                if !listener.follow(stream, &mut backoff, &stop).await {
+                    return;
                 }
                 tracing::info!("user stream dropped; reconnecting");
             }
@@ -113,14 +106,7 @@ async fn listen(
             }
             Err(e) if no_streaming(&e) => {
                 polling.begin(&e);
-                let polled = Polled {
-                    daemon,
-                    chats,
-                    scope: &scope,
-                    social: social.as_ref(),
-                    domain,
-                };
-                if !polled.poll(&mut polling, &stop).await {
+                if !listener.poll(&mut polling, &stop).await {
                     return;
                 }
                 continue;
@@ -134,8 +120,8 @@ async fn listen(
     }
 }
 
-/// What a polling mention listener reads with.
-struct Polled<'a> {
+/// What a mention listener reads with, streaming or polling.
+struct Listener<'a> {
     daemon: &'a Daemon,
     chats: &'a [Arc<Chat>],
     scope: &'a str,
@@ -143,7 +129,35 @@ struct Polled<'a> {
     domain: &'a str,
 }
 
-impl Polled<'_> {
+impl Listener<'_> {
+    /// Reads the mentions missed while the stream was closed, then offers
+    /// each mention the open `stream` brings until it drops (`true`) or
+    /// `stop` fires (`false`).
+    async fn follow(
+        &self,
+        mut stream: HashtagStream,
+        backoff: &mut Backoff,
+        stop: &CancellationToken,
+    ) -> bool {
+        if let Err(e) = self.reconcile().await {
+            tracing::warn!("could not read the bot's mentions: {e:#}");
+        }
+        loop {
+            let event = tokio::select! {
+                _ = stop.cancelled() => return false,
+                event = stream.next() => event,
+            };
+            match event {
+                Some(StreamEvent::Mention(status)) => {
+                    backoff.reset();
+                    offer(self.daemon, self.chats, self.social, self.domain, &status).await;
+                }
+                Some(_) => {}
+                None => return true,
+            }
+        }
+    }
+
     /// Reads the notifications from the stored cursor at every interval
     /// until the stream is due to be tried again (`true`) or `stop` fires
     /// (`false`). The first read of all only takes the position, as after
@@ -151,14 +165,7 @@ impl Polled<'_> {
     async fn poll(&self, polling: &mut Polling, stop: &CancellationToken) -> bool {
         loop {
             let next = polling.next_read();
-            let read = reconcile(
-                self.daemon,
-                self.chats,
-                self.scope,
-                self.social,
-                self.domain,
-            );
-            if let Err(e) = read.await {
+            if let Err(e) = self.reconcile().await {
                 tracing::warn!("could not read the bot's mentions: {e:#}");
             }
             if !polling.wait_until(next, stop).await {
@@ -168,6 +175,11 @@ impl Polled<'_> {
                 return true;
             }
         }
+    }
+
+    async fn reconcile(&self) -> anyhow::Result<()> {
+        let (daemon, chats, scope) = (self.daemon, self.chats, self.scope);
+        reconcile(daemon, chats, scope, self.social, self.domain).await
     }
 }
 
