@@ -228,76 +228,87 @@ impl Collector {
     /// backwards from the newest to the run's opening) and records what it
     /// finds. Returns how many statuses were read.
     pub async fn reconcile_timeline(&self) -> anyhow::Result<Vec<String>> {
-        let tag = self.window.hashtag.as_str();
         let start = self.cursor.lock().await.clone();
-        let mut read = Vec::new();
         match start {
-            Some(mut min_id) => {
-                for _ in 0..MAX_PAGES {
-                    let page = Page {
-                        min_id: Some(min_id.clone()),
-                        limit: PAGE,
-                        ..Page::default()
-                    };
-                    let statuses = self
-                        .retrying("tag timeline", || self.social.tag_timeline(tag, &page))
-                        .await?;
-                    let count = statuses.len();
-                    let newest = statuses
-                        .iter()
-                        .map(|s| s.id.clone())
-                        .max_by(|a, b| id_order(a, b));
-                    read.extend(statuses.iter().map(|s| s.id.clone()));
-                    self.ingest_page(statuses).await?;
-                    match newest {
-                        Some(newest) => min_id = newest,
-                        None => break,
-                    }
-                    self.advance_cursor(&min_id).await;
-                    if count < PAGE as usize {
-                        break;
-                    }
-                }
+            Some(min_id) => self.read_forward(min_id).await,
+            None => self.read_back_to_opening().await,
+        }
+    }
+
+    /// Reads the tag timeline forward from `min_id`, moving the cursor
+    /// after each page is stored. Returns the ids read.
+    async fn read_forward(&self, mut min_id: String) -> anyhow::Result<Vec<String>> {
+        let tag = self.window.hashtag.as_str();
+        let mut read = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let page = Page {
+                min_id: Some(min_id.clone()),
+                limit: PAGE,
+                ..Page::default()
+            };
+            let statuses = self
+                .retrying("tag timeline", || self.social.tag_timeline(tag, &page))
+                .await?;
+            let count = statuses.len();
+            let newest = statuses
+                .iter()
+                .map(|s| s.id.clone())
+                .max_by(|a, b| id_order(a, b));
+            read.extend(statuses.iter().map(|s| s.id.clone()));
+            self.ingest_page(statuses).await?;
+            match newest {
+                Some(newest) => min_id = newest,
+                None => break,
             }
-            None => {
-                let mut max_id: Option<String> = None;
-                // The cursor moves only once every page down to the run's
-                // opening is stored; a failure part-way rescans next time.
-                let mut newest: Option<String> = None;
-                for _ in 0..MAX_PAGES {
-                    let page = Page {
-                        max_id: max_id.clone(),
-                        limit: PAGE,
-                        ..Page::default()
-                    };
-                    let statuses = self
-                        .retrying("tag timeline", || self.social.tag_timeline(tag, &page))
-                        .await?;
-                    read.extend(statuses.iter().map(|s| s.id.clone()));
-                    if newest.is_none() {
-                        newest = statuses
-                            .iter()
-                            .map(|s| s.id.clone())
-                            .max_by(|a, b| id_order(a, b));
-                    }
-                    let last_page = statuses.len() < PAGE as usize;
-                    let oldest = statuses
-                        .iter()
-                        .min_by(|a, b| id_order(&a.id, &b.id))
-                        .map(|s| (s.id.clone(), s.created_at));
-                    self.ingest_page(statuses).await?;
-                    let Some((oldest_id, oldest_at)) = oldest else {
-                        break;
-                    };
-                    if oldest_at < self.window.opens || last_page {
-                        break;
-                    }
-                    max_id = Some(oldest_id);
-                }
-                if let Some(newest) = newest {
-                    self.advance_cursor(&newest).await;
-                }
+            self.advance_cursor(&min_id).await;
+            if count < PAGE as usize {
+                break;
             }
+        }
+        Ok(read)
+    }
+
+    /// With no cursor: reads the tag timeline backwards from the newest
+    /// status to the run's opening. Returns the ids read.
+    async fn read_back_to_opening(&self) -> anyhow::Result<Vec<String>> {
+        let tag = self.window.hashtag.as_str();
+        let mut read = Vec::new();
+        let mut max_id: Option<String> = None;
+        // The cursor moves only once every page down to the run's
+        // opening is stored; a failure part-way rescans next time.
+        let mut newest: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = Page {
+                max_id: max_id.clone(),
+                limit: PAGE,
+                ..Page::default()
+            };
+            let statuses = self
+                .retrying("tag timeline", || self.social.tag_timeline(tag, &page))
+                .await?;
+            read.extend(statuses.iter().map(|s| s.id.clone()));
+            if newest.is_none() {
+                newest = statuses
+                    .iter()
+                    .map(|s| s.id.clone())
+                    .max_by(|a, b| id_order(a, b));
+            }
+            let last_page = statuses.len() < PAGE as usize;
+            let oldest = statuses
+                .iter()
+                .min_by(|a, b| id_order(&a.id, &b.id))
+                .map(|s| (s.id.clone(), s.created_at));
+            self.ingest_page(statuses).await?;
+            let Some((oldest_id, oldest_at)) = oldest else {
+                break;
+            };
+            if oldest_at < self.window.opens || last_page {
+                break;
+            }
+            max_id = Some(oldest_id);
+        }
+        if let Some(newest) = newest {
+            self.advance_cursor(&newest).await;
         }
         Ok(read)
     }

@@ -135,69 +135,82 @@ async fn stored_versions<'p>(
 ) -> anyhow::Result<HashMap<&'p str, Held>> {
     let mut held = HashMap::with_capacity(page.len());
     for chunk in page.chunks(ROWS_PER_STATEMENT) {
-        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT status_id, uri, edited_at, deleted_at FROM statuses WHERE run_id = ",
-        );
-        query.push_bind(run_id).push(" AND (uri IN (");
-        // Every uri and id of the chunk, repeats too: the same text for
-        // every full chunk, so its statement is prepared once.
-        let mut uris = query.separated(", ");
-        for (status, _) in chunk {
-            uris.push_bind(status.uri.as_str());
-        }
-        query.push(") OR (uri IS NULL AND status_id IN (");
-        let mut ids = query.separated(", ");
-        for (status, _) in chunk {
-            ids.push_bind(status.status_id.as_str());
-        }
-        query.push(")))");
-        let wanted: HashSet<&'p str> = chunk.iter().map(|(s, _)| s.uri.as_str()).collect();
-        let uri_of_id: HashMap<&str, &'p str> = chunk
-            .iter()
-            .map(|(s, _)| (s.status_id.as_str(), s.uri.as_str()))
-            .collect();
-        // (status_id, uri, edited_at, deleted_at) of the copies stored.
-        type Stored = (
-            String,
-            Option<String>,
-            Option<DateTime<Utc>>,
-            Option<DateTime<Utc>>,
-        );
+        let mut query = versions_query(run_id, chunk);
         let rows: Vec<Stored> = query
             .build_query_as()
             .persistent(kept_prepared(chunk.len()))
             .fetch_all(&mut *conn)
             .await?;
-        for (id, uri, edited_at, deleted_at) in rows {
-            let deleted = deleted_at.is_some();
-            // Keyed by the page's own string so the map outlives the rows.
-            match uri {
-                Some(uri) => {
-                    if let Some(&key) = wanted.get(uri.as_str()) {
-                        held.insert(
-                            key,
-                            Held {
-                                id,
-                                edited_at,
-                                deleted,
-                            },
-                        );
-                    }
-                }
-                // A row matched by uri wins over one matched by id.
-                None => {
-                    if let Some(&key) = uri_of_id.get(id.as_str()) {
-                        held.entry(key).or_insert(Held {
+        hold(&mut held, chunk, rows);
+    }
+    Ok(held)
+}
+
+/// (status_id, uri, edited_at, deleted_at) of the copies stored.
+type Stored = (
+    String,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
+/// The rows stored under any uri of `chunk`, or (stored without a uri)
+/// any of its ids.
+fn versions_query(run_id: i64, chunk: &[Answered]) -> QueryBuilder<'_, Sqlite> {
+    let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "SELECT status_id, uri, edited_at, deleted_at FROM statuses WHERE run_id = ",
+    );
+    query.push_bind(run_id).push(" AND (uri IN (");
+    // Every uri and id of the chunk, repeats too: the same text for
+    // every full chunk, so its statement is prepared once.
+    let mut uris = query.separated(", ");
+    for (status, _) in chunk {
+        uris.push_bind(status.uri.as_str());
+    }
+    query.push(") OR (uri IS NULL AND status_id IN (");
+    let mut ids = query.separated(", ");
+    for (status, _) in chunk {
+        ids.push_bind(status.status_id.as_str());
+    }
+    query.push(")))");
+    query
+}
+
+/// Adds the stored `rows` of `chunk` to `held`, keyed by the chunk's uris.
+fn hold<'p>(held: &mut HashMap<&'p str, Held>, chunk: &'p [Answered], rows: Vec<Stored>) {
+    let wanted: HashSet<&'p str> = chunk.iter().map(|(s, _)| s.uri.as_str()).collect();
+    let uri_of_id: HashMap<&str, &'p str> = chunk
+        .iter()
+        .map(|(s, _)| (s.status_id.as_str(), s.uri.as_str()))
+        .collect();
+    for (id, uri, edited_at, deleted_at) in rows {
+        let deleted = deleted_at.is_some();
+        // Keyed by the page's own string so the map outlives the rows.
+        match uri {
+            Some(uri) => {
+                if let Some(&key) = wanted.get(uri.as_str()) {
+                    held.insert(
+                        key,
+                        Held {
                             id,
                             edited_at,
                             deleted,
-                        });
-                    }
+                        },
+                    );
+                }
+            }
+            // A row matched by uri wins over one matched by id.
+            None => {
+                if let Some(&key) = uri_of_id.get(id.as_str()) {
+                    held.entry(key).or_insert(Held {
+                        id,
+                        edited_at,
+                        deleted,
+                    });
                 }
             }
         }
     }
-    Ok(held)
 }
 
 /// Moves a stored status to the id its server now gives it; its answers

@@ -44,39 +44,9 @@ pub(super) async fn apply(
     let reply = match command {
         Steer::Status => String::new(),
         Steer::Cancel => format!("{tag} is already running; send stop to post the closing now."),
-        Steer::Pause => match run.paused_at {
-            Some(since) => format!("{tag} has been paused since {}.", local_time(chat, since)),
-            None => {
-                store.set_paused(run.id, Some(now)).await?;
-                format!("Paused {tag}: nothing more is posted until you send resume.")
-            }
-        },
-        Steer::Resume => match run.paused_at {
-            None => format!("{tag} is not paused."),
-            Some(since) => {
-                let paused_for = now - since;
-                store.shift_unsent(run.id, paused_for).await?;
-                store.set_paused(run.id, None).await?;
-                format!(
-                    "Resumed {tag}; the rest moved {} later.",
-                    minutes(paused_for)
-                )
-            }
-        },
-        Steer::Next => match next_question {
-            None => "No questions are left; send stop to post the closing now.".into(),
-            Some(q) => {
-                let earlier = q.planned_at - now;
-                if earlier > chrono::Duration::zero() {
-                    store.shift_unsent(run.id, -earlier).await?;
-                }
-                format!(
-                    "Posting Q{} now; the rest moved {} earlier.",
-                    q.number.unwrap_or_default(),
-                    minutes(earlier.max(chrono::Duration::zero()))
-                )
-            }
-        },
+        Steer::Pause => pause(daemon, chat, &run, &tag, now).await?,
+        Steer::Resume => resume(daemon, &run, &tag, now).await?,
+        Steer::Next => bring_next_forward(daemon, run.id, next_question, now).await?,
         Steer::Skip => match next_question {
             None => "No questions are left to skip.".into(),
             Some(q) => {
@@ -90,33 +60,104 @@ pub(super) async fn apply(
             store.shift_unsent(run.id, by).await?;
             format!("Extended {tag} by {}.", minutes(by))
         }
-        Steer::Stop => {
-            let reason = format!("skipped: @{sender} stopped the chat");
-            let questions: Vec<u32> = posts
-                .iter()
-                .filter(|p| p.kind == PostKind::Question && is_unsent(p))
-                .map(|p| p.seq)
-                .collect();
-            let closing = posts
-                .iter()
-                .find(|p| p.kind == PostKind::Closing && is_unsent(p))
-                .map(|p| p.seq);
-            let until =
-                now + chrono::Duration::from_std(chat.timing().collect_after()).unwrap_or_default();
-            // One transaction: the driver must never see the closing moved
-            // to now with the end of collection not yet moved with it.
-            store
-                .stop_run(run.id, &questions, closing, now, until, &reason)
-                .await?;
-            match closing {
-                Some(_) => format!("Posting the closing of {tag} now."),
-                None => format!("The closing of {tag} is already out."),
-            }
-        }
+        Steer::Stop => stop(daemon, chat, run.id, &posts, &tag, sender, now).await?,
         Steer::OptOut | Steer::OptIn | Steer::Unknown(_) => HELP.into(),
     };
     let next = describe_next(daemon, chat, run.id).await?;
     Ok(format!("{reply} {next}").trim().to_string())
+}
+
+async fn pause(
+    daemon: &Daemon,
+    chat: &Chat,
+    run: &RunRow,
+    tag: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
+    Ok(match run.paused_at {
+        Some(since) => format!("{tag} has been paused since {}.", local_time(chat, since)),
+        None => {
+            daemon.store.set_paused(run.id, Some(now)).await?;
+            format!("Paused {tag}: nothing more is posted until you send resume.")
+        }
+    })
+}
+
+async fn resume(
+    daemon: &Daemon,
+    run: &RunRow,
+    tag: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
+    let store = &daemon.store;
+    Ok(match run.paused_at {
+        None => format!("{tag} is not paused."),
+        Some(since) => {
+            let paused_for = now - since;
+            store.shift_unsent(run.id, paused_for).await?;
+            store.set_paused(run.id, None).await?;
+            format!(
+                "Resumed {tag}; the rest moved {} later.",
+                minutes(paused_for)
+            )
+        }
+    })
+}
+
+/// Moves the rest earlier so that the next question is due now.
+async fn bring_next_forward(
+    daemon: &Daemon,
+    run_id: i64,
+    next_question: Option<&PostRow>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
+    Ok(match next_question {
+        None => "No questions are left; send stop to post the closing now.".into(),
+        Some(q) => {
+            let earlier = q.planned_at - now;
+            if earlier > chrono::Duration::zero() {
+                daemon.store.shift_unsent(run_id, -earlier).await?;
+            }
+            format!(
+                "Posting Q{} now; the rest moved {} earlier.",
+                q.number.unwrap_or_default(),
+                minutes(earlier.max(chrono::Duration::zero()))
+            )
+        }
+    })
+}
+
+/// Skips the questions still to come and moves the closing to now.
+async fn stop(
+    daemon: &Daemon,
+    chat: &Chat,
+    run_id: i64,
+    posts: &[PostRow],
+    tag: &str,
+    sender: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
+    let reason = format!("skipped: @{sender} stopped the chat");
+    let questions: Vec<u32> = posts
+        .iter()
+        .filter(|p| p.kind == PostKind::Question && is_unsent(p))
+        .map(|p| p.seq)
+        .collect();
+    let closing = posts
+        .iter()
+        .find(|p| p.kind == PostKind::Closing && is_unsent(p))
+        .map(|p| p.seq);
+    let until = now + chrono::Duration::from_std(chat.timing().collect_after()).unwrap_or_default();
+    // One transaction: the driver must never see the closing moved
+    // to now with the end of collection not yet moved with it.
+    daemon
+        .store
+        .stop_run(run_id, &questions, closing, now, until, &reason)
+        .await?;
+    Ok(match closing {
+        Some(_) => format!("Posting the closing of {tag} now."),
+        None => format!("The closing of {tag} is already out."),
+    })
 }
 
 /// A post still to come. A `sending` post is in flight (its request has

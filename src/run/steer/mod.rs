@@ -29,7 +29,7 @@ use super::daemon::{account_key, Daemon};
 use super::poll::{no_streaming, Polling};
 use crate::chats::{Chat, Visibility};
 use crate::network::backoff::Backoff;
-use crate::network::{NetError, NewPost, Social, Status, StreamEvent};
+use crate::network::{HashtagStream, NetError, NewPost, Social, Status, StreamEvent};
 use crate::store::SteerRecord;
 use apply::{apply, current_run};
 use parse::{chat_for, is_moderator, parse, text_of, Steer, HELP};
@@ -79,29 +79,22 @@ async fn listen(
     let mut backoff = Backoff::new(daemon.tuning.backoff_base, daemon.tuning.backoff_cap);
     let scope = format!("user-stream {}", account_key(&chats[0]));
     let mut polling = Polling::new(daemon.clock.clone(), &daemon.tuning, "the mentions");
+    let listener = Listener {
+        daemon,
+        chats,
+        scope: &scope,
+        social: social.as_ref(),
+        domain,
+    };
     loop {
         let opened = tokio::select! {
             _ = stop.cancelled() => return,
             opened = social.user_stream() => opened,
         };
         match opened {
-            Ok(mut stream) => {
-                if let Err(e) = reconcile(daemon, chats, &scope, social.as_ref(), domain).await {
-                    tracing::warn!("could not read the bot's mentions: {e:#}");
-                }
-                loop {
-                    let event = tokio::select! {
-                        _ = stop.cancelled() => return,
-                        event = stream.next() => event,
-                    };
-                    match event {
-                        Some(StreamEvent::Mention(status)) => {
-                            backoff.reset();
-                            offer(daemon, chats, social.as_ref(), domain, &status).await;
-                        }
-                        Some(_) => {}
-                        None => break,
-                    }
+            Ok(stream) => {
+                if !listener.follow(stream, &mut backoff, &stop).await {
+                    return;
                 }
                 tracing::info!("user stream dropped; reconnecting");
             }
@@ -113,14 +106,7 @@ async fn listen(
             }
             Err(e) if no_streaming(&e) => {
                 polling.begin(&e);
-                let polled = Polled {
-                    daemon,
-                    chats,
-                    scope: &scope,
-                    social: social.as_ref(),
-                    domain,
-                };
-                if !polled.poll(&mut polling, &stop).await {
+                if !listener.poll(&mut polling, &stop).await {
                     return;
                 }
                 continue;
@@ -134,8 +120,8 @@ async fn listen(
     }
 }
 
-/// What a polling mention listener reads with.
-struct Polled<'a> {
+/// What a mention listener reads with, streaming or polling.
+struct Listener<'a> {
     daemon: &'a Daemon,
     chats: &'a [Arc<Chat>],
     scope: &'a str,
@@ -143,7 +129,35 @@ struct Polled<'a> {
     domain: &'a str,
 }
 
-impl Polled<'_> {
+impl Listener<'_> {
+    /// Reads the mentions missed while the stream was closed, then offers
+    /// each mention the open `stream` brings until it drops (`true`) or
+    /// `stop` fires (`false`).
+    async fn follow(
+        &self,
+        mut stream: HashtagStream,
+        backoff: &mut Backoff,
+        stop: &CancellationToken,
+    ) -> bool {
+        if let Err(e) = self.reconcile().await {
+            tracing::warn!("could not read the bot's mentions: {e:#}");
+        }
+        loop {
+            let event = tokio::select! {
+                _ = stop.cancelled() => return false,
+                event = stream.next() => event,
+            };
+            match event {
+                Some(StreamEvent::Mention(status)) => {
+                    backoff.reset();
+                    offer(self.daemon, self.chats, self.social, self.domain, &status).await;
+                }
+                Some(_) => {}
+                None => return true,
+            }
+        }
+    }
+
     /// Reads the notifications from the stored cursor at every interval
     /// until the stream is due to be tried again (`true`) or `stop` fires
     /// (`false`). The first read of all only takes the position, as after
@@ -151,14 +165,7 @@ impl Polled<'_> {
     async fn poll(&self, polling: &mut Polling, stop: &CancellationToken) -> bool {
         loop {
             let next = polling.next_read();
-            let read = reconcile(
-                self.daemon,
-                self.chats,
-                self.scope,
-                self.social,
-                self.domain,
-            );
-            if let Err(e) = read.await {
+            if let Err(e) = self.reconcile().await {
                 tracing::warn!("could not read the bot's mentions: {e:#}");
             }
             if !polling.wait_until(next, stop).await {
@@ -168,6 +175,11 @@ impl Polled<'_> {
                 return true;
             }
         }
+    }
+
+    async fn reconcile(&self) -> anyhow::Result<()> {
+        let (daemon, chats, scope) = (self.daemon, self.chats, self.scope);
+        reconcile(daemon, chats, scope, self.social, self.domain).await
     }
 }
 
@@ -241,18 +253,70 @@ pub async fn handle(
     let Some(command) = parse(&text) else {
         return Ok(());
     };
-    let sender = status.account.handle(domain);
-    let now = daemon.clock.now();
-    if command.is_consent() {
-        let out = command == Steer::OptOut;
-        let mut record = record(CONSENT, None, status, &sender, &command, now);
+    let mention = Mention {
+        daemon,
+        chat,
+        social,
+        status,
+        sender: status.account.handle(domain),
+        command,
+        now: daemon.clock.now(),
+    };
+    mention.handle(&text).await
+}
+
+/// One mention that reads as a command, with who sent it and when.
+struct Mention<'a> {
+    daemon: &'a Daemon,
+    chat: &'a Chat,
+    social: &'a dyn Social,
+    status: &'a Status,
+    sender: String,
+    command: Steer,
+    now: DateTime<Utc>,
+}
+
+impl Mention<'_> {
+    async fn handle(&self, text: &str) -> anyhow::Result<()> {
+        let (daemon, chat, sender) = (self.daemon, self.chat, &self.sender);
+        if self.command.is_consent() {
+            return self.consent().await;
+        }
+        if !is_moderator(chat, sender) {
+            if daemon
+                .config
+                .chats
+                .first()
+                .is_some_and(|c| c.id() == chat.id())
+            {
+                tracing::info!(account = %sender, command = %self.command.name(), "ignored a command from someone who moderates no chat");
+            }
+            return Ok(());
+        }
+        match chat_for(&daemon.config, sender, text) {
+            Some(target) if target.id() == chat.id() => {}
+            // Another chat's listener handles it.
+            Some(_) => return Ok(()),
+            None => return self.ask_which_chat().await,
+        }
+        if let Steer::Unknown(_) = self.command {
+            return self.help().await;
+        }
+        self.steer().await
+    }
+
+    /// `optout` / `optin`: recorded once for every chat, then acknowledged.
+    async fn consent(&self) -> anyhow::Result<()> {
+        let (daemon, status, sender, now) = (self.daemon, self.status, &self.sender, self.now);
+        let out = self.command == Steer::OptOut;
+        let mut record = record(CONSENT, None, status, sender, &self.command, now);
         record.effect = if out { "opted out" } else { "opted in" };
         if !daemon.store.record_steer(&record).await? {
             return Ok(());
         }
         daemon
             .store
-            .set_opted_out(&sender, out, &status.id, now)
+            .set_opted_out(sender, out, &status.id, now)
             .await?;
         tracing::info!(account = %sender, opted_out = out, "consent changed");
         let reply = if out {
@@ -261,79 +325,76 @@ pub async fn handle(
         } else {
             "Done: your posts are included in recaps again."
         };
-        return acknowledge(social, status, reply).await;
+        acknowledge(self.social, status, reply).await
     }
-    if !is_moderator(chat, &sender) {
-        if daemon
-            .config
-            .chats
-            .first()
-            .is_some_and(|c| c.id() == chat.id())
-        {
-            tracing::info!(account = %sender, command = %command.name(), "ignored a command from someone who moderates no chat");
-        }
-        return Ok(());
-    }
-    match chat_for(&daemon.config, &sender, &text) {
-        Some(target) if target.id() == chat.id() => {}
-        // Another chat's listener handles it.
-        Some(_) => return Ok(()),
-        None => {
-            let first = daemon
-                .config
-                .chats
-                .iter()
-                .find(|c| is_moderator(c, &sender));
-            if first.is_some_and(|c| c.id() == chat.id()) {
-                let record = record(chat.id(), None, status, &sender, &command, now);
-                if daemon.store.record_steer(&record).await? {
-                    let tags: Vec<String> = daemon
-                        .config
-                        .chats
-                        .iter()
-                        .filter(|c| is_moderator(c, &sender))
-                        .map(|c| c.content().hashtag().to_string())
-                        .collect();
-                    let reply = format!("Which chat? Add its hashtag: {}.", tags.join(", "));
-                    acknowledge(social, status, &reply).await?;
-                }
+
+    /// A moderator of several chats named none: the first of their chats
+    /// asks which one, once.
+    async fn ask_which_chat(&self) -> anyhow::Result<()> {
+        let (daemon, chat, sender) = (self.daemon, self.chat, &self.sender);
+        let first = daemon.config.chats.iter().find(|c| is_moderator(c, sender));
+        if first.is_some_and(|c| c.id() == chat.id()) {
+            let record = self.record(None);
+            if daemon.store.record_steer(&record).await? {
+                let tags: Vec<String> = daemon
+                    .config
+                    .chats
+                    .iter()
+                    .filter(|c| is_moderator(c, sender))
+                    .map(|c| c.content().hashtag().to_string())
+                    .collect();
+                let reply = format!("Which chat? Add its hashtag: {}.", tags.join(", "));
+                acknowledge(self.social, self.status, &reply).await?;
             }
-            return Ok(());
         }
+        Ok(())
     }
-    if let Steer::Unknown(_) = command {
+
+    async fn help(&self) -> anyhow::Result<()> {
         // Only a direct message gets help: a public answer that mentions
         // the bot is not a command.
-        if status.visibility == "direct" {
-            let record = record(chat.id(), None, status, &sender, &command, now);
-            if daemon.store.record_steer(&record).await? {
-                acknowledge(social, status, HELP).await?;
+        if self.status.visibility == "direct" {
+            let record = self.record(None);
+            if self.daemon.store.record_steer(&record).await? {
+                acknowledge(self.social, self.status, HELP).await?;
             }
         }
-        return Ok(());
+        Ok(())
     }
-    let run = current_run(daemon, chat, now).await?;
-    let record = record(
-        chat.id(),
-        run.as_ref().map(|r| r.id),
-        status,
-        &sender,
-        &command,
-        now,
-    );
-    // Recorded before it is applied: a command acts at most once, even if
-    // the process dies here (the moderator can send it again).
-    if !daemon.store.record_steer(&record).await? {
-        return Ok(());
+
+    /// A moderator's command for this chat: recorded, applied to the
+    /// current run, the drivers woken, and the moderator told.
+    async fn steer(&self) -> anyhow::Result<()> {
+        let (daemon, chat, sender, now) = (self.daemon, self.chat, &self.sender, self.now);
+        let run = current_run(daemon, chat, now).await?;
+        let record = self.record(run.as_ref().map(|r| r.id));
+        // Recorded before it is applied: a command acts at most once, even if
+        // the process dies here (the moderator can send it again).
+        if !daemon.store.record_steer(&record).await? {
+            return Ok(());
+        }
+        let reply = apply(daemon, chat, run, &self.command, sender, now).await?;
+        daemon
+            .store
+            .set_steer_effect(chat.id(), &self.status.id, &reply)
+            .await?;
+        tracing::info!(chat = %chat.id(), moderator = %sender, command = %self.command.name(), effect = %reply, "moderator command");
+        daemon.controls.changed();
+        acknowledge(self.social, self.status, &reply).await
     }
-    let reply = apply(daemon, chat, run, &command, &sender, now).await?;
-    daemon
-        .store
-        .set_steer_effect(chat.id(), &status.id, &reply)
-        .await?;
-    tracing::info!(chat = %chat.id(), moderator = %sender, command = %command.name(), effect = %reply, "moderator command");
-    daemon.controls.changed();
-    acknowledge(social, status, &reply).await
+
+    /// The record of this mention in the chat's scope.
+    fn record(&self, run_id: Option<i64>) -> SteerRecord<'_> {
+        let (status, sender) = (self.status, &self.sender);
+        record(
+            self.chat.id(),
+            run_id,
+            status,
+            sender,
+            &self.command,
+            self.now,
+        )
+    }
 }
 
 fn record<'a>(
