@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono_tz::Tz;
-use url::Url;
 
 use super::questions::Questions;
 use super::{values, Problem, Setting, Validator};
@@ -15,8 +14,7 @@ use crate::chats::diagnostics::Diagnostic;
 use crate::chats::locate::join;
 use crate::chats::raw::RawChat;
 use crate::chats::{
-    defaults, Account, Chat, Content, Hashtag, IgnoreRule, Platform, Policy, Session, Timing,
-    TokenSource, Visibility, When,
+    defaults, Account, Chat, Content, Platform, Policy, Timing, TokenSource, Visibility, When,
 };
 
 impl Validator<'_> {
@@ -34,74 +32,97 @@ impl Validator<'_> {
             || "this chat".to_string(),
             |id| format!("chat `{}`", id.trim()),
         );
-        let keys = self.keys(path, c, broken, &label);
-        self.required(
-            path,
-            &label,
-            [
-                keys.id.is_unset(),
-                keys.hashtag.is_unset(),
-                keys.server.is_unset(),
-            ],
-        );
-        let chat = keys.into_chat()?;
-        // Reported, but the chat is still returned so that the checks of
-        // its posts (`Draft`) report their problems in the same pass.
-        self.duration_ok(path, &chat, &label);
-        Some(chat)
-    }
-
-    /// Each of the chat's keys, checked (and reported) in turn.
-    fn keys(&mut self, path: &str, c: &RawChat, broken: &HashSet<String>, label: &str) -> Keys {
         let text = |key: &'static str| move |s: &str| values::non_empty(s, key);
         let span = |key: &'static str, zero_ok| move |s: &str| values::duration(s, key, zero_ok);
-        let flag = |v: Option<bool>, key: &str| (!broken.contains(key)).then(|| v.unwrap_or(false));
-        // One line per key: the key's name is its field's. A struct's
-        // fields are evaluated in the order written, so keys are checked
-        // (and their problems found) in this order.
+        // One line per key: the key's name is its field's.
         macro_rules! key {
             ($field:ident, $parse:expr) => {
                 self.value(c.$field.as_ref(), path, stringify!($field), broken, $parse)
             };
         }
-        Keys {
-            id: key!(id, values::id),
-            hashtag: key!(hashtag, values::hashtag),
-            when: self.when(path, c, broken, label),
-            server: key!(server, values::server),
-            platform: key!(platform, values::platform),
-            token: self.token(path, c, broken),
-            timezone: key!(timezone, values::timezone),
-            max_characters: self.max_characters(path, c, broken),
-            recap_dir: key!(recap_dir, text("recap_dir")),
-            late_limit: key!(late_limit, span("late_limit", true)),
-            intro: key!(intro, text("intro")),
-            closing: key!(closing, text("closing")),
-            first: key!(first_question_after, span("first_question_after", false)),
-            interval: key!(question_interval, span("question_interval", false)),
-            collect: key!(collect_after, span("collect_after", true)),
-            visibility: key!(visibility, values::visibility),
-            sessions: self.sessions(path, c.sessions.as_deref()),
-            reminders: self
-                .list(
-                    path,
-                    "reminders",
-                    c.reminders.as_deref(),
-                    span("reminders", false),
-                )
-                .and_then(|r| self.distinct_reminders(path, c, r)),
-            reminder_text: key!(reminder_text, text("reminder_text")),
-            ignore: self.list(path, "ignore", c.ignore.as_deref(), values::ignore_rule),
-            exclude: self.list(path, "exclude", c.exclude.as_deref(), values::excluded),
-            language: key!(language, values::language),
-            content_warning: key!(content_warning, values::content_warning),
-            recap_url: key!(recap_url, values::recap_url),
-            require_session: flag(c.require_session, "require_session"),
-            welcome_newcomers: flag(c.welcome_newcomers, "welcome_newcomers"),
-            recap_post: flag(c.recap_post, "recap_post"),
-            questions: self.questions(path, c, broken, label),
-            moderators: self.moderators(path, c.moderators.as_deref()),
-        }
+        let id = key!(id, values::id);
+        let hashtag = key!(hashtag, values::hashtag);
+        let when = self.when(path, c, broken, &label);
+        let server = key!(server, values::server);
+        let platform = key!(platform, values::platform);
+        let token = self.token(path, c, broken);
+        let timezone = key!(timezone, values::timezone);
+        let max_characters = self.max_characters(path, c, broken);
+        let recap_dir = key!(recap_dir, text("recap_dir"));
+        let late_limit = key!(late_limit, span("late_limit", true));
+        let intro = key!(intro, text("intro"));
+        let closing = key!(closing, text("closing"));
+        let first = key!(first_question_after, span("first_question_after", false));
+        let interval = key!(question_interval, span("question_interval", false));
+        let collect = key!(collect_after, span("collect_after", true));
+        let visibility = key!(visibility, values::visibility);
+        let sessions = self.sessions(path, c.sessions.as_deref());
+        let reminders = self.list(
+            path,
+            "reminders",
+            c.reminders.as_deref(),
+            span("reminders", false),
+        );
+        let reminders = reminders.and_then(|r| self.distinct_reminders(path, c, r));
+        let reminder_text = key!(reminder_text, text("reminder_text"));
+        let ignore = self.list(path, "ignore", c.ignore.as_deref(), values::ignore_rule);
+        let exclude = self.list(path, "exclude", c.exclude.as_deref(), values::excluded);
+        let language = key!(language, values::language);
+        let content_warning = key!(content_warning, values::content_warning);
+        let recap_url = key!(recap_url, values::recap_url);
+        let flag = |v: Option<bool>, key: &str| (!broken.contains(key)).then(|| v.unwrap_or(false));
+        let questions = self.questions(path, c, broken, &label);
+        let moderators = self.moderators(path, c.moderators.as_deref());
+        self.required(
+            path,
+            &label,
+            [id.is_unset(), hashtag.is_unset(), server.is_unset()],
+        );
+        let (questions, question_images) = questions?;
+        let chat = Chat {
+            id: id.required()?,
+            account: Account {
+                server: server.required()?,
+                platform: platform.get(Platform::Mastodon)?,
+                token: token.get(TokenSource::Env(defaults::TOKEN_ENV.into()))?,
+                visibility: visibility.get(Visibility::Public)?,
+                max_characters: max_characters.get(defaults::MAX_CHARACTERS)?,
+            },
+            timing: Timing {
+                when: when?,
+                timezone: timezone.get(Tz::UTC)?,
+                first_question_after: first.get(defaults::FIRST_QUESTION_AFTER)?,
+                question_interval: interval.get(defaults::QUESTION_INTERVAL)?,
+                collect_after: collect.get(defaults::COLLECT_AFTER)?,
+                late_limit: late_limit.optional()?,
+                reminders: reminders?,
+                sessions: sessions?,
+                require_session: flag(c.require_session, "require_session")?,
+            },
+            content: Content {
+                hashtag: hashtag.required()?,
+                intro: intro.get(defaults::INTRO.into())?,
+                questions,
+                question_images,
+                closing: closing.get(defaults::CLOSING.into())?,
+                reminder_text: reminder_text.optional()?,
+                language: language.optional()?,
+                content_warning: content_warning.optional()?,
+            },
+            policy: Policy {
+                moderators: moderators?,
+                ignore: ignore?,
+                exclude: exclude?,
+                welcome_newcomers: flag(c.welcome_newcomers, "welcome_newcomers")?,
+                recap_dir: recap_dir.get(defaults::RECAP_DIR.into())?.into(),
+                recap_post: flag(c.recap_post, "recap_post")?,
+                recap_url: recap_url.optional()?,
+            },
+        };
+        // Reported, but the chat is still returned so that the checks of
+        // its posts (`Draft`) report their problems in the same pass.
+        self.duration_ok(path, &chat, &label);
+        Some(chat)
     }
 
     /// Says which of `id`, `hashtag` and `server` a chat lacks.
@@ -292,89 +313,6 @@ impl Validator<'_> {
         let e = Diagnostic::new(self.at.key(&join(path, "id")), format!("{label} would last {shown} from intro to end of collection"))
             .hint("a run must end within 31 days: check `question_interval`, `first_question_after` and `collect_after`");
         self.errors.push(e);
-    }
-}
-
-/// A chat's keys once checked, before defaults fill the unset ones.
-struct Keys {
-    id: Setting<String>,
-    hashtag: Setting<Hashtag>,
-    when: Option<When>,
-    server: Setting<Url>,
-    platform: Setting<Platform>,
-    token: Setting<TokenSource>,
-    timezone: Setting<Tz>,
-    max_characters: Setting<usize>,
-    recap_dir: Setting<String>,
-    late_limit: Setting<Duration>,
-    intro: Setting<String>,
-    closing: Setting<String>,
-    first: Setting<Duration>,
-    interval: Setting<Duration>,
-    collect: Setting<Duration>,
-    visibility: Setting<Visibility>,
-    sessions: Option<Vec<Session>>,
-    reminders: Option<Vec<Duration>>,
-    reminder_text: Setting<String>,
-    ignore: Option<Vec<IgnoreRule>>,
-    exclude: Option<Vec<String>>,
-    language: Setting<String>,
-    content_warning: Setting<String>,
-    recap_url: Setting<String>,
-    require_session: Option<bool>,
-    welcome_newcomers: Option<bool>,
-    recap_post: Option<bool>,
-    questions: Option<Questions>,
-    moderators: Option<Vec<String>>,
-}
-
-impl Keys {
-    /// The chat, with defaults for unset keys; `None` if any key is bad
-    /// or a required one is missing.
-    fn into_chat(self) -> Option<Chat> {
-        let (questions, question_images) = self.questions?;
-        Some(Chat {
-            id: self.id.required()?,
-            account: Account {
-                server: self.server.required()?,
-                platform: self.platform.get(Platform::Mastodon)?,
-                token: self
-                    .token
-                    .get(TokenSource::Env(defaults::TOKEN_ENV.into()))?,
-                visibility: self.visibility.get(Visibility::Public)?,
-                max_characters: self.max_characters.get(defaults::MAX_CHARACTERS)?,
-            },
-            timing: Timing {
-                when: self.when?,
-                timezone: self.timezone.get(Tz::UTC)?,
-                first_question_after: self.first.get(defaults::FIRST_QUESTION_AFTER)?,
-                question_interval: self.interval.get(defaults::QUESTION_INTERVAL)?,
-                collect_after: self.collect.get(defaults::COLLECT_AFTER)?,
-                late_limit: self.late_limit.optional()?,
-                reminders: self.reminders?,
-                sessions: self.sessions?,
-                require_session: self.require_session?,
-            },
-            content: Content {
-                hashtag: self.hashtag.required()?,
-                intro: self.intro.get(defaults::INTRO.into())?,
-                questions,
-                question_images,
-                closing: self.closing.get(defaults::CLOSING.into())?,
-                reminder_text: self.reminder_text.optional()?,
-                language: self.language.optional()?,
-                content_warning: self.content_warning.optional()?,
-            },
-            policy: Policy {
-                moderators: self.moderators?,
-                ignore: self.ignore?,
-                exclude: self.exclude?,
-                welcome_newcomers: self.welcome_newcomers?,
-                recap_dir: self.recap_dir.get(defaults::RECAP_DIR.into())?.into(),
-                recap_post: self.recap_post?,
-                recap_url: self.recap_url.optional()?,
-            },
-        })
     }
 }
 
