@@ -3,10 +3,10 @@
 //! from the tag timeline and the notifications read at an interval.
 
 use hashchat::clock::Clock;
-use hashchat::network::{html_to_text, Status};
 
 use crate::helpers::{assert_all_ok, within, TestApp};
 use crate::reliability::recorded;
+use crate::steer::{public_posts, reply_to};
 
 /// A moderator (alice), on a server whose streaming paths answer 404.
 async fn app_without_streaming() -> TestApp {
@@ -38,30 +38,6 @@ async fn reads_of(app: &TestApp, path: &'static str, n: usize) {
     .await;
 }
 
-/// The bot's reply to `command` (a direct message), as plain text.
-async fn reply_to(app: &TestApp, command: &Status) -> String {
-    let id: u64 = command.id.parse().unwrap();
-    let html = within(
-        "the bot's reply",
-        app.fake.wait_until(|w| {
-            w.statuses
-                .values()
-                .find(|s| s.in_reply_to_id == Some(id))
-                .map(|s| s.content.clone())
-        }),
-    )
-    .await;
-    html_to_text(&html)
-}
-
-fn public_posts(app: &TestApp) -> usize {
-    app.fake
-        .statuses_by("chatbot")
-        .iter()
-        .filter(|s| s.visibility != "direct")
-        .count()
-}
-
 #[tokio::test]
 async fn an_answer_on_a_server_without_streaming_is_recorded_while_the_chat_runs() {
     let app = app_without_streaming().await;
@@ -76,7 +52,7 @@ async fn an_answer_on_a_server_without_streaming_is_recorded_while_the_chat_runs
     recorded(&app, &answer.id).await;
     // Recorded live: Q2 and the closing are still to come.
     assert!(app.clock.now() < app.post_time(2), "recorded too late");
-    assert_eq!(public_posts(&app), 2);
+    assert_eq!(public_posts(&app).len(), 2);
     assert_eq!(app.fake.stream_count(), 0, "no stream was ever served");
 
     // Polling reads only newer statuses: an edit of one already read is
@@ -147,7 +123,7 @@ async fn optout_and_moderator_commands_are_acted_on_without_streaming() {
     app.clock
         .set(app.end_time() + chrono::Duration::minutes(10));
     assert_all_ok(&within("the run to end", daemon).await.unwrap());
-    assert_eq!(public_posts(&app), 5);
+    assert_eq!(public_posts(&app).len(), 5);
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ async fn app_with_moderator() -> TestApp {
 }
 
 /// The bot's reply to `command` (a direct message), as plain text.
-async fn reply_to(app: &TestApp, command: &Status) -> String {
+pub async fn reply_to(app: &TestApp, command: &Status) -> String {
     let id: u64 = command.id.parse().unwrap();
     let html = within(
         "the bot's reply",
@@ -30,7 +30,7 @@ async fn reply_to(app: &TestApp, command: &Status) -> String {
 }
 
 /// The bot's public posts (replies to moderators are direct).
-fn public_posts(app: &TestApp) -> Vec<String> {
+pub fn public_posts(app: &TestApp) -> Vec<String> {
     app.fake
         .statuses_by("chatbot")
         .iter()
