@@ -327,6 +327,33 @@ fn dry_run(dir: &Path, log_format: Option<&str>, env_format: Option<&str>) -> Ou
     out
 }
 
+/// Regression: a chat with `collect_after: 0s` never posted its closing:
+/// due exactly at the run's end, it was skipped as "0s late, past the late
+/// limit" because the timer woke a few milliseconds after it.
+#[test]
+fn a_closing_due_at_the_very_end_of_the_run_is_posted() {
+    let dir = tiny_chat_dir();
+    let config = dir.path().join("chats.yaml");
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        yaml.replace("collect_after: 2s", "collect_after: 0s"),
+    )
+    .unwrap();
+    let out = dry_run(dir.path(), None, None);
+    let posts = text(&out.stdout);
+    assert!(
+        posts.contains("Bye #TinyChat"),
+        "{posts}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !text(&out.stderr).contains("not posted"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// A rehearsal whose reader left: `hashchat run --dry-run | head -1`
 /// panicked in the post that found the pipe closed, and exited 1.
 #[test]

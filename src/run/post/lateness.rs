@@ -31,10 +31,21 @@ impl TimeAway {
         woke_at: Option<DateTime<Utc>>,
     ) -> DateTime<Utc> {
         if let Some(woke) = woke_at {
-            self.back_at = self.back_at.max(woke);
+            // A wake-up a moment after the due time is the timer's own
+            // latency, not time away: a closing due exactly at the end of
+            // collection (`collect_after: 0s`) was skipped as "0s late".
+            if woke - planned_at > timer_slack() {
+                self.back_at = self.back_at.max(woke);
+            }
         }
         planned_at.max(self.back_at)
     }
+}
+
+/// How late a timer may fire before the wake-up counts as time away (the
+/// machine slept, the process was stopped).
+fn timer_slack() -> chrono::Duration {
+    chrono::Duration::seconds(5)
 }
 
 /// The latest time a post may still go out: its planned time plus the
@@ -87,6 +98,16 @@ mod tests {
         assert_eq!(away.judged_at(at(0), None), at(8));
         assert_eq!(away.judged_at(at(5), None), at(8));
         assert_eq!(away.judged_at(at(15), Some(at(15))), at(15));
+    }
+
+    /// Regression: with `collect_after: 0s` the closing is due at the run's
+    /// end, and the few milliseconds the timer took made it "0s late, past
+    /// the late limit".
+    #[test]
+    fn a_wake_up_a_moment_after_the_due_time_is_on_time() {
+        let mut away = TimeAway::since(at(0));
+        let late_by_the_timer = at(35) + Duration::milliseconds(3);
+        assert_eq!(away.judged_at(at(35), Some(late_by_the_timer)), at(35));
     }
 
     #[test]
