@@ -74,7 +74,7 @@ fn a_feed_holds_the_next_eight_runs_from_intro_to_closing_in_utc() {
 fn uids_are_stable_across_regenerations_and_distinct_per_run() {
     let chat = weekly("");
     let first = feed(
-        &[chat.clone()],
+        std::slice::from_ref(&chat),
         utc("2026-03-20T00:00:00Z"),
         &base(),
         &Cancelled::none(),
@@ -156,7 +156,7 @@ fn skipped_and_cancelled_runs_are_cancelled_events_besides_eight_runs() {
 fn a_run_in_progress_stays_until_its_closing_and_a_past_one_off_is_gone() {
     let chat = weekly("");
     let during = feed(
-        &[chat.clone()],
+        std::slice::from_ref(&chat),
         utc("2026-03-26T20:10:00Z"),
         &base(),
         &Cancelled::none(),
