@@ -168,43 +168,27 @@ fn event(
     let tag = chat.content().hashtag();
     let session = schedule::session_for(chat, start);
     let topic = session.and_then(|s| s.topic.as_deref());
-    let host = session.and_then(|s| s.host.as_deref());
     let room = room(base_url, chat.id());
     let title = match topic {
         Some(topic) => format!("{tag}: {topic}"),
         None => tag.to_string(),
     };
-    let (summary, about) = match status {
-        Status::Confirmed => (title, String::new()),
-        Status::Skipped => (
-            format!("No {tag} this time"),
-            "No chat on this day: it is one of the chat's skip dates.\n\n".into(),
-        ),
-        Status::Cancelled => (
-            format!("Cancelled: {title}"),
-            "This run was called off by a moderator.\n\n".into(),
-        ),
+    let summary = match status {
+        Status::Confirmed => title,
+        Status::Skipped => format!("No {tag} this time"),
+        Status::Cancelled => format!("Cancelled: {title}"),
     };
-    let mut description = about;
-    if let Some(topic) = topic {
-        description.push_str(&format!("Topic: {topic}\n"));
-    }
-    if let Some(host) = host {
-        description.push_str(&format!("Hosted by {host}\n"));
-    }
-    if topic.is_some() || host.is_some() {
-        description.push('\n');
-    }
-    description.push_str(&format!(
-        "Questions are posted as Q1, Q2 … with {tag}. Reply with A1, A2 … and {tag}.\n\nFollow the chat live: {room}"
-    ));
+    let host = session.and_then(|s| s.host.as_deref());
     ics.raw("BEGIN", "VEVENT");
     ics.text("UID", &uid(chat, start, base_url));
     ics.time("DTSTAMP", now);
     ics.time("DTSTART", start);
     ics.time("DTEND", closing(chat, start));
     ics.text("SUMMARY", &summary);
-    ics.text("DESCRIPTION", &description);
+    ics.text(
+        "DESCRIPTION",
+        &description(chat, status, topic, host, &room),
+    );
     ics.raw("URL", room.as_str());
     let (state, sequence) = match status {
         Status::Confirmed => ("CONFIRMED", "0"),
@@ -215,6 +199,35 @@ fn event(
     ics.raw("SEQUENCE", sequence);
     ics.raw("TRANSP", "TRANSPARENT");
     ics.raw("END", "VEVENT");
+}
+
+/// Why a run is called off, its topic and host, how to answer, the room.
+fn description(
+    chat: &Chat,
+    status: Status,
+    topic: Option<&str>,
+    host: Option<&str>,
+    room: &url::Url,
+) -> String {
+    let tag = chat.content().hashtag();
+    let mut text = match status {
+        Status::Confirmed => String::new(),
+        Status::Skipped => "No chat on this day: it is one of the chat's skip dates.\n\n".into(),
+        Status::Cancelled => "This run was called off by a moderator.\n\n".into(),
+    };
+    if let Some(topic) = topic {
+        text.push_str(&format!("Topic: {topic}\n"));
+    }
+    if let Some(host) = host {
+        text.push_str(&format!("Hosted by {host}\n"));
+    }
+    if topic.is_some() || host.is_some() {
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "Questions are posted as Q1, Q2 … with {tag}. Reply with A1, A2 … and {tag}.\n\nFollow the chat live: {room}"
+    ));
+    text
 }
 
 /// `<base>/chats/<id>`; a base without a trailing `/` still keeps its path.

@@ -37,7 +37,8 @@ pub enum PlanFormat {
 }
 
 /// The next `runs` runs of `chat` (every chat when `None`) after `now`,
-/// ordered by start time.
+/// ordered by start time, with the starts `skip_dates` calls off; for
+/// `Ics`, the [`calendar`] without cancelled runs.
 pub fn plan(
     config: &Config,
     chat: Option<&str>,
@@ -45,6 +46,10 @@ pub fn plan(
     now: DateTime<Utc>,
     format: PlanFormat,
 ) -> anyhow::Result<String> {
+    if format == PlanFormat::Ics {
+        let base = url::Url::parse(DEFAULT_PUBLIC_URL)?;
+        return calendar(config, chat, now, &base, &Cancelled::none());
+    }
     let chats: Vec<&Chat> = match chat {
         None => config.chats.iter().map(AsRef::as_ref).collect(),
         Some(id) => match config.chat(id) {
@@ -55,23 +60,21 @@ pub fn plan(
     let mut planned: Vec<(&Chat, Entry)> = chats
         .iter()
         .flat_map(|c| {
-            schedule::next_slots(c, now, runs)
-                .into_iter()
-                .map(|slot| match slot.skipped {
-                    true => (*c, Entry::Skipped(slot.start)),
-                    false => (*c, Entry::Run(schedule::timeline(c, slot.start))),
-                })
+            schedule::next_slots(c, now, runs).into_iter().map(|slot| {
+                if slot.skipped {
+                    (*c, Entry::Skipped(slot.start))
+                } else {
+                    (*c, Entry::Run(schedule::timeline(c, slot.start)))
+                }
+            })
         })
         .collect();
     planned.sort_by(|a, b| (a.1.start(), &a.0.id()).cmp(&(b.1.start(), &b.0.id())));
-    Ok(match format {
-        PlanFormat::Json => json(&planned)?,
-        PlanFormat::Text => text(&chats, &planned),
-        PlanFormat::Ics => {
-            let base = url::Url::parse(DEFAULT_PUBLIC_URL)?;
-            calendar(config, chat, now, &base, &Cancelled::none())?
-        }
-    })
+    if format == PlanFormat::Json {
+        json(&planned)
+    } else {
+        Ok(text(&chats, &planned))
+    }
 }
 
 /// The calendar feed of every chat, or of `chat` alone (as served at
