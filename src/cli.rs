@@ -111,17 +111,23 @@ pub enum Command {
     },
     /// Show the next runs and every post's time, in the chat's zone and UTC.
     #[command(
-        after_help = "Examples:\n  hashchat plan\n  hashchat plan --chat 1qedchat --runs 4\n  hashchat plan --format json"
+        after_help = "Examples:\n  hashchat plan\n  hashchat plan --chat 1qedchat --runs 4\n  hashchat plan --format json\n  hashchat plan --format ics --public-url https://chats.example > calendar.ics"
     )]
     Plan {
         /// Only this chat (by its `id`).
         #[arg(long)]
         chat: Option<String>,
-        /// How many runs of each chat.
+        /// How many runs of each chat (`ics`: always the next 8).
         #[arg(long, default_value_t = 1)]
         runs: usize,
+        /// `text`, `json`, or `ics`: the calendar feed (iCalendar) of the
+        /// next runs, with runs a moderator cancelled when --db exists.
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
+        /// Where the pages are served, for the calendar's links to each
+        /// chat's room (`<URL>/chats/<id>`).
+        #[arg(long, env = "HASHCHAT_PUBLIC_URL", default_value = crate::commands::plan::DEFAULT_PUBLIC_URL)]
+        public_url: url::Url,
     },
     /// The daemon: post every selected chat's runs on schedule and record answers.
     #[command(
@@ -214,7 +220,12 @@ async fn dispatch(cli: Cli) -> Result<anyhow::Result<ExitCode>, ExitCode> {
             ref chat,
             runs,
             format,
-        } => commands::plan::run(&load(&cli.config)?, chat.as_deref(), runs, format),
+            ref public_url,
+        } => {
+            let config = load(&cli.config)?;
+            let output = commands::plan::Output { format, public_url };
+            commands::plan::run(&cli.db, &config, chat.as_deref(), runs, output).await
+        }
         Command::Run {
             ref chat,
             once,

@@ -4,6 +4,7 @@
 //! function of this library so that `tests/` can drive it end to end.
 
 pub mod answers;
+pub mod calendar;
 pub mod chats;
 pub mod cli;
 pub mod clock;

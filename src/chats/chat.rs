@@ -6,11 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 
 use super::{
-    Diagnostics, Draft, Hashtag, IgnoreRule, Platform, QuestionImage, Session, TokenSource,
-    Visibility, When,
+    Diagnostics, Draft, Hashtag, IgnoreRule, Platform, QuestionImage, Session, SkipDates,
+    TokenSource, Visibility, When,
 };
 
 /// One validated chat definition. Not `Clone`: it is shared by `Arc`
@@ -53,6 +54,8 @@ pub struct Timing {
     /// Runs on dates without a session are skipped (and the questions may
     /// then be empty).
     pub(super) require_session: bool,
+    /// Days without a run (holidays), in the chat's zone, as written.
+    pub(super) skip_dates: Vec<SkipDates>,
 }
 
 /// What the chat's posts say.
@@ -185,6 +188,13 @@ impl Timing {
     }
     pub fn require_session(&self) -> bool {
         self.require_session
+    }
+    pub fn skip_dates(&self) -> &[SkipDates] {
+        &self.skip_dates
+    }
+    /// Whether `day` (in the chat's zone) is one of `skip_dates`.
+    pub fn skips(&self, day: NaiveDate) -> bool {
+        self.skip_dates.iter().any(|s| s.contains(day))
     }
 }
 

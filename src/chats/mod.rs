@@ -201,6 +201,31 @@ pub struct Session {
     pub closing: Option<String>,
 }
 
+/// One entry of `skip_dates:`: a day, or the days of a range with both
+/// ends included (`2026-12-21..2027-01-04`), in the chat's zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SkipDates {
+    pub first: NaiveDate,
+    /// Equal to `first` for a single day.
+    pub last: NaiveDate,
+}
+
+impl SkipDates {
+    pub fn contains(&self, day: NaiveDate) -> bool {
+        (self.first..=self.last).contains(&day)
+    }
+}
+
+impl std::fmt::Display for SkipDates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.first == self.last {
+            write!(f, "{}", self.first)
+        } else {
+            write!(f, "{}..{}", self.first, self.last)
+        }
+    }
+}
+
 /// An image posted with a question; the file existed when chats.yaml was
 /// checked.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,6 +9,7 @@
 
 mod placeholders;
 mod posts;
+mod skip_dates;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -130,14 +131,23 @@ fn summary(chat: &Chat, now: DateTime<Utc>) -> String {
             plural(n, "session")
         ),
     };
-    let next = match schedule::next_starts(chat, now, 1).first() {
-        Some(start) => {
-            let local = start.with_timezone(&chat.timing().timezone());
-            format!(
+    let slots = schedule::next_slots(chat, now, 1);
+    let tz = chat.timing().timezone();
+    let skipped: Vec<String> = (slots.iter().filter(|s| s.skipped))
+        .map(|s| s.start.with_timezone(&tz).format("%a %Y-%m-%d").to_string())
+        .collect();
+    let next = match slots.iter().find(|s| !s.skipped) {
+        Some(slot) => {
+            let local = slot.start.with_timezone(&tz);
+            let mut next = format!(
                 "next: {} ({} UTC)",
                 local.format("%a %Y-%m-%d %H:%M %Z"),
-                start.format("%H:%M")
-            )
+                slot.start.format("%H:%M")
+            );
+            if !skipped.is_empty() {
+                next.push_str(&format!(", after skipping {}", skipped.join(", ")));
+            }
+            next
         }
         None => match &chat.timing().when() {
             When::Once(start) => format!(
@@ -226,6 +236,21 @@ mod tests {
                 .starts_with("does/not/exist.yaml: error: `does/not/exist.yaml` does not exist\n"),
             "{}",
             outcome.stderr
+        );
+    }
+
+    #[test]
+    fn skip_dates_show_in_the_summary_and_useless_ones_are_warnings() {
+        let source = "server: https://mastodon.example\ntimezone: Europe/London\nchats:\n  - id: a\n    hashtag: A\n    schedule: \"0 20 * * 4\"\n    questions: [One?]\n    skip_dates: [2026-12-03, 2026-12-05..2026-12-06]\n    sessions:\n      - date: 2026-12-03\n        questions: [Thu?]\n";
+        let outcome = check_text(source);
+        assert_eq!(outcome.code, 0);
+        assert_eq!(
+            outcome.stdout,
+            "chats.yaml: valid, 1 chat\n  a  #A  1 question, 1 session  next: Thu 2026-12-10 20:00 GMT (20:00 UTC), after skipping Thu 2026-12-03\n"
+        );
+        assert_eq!(
+            outcome.stderr,
+            "chats.yaml:8:30: warning: no run of chat `a` falls on 2026-12-05..2026-12-06: skipping it changes nothing\n  |\n8 |     skip_dates: [2026-12-03, 2026-12-05..2026-12-06]\n  |                              ^^^^^^^^^^^^^^^^^^^^^^\n  = hint: check the date against the schedule (`hashchat plan --runs 10` lists the runs)\n\nchats.yaml:10:15: warning: 2026-12-03 is in `skip_dates` of chat `a`: this session is never used\n   |\n10 |       - date: 2026-12-03\n   |               ^^^^^^^^^^\n   = hint: move the session to another date, or take the day out of `skip_dates`\n\nwarning: chats.yaml has 2 warnings\n"
         );
     }
 }

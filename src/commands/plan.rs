@@ -1,7 +1,9 @@
 //! `hashchat plan`: the next runs of the chats and every post's time, in
-//! the chat's zone and in UTC, as text for people or JSON for tools. Pure:
-//! the caller passes the clock reading and prints the result.
+//! the chat's zone and in UTC, and the starts `skip_dates` calls off, as
+//! text for people or JSON for tools; or the chats' calendar (iCalendar).
+//! Pure: the caller passes the clock reading and prints the result.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::bail;
@@ -9,18 +11,34 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use super::common::{find_chat, print_out};
+use super::common::{find_chat, open_existing, print_out};
+use crate::calendar::{self, Cancelled};
 use crate::chats::{Chat, Config};
 use crate::schedule::{self, PostKind, Timeline};
+
+/// The calendar's links without `--public-url`: `hashchat serve`'s default
+/// address.
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080/";
+
+/// How the plan is printed.
+#[derive(Debug, Clone, Copy)]
+pub struct Output<'a> {
+    pub format: PlanFormat,
+    /// The calendar's links to rooms start here.
+    pub public_url: &'a url::Url,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PlanFormat {
     Text,
     Json,
+    /// The calendar feed of every chat, or of `--chat` (iCalendar).
+    Ics,
 }
 
 /// The next `runs` runs of `chat` (every chat when `None`) after `now`,
-/// ordered by start time.
+/// ordered by start time, with the starts `skip_dates` calls off; for
+/// `Ics`, the [`calendar`] without cancelled runs.
 pub fn plan(
     config: &Config,
     chat: Option<&str>,
@@ -28,6 +46,10 @@ pub fn plan(
     now: DateTime<Utc>,
     format: PlanFormat,
 ) -> anyhow::Result<String> {
+    if format == PlanFormat::Ics {
+        let base = url::Url::parse(DEFAULT_PUBLIC_URL)?;
+        return calendar(config, chat, now, &base, &Cancelled::none());
+    }
     let chats: Vec<&Chat> = match chat {
         None => config.chats.iter().map(AsRef::as_ref).collect(),
         Some(id) => match config.chat(id) {
@@ -35,19 +57,57 @@ pub fn plan(
             None => bail!("{}", config.unknown_chat_message(id)),
         },
     };
-    let mut planned: Vec<(&Chat, Timeline)> = chats
+    let mut planned: Vec<(&Chat, Entry)> = chats
         .iter()
         .flat_map(|c| {
-            schedule::next_starts(c, now, runs)
-                .into_iter()
-                .map(|start| (*c, schedule::timeline(c, start)))
+            schedule::next_slots(c, now, runs).into_iter().map(|slot| {
+                if slot.skipped {
+                    (*c, Entry::Skipped(slot.start))
+                } else {
+                    (*c, Entry::Run(schedule::timeline(c, slot.start)))
+                }
+            })
         })
         .collect();
-    planned.sort_by(|a, b| (a.1.start, &a.0.id()).cmp(&(b.1.start, &b.0.id())));
-    Ok(match format {
-        PlanFormat::Json => json(&planned)?,
-        PlanFormat::Text => text(&chats, &planned),
+    planned.sort_by(|a, b| (a.1.start(), &a.0.id()).cmp(&(b.1.start(), &b.0.id())));
+    if format == PlanFormat::Json {
+        json(&planned)
+    } else {
+        Ok(text(&chats, &planned))
+    }
+}
+
+/// The calendar feed of every chat, or of `chat` alone (as served at
+/// `/calendar.ics` and `/chats/<id>/calendar.ics`).
+pub fn calendar(
+    config: &Config,
+    chat: Option<&str>,
+    now: DateTime<Utc>,
+    public_url: &url::Url,
+    cancelled: &Cancelled,
+) -> anyhow::Result<String> {
+    Ok(match chat {
+        None => calendar::feed(&config.chats, now, public_url, cancelled),
+        Some(id) => match config.chat(id) {
+            Some(c) => calendar::chat_feed(c, now, public_url, cancelled),
+            None => bail!("{}", config.unknown_chat_message(id)),
+        },
     })
+}
+
+/// A start of the plan: a run, or one that `skip_dates` calls off.
+enum Entry {
+    Run(Timeline),
+    Skipped(DateTime<Utc>),
+}
+
+impl Entry {
+    fn start(&self) -> DateTime<Utc> {
+        match self {
+            Entry::Run(t) => t.start,
+            Entry::Skipped(start) => *start,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -55,6 +115,8 @@ struct JsonRun<'a> {
     chat: &'a str,
     start_utc: String,
     start_local: String,
+    /// The start's day is one of `skip_dates`: no run, no posts.
+    skipped: bool,
     /// The session this run uses; `null` when it uses the chat's questions.
     session: Option<JsonSession<'a>>,
     posts: Vec<JsonPost<'a>>,
@@ -77,32 +139,47 @@ struct JsonPost<'a> {
     text: &'a str,
 }
 
-fn json(planned: &[(&Chat, Timeline)]) -> anyhow::Result<String> {
+fn json(planned: &[(&Chat, Entry)]) -> anyhow::Result<String> {
     let runs: Vec<JsonRun> = planned
         .iter()
-        .map(|(chat, t)| JsonRun {
-            chat: chat.id(),
-            start_utc: rfc3339_utc(t.start),
-            start_local: rfc3339_local(t.start, chat.timing().timezone()),
-            session: schedule::session_for(chat, t.start).map(|s| JsonSession {
-                date: s.date.to_string(),
-                topic: s.topic.as_deref(),
-                host: s.host.as_deref(),
-            }),
-            posts: t
-                .posts
-                .iter()
-                .map(|p| JsonPost {
-                    kind: p.kind,
-                    number: p.number,
-                    at_utc: rfc3339_utc(p.at),
-                    at_local: rfc3339_local(p.at, chat.timing().timezone()),
-                    text: &p.text,
-                })
-                .collect(),
+        .map(|(chat, entry)| match entry {
+            Entry::Run(t) => json_run(chat, t),
+            Entry::Skipped(start) => JsonRun {
+                chat: chat.id(),
+                start_utc: rfc3339_utc(*start),
+                start_local: rfc3339_local(*start, chat.timing().timezone()),
+                skipped: true,
+                session: None,
+                posts: Vec::new(),
+            },
         })
         .collect();
     Ok(serde_json::to_string_pretty(&runs)? + "\n")
+}
+
+fn json_run<'a>(chat: &'a Chat, t: &'a Timeline) -> JsonRun<'a> {
+    JsonRun {
+        chat: chat.id(),
+        start_utc: rfc3339_utc(t.start),
+        start_local: rfc3339_local(t.start, chat.timing().timezone()),
+        skipped: false,
+        session: schedule::session_for(chat, t.start).map(|s| JsonSession {
+            date: s.date.to_string(),
+            topic: s.topic.as_deref(),
+            host: s.host.as_deref(),
+        }),
+        posts: t
+            .posts
+            .iter()
+            .map(|p| JsonPost {
+                kind: p.kind,
+                number: p.number,
+                at_utc: rfc3339_utc(p.at),
+                at_local: rfc3339_local(p.at, chat.timing().timezone()),
+                text: &p.text,
+            })
+            .collect(),
+    }
 }
 
 fn rfc3339_utc(t: DateTime<Utc>) -> String {
@@ -116,7 +193,7 @@ fn rfc3339_local(t: DateTime<Utc>, tz: Tz) -> String {
 
 /// One block per run: a header with the chat, local start and UTC, then a
 /// line per post. Seconds appear only when a run needs them (rehearsals).
-fn text(chats: &[&Chat], planned: &[(&Chat, Timeline)]) -> String {
+fn text(chats: &[&Chat], planned: &[(&Chat, Entry)]) -> String {
     let mut out = String::new();
     for chat in chats {
         if !planned.iter().any(|(c, _)| c.id() == chat.id()) {
@@ -127,25 +204,25 @@ fn text(chats: &[&Chat], planned: &[(&Chat, Timeline)]) -> String {
             ));
         }
     }
-    for (chat, t) in planned {
+    for (chat, entry) in planned {
+        let t = match entry {
+            Entry::Run(t) => t,
+            Entry::Skipped(start) => {
+                let clock = if start.timestamp() % 60 != 0 {
+                    "%H:%M:%S"
+                } else {
+                    "%H:%M"
+                };
+                out.push_str(&header(chat, *start, clock));
+                out.push_str("  skipped: the day is in `skip_dates`\n\n");
+                continue;
+            }
+        };
         let tz = chat.timing().timezone();
         let seconds = t.posts.iter().any(|p| p.at.timestamp() % 60 != 0);
         let clock = if seconds { "%H:%M:%S" } else { "%H:%M" };
         let local = t.start.with_timezone(&tz);
-        // "Europe/London BST", but "UTC" once, not "UTC UTC".
-        let abbreviation = local.format("%Z").to_string();
-        let zone = if abbreviation == tz.name() {
-            abbreviation
-        } else {
-            format!("{} {abbreviation}", tz.name())
-        };
-        out.push_str(&format!(
-            "{} ({}): {} {zone} ({} UTC)\n",
-            chat.id(),
-            chat.content().hashtag(),
-            local.format(&format!("%a %Y-%m-%d {clock}")),
-            t.start.format(clock),
-        ));
+        out.push_str(&header(chat, t.start, clock));
         if let Some(line) = session_line(chat, t.start) {
             out.push_str(&line);
         }
@@ -183,6 +260,26 @@ fn text(chats: &[&Chat], planned: &[(&Chat, Timeline)]) -> String {
     out
 }
 
+/// `1qedchat (#1QEdChat): Thu 2026-06-04 20:00 Europe/London BST (19:00 UTC)`
+fn header(chat: &Chat, start: DateTime<Utc>, clock: &str) -> String {
+    let tz = chat.timing().timezone();
+    let local = start.with_timezone(&tz);
+    // "Europe/London BST", but "UTC" once, not "UTC UTC".
+    let abbreviation = local.format("%Z").to_string();
+    let zone = if abbreviation == tz.name() {
+        abbreviation
+    } else {
+        format!("{} {abbreviation}", tz.name())
+    };
+    format!(
+        "{} ({}): {} {zone} ({} UTC)\n",
+        chat.id(),
+        chat.content().hashtag(),
+        local.format(&format!("%a %Y-%m-%d {clock}")),
+        start.format(clock),
+    )
+}
+
 /// Which session a run uses, for chats that have sessions at all.
 fn session_line(chat: &Chat, start: DateTime<Utc>) -> Option<String> {
     if chat.timing().sessions().is_empty() {
@@ -207,16 +304,33 @@ fn session_line(chat: &Chat, start: DateTime<Utc>) -> Option<String> {
 }
 
 /// The command: checks `--chat`, then prints the plan at the current time.
-pub fn run(
+/// The calendar also shows the runs moderators cancelled, when the
+/// database at `db` exists (it is never created here).
+pub async fn run(
+    db: &Path,
     config: &Config,
     chat: Option<&str>,
     runs: usize,
-    format: PlanFormat,
+    output: Output<'_>,
 ) -> anyhow::Result<ExitCode> {
     if let Some(id) = chat {
         find_chat(config, id)?;
     }
-    let text = plan(config, chat, runs, chrono::Utc::now(), format)?;
+    let now = chrono::Utc::now();
+    let text = match output.format {
+        PlanFormat::Ics => {
+            let cancelled = if db.exists() {
+                // Runs last at most a month: older ones are over.
+                let since = now - chrono::Duration::days(31);
+                let store = open_existing(db).await?;
+                store.cancelled_runs(since).await?.into_iter().collect()
+            } else {
+                Cancelled::none()
+            };
+            calendar(config, chat, now, output.public_url, &cancelled)?
+        }
+        format => plan(config, chat, runs, now, format)?,
+    };
     print_out(&text)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -375,5 +489,43 @@ mod tests {
         );
         assert_eq!(runs[0]["posts"][0]["kind"], "reminder");
         assert!(runs[1]["session"].is_null());
+    }
+
+    #[test]
+    fn a_skip_date_is_shown_as_skipped_in_both_zones_and_in_json() {
+        let config = config_with("skip_dates: [\"2026-12-24\"]");
+        let now = utc("2026-12-20T00:00:00Z");
+        let out = plan(&config, Some("1qedchat"), 1, now, PlanFormat::Text).expect("plan");
+        let expected = "\
+1qedchat (#1QEdChat): Thu 2026-12-24 20:00 Europe/London GMT (20:00 UTC)
+  skipped: the day is in `skip_dates`
+
+1qedchat (#1QEdChat): Thu 2026-12-31 20:00 Europe/London GMT (20:00 UTC)
+";
+        assert!(out.starts_with(expected), "{out}");
+        let json = plan(&config, Some("1qedchat"), 1, now, PlanFormat::Json).expect("plan");
+        let runs: serde_json::Value = serde_json::from_str(&json).expect("json");
+        assert_eq!(
+            runs[0],
+            serde_json::json!({"chat": "1qedchat", "start_utc": "2026-12-24T20:00:00Z", "start_local": "2026-12-24T20:00:00+00:00", "skipped": true, "session": null, "posts": []})
+        );
+        assert_eq!(runs[1]["start_utc"], "2026-12-31T20:00:00Z");
+        assert_eq!(runs[1]["skipped"], false);
+        assert_eq!(runs.as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn ics_is_the_calendar_of_the_chosen_chats() {
+        let now = utc("2026-11-30T00:00:00Z");
+        let all = plan(&config(), None, 1, now, PlanFormat::Ics).expect("plan");
+        assert!(all.contains("X-WR-CALNAME:hashchat\r\n"), "{all}");
+        assert!(all.contains("URL:http://127.0.0.1:8080/chats/demo\r\n"));
+        assert_eq!(
+            all.matches("BEGIN:VEVENT").count(),
+            9,
+            "8 weekly runs and the one-off"
+        );
+        let one = plan(&config(), Some("demo"), 1, now, PlanFormat::Ics).expect("plan");
+        assert_eq!(one.matches("BEGIN:VEVENT").count(), 1);
     }
 }

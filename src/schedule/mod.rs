@@ -67,22 +67,44 @@ pub struct Timeline {
 }
 
 /// The next `n` run starts strictly after `after` (a one-off chat has at
-/// most one). With `require_session`, only dates that have a session run.
+/// most one). With `require_session`, only dates that have a session run;
+/// days of `skip_dates` never do.
 pub fn next_starts(chat: &Chat, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
-    if !chat.timing().require_session() {
-        return scheduled(chat, after, n, |_| Step::Keep);
-    }
-    let Some(last) = chat.timing().sessions().last().map(|s| s.date) else {
+    next_slots(chat, after, n)
+        .into_iter()
+        .filter(|s| !s.skipped)
+        .map(|s| s.start)
+        .collect()
+}
+
+/// A start of the schedule: a run, or one `skip_dates` calls off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    pub start: DateTime<Utc>,
+    /// Its day (in the chat's zone) is one of `skip_dates`.
+    pub skipped: bool,
+}
+
+/// [`next_starts`] with the starts `skip_dates` removed before the last of
+/// them, in time order, so that `plan` and calendars can say "skipped".
+pub fn next_slots(chat: &Chat, after: DateTime<Utc>, n: usize) -> Vec<Slot> {
+    let tz = chat.timing().timezone();
+    let day = |t: DateTime<Utc>| t.with_timezone(&tz).date_naive();
+    let last_session = chat.timing().sessions().last().map(|s| s.date);
+    let require = chat.timing().require_session();
+    if require && last_session.is_none() {
         return Vec::new();
-    };
+    }
     scheduled(chat, after, n, |t| {
-        let day = t.with_timezone(&chat.timing().timezone()).date_naive();
-        if day > last {
+        if require && last_session.is_some_and(|last| day(t) > last) {
             Step::Stop
-        } else if session_for(chat, t).is_some() {
-            Step::Keep
+        } else if require && session_for(chat, t).is_none() {
+            // Not a run at all, so not a skipped one either.
+            Step::Pass
+        } else if chat.timing().skips(day(t)) {
+            Step::Skipped
         } else {
-            Step::Skip
+            Step::Run
         }
     })
 }
@@ -99,32 +121,51 @@ pub fn runs_on(chat: &Chat, day: NaiveDate) -> bool {
         if local_day(t) > day {
             Step::Stop
         } else {
-            Step::Keep
+            Step::Run
         }
     });
-    found.first().is_some_and(|t| local_day(*t) == day)
+    found.first().is_some_and(|s| local_day(s.start) == day)
 }
 
 /// What [`scheduled`] does with a start.
 enum Step {
-    Keep,
-    Skip,
+    /// A run: kept, and counted towards `n`.
+    Run,
+    /// Kept as a skipped slot, not counted.
+    Skipped,
+    /// Left out.
+    Pass,
+    /// Left out, and nothing after it runs.
     Stop,
 }
 
-/// Up to `n` starts strictly after `after`, as `step` decides.
+impl Step {
+    fn slot(&self, start: DateTime<Utc>) -> Option<Slot> {
+        match self {
+            Step::Run => Some(Slot {
+                start,
+                skipped: false,
+            }),
+            Step::Skipped => Some(Slot {
+                start,
+                skipped: true,
+            }),
+            Step::Pass | Step::Stop => None,
+        }
+    }
+}
+
+/// Up to `n` runs strictly after `after`, as `step` decides, with the
+/// skipped slots before the last of them.
 fn scheduled(
     chat: &Chat,
     after: DateTime<Utc>,
     n: usize,
     step: impl Fn(DateTime<Utc>) -> Step,
-) -> Vec<DateTime<Utc>> {
+) -> Vec<Slot> {
     let schedule = match &chat.timing().when() {
         When::Once(start) if *start > after && n > 0 => {
-            return match step(*start) {
-                Step::Keep => vec![*start],
-                Step::Skip | Step::Stop => Vec::new(),
-            }
+            return step(*start).slot(*start).into_iter().collect();
         }
         When::Once(_) => return Vec::new(),
         When::Recurring { schedule, .. } => schedule,
@@ -134,13 +175,14 @@ fn scheduled(
     // meets a gap or an overlap; `resolve` maps each to the real instant.
     // Start a little early: a shifted gap time may land after `after`.
     let local = after.with_timezone(&tz).naive_local() - TimeDelta::hours(3);
-    let mut out: Vec<DateTime<Utc>> = Vec::with_capacity(n.min(1024));
+    let mut out: Vec<Slot> = Vec::with_capacity(n.min(1024));
+    let mut runs = 0;
     let mut last: Option<DateTime<Utc>> = None;
     for wall in schedule
         .after(&Utc.from_utc_datetime(&local))
         .take(n + 20_000)
     {
-        if out.len() >= n {
+        if runs >= n {
             break;
         }
         let Some(instant) = resolve(tz, wall.naive_utc()) else {
@@ -151,11 +193,12 @@ fn scheduled(
             continue;
         }
         last = Some(instant);
-        match step(instant) {
-            Step::Keep => out.push(instant),
-            Step::Skip => {}
-            Step::Stop => break,
+        let step = step(instant);
+        if matches!(step, Step::Stop) {
+            break;
         }
+        runs += usize::from(matches!(step, Step::Run));
+        out.extend(step.slot(instant));
     }
     out
 }

@@ -424,3 +424,66 @@ fn a_runs_plan_carries_each_posts_body_key_and_image_and_wakes_for_the_first_rem
         format!("hashchat:{}:{}-summary-1", chat.id(), start.timestamp())
     );
 }
+
+/// A weekly chat on Thursdays 20:00 in `zone` with `skip_dates: [dates]`.
+fn skipping(zone: &str, dates: &str) -> Chat {
+    Chat::from_yaml(&format!(
+        "id: a\nhashtag: A\nschedule: \"0 20 * * 4\"\ntimezone: {zone}\nquestions: [Q?]\nskip_dates: [{dates}]"
+    ))
+    .expect("valid chat")
+}
+
+#[test]
+fn skip_dates_take_runs_out_of_the_schedule_days_and_ranges_alike() {
+    let chat = skipping(
+        "Europe/London",
+        "\"2026-12-24\", \"2026-12-30..2027-01-08\"",
+    );
+    let got = next_starts(&chat, utc("2026-12-20T00:00:00Z"), 2);
+    // 24 Dec alone, then 31 Dec and 7 Jan inside the range.
+    assert_eq!(
+        got,
+        [utc("2027-01-14T20:00:00Z"), utc("2027-01-21T20:00:00Z")]
+    );
+    let slots = next_slots(&chat, utc("2026-12-20T00:00:00Z"), 2);
+    let shown: Vec<(String, bool)> = slots
+        .iter()
+        .map(|s| (s.start.format("%m-%d").to_string(), s.skipped))
+        .collect();
+    let expected = [
+        ("12-24", true),
+        ("12-31", true),
+        ("01-07", true),
+        ("01-14", false),
+        ("01-21", false),
+    ];
+    assert_eq!(shown, expected.map(|(d, s)| (d.to_string(), s)));
+}
+
+#[test]
+fn a_skip_date_is_a_day_in_the_chats_zone_not_in_utc() {
+    // 20:00 in Los Angeles on Thursday 3 Dec is 04:00 UTC on Friday 4 Dec.
+    let chat = skipping("America/Los_Angeles", "\"2026-12-03\"");
+    let got = next_starts(&chat, utc("2026-11-30T00:00:00Z"), 1);
+    assert_eq!(got, [utc("2026-12-11T04:00:00Z")]);
+    let utc_day = skipping("America/Los_Angeles", "\"2026-12-04\"");
+    let got = next_starts(&utc_day, utc("2026-11-30T00:00:00Z"), 1);
+    assert_eq!(got, [utc("2026-12-04T04:00:00Z")]);
+}
+
+#[test]
+fn a_one_off_chat_on_a_skip_date_does_not_run() {
+    let chat = Chat::from_yaml(
+        "id: a\nhashtag: A\nstart: \"2026-12-24T20:00:00Z\"\nquestions: [Q?]\nskip_dates: [\"2026-12-24\"]",
+    )
+    .expect("valid chat");
+    assert!(next_starts(&chat, utc("2026-12-01T00:00:00Z"), 1).is_empty());
+    let slots = next_slots(&chat, utc("2026-12-01T00:00:00Z"), 1);
+    assert_eq!(
+        slots,
+        [Slot {
+            start: utc("2026-12-24T20:00:00Z"),
+            skipped: true
+        }]
+    );
+}

@@ -181,6 +181,23 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Every run called off by a moderator planned to start after `after`,
+    /// as (chat id, planned start): calendars show them as cancelled.
+    pub async fn cancelled_runs(
+        &self,
+        after: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<(String, DateTime<Utc>)>> {
+        let rows: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT chat_id, planned_start FROM runs
+             WHERE cancelled_by IS NOT NULL AND planned_start > ?
+             ORDER BY planned_start",
+        )
+        .bind(after)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows)
+    }
+
     /// Calls off a run that was opened (for its reminders) but has not
     /// started: it is marked cancelled and its unsent posts skipped.
     pub async fn cancel_open_run(

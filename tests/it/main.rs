@@ -2,6 +2,7 @@
 //! server and against the independent `mastodon-mock` server, plus CLI tests.
 
 mod browser;
+mod calendar;
 mod cli;
 mod config;
 mod downtime;
@@ -18,3 +19,4 @@ mod reliability;
 mod run_fake;
 mod season;
 mod steer;
+mod venv;

@@ -300,75 +300,11 @@ fn executable() -> Result<PathBuf, String> {
     static EXE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     EXE.get_or_init(|| match std::env::var_os("HASHCHAT_MASTODON_MOCK") {
         Some(path) => Ok(PathBuf::from(path)),
-        None => install(&Path::new(env!("CARGO_MANIFEST_DIR")).join("target/mastodon-mock-venv")),
+        None => {
+            let constraints = Path::new(FIXTURES).join("constraints.txt");
+            crate::venv::install("mastodon-mock-venv", "mastodon-mock", VERSION, &constraints)
+                .map(|venv| venv.join("bin/mastodon_mock"))
+        }
     })
     .clone()
-}
-
-/// Creates the venv unless a finished install is marked there. The file lock serialises test
-/// processes (nextest, several `cargo test`s); the marker, written last, means a half-made venv
-/// from an interrupted install is rebuilt rather than trusted.
-fn install(venv: &Path) -> Result<PathBuf, String> {
-    let exe = venv.join("bin/mastodon_mock");
-    let marker = venv.join(format!(".installed-mastodon-mock-{VERSION}"));
-    if marker.exists() {
-        return Ok(exe);
-    }
-    let parent = venv.parent().expect("venv has a parent");
-    fs::create_dir_all(parent).map_err(|err| format!("create {}: {err}", parent.display()))?;
-    let lock_path = venv.with_extension("lock");
-    let lock = File::create(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
-    lock_exclusive(&lock).map_err(|err| format!("lock {}: {err}", lock_path.display()))?;
-    if marker.exists() {
-        return Ok(exe); // another process finished the install while we waited
-    }
-    if venv.exists() {
-        fs::remove_dir_all(venv).map_err(|err| format!("remove {}: {err}", venv.display()))?;
-    }
-    let hint = "python3 with the venv module is needed (Debian: apt-get install python3-venv)";
-    run(
-        Command::new("python3").arg("-m").arg("venv").arg(venv),
-        hint,
-    )?;
-    let pip = venv.join("bin/pip");
-    let constraints = Path::new(FIXTURES).join("constraints.txt");
-    let mut install = Command::new(pip);
-    install.args([
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--constraint",
-    ]);
-    install
-        .arg(constraints)
-        .arg(format!("mastodon-mock=={VERSION}"));
-    run(
-        &mut install,
-        "pip needs to reach PyPI (or set HASHCHAT_MASTODON_MOCK)",
-    )?;
-    fs::write(&marker, "").map_err(|err| format!("write {}: {err}", marker.display()))?;
-    Ok(exe)
-}
-
-/// Blocks until no other process holds the lock (released when `file` is dropped).
-// `File::lock` is stable since Rust 1.89, above the crate's rust-version (1.85); only the
-// tests need it.
-#[allow(clippy::incompatible_msrv)]
-fn lock_exclusive(file: &File) -> std::io::Result<()> {
-    file.lock()
-}
-
-fn run(command: &mut Command, hint: &str) -> Result<(), String> {
-    let output = command
-        .output()
-        .map_err(|err| format!("cannot run {command:?}: {err}\nhint: {hint}"))?;
-    if output.status.success() {
-        return Ok(());
-    }
-    Err(format!(
-        "{command:?} failed ({}):\n{}{}\nhint: {hint}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    ))
 }

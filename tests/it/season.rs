@@ -1,5 +1,6 @@
 //! A season of chats, against the fake server: reminders before the start,
-//! a dated session's questions on its date, and accounts that never count.
+//! a dated session's questions on its date, no run on a skip date, and accounts that never
+//! count.
 
 use hashchat::clock::Clock;
 use hashchat::network::html_to_text;
@@ -290,4 +291,17 @@ async fn with_recap_post_the_bot_posts_a_summary_with_the_recap_link_when_the_ru
         "Thank you for joining #1QEdChat! 1 participant, 1 answer.\nQ1: 1 answer\nQ2: 0 answers\n\
          Q3: 0 answers\nThe recap: https://school.example/recaps/2026-12-03.html"
     );
+}
+
+#[tokio::test]
+async fn a_chat_on_a_skip_date_does_not_run() {
+    let mut app = TestApp::new().await;
+    // A one-off chat on 3 December, a holiday: nothing is left to run, so the daemon ends at
+    // once (without the skip it would wait for 20:00, and `within` would give up).
+    app.set_chat(&[("skip_dates", "[\"2026-12-03\"]")]);
+    let (daemon, _) = app.spawn_once();
+    assert_all_ok(&within("the daemon to end", daemon).await.unwrap());
+    assert!(texts(&app).is_empty());
+    let runs = app.store.recent_runs(app.chat.id(), 10).await.unwrap();
+    assert!(runs.is_empty(), "{runs:?}");
 }

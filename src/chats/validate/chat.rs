@@ -65,6 +65,12 @@ impl Validator<'_> {
         );
         let reminders = reminders.and_then(|r| self.distinct_reminders(path, c, r));
         let reminder_text = key!(reminder_text, text("reminder_text"));
+        let skip_dates = self.list(
+            path,
+            "skip_dates",
+            c.skip_dates.as_deref(),
+            values::skip_dates,
+        );
         let ignore = self.list(path, "ignore", c.ignore.as_deref(), values::ignore_rule);
         let exclude = self.list(path, "exclude", c.exclude.as_deref(), values::excluded);
         let language = key!(language, values::language);
@@ -98,6 +104,7 @@ impl Validator<'_> {
                 reminders: reminders?,
                 sessions: sessions?,
                 require_session: flag(c.require_session, "require_session")?,
+                skip_dates: skip_dates?,
             },
             content: Content {
                 hashtag: hashtag.required()?,

@@ -1,4 +1,4 @@
-//! Lists of values in a chat (reminders, ignore, exclude), each item
+//! Lists of values in a chat (reminders, ignore, exclude, skip_dates), each item
 //! checked on its own, and reminders that repeat. Their `{placeholders}`
 //! are checked by `commands::check`.
 
@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::{Problem, Validator};
 use crate::chats::diagnostics::Diagnostic;
+use crate::chats::locate::join;
 use crate::chats::raw::RawChat;
 
 impl Validator<'_> {
@@ -24,9 +25,14 @@ impl Validator<'_> {
                 Ok(v) => out.push(v),
                 Err(p) => {
                     ok = false;
-                    self.report(&format!("{path}.{key}[{i}]"), p);
+                    self.report(&format!("{}[{i}]", join(path, key)), p);
                 }
             }
+        }
+        if !ok {
+            // A top-level list reported here is not inherited, nor
+            // reported again for each chat (see `Inherited`).
+            self.bad.insert(join(path, key));
         }
         ok.then_some(out)
     }

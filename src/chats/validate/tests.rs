@@ -283,3 +283,23 @@ fn a_top_level_value_is_inherited_unless_the_chat_sets_its_own() {
     assert_eq!(b.account().max_characters(), 300);
     assert_eq!(b.account().server().as_str(), "https://a.example/");
 }
+
+#[test]
+fn skip_dates_are_days_or_ranges_inherited_from_the_top_unless_a_chat_sets_its_own() {
+    let source = "server: https://mastodon.example\nskip_dates: [2026-12-24, \" 2026-12-28..2027-01-03 \"]\nchats:\n  - id: a\n    hashtag: A\n    schedule: \"0 20 * * 4\"\n    questions: [One?]\n  - id: b\n    hashtag: B\n    schedule: \"0 20 * * 4\"\n    questions: [One?]\n    skip_dates: [2026-12-31]\n";
+    let config = parse(Path::new("chats.yaml"), source).expect("valid");
+    let shown = |id: &str| -> Vec<String> {
+        let chat = config.chat(id).expect("chat");
+        chat.timing()
+            .skip_dates()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(shown("a"), ["2026-12-24", "2026-12-28..2027-01-03"]);
+    assert_eq!(shown("b"), ["2026-12-31"]);
+    let a = config.chat("a").expect("chat");
+    let day = |s: &str| s.parse::<chrono::NaiveDate>().expect("date");
+    assert!(a.timing().skips(day("2026-12-28")) && a.timing().skips(day("2027-01-03")));
+    assert!(!a.timing().skips(day("2027-01-04")) && !a.timing().skips(day("2026-12-25")));
+}

@@ -9,7 +9,7 @@ use url::Url;
 
 use super::Problem;
 use crate::chats::suggest::suggest;
-use crate::chats::{Hashtag, IgnoreRule, Platform, Visibility, When};
+use crate::chats::{Hashtag, IgnoreRule, Platform, SkipDates, Visibility, When};
 
 /// The longest run, and so the longest single duration, accepted.
 pub const MONTH: Duration = Duration::from_secs(31 * 24 * 3600);
@@ -220,6 +220,40 @@ pub fn date(s: &str) -> Result<chrono::NaiveDate, Problem> {
         ))
         .hint("write year-month-day; the day is read in the chat's time zone")
     })
+}
+
+/// An entry of `skip_dates`: `2026-12-24`, or `2026-12-21..2027-01-04`
+/// (both days included).
+pub fn skip_dates(s: &str) -> Result<SkipDates, Problem> {
+    const HINT: &str = "write a day as year-month-day (`2026-12-24`) or a range `2026-12-21..2027-01-04` (both days skipped); days are read in the chat's time zone";
+    let text = s.trim();
+    let day = |d: &str| chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok();
+    let (first, last) = match text.split_once("..") {
+        Some((a, b)) => (day(a), day(b)),
+        None => (day(text), day(text)),
+    };
+    let (Some(first), Some(last)) = (first, last) else {
+        let what = if text.contains("..") {
+            "a range of days like `2026-12-21..2027-01-04`"
+        } else {
+            "a day like `2026-12-24`"
+        };
+        return Err(Problem::new(format!("`{text}` is not {what}")).hint(HINT));
+    };
+    if last < first {
+        return Err(
+            Problem::new(format!("the range `{text}` ends before it starts"))
+                .hint("write the earlier day first: `2026-12-21..2027-01-04`"),
+        );
+    }
+    if (last - first).num_days() > 366 {
+        return Err(
+            Problem::new(format!("the range `{text}` is longer than a year")).hint(
+                "check the years; to end a chat for good, remove it or use `require_session: true`",
+            ),
+        );
+    }
+    Ok(SkipDates { first, last })
 }
 
 /// A guest host's handle.

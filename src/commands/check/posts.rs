@@ -20,6 +20,7 @@ pub fn check(draft: &mut Draft) {
         checker.lengths(&placed.path, &placed.chat);
         checker.placeholders(&placed.path, &placed.chat);
         checker.session_dates(&placed.path, &placed.chat);
+        checker.skip_dates(&placed.path, &placed.chat);
     }
 }
 
