@@ -17,4 +17,5 @@ mod recap_golden;
 mod reliability;
 mod run_fake;
 mod season;
+mod snac;
 mod steer;
