@@ -40,7 +40,7 @@ async fn a_whole_chat_on_a_real_snac2_is_live_without_streaming() {
         // Straight to stderr: the test harness would hide an eprintln! of a passing test.
         let _ = writeln!(
             std::io::stderr(),
-            "snac::a_whole_chat_on_a_real_snac2_is_live_without_streaming: not run; set HASHCHAT_SNAC to a built snac2 binary to run it (README, \"Server kinds\")"
+            "snac::a_whole_chat_on_a_real_snac2_is_live_without_streaming: not run; set HASHCHAT_SNAC to a built snac2 binary to run it (README, \"Run the whole test suite\")"
         );
         return;
     };
