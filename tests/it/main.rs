@@ -17,5 +17,6 @@ mod recap_golden;
 mod reliability;
 mod run_fake;
 mod season;
+mod server_kinds;
 mod snac;
 mod steer;
