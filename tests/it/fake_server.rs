@@ -117,6 +117,16 @@ pub struct World {
     pub moved: HashMap<u64, u64>,
     /// Every streaming path answers 404, as on snac2 and Friendica.
     pub no_streaming: bool,
+    /// A hashtag stream is refused with 400 "stream type not allowed"
+    /// (user streams open), as on GoToSocial versions without them.
+    pub refuse_hashtag_streams: bool,
+    /// A hashtag stream carries every public status, whatever its tags:
+    /// megalodon's Firefish (Misskey) flavour ignores the tag it is given.
+    pub tag_streams_carry_everything: bool,
+    /// Where the instance info says streams live, when set: another
+    /// listener of this server, named by another host and port (Akkoma
+    /// and Pleroma give their own `urls.streaming_api`).
+    pub streaming_api: Option<String>,
     next_sub: u64,
 }
 
@@ -204,6 +214,9 @@ impl FakeServer {
             reid_on_edit: false,
             moved: HashMap::new(),
             no_streaming: false,
+            refuse_hashtag_streams: false,
+            tag_streams_carry_everything: false,
+            streaming_api: None,
             next_sub: 0,
         };
         for (name, bot) in [("chatbot", true), ("alice", false), ("bob", false)] {
@@ -302,6 +315,39 @@ impl FakeServer {
     /// off, every streaming path answers 404, as snac2 and Friendica do.
     pub fn set_streaming(&self, on: bool) {
         self.shared.change(|w| w.no_streaming = !on);
+    }
+
+    /// Refuses hashtag streams with 400 (see
+    /// [`World::refuse_hashtag_streams`]).
+    pub fn refuse_hashtag_streams(&self) {
+        self.shared.change(|w| w.refuse_hashtag_streams = true);
+    }
+
+    /// Hashtag streams carry every public status (see
+    /// [`World::tag_streams_carry_everything`]).
+    pub fn carry_everything_on_tag_streams(&self) {
+        self.shared
+            .change(|w| w.tag_streams_carry_everything = true);
+    }
+
+    /// Serves streams from a second listener and advertises it as
+    /// `ws://localhost:PORT` (another host name and port) in the instance
+    /// info; the usual streaming path here answers 404. Returns the port.
+    pub async fn serve_streams_on_another_port(&self) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let app = routes::routes(self.shared.clone());
+        // Ends with the test's runtime, like the main listener's task.
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .await
+                .expect("streaming listener");
+        });
+        self.shared
+            .change(|w| w.streaming_api = Some(format!("ws://localhost:{port}")));
+        port
     }
 
     /// Nodeinfo names this software and version.
@@ -518,11 +564,9 @@ impl Shared {
         } else {
             self.status_json(w, id).to_string()
         };
-        for sub in w
-            .streams
-            .iter()
-            .filter(|sub| sub.user.is_none() && s.tags.contains(&sub.tag))
-        {
+        for sub in w.streams.iter().filter(|sub| {
+            sub.user.is_none() && (w.tag_streams_carry_everything || s.tags.contains(&sub.tag))
+        }) {
             let frame = json!({"stream": ["hashtag", sub.tag], "event": event, "payload": payload});
             _ = sub
                 .tx

@@ -18,5 +18,7 @@ mod recap_golden;
 mod reliability;
 mod run_fake;
 mod season;
+mod server_kinds;
+mod snac;
 mod steer;
 mod venv;

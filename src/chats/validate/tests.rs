@@ -208,6 +208,46 @@ fn ignore_rules_match_accounts_domains_and_subdomains_ignoring_case() {
     }
 }
 
+/// snac2 names itself `host:port` (`localhost:8001`): handles took such
+/// domains, `ignore:` rejected them.
+#[test]
+fn ignore_rules_take_host_port_domains_as_handles_do() {
+    let source = format!(
+        "{CHAT}    ignore: [\"localhost:8001\", \"@spam@127.0.0.1:8002\", \"*.example.org:8003\"]\n"
+    );
+    let config = parse(Path::new("chats.yaml"), &source).expect("valid");
+    let chat = &config.chats[0];
+    let cases = [
+        ("anyone@localhost:8001", true),
+        ("anyone@localhost:8002", false),
+        ("anyone@localhost", false),
+        ("spam@127.0.0.1:8002", true),
+        ("other@127.0.0.1:8002", false),
+        ("x@a.example.org:8003", true),
+        ("x@example.org:8003", true),
+        ("x@example.org", false),
+    ];
+    for (handle, ignored) in cases {
+        assert_eq!(chat.ignores(handle), ignored, "{handle}");
+    }
+    for bad in [
+        "localhost:0",
+        "localhost:99999",
+        "host:port",
+        "spam",
+        "a..b",
+    ] {
+        let source = format!("{CHAT}    ignore: [\"{bad}\"]\n");
+        let err = parse(Path::new("chats.yaml"), &source)
+            .expect_err(bad)
+            .to_string();
+        assert!(
+            err.contains("neither an account nor a domain"),
+            "{bad}: {err}"
+        );
+    }
+}
+
 #[test]
 fn new_keys_get_their_defaults_and_reminders_may_not_repeat() {
     let config = parse(Path::new("chats.yaml"), CHAT).expect("valid");

@@ -297,12 +297,9 @@ pub fn ignore_rule(s: &str) -> Result<IgnoreRule, Problem> {
         None => (false, text.trim_start_matches('@')),
     };
     let domain = domain.to_lowercase();
-    let valid = domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && domain
-            .chars()
-            .all(|c| c.is_alphanumeric() || ".-".contains(c));
+    // A bare word (`spam`, `@alice`) is more likely an account without its
+    // domain than a single-label server, unless it names a port.
+    let valid = is_domain(&domain) && (domain.contains('.') || domain.contains(':'));
     if !valid {
         let hint = if text.starts_with('@') {
             "an account needs its domain too: `@user@domain`"

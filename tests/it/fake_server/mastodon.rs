@@ -17,6 +17,9 @@ impl Shared {
         if w.streaming_advertised_as_tls {
             streaming = self.base.replacen("http", "wss", 1);
         }
+        if let Some(elsewhere) = &w.streaming_api {
+            streaming.clone_from(elsewhere);
+        }
         json!({
             "uri": uri, "title": "Fake", "description": "", "email": "admin@fake.example", "version": "4.3.0",
             "urls": {"streaming_api": streaming}, "thumbnail": null,

@@ -435,6 +435,25 @@ async fn streaming(
     if shared.world().no_streaming {
         return not_found();
     }
+    if let Some(elsewhere) = shared.world().streaming_api.clone() {
+        // Only the advertised listener streams (its requests name its port).
+        let port = elsewhere.rsplit(':').next().unwrap_or_default();
+        let host = headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        if !host.ends_with(&format!(":{port}")) {
+            return not_found();
+        }
+    }
+    let hashtag = q.get("stream").is_some_and(|s| s.starts_with("hashtag"));
+    if hashtag && shared.world().refuse_hashtag_streams {
+        return (
+            StatusCode::BAD_REQUEST,
+            error_body("stream type not allowed"),
+        )
+            .into_response();
+    }
     let token = q.get("access_token").map(String::as_str);
     let Some(account) = shared.world().by_token(&headers, token) else {
         return unauthorized();
