@@ -1,12 +1,14 @@
 //! The one integration-test binary: whole runs against an in-process fake
 //! server and against the independent `mastodon-mock` server, plus CLI tests.
 
+mod bluesky;
 mod browser;
 mod cli;
 mod config;
 mod downtime;
 mod e2e;
 mod edited_ids;
+mod fake_bluesky;
 mod fake_server;
 mod helpers;
 mod login;
