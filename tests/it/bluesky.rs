@@ -184,6 +184,9 @@ async fn many_calls_log_in_once_and_an_expired_token_is_refreshed_with_no_body()
         .publish(&post("Q7", 7, None))
         .await
         .unwrap();
+    // Nor does one that lost the tokens: it is refused before asking the server.
+    let err = fresh(&fake).did().await.unwrap_err();
+    assert!(err.to_string().contains("already logged"), "{err}");
 
     let world = fake.world();
     assert_eq!((world.logins, world.refreshes), (1, 1));

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use url::Url;
 
-use super::session::{claim_login, AppPassword, Session, SessionStore};
+use super::session::{claim_login, release_login, AppPassword, Session, SessionStore};
 use crate::network::error::{from_reqwest, from_status, parse_reset, DEFAULT_RETRY_AFTER};
 use crate::network::{retry, Backoff, NetError};
 
@@ -129,8 +129,17 @@ impl BlueskyClient {
             .http
             .post(self.pds_url("com.atproto.server.createSession")?)
             .json(&body);
-        // Not retried: a login that failed on its way back may have counted.
-        let session: Session = decode(send(request).await?)?;
+        // Not retried here: the caller's next call tries again, and only a
+        // login the server never saw gives its claim back.
+        let session: Session = match send(request).await {
+            Ok(body) => decode(body)?,
+            Err(err) => {
+                if matches!(err, NetError::Transport(_) | NetError::Timeout(_)) {
+                    release_login(self.account.pds.as_str(), &self.account.identifier);
+                }
+                return Err(err);
+            }
+        };
         self.store.save(&session).await.map_err(store_error)?;
         Ok(session)
     }

@@ -168,11 +168,19 @@ impl SessionStore for FileSessionStore {
 /// Records that this process logs `identifier` in on `pds`; `false` when it
 /// already has once, so the caller must not log in again.
 pub(super) fn claim_login(pds: &str, identifier: &str) -> bool {
+    logins(|set| set.insert((pds.to_string(), identifier.to_lowercase())))
+}
+
+/// Gives the claim back: the login never reached the server (down, or
+/// the connection failed), so it cannot have counted against the limits.
+pub(super) fn release_login(pds: &str, identifier: &str) {
+    logins(|set| set.remove(&(pds.to_string(), identifier.to_lowercase())));
+}
+
+fn logins<T>(f: impl FnOnce(&mut HashSet<(String, String)>) -> T) -> T {
     static LOGGED_IN: Mutex<Option<HashSet<(String, String)>>> = Mutex::new(None);
     let mut logged_in = LOGGED_IN.lock().unwrap_or_else(|p| p.into_inner());
-    logged_in
-        .get_or_insert_with(HashSet::new)
-        .insert((pds.to_string(), identifier.to_lowercase()))
+    f(logged_in.get_or_insert_with(HashSet::new))
 }
 
 #[cfg(test)]
@@ -204,6 +212,8 @@ mod tests {
     fn an_account_is_claimed_once_per_server() {
         assert!(claim_login("http://pds.claim.test", "Bot.test"));
         assert!(!claim_login("http://pds.claim.test", "bot.test"));
+        assert!(claim_login("http://other.claim.test", "bot.test"));
+        release_login("http://other.claim.test", "bot.test");
         assert!(claim_login("http://other.claim.test", "bot.test"));
     }
 }
