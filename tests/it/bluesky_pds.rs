@@ -260,6 +260,9 @@ impl Pds {
     }
 }
 
+/// A valid 1×1 PNG: the PDS sniffs an upload's type from its bytes.
+const PNG_1X1: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90\x77\x53\xde\x00\x00\x00\x0c\x49\x44\x41\x54\x78\x9c\x63\xf8\xdf\xc0\x00\x00\x04\x01\x01\x80\xc5\x2a\x18\x5d\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
+
 fn start() -> DateTime<Utc> {
     "2026-12-07T20:00:00Z".parse().unwrap()
 }
@@ -300,10 +303,15 @@ async fn a_question_thread_with_facets_posts_to_the_real_pds_and_reads_back() {
         created_at: start(),
     };
 
-    let intro = bot
-        .publish(&new("Willkommen 👋 zum #EduSkyChat!", 0, None))
-        .await
-        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("intro.png");
+    fs::write(&png, PNG_1X1).unwrap();
+    let image = bot.upload_image(&png, "One orange pixel").await.unwrap();
+    let mut intro_post = new("Willkommen 👋 zum #EduSkyChat!", 0, None);
+    intro_post.images = vec![image];
+    // The refresh the real PDS takes is a POST without any body.
+    bot.renew_now().await.unwrap();
+    let intro = bot.publish(&intro_post).await.unwrap();
     let q1_text = "Q1 🎓 Was lernen Schüler·innen? #EduSkyChat @alice.test https://ex.test/ä";
     let q1_post = new(
         q1_text,
@@ -369,6 +377,14 @@ async fn a_question_thread_with_facets_posts_to_the_real_pds_and_reads_back() {
         json!({"uri": q1.uri, "cid": q1.cid})
     );
     assert_eq!(q2_read.uri, q2.uri);
+    let intro_read = bot
+        .get_record(&bot_did, POST, &record_key("eduskychat", start(), 0))
+        .await
+        .unwrap()
+        .unwrap();
+    let image = &intro_read.value["embed"]["images"][0];
+    assert_eq!(image["alt"], "One orange pixel");
+    assert_eq!(image["image"]["mimeType"], "image/png");
     let page = bot.list_records(POST, None).await.unwrap();
     assert_eq!(
         page.records.len(),

@@ -144,6 +144,13 @@ impl BlueskyClient {
         Ok(session)
     }
 
+    /// Renews the tokens now (e.g. to check stored ones at start-up)
+    /// instead of on the first `ExpiredToken`.
+    pub async fn renew_now(&self) -> Result<(), NetError> {
+        let session = self.session().await?;
+        self.renew(&session).await.map(drop)
+    }
+
     /// Trades the refresh token for new tokens: a POST with no body at all
     /// (the PDS rejects `{}`); logs in again only when the refresh token
     /// itself is no longer accepted.
