@@ -307,6 +307,9 @@ impl Jetstream {
             Ok(frame) => frame,
             Err(err) => {
                 tracing::debug!(error = %err, "skipping a Jetstream frame that does not decode");
+                if let Some(time_us) = time_us_of(raw) {
+                    self.advance(time_us);
+                }
                 return None;
             }
         };
@@ -434,6 +437,14 @@ mod tests {
             Some(14),
             "dropped frames still advance the cursor"
         );
+        let malformed = create(
+            "did:plc:a",
+            "k9",
+            15,
+            json!({"text": 7, "x": "#EduSkyChat"}),
+        );
+        assert!(jet.accept(&malformed).is_none());
+        assert_eq!(jet.cursor(), Some(15), "so do frames that do not decode");
     }
 
     #[test]
