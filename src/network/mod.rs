@@ -5,6 +5,7 @@
 //! Nothing here knows about chats or runs.
 
 pub mod backoff;
+pub mod bluesky;
 pub mod budget;
 mod client;
 mod error;

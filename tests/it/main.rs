@@ -1,6 +1,8 @@
 //! The one integration-test binary: whole runs against an in-process fake
 //! server and against the independent `mastodon-mock` server, plus CLI tests.
 
+mod bluesky;
+mod bluesky_pds;
 mod browser;
 mod calendar;
 mod cli;
@@ -8,6 +10,7 @@ mod config;
 mod downtime;
 mod e2e;
 mod edited_ids;
+mod fake_bluesky;
 mod fake_server;
 mod helpers;
 mod login;

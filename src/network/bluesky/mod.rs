@@ -1,0 +1,25 @@
+//! Bluesky (AT Protocol): the bot account's session, posts with facets
+//! written exactly once to its repository, public thread reads from the
+//! appview, and answers from Jetstream.
+//!
+//! Owns everything Bluesky-specific on the wire and nothing about chats or
+//! runs: callers hand in texts, record keys and hashtags. The session's
+//! tokens only ever go to the account's own PDS (`client.rs`).
+
+mod client;
+pub mod facets;
+mod jetstream;
+mod record;
+mod repo;
+mod session;
+mod thread;
+
+pub use client::{Account, BlueskyClient, DEFAULT_APPVIEW, DEFAULT_PDS};
+pub use facets::{ByteSlice, Facet, Feature, MAX_GRAPHEMES};
+pub use jetstream::{Filter, JetEvent, JetPost, Jetstream, IDLE_LIMIT, REWIND};
+pub use record::{
+    images_embed, is_tid, record_key, AtUri, Image, PostRecord, ReplyRef, StrongRef, POST, PROFILE,
+};
+pub use repo::{NewPost, RecordPage, RecordView};
+pub use session::{AppPassword, FileSessionStore, MemorySessionStore, Session, SessionStore};
+pub use thread::ThreadPost;
