@@ -52,6 +52,7 @@ pub struct RawChat {
     pub max_characters: Option<u64>,
     pub recap_dir: Option<String>,
     pub late_limit: Option<String>,
+    pub also_watch: Option<Vec<String>>,
 }
 
 /// One entry of a chat's `sessions:`.
@@ -101,6 +102,7 @@ pub const SHARED: &[(&str, Kind)] = &[
     ("max_characters", Kind::Count),
     ("recap_dir", Kind::Text),
     ("late_limit", Kind::Text),
+    ("also_watch", Kind::TextList),
 ];
 
 pub const TOP_ONLY: &[(&str, Kind)] = &[("chats", Kind::Chats)];

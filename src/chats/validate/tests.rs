@@ -283,3 +283,53 @@ fn a_top_level_value_is_inherited_unless_the_chat_sets_its_own() {
     assert_eq!(b.account().max_characters(), 300);
     assert_eq!(b.account().server().as_str(), "https://a.example/");
 }
+
+#[test]
+fn also_watch_lists_other_instances_by_address_each_once() {
+    let cases = [
+        (
+            "    also_watch: [\"https://b.example\", \"http://localhost:8001\"]\n",
+            "",
+        ),
+        (
+            "    also_watch: [mastodon.social]\n",
+            "7:18 `also_watch` lists instances by address, not `mastodon.social`",
+        ),
+        (
+            "    also_watch: [\"@alice@b.example\"]\n",
+            "7:18 `also_watch` lists instances by address, not `@alice@b.example`",
+        ),
+        (
+            "    also_watch: [\"https://mastodon.example/\"]\n",
+            "7:18 `https://mastodon.example/` is the chat's own `server`",
+        ),
+        (
+            "    also_watch: [\"https://b.example\", \"https://b.example/\"]\n",
+            "7:39 `https://b.example/` is listed twice in `also_watch`",
+        ),
+        (
+            "    also_watch: https://b.example\n",
+            "7:17 `also_watch` should be a list, not text",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let source = format!("{CHAT}{extra}");
+        let expected: Vec<&str> = [expected].into_iter().filter(|e| !e.is_empty()).collect();
+        assert_eq!(messages(&source), expected, "for {extra:?}");
+    }
+}
+
+#[test]
+fn also_watch_is_inherited_from_the_top_level_and_empty_by_default() {
+    let config = parse(Path::new("chats.yaml"), CHAT).expect("valid");
+    assert!(config.chats[0].account().also_watch().is_empty());
+    let source = format!("also_watch: [\"https://b.example\"]\n{CHAT}");
+    let config = parse(Path::new("chats.yaml"), &source).expect("valid");
+    let watched: Vec<&str> = config.chats[0]
+        .account()
+        .also_watch()
+        .iter()
+        .map(|u| u.as_str())
+        .collect();
+    assert_eq!(watched, ["https://b.example/"]);
+}
