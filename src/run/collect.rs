@@ -357,7 +357,9 @@ impl Collector {
         let mut rechecked = 0;
         // Lazily: does the server still have the bot's own posts?
         let mut server_lost_data: Option<bool> = None;
-        for row in stored.iter().filter(|r| r.deleted_at.is_none()) {
+        // A watched instance's rows are re-read there, by its watcher.
+        let home = stored.iter().filter(|r| r.instance.is_none());
+        for row in home.filter(|r| r.deleted_at.is_none()) {
             // A tagged post's edits and deletes came on the stream; the
             // same rule as when it was judged, or a reply holding
             // `#1QEdChatter` would pass for tagged and never be checked.

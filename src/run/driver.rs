@@ -151,6 +151,7 @@ async fn run_window(
         closes: run.collect_until,
         bot_account_id: me.id.clone(),
         domain: instance.domain.clone(),
+        instance: None,
         ignore: Ignore {
             rules: chat.policy().ignore().to_vec(),
             account_ids: muted_and_blocked(daemon, social.as_ref()).await,
