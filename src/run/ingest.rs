@@ -46,6 +46,16 @@ pub struct Ignore {
     pub account_ids: std::collections::HashSet<String>,
 }
 
+impl RunWindow {
+    /// A status id of this window's server as the store keys it.
+    pub fn stored_id(&self, id: String) -> String {
+        match &self.instance {
+            Some(instance) => watched_key(instance, &id),
+            None => id,
+        }
+    }
+}
+
 impl Ignore {
     pub fn covers(&self, account_id: &str, handle: &str) -> bool {
         if self.account_ids.contains(account_id) {
@@ -118,7 +128,7 @@ pub fn judge(window: &RunWindow, posts: &RunPosts, status: Status) -> Judged {
             found.push(number);
         }
     }
-    let row = row(status, handle, text, window.instance.as_deref());
+    let row = row(status, handle, text, window);
     Judged::Kept(Box::new((row, found)))
 }
 
@@ -212,12 +222,9 @@ fn log_recorded(stored: &StoredStatus, answers: &[u32], outcome: Outcome) {
 
 /// The row stored for a kept status, taking the status apart rather than
 /// copying its content.
-fn row(status: Status, account: String, text: String, instance: Option<&str>) -> StoredStatus {
+fn row(status: Status, account: String, text: String, window: &RunWindow) -> StoredStatus {
     // An id of a watched instance, as stored: apart from the bot's server's.
-    let key = |id: String| match instance {
-        Some(instance) => watched_key(instance, &id),
-        None => id,
-    };
+    let key = |id: String| window.stored_id(id);
     // `Status::link`, by value.
     let url = status.url.unwrap_or_else(|| status.uri.clone());
     let status_id = key(status.id);
@@ -229,7 +236,7 @@ fn row(status: Status, account: String, text: String, instance: Option<&str>) ->
     };
     StoredStatus {
         status_id,
-        instance: instance.map(str::to_string),
+        instance: window.instance.clone(),
         uri,
         account_id: key(status.account.id),
         account,
