@@ -227,6 +227,67 @@ mod tests {
         }
     }
 
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    fn server() -> WatchedServer {
+        let url = url::Url::parse("http://b.example").unwrap();
+        WatchedServer::new(&url, Duration::from_secs(5)).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_headers_it_takes_a_tenth_of_mastodons_300_at_once_and_as_much_per_window() {
+        let server = server();
+        assert_eq!(server.budget.available(), 30);
+        let start = tokio::time::Instant::now();
+        for _ in 0..60 {
+            server.budget.acquire().await;
+        }
+        // 30 at once, 30 more refilled over the window: 60 = 20% of 300.
+        assert!(start.elapsed() <= LIMIT_WINDOW, "{:?}", start.elapsed());
+        assert!(start.elapsed() >= LIMIT_WINDOW - Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_announced_limit_sets_the_share_and_a_spent_one_waits_for_its_reset() {
+        let server = server();
+        server.observe(&headers(&[("x-ratelimit-limit", "100")]));
+        assert_eq!(server.budget.available(), 10, "a tenth of 100");
+        let reset = (chrono::Utc::now() + chrono::Duration::seconds(120)).to_rfc3339();
+        server.observe(&headers(&[
+            ("x-ratelimit-limit", "100"),
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", &reset),
+        ]));
+        let start = tokio::time::Instant::now();
+        server.budget.acquire().await;
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_secs(118) && waited <= Duration::from_secs(120),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_pauses_the_budget_and_is_not_retried_inside_the_read() {
+        let server = server();
+        let error = server.paced(NetError::RateLimited {
+            retry_after: Duration::from_secs(90),
+        });
+        assert!(
+            matches!(error, NetError::Server { status: 429, .. }),
+            "{error:?}"
+        );
+        let start = tokio::time::Instant::now();
+        server.budget.acquire().await;
+        assert_eq!(start.elapsed(), Duration::from_secs(90));
+    }
+
     #[test]
     fn a_stored_key_is_read_back_as_the_instances_own_id() {
         let url = url::Url::parse("http://localhost:8001").unwrap();

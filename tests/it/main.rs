@@ -18,3 +18,4 @@ mod reliability;
 mod run_fake;
 mod season;
 mod steer;
+mod watch;
