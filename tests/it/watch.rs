@@ -121,11 +121,18 @@ async fn answers_from_watched_instances_count_once_and_a_failing_instance_does_n
     let copy = b.post_as("alice", "A1: at home #1QEdChat", None, "public");
     assert_eq!(copy.uri, at_home.uri, "one post on two instances");
     let kept = b.post_as("bob", "A1: only on B #1QEdChat", None, "public");
+    // Another post at home under the same local id as bob's on B.
+    let same_id = app
+        .fake
+        .post_as("alice", "A2: also at home #1QEdChat", None, "public");
+    assert_eq!(same_id.id, kept.id, "ids of two instances collide");
     let gone = b.post_as("bob", "A2: deleted on B later #1QEdChat", None, "public");
-    let reads = b.requests().len();
+    let b_name = format!("127.0.0.1:{}", b.port());
+    let kept_key = format!("{b_name}/{}", kept.id);
     next_poll(&app);
+    // Recorded live, before Q2.
+    crate::reliability::recorded(&app, &kept_key).await;
     tag_reads(&b, 2).await;
-    assert!(b.requests().len() > reads);
 
     // After the last poll: an edit and a delete on B.
     app.advance_to_post(2).await;
@@ -134,7 +141,6 @@ async fn answers_from_watched_instances_count_once_and_a_failing_instance_does_n
     app.finish_run(daemon, 3).await;
 
     let rows = app.store.statuses(app.run_id().await).await.unwrap();
-    let b_name = format!("127.0.0.1:{}", b.port());
     let answers: Vec<(&str, Option<&str>, &str, Vec<u32>)> = live(&rows)
         .iter()
         .map(|r| {
@@ -147,11 +153,11 @@ async fn answers_from_watched_instances_count_once_and_a_failing_instance_does_n
             )
         })
         .collect();
-    let kept_key = format!("{b_name}/{}", kept.id);
     assert_eq!(
         answers,
         [
             ("alice@fake.example", None, at_home.id.as_str(), vec![1]),
+            ("alice@fake.example", None, same_id.id.as_str(), vec![2]),
             (
                 "bob@b.example",
                 Some(b_name.as_str()),
