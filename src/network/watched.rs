@@ -105,9 +105,14 @@ impl WatchedServer {
 
     /// A throttled answer pauses the budget for the wait it names and is
     /// reported as a plain failure: the next read waits, nothing retries in
-    /// a loop (and logs) inside one read.
+    /// a loop (and logs) inside one read. A 401/403 refuses anonymous
+    /// readers, not a token (none is sent).
     fn paced(&self, error: NetError) -> NetError {
         match error {
+            NetError::Unauthorized { status, message } => NetError::Rejected {
+                status,
+                message: format!("closed to anonymous readers: {message}"),
+            },
             NetError::RateLimited { retry_after } => {
                 self.budget.pause_for(retry_after);
                 NetError::Server {

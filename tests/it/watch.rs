@@ -188,3 +188,186 @@ async fn answers_from_watched_instances_count_once_and_a_failing_instance_does_n
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Several mastodon-mock instances side by side, each its own process and in-memory database: the
+// bot on A, alice answering on B (which A never sees), one instance answering 503, one 401, one
+// down. mastodon-mock cannot federate, so the post present on two instances under one `uri` is
+// the in-process case above.
+
+mod mock {
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    use serde_json::{json, Value};
+
+    use crate::mock_server::{MockServer, ALICE_TOKEN, BOB_TOKEN, BOT_TOKEN};
+
+    const TAG: &str = "WatchChat";
+
+    /// Every request to the tag timeline of `server` answers `status`.
+    async fn always(server: &MockServer, status: u16) {
+        let path = format!("/api/v1/timelines/tag/{TAG}");
+        let rule = json!({"match": {"methods": ["GET"], "path": path},
+                          "effect": {"type": "status", "status": status}});
+        server.fault(rule).await;
+    }
+
+    fn chats_yaml(home: &str, watched: &[String]) -> String {
+        let start = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let watched: Vec<String> = watched.iter().map(|w| format!("\"{w}\"")).collect();
+        format!(
+            "server: {home}\ntoken_env: HASHCHAT_TOKEN\ntimezone: UTC\n\
+             also_watch: [{}]\n\
+             chats:\n  - id: w\n    hashtag: {TAG}\n    start: \"{start}\"\n    \
+             first_question_after: 2s\n    question_interval: 3s\n    \
+             questions: [\"One?\", \"Two?\"]\n    collect_after: 3s\n",
+            watched.join(", ")
+        )
+    }
+
+    fn hashchat(dir: &std::path::Path) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hashchat"));
+        command
+            .current_dir(dir)
+            .arg("--config")
+            .arg(dir.join("chats.yaml"))
+            .arg("--db")
+            .arg(dir.join("h.db"))
+            .env("HASHCHAT_TOKEN", BOT_TOKEN)
+            .env_remove("HASHCHAT_CONFIG")
+            .env_remove("HASHCHAT_DB");
+        command
+    }
+
+    /// Waits (for an external process, bounded) until the bot has posted Q1 on `home`.
+    async fn wait_for_q1(home: &MockServer, bot: &mut tokio::process::Child) {
+        for _ in 0..600 {
+            assert!(bot.try_wait().unwrap().is_none(), "hashchat exited early");
+            let posted = home.statuses_by("chatbot").await;
+            if posted
+                .iter()
+                .any(|s| s["content"].as_str().unwrap_or("").contains("Q1"))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("Q1 was never posted");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_chat_on_a_records_answers_from_b_once_and_warns_once_per_failing_instance() {
+        let (home, b, unavailable, refusing) = tokio::join!(
+            MockServer::start(),
+            MockServer::start(),
+            MockServer::start(),
+            MockServer::start()
+        );
+        always(&unavailable, 503).await;
+        always(&refusing, 401).await;
+        let down = super::down();
+        let watched = [b.url(), unavailable.url(), refusing.url(), down.clone()];
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("chats.yaml"),
+            chats_yaml(&home.url(), &watched),
+        )
+        .unwrap();
+        let log = |name: &str| Stdio::from(std::fs::File::create(dir.path().join(name)).unwrap());
+        let mut run = hashchat(dir.path());
+        run.args(["run", "--chat", "w", "--once", "--now"]);
+        run.stdout(log("run.out")).stderr(log("run.err"));
+        let mut bot = tokio::process::Command::from(run)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+
+        wait_for_q1(&home, &mut bot).await;
+        let on_b = b
+            .post_as(ALICE_TOKEN, &format!("A1: from B #{TAG}"), None, "public")
+            .await;
+        let on_a = home
+            .post_as(BOB_TOKEN, &format!("A1: from A #{TAG}"), None, "public")
+            .await;
+        let status = tokio::time::timeout(Duration::from_secs(60), bot.wait())
+            .await
+            .expect("hashchat run ends")
+            .unwrap();
+        let read = |name| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+        let logs = format!("{}{}", read("run.out"), read("run.err"));
+        assert!(status.success(), "{logs}");
+
+        let output = hashchat(dir.path())
+            .args(["recap", "w", "--format", "json"])
+            .output()
+            .unwrap();
+        let recap: Value = serde_json::from_slice(&output.stdout).expect("recap JSON");
+        let mut answers: Vec<(String, String)> = recap["questions"][0]["answers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["account"].as_str().unwrap().into(),
+                    a["text"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        answers.sort();
+        let mut want = [
+            (home.handle("bob"), format!("A1: from A #{TAG}")),
+            (b.handle("alice"), format!("A1: from B #{TAG}")),
+        ];
+        want.sort();
+        assert_eq!(answers, want, "every answer once, B's as user@B\n{logs}");
+        assert!(on_a["id"].is_string() && on_b["id"].is_string());
+
+        for failing in [&unavailable.url(), &refusing.url(), &down] {
+            let name = failing.trim_start_matches("http://").trim_end_matches('/');
+            let warning = format!("cannot read the tag timeline of the watched instance {name}:");
+            let warnings = logs.lines().filter(|l| l.contains(&warning)).count();
+            assert_eq!(warnings, 1, "one warning for {name}\n{logs}");
+        }
+        let b_name = b
+            .url()
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        assert!(
+            !logs.contains(&format!("watched instance {b_name}:")),
+            "{logs}"
+        );
+    }
+
+    #[tokio::test]
+    async fn check_online_tells_which_watched_tag_timelines_are_readable() {
+        let (home, b, refusing) = tokio::join!(
+            MockServer::start(),
+            MockServer::start(),
+            MockServer::start()
+        );
+        always(&refusing, 403).await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chats.yaml");
+        let watched = [b.url(), refusing.url()];
+        let token = dir.path().join("token");
+        std::fs::write(&token, BOT_TOKEN).unwrap();
+        let source = chats_yaml(&home.url(), &watched).replace(
+            "token_env: HASHCHAT_TOKEN",
+            &format!("token_file: {}", token.display()),
+        );
+        std::fs::write(&path, source).unwrap();
+        let outcome = hashchat::commands::online::check(&path, Duration::from_secs(10)).await;
+        let lines: Vec<&str> = outcome.stdout.lines().rev().take(2).collect();
+        assert_eq!(
+            lines,
+            [
+                format!("  warning: watched instance {}/: its tag timeline is closed to anonymous readers (403); answers posted there will be missed", refusing.url()),
+                format!("  ok: watched instance {}/: its #{TAG} timeline is readable anonymously", b.url()),
+            ],
+            "{}",
+            outcome.stdout
+        );
+    }
+}
