@@ -56,7 +56,10 @@ fn busiest_window(times: &[DateTime<Utc>], start: DateTime<Utc>) -> usize {
     let mut best = 0;
     let mut at = start;
     while at <= *times.last().unwrap_or(&start) {
-        let n = times.iter().filter(|t| **t >= at && **t < at + window).count();
+        let n = times
+            .iter()
+            .filter(|t| **t >= at && **t < at + window)
+            .count();
         best = best.max(n);
         at += chrono::Duration::seconds(10);
     }
