@@ -221,3 +221,70 @@ impl Watchers {
         futures_util::future::join_all(all).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::{Account, Status};
+    use crate::run::ingest::{judge, tests::window_of, Judged};
+
+    fn status(acct: &str, account_id: &str, html: &str, reply_to: Option<&str>) -> Status {
+        Status {
+            id: "11".into(),
+            uri: format!("https://b.example/users/x/statuses/{acct}"),
+            url: None,
+            account: Account {
+                id: account_id.into(),
+                acct: acct.into(),
+                display_name: String::new(),
+                url: None,
+                bot: false,
+            },
+            content: html.into(),
+            created_at: window_of(1).opens + chrono::Duration::minutes(6),
+            edited_at: None,
+            in_reply_to_id: reply_to.map(Into::into),
+            visibility: "public".into(),
+            reblog: None,
+            tags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn on_a_watched_instance_ids_are_its_own_and_handles_carry_its_domain() {
+        let home = window_of(1);
+        let window = watched_window(
+            &home,
+            "@Bot@fake.example",
+            "b.example:8443",
+            "b.example".into(),
+        );
+        // The run's Q1 post is "11" at home: "11" on B is another post.
+        let posts = RunPosts::from([("11".to_string(), Some(1))]);
+        let cases = [
+            (
+                "a local account, tagged",
+                status("sam", "1", "<p>A2 #1QEdChat</p>", None),
+                Some(("b.example:8443/11", "sam@b.example", vec![2])),
+            ),
+            (
+                "the bot's own post, federated there",
+                status("bot@fake.example", "7", "<p>Q1 #1QEdChat</p>", None),
+                None,
+            ),
+            (
+                "an untagged reply to B's own 11",
+                status("sam", "2", "<p>yes</p>", Some("11")),
+                None,
+            ),
+        ];
+        for (case, status, want) in cases {
+            let got = match judge(&window, &posts, status) {
+                Judged::Kept(row) => Some((row.0.status_id, row.0.account, row.1)),
+                _ => None,
+            };
+            let want = want.map(|(id, acct, q)| (id.to_string(), acct.to_string(), q));
+            assert_eq!(got, want, "{case}");
+        }
+    }
+}
