@@ -147,6 +147,7 @@ fn window() -> RunWindow {
         closes: corpus::closes(),
         bot_account_id: corpus::BOT_ACCOUNT.into(),
         domain: DOMAIN.into(),
+        instance: None,
         ignore: Default::default(),
     }
 }

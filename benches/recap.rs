@@ -113,6 +113,7 @@ async fn fill(
             let answers = hashchat::answers::answered_questions(&text, QUESTIONS);
             let stored = StoredStatus {
                 status_id: status.id.clone(),
+                instance: None,
                 uri: status.uri.clone(),
                 account_id: status.account.id.clone(),
                 account: status.account.handle(corpus::DOMAIN),

@@ -34,6 +34,9 @@ pub struct Account {
     pub(super) visibility: Visibility,
     /// The instance's post length limit (`max_characters`, 500 when unknown).
     pub(super) max_characters: usize,
+    /// Other instances whose public tag timeline is read anonymously
+    /// (`also_watch`): answers that never federate to `server`.
+    pub(super) also_watch: Vec<url::Url>,
 }
 
 /// When runs start and how each unfolds.
@@ -149,6 +152,9 @@ impl Account {
     }
     pub fn platform(&self) -> Platform {
         self.platform
+    }
+    pub fn also_watch(&self) -> &[url::Url] {
+        &self.also_watch
     }
     pub fn token(&self) -> &TokenSource {
         &self.token

@@ -53,6 +53,7 @@ pub struct RawChat {
     pub recap_dir: Option<String>,
     pub late_limit: Option<String>,
     pub skip_dates: Option<Vec<String>>,
+    pub also_watch: Option<Vec<String>>,
 }
 
 /// One entry of a chat's `sessions:`.
@@ -103,6 +104,7 @@ pub const SHARED: &[(&str, Kind)] = &[
     ("recap_dir", Kind::Text),
     ("late_limit", Kind::Text),
     ("skip_dates", Kind::TextList),
+    ("also_watch", Kind::TextList),
 ];
 
 pub const TOP_ONLY: &[(&str, Kind)] = &[("chats", Kind::Chats)];

@@ -157,11 +157,15 @@ fn summary(chat: &Chat, now: DateTime<Utc>) -> String {
             When::Recurring { expr, .. } => format!("`{expr}` has no future run"),
         },
     };
-    format!(
+    let mut line = format!(
         "  {}  {}  {questions}  {next}\n",
         chat.id(),
         chat.content().hashtag()
-    )
+    );
+    for watched in chat.account().also_watch() {
+        line.push_str(&format!("    also watches {watched}\n"));
+    }
+    line
 }
 
 #[cfg(test)]
@@ -196,6 +200,16 @@ mod tests {
                 stderr: String::new(),
                 code: 0,
             }
+        );
+    }
+
+    #[test]
+    fn the_watched_instances_are_listed_under_their_chat() {
+        let source = "server: https://mastodon.example\nalso_watch: [\"https://b.example\", \"http://localhost:8001\"]\nchats:\n  - id: once\n    hashtag: Once\n    start: \"2026-01-01T10:00:00Z\"\n    questions: [Only?]\n";
+        let outcome = check_text(source);
+        assert_eq!(
+            outcome.stdout,
+            "chats.yaml: valid, 1 chat\n  once  #Once  1 question  one-off start 2026-01-01 10:00 UTC has passed\n    also watches https://b.example/\n    also watches http://localhost:8001/\n"
         );
     }
 

@@ -1,7 +1,8 @@
 //! `hashchat check --online`: asks each chat's server whether the chat can
 //! run, before 20:00: the token works, it has the scopes hashchat needs,
 //! the account is marked as a bot, every post fits the instance's limit,
-//! and the hashtag stream opens. One line per finding (`ok:`, `warning:`,
+//! and the hashtag stream opens; and whether each watched instance
+//! (`also_watch`) lets anyone read its tag timeline. One line per finding (`ok:`, `warning:`,
 //! `unknown:`, `problem:`); exit 0 when nothing is a problem, 1 otherwise,
 //! 2 when chats.yaml is invalid. Reads only; posts nothing.
 
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::chats::{post_length, Chat, TokenSource};
-use crate::network::{oauth, MastodonClient, NetError, Social, Token};
+use crate::network::{oauth, MastodonClient, NetError, Page, Social, Token, WatchedServer};
 use crate::schedule;
 
 /// How one finding reads, and whether it fails the check.
@@ -57,7 +58,10 @@ pub async fn check(path: &Path, timeout: Duration) -> OnlineOutcome {
     let mut stdout = offline.stdout;
     let mut problems = 0;
     for chat in &config.chats {
-        let findings = chat_findings(chat, timeout).await;
+        let mut findings = chat_findings(chat, timeout).await;
+        for url in chat.account().also_watch() {
+            findings.push(watched(url, chat, timeout).await);
+        }
         let _ = writeln!(stdout, "{} on {}:", chat.id(), chat.account().server());
         for (verdict, line) in findings {
             problems += usize::from(verdict == Verdict::Problem);
@@ -149,6 +153,34 @@ async fn chat_findings(chat: &Chat, timeout: Duration) -> Findings {
     });
     out.push(stream(&client, chat, timeout).await);
     out
+}
+
+/// Whether `url`'s tag timeline reads without a token, as the run reads
+/// it. An instance that refuses is a warning: the chat runs without its
+/// answers.
+async fn watched(url: &url::Url, chat: &Chat, timeout: Duration) -> (Verdict, String) {
+    let tag = chat.content().hashtag().as_str();
+    let read = match WatchedServer::new(url, timeout) {
+        Ok(server) => server.tag_timeline(tag, &Page::default()).await,
+        Err(e) => Err(e),
+    };
+    match read {
+        Ok(_) => (
+            Verdict::Ok,
+            format!("watched instance {url}: its #{tag} timeline is readable anonymously"),
+        ),
+        Err(NetError::Rejected {
+            status: status @ (401 | 403),
+            ..
+        }) => (
+            Verdict::Warning,
+            format!("watched instance {url}: its tag timeline is closed to anonymous readers ({status}); answers posted there will be missed"),
+        ),
+        Err(e) => (
+            Verdict::Warning,
+            format!("watched instance {url}: cannot read its tag timeline: {e}"),
+        ),
+    }
 }
 
 fn refused(chat: &Chat, e: &NetError) -> String {

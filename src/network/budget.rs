@@ -12,14 +12,14 @@ use tokio::time::Instant;
 /// Shared by every client of one account (wrap it in an `Arc`).
 #[derive(Debug)]
 pub struct Budget {
-    capacity: f64,
-    /// Tokens regained per second.
-    refill: f64,
     state: Mutex<State>,
 }
 
 #[derive(Debug)]
 struct State {
+    capacity: f64,
+    /// Tokens regained per second.
+    refill: f64,
     tokens: f64,
     updated: Instant,
     /// The server asked for no requests before this instant.
@@ -38,9 +38,9 @@ impl Budget {
     pub fn new(requests: u32, window: Duration) -> Self {
         let capacity = f64::from(requests.max(1));
         Self {
-            capacity,
-            refill: capacity / window.as_secs_f64().max(f64::EPSILON),
             state: Mutex::new(State {
+                capacity,
+                refill: capacity / window.as_secs_f64().max(f64::EPSILON),
                 tokens: capacity,
                 updated: Instant::now(),
                 closed_until: None,
@@ -89,6 +89,16 @@ impl Budget {
         }
     }
 
+    /// Changes the budget to `requests` per `window` (a server said its
+    /// limit); what is left never grows by it.
+    pub fn resize(&self, requests: u32, window: Duration) {
+        let mut state = self.lock();
+        self.refill(&mut state, Instant::now());
+        state.capacity = f64::from(requests.max(1));
+        state.refill = state.capacity / window.as_secs_f64().max(f64::EPSILON);
+        state.tokens = state.tokens.min(state.capacity);
+    }
+
     /// After a 429: no request until `retry_after` has passed.
     pub fn pause_for(&self, retry_after: Duration) {
         let until = Instant::now() + retry_after;
@@ -115,14 +125,14 @@ impl Budget {
         }
         let missing = 1.0 - state.tokens;
         Err(Wait {
-            duration: Duration::from_secs_f64(missing / self.refill),
+            duration: Duration::from_secs_f64(missing / state.refill),
             reason: "this account's request budget is spent",
         })
     }
 
     fn refill(&self, state: &mut State, now: Instant) {
         let elapsed = now.saturating_duration_since(state.updated).as_secs_f64();
-        state.tokens = (state.tokens + elapsed * self.refill).min(self.capacity);
+        state.tokens = (state.tokens + elapsed * state.refill).min(state.capacity);
         state.updated = now;
     }
 

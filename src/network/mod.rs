@@ -17,6 +17,7 @@ mod status;
 mod stream;
 mod tls;
 mod token;
+pub mod watched;
 
 pub use backoff::{retry, Backoff};
 pub use budget::Budget;
@@ -29,6 +30,7 @@ pub use stream::{
     redact, stream_url, user_stream_url, HashtagStream, StreamEnd, DEFAULT_IDLE_LIMIT,
 };
 pub use token::Token;
+pub use watched::WatchedServer;
 
 use async_trait::async_trait;
 

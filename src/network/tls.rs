@@ -1,4 +1,5 @@
-//! The TLS set-up of the streaming connections, made once per process.
+//! The TLS set-up of the streaming connections and of the watched
+//! instances' HTTPS clients, made once per process.
 //!
 //! Left to itself, tokio-tungstenite reads and parses every root
 //! certificate of the system at each connection, and each open stream
@@ -18,6 +19,11 @@ pub(super) fn connector_for(url: &url::Url) -> Result<Option<Connector>, NetErro
         return Ok(None);
     }
     Ok(Some(Connector::Rustls(config()?)))
+}
+
+/// The shared TLS set-up for an HTTPS client (the watched instances').
+pub(super) fn https_config() -> Result<rustls::ClientConfig, NetError> {
+    config().map(|c| (*c).clone())
 }
 
 /// The system's root certificates, as tokio-tungstenite's own default

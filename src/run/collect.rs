@@ -353,11 +353,18 @@ impl Collector {
             self.reconcile_timeline().await?.into_iter().collect();
         let post_ids: Vec<String> = self.posts.borrow().keys().cloned().collect();
         seen.extend(self.reconcile_replies(&post_ids).await?);
+        // As stored: a watched instance's ids under its key.
+        let seen: std::collections::HashSet<String> = seen
+            .into_iter()
+            .map(|id| self.window.stored_id(id))
+            .collect();
         let stored = self.store.statuses(self.window.run_id).await?;
         let mut rechecked = 0;
         // Lazily: does the server still have the bot's own posts?
         let mut server_lost_data: Option<bool> = None;
-        for row in stored.iter().filter(|r| r.deleted_at.is_none()) {
+        // Each instance's rows are re-read there, by its own collector.
+        let here = stored.iter().filter(|r| r.instance == self.window.instance);
+        for row in here.filter(|r| r.deleted_at.is_none()) {
             // A tagged post's edits and deletes came on the stream; the
             // same rule as when it was judged, or a reply holding
             // `#1QEdChatter` would pass for tagged and never be checked.
@@ -390,7 +397,9 @@ impl Collector {
             return Ok(());
         }
         if server_lost_data.is_none() {
-            *server_lost_data = Some(self.own_posts_gone(post_ids).await?);
+            // The bot's posts live on its own server, not a watched one.
+            let home = self.window.instance.is_none();
+            *server_lost_data = Some(home && self.own_posts_gone(post_ids).await?);
         }
         if *server_lost_data != Some(true) {
             self.record(vec![Judged::Gone(status_id.to_string())])

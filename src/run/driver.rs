@@ -4,7 +4,8 @@
 //! Posts go out at their planned times (`post`; ones missed while hashchat
 //! was down go at once, in order, while within `late_limit`). Beside them,
 //! never in front, a collector task records answers and a reader task
-//! (`replies`) reads each question's replies. At the end a final
+//! (`replies`) reads each question's replies; a watcher per `also_watch`
+//! instance polls its tag timeline (`watched`). At the end a final
 //! reconciliation runs and the recap files are written (`finish`). On
 //! shutdown the run is left `running` in the store and resumes next start.
 
@@ -20,6 +21,7 @@ use super::finish;
 use super::ingest::{Ignore, RunPosts, RunWindow};
 use super::post::{self, Posted, Told};
 use super::replies::ReplyReads;
+use super::watched::{self, Watchers};
 use super::welcome::Welcomer;
 use crate::chats::Chat;
 use crate::network::{retry, Account, Backoff, Instance, NetError, Social};
@@ -72,6 +74,8 @@ async fn drive_inner(
 
     let (posts_tx, posts_rx) = watch::channel(sent_posts(&store.posts(run.id).await?));
     let window = run_window(daemon, social, me, instance, chat, plan, &run).await;
+    let watch_stop = daemon.shutdown.child_token();
+    let mut watchers = spawn_watchers(daemon, me, instance, chat, &window, &watch_stop);
     let collector = new_collector(daemon, social, chat, &run, window, posts_rx);
     let (beside, replies) = Beside::spawn(daemon, &collector);
     let told = Told {
@@ -85,10 +89,14 @@ async fn drive_inner(
         Ok(Posted::Cancelled) => Ended::Cancelled,
         Err(e) => {
             beside.abandon().await;
+            watch_stop.cancel();
+            watchers.stop().await;
             return Err(e);
         }
     };
     beside.stop().await;
+    watch_stop.cancel();
+    watchers.stop().await;
     match ended {
         Ended::Interrupted => {
             tracing::info!("run interrupted by shutdown; it resumes on the next start");
@@ -97,8 +105,32 @@ async fn drive_inner(
         Ended::Cancelled => return Ok(ended),
         Ended::Done => {}
     }
-    wrap_up(daemon, social, instance, chat, plan, run.id, &collector).await?;
+    let collectors = (collector.as_ref(), &watchers);
+    wrap_up(daemon, social, instance, chat, plan, run.id, collectors).await?;
     Ok(Ended::Done)
+}
+
+/// A watcher per `also_watch` instance (none in a dry run), polling until
+/// `stop`: the end of collection or shutdown.
+fn spawn_watchers(
+    daemon: &Daemon,
+    me: &Account,
+    instance: &Instance,
+    chat: &Chat,
+    window: &RunWindow,
+    stop: &CancellationToken,
+) -> Watchers {
+    if daemon.options.dry_run {
+        return Watchers::default();
+    }
+    let shared = watched::Shared {
+        store: daemon.store.clone(),
+        clock: Arc::clone(&daemon.clock),
+        tuning: daemon.tuning.clone(),
+        home: window.clone(),
+        bot_handle: me.handle(&instance.domain),
+    };
+    Watchers::spawn(chat.account().also_watch(), &shared, stop)
 }
 
 /// The collector of this run's answers, welcoming newcomers if the chat
@@ -151,6 +183,7 @@ async fn run_window(
         closes: run.collect_until,
         bot_account_id: me.id.clone(),
         domain: instance.domain.clone(),
+        instance: None,
         ignore: Ignore {
             rules: chat.policy().ignore().to_vec(),
             account_ids: muted_and_blocked(daemon, social.as_ref()).await,
@@ -234,12 +267,13 @@ async fn wrap_up(
     chat: &Chat,
     plan: &RunPlan,
     run_id: i64,
-    collector: &Collector,
+    (collector, watchers): (&Collector, &Watchers),
 ) -> anyhow::Result<()> {
     if !daemon.options.dry_run {
         if let Err(e) = collector.final_reconcile().await {
             tracing::error!("final reconciliation failed: {e:#}");
         }
+        watchers.final_reconcile().await;
     }
     if chat.policy().recap_post() {
         finish::post_summary(daemon, social, chat, plan, run_id, instance.max_characters).await;

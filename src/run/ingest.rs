@@ -14,7 +14,7 @@ use crate::answers;
 use crate::chats::Hashtag;
 use crate::clock::Clock;
 use crate::network::Status;
-use crate::store::{Answered, Recorded, Store, StoredStatus};
+use crate::store::{watched_key, Answered, Recorded, Store, StoredStatus};
 
 /// What a run knows when judging a status.
 #[derive(Debug, Clone)]
@@ -28,6 +28,11 @@ pub struct RunWindow {
     pub bot_account_id: String,
     /// The instance domain, for handles of local accounts.
     pub domain: String,
+    /// The watched instance the judged statuses come from (`also_watch`);
+    /// `None`: the bot's own server. Ids there are that server's own:
+    /// never the bot's account, never a reply to the run's posts, and
+    /// stored under [`watched_key`].
+    pub instance: Option<String>,
     /// Accounts whose posts never count.
     pub ignore: Ignore,
 }
@@ -39,6 +44,16 @@ pub struct Ignore {
     pub rules: Vec<crate::chats::IgnoreRule>,
     /// Account ids muted or blocked by the bot's account.
     pub account_ids: std::collections::HashSet<String>,
+}
+
+impl RunWindow {
+    /// A status id of this window's server as the store keys it.
+    pub fn stored_id(&self, id: String) -> String {
+        match &self.instance {
+            Some(instance) => watched_key(instance, &id),
+            None => id,
+        }
+    }
 }
 
 impl Ignore {
@@ -86,7 +101,8 @@ pub enum Outcome {
 /// Judges one status for the run. Pure: the same status judged twice,
 /// from any source, gets the same verdict.
 pub fn judge(window: &RunWindow, posts: &RunPosts, status: Status) -> Judged {
-    if status.account.id == window.bot_account_id || status.is_boost() {
+    let home = window.instance.is_none();
+    if (home && status.account.id == window.bot_account_id) || status.is_boost() {
         return Judged::Ignored;
     }
     let handle = status.account.handle(&window.domain);
@@ -100,6 +116,7 @@ pub fn judge(window: &RunWindow, posts: &RunPosts, status: Status) -> Judged {
     let replied_to = status
         .in_reply_to_id
         .as_ref()
+        .filter(|_| home)
         .and_then(|id| posts.get(id).copied());
     if !answers::carries_hashtag(&status, &text, &window.hashtag) && replied_to.is_none() {
         return Judged::Ignored;
@@ -111,7 +128,8 @@ pub fn judge(window: &RunWindow, posts: &RunPosts, status: Status) -> Judged {
             found.push(number);
         }
     }
-    Judged::Kept(Box::new((row(status, handle, text), found)))
+    let row = row(status, handle, text, window);
+    Judged::Kept(Box::new((row, found)))
 }
 
 /// Judges a page of statuses (a page of one for a single status) and
@@ -204,19 +222,23 @@ fn log_recorded(stored: &StoredStatus, answers: &[u32], outcome: Outcome) {
 
 /// The row stored for a kept status, taking the status apart rather than
 /// copying its content.
-fn row(status: Status, account: String, text: String) -> StoredStatus {
+fn row(status: Status, account: String, text: String, window: &RunWindow) -> StoredStatus {
+    // An id of a watched instance, as stored: apart from the bot's server's.
+    let key = |id: String| window.stored_id(id);
     // `Status::link`, by value.
     let url = status.url.unwrap_or_else(|| status.uri.clone());
+    let status_id = key(status.id);
     // Its identity: a server that gives no uri has only the id.
     let uri = if status.uri.is_empty() {
-        status.id.clone()
+        status_id.clone()
     } else {
         status.uri
     };
     StoredStatus {
-        status_id: status.id,
+        status_id,
+        instance: window.instance.clone(),
         uri,
-        account_id: status.account.id,
+        account_id: key(status.account.id),
         account,
         display_name: status.account.display_name,
         url,
@@ -224,7 +246,7 @@ fn row(status: Status, account: String, text: String) -> StoredStatus {
         text,
         created_at: status.created_at,
         edited_at: status.edited_at,
-        in_reply_to_id: status.in_reply_to_id,
+        in_reply_to_id: status.in_reply_to_id.map(key),
         visibility: status.visibility,
     }
 }
@@ -250,6 +272,7 @@ pub(crate) mod tests {
             closes: at(50),
             bot_account_id: "1".into(),
             domain: "fake.example".into(),
+            instance: None,
             ignore: Ignore::default(),
         }
     }

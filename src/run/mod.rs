@@ -22,6 +22,7 @@ mod post;
 mod replies;
 mod steer;
 mod supervise;
+mod watched;
 mod welcome;
 
 pub use chat::process_holder;

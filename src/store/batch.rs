@@ -7,8 +7,12 @@
 //! recording a status: idempotent on the status's identity (its uri), only
 //! a newer edit replaces a stored status, a deleted one is never revived,
 //! and a status that comes back under a new id (snac2 re-ids an edit) is
-//! that edit: the row moves to the new id.
+//! that edit: the row moves to the new id. A copy of a stored status read
+//! from another instance (the bot's server and a watched one, or two
+//! watched ones) is the same status: it never moves the row, and a newer
+//! edit of it is written under the row's own key.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use anyhow::Context;
@@ -34,6 +38,8 @@ fn kept_prepared(rows: usize) -> bool {
 struct Held {
     /// The id it is stored under.
     id: String,
+    /// The instance that id belongs to (`None`: the bot's server).
+    instance: Option<String>,
     edited_at: Option<DateTime<Utc>>,
     deleted: bool,
 }
@@ -64,24 +70,31 @@ impl Store {
         // accepted one), and whether answers may already be stored for it
         // (from the database or an earlier copy in this page).
         let mut to_write: HashMap<&str, (usize, bool)> = HashMap::new();
+        // Copies from another instance than the row's, by input: the row's key.
+        let mut rekeyed: HashMap<usize, Held> = HashMap::new();
         for (index, (status, _)) in page.iter().enumerate() {
             let uri = status.uri.as_str();
             let before = held.get(uri);
             let outcome = decide(before, status);
             if outcome != Recorded::Unchanged {
                 let had = before.is_some();
-                held.insert(
-                    uri,
-                    Held {
-                        id: status.status_id.clone(),
-                        edited_at: status.edited_at,
-                        deleted: false,
-                    },
-                );
+                let mut now = Held {
+                    id: status.status_id.clone(),
+                    instance: status.instance.clone(),
+                    edited_at: status.edited_at,
+                    deleted: false,
+                };
+                if let Some(row) = before.filter(|b| b.instance != status.instance) {
+                    (now.id, now.instance) = (row.id.clone(), row.instance.clone());
+                    rekeyed.insert(index, now.clone());
+                }
+                held.insert(uri, now);
                 to_write.insert(uri, (index, had));
             }
             outcomes.push(outcome);
         }
+        let page = under_row_keys(page, &rekeyed);
+        let page = page.as_ref();
         let mut rows: Vec<(usize, bool)> = to_write.into_values().collect();
         rows.sort_unstable();
         for &(index, _) in &rows {
@@ -101,10 +114,25 @@ impl Store {
     }
 }
 
+/// The page with each copy in `rekeyed` under its row's key and instance;
+/// the page itself when there is none (the common case: one source).
+fn under_row_keys<'p>(page: &'p [Answered], rekeyed: &HashMap<usize, Held>) -> Cow<'p, [Answered]> {
+    if rekeyed.is_empty() {
+        return Cow::Borrowed(page);
+    }
+    let mut owned = page.to_vec();
+    for (index, row) in rekeyed {
+        owned[*index].0.status_id = row.id.clone();
+        owned[*index].0.instance = row.instance.clone();
+    }
+    Cow::Owned(owned)
+}
+
 /// The one "newer edit wins" rule: new, a newer edit, or unchanged
 /// (already stored at this or a newer version, or deleted). A copy under
-/// another id than the stored one is an edit unless it is older: snac2
-/// gives an edited status a new id, and the old id is retired.
+/// another id than the stored one on the same instance is an edit unless
+/// it is older: snac2 gives an edited status a new id, and the old id is
+/// retired. On another instance, another id is only another copy.
 fn decide(stored: Option<&Held>, copy: &StoredStatus) -> Recorded {
     let Some(stored) = stored else {
         return Recorded::New;
@@ -118,7 +146,7 @@ fn decide(stored: Option<&Held>, copy: &StoredStatus) -> Recorded {
         (None, Some(_)) => (false, true),
         (None, None) => (false, false),
     };
-    let moved = copy.status_id != stored.id;
+    let moved = copy.status_id != stored.id && copy.instance == stored.instance;
     if newer || (moved && !older) {
         Recorded::Edited
     } else {
@@ -146,9 +174,10 @@ async fn stored_versions<'p>(
     Ok(held)
 }
 
-/// (status_id, uri, edited_at, deleted_at) of the copies stored.
+/// (status_id, instance, uri, edited_at, deleted_at) of the copies stored.
 type Stored = (
     String,
+    Option<String>,
     Option<String>,
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
@@ -158,7 +187,7 @@ type Stored = (
 /// any of its ids.
 fn versions_query(run_id: i64, chunk: &[Answered]) -> QueryBuilder<'_, Sqlite> {
     let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "SELECT status_id, uri, edited_at, deleted_at FROM statuses WHERE run_id = ",
+        "SELECT status_id, instance, uri, edited_at, deleted_at FROM statuses WHERE run_id = ",
     );
     query.push_bind(run_id).push(" AND (uri IN (");
     // Every uri and id of the chunk, repeats too: the same text for
@@ -183,7 +212,7 @@ fn hold<'p>(held: &mut HashMap<&'p str, Held>, chunk: &'p [Answered], rows: Vec<
         .iter()
         .map(|(s, _)| (s.status_id.as_str(), s.uri.as_str()))
         .collect();
-    for (id, uri, edited_at, deleted_at) in rows {
+    for (id, instance, uri, edited_at, deleted_at) in rows {
         let deleted = deleted_at.is_some();
         // Keyed by the page's own string so the map outlives the rows.
         match uri {
@@ -193,6 +222,7 @@ fn hold<'p>(held: &mut HashMap<&'p str, Held>, chunk: &'p [Answered], rows: Vec<
                         key,
                         Held {
                             id,
+                            instance,
                             edited_at,
                             deleted,
                         },
@@ -204,6 +234,7 @@ fn hold<'p>(held: &mut HashMap<&'p str, Held>, chunk: &'p [Answered], rows: Vec<
                 if let Some(&key) = uri_of_id.get(id.as_str()) {
                     held.entry(key).or_insert(Held {
                         id,
+                        instance,
                         edited_at,
                         deleted,
                     });
@@ -250,13 +281,14 @@ async fn upsert_statuses(
     rows: &[(usize, bool)],
 ) -> anyhow::Result<()> {
     let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "INSERT INTO statuses (run_id, status_id, uri, account_id, account, display_name, url,
+        "INSERT INTO statuses (run_id, status_id, instance, uri, account_id, account, display_name, url,
                                html, text, created_at, edited_at, in_reply_to_id, visibility) ",
     );
     query.push_values(rows, |mut row, &(index, _)| {
         let s = &page[index].0;
         row.push_bind(run_id)
             .push_bind(s.status_id.as_str())
+            .push_bind(s.instance.as_deref())
             .push_bind(s.uri.as_str())
             .push_bind(s.account_id.as_str())
             .push_bind(s.account.as_str())
@@ -346,6 +378,7 @@ mod tests {
     fn status(id: &str, text: &str, edited: Option<u32>) -> StoredStatus {
         StoredStatus {
             status_id: id.into(),
+            instance: None,
             uri: format!("https://fake.example/users/alice/statuses/{id}"),
             account_id: "2".into(),
             account: "alice@fake.example".into(),

@@ -18,7 +18,7 @@ pub use history::RunActivity;
 pub use leases::{Lease, LeaseHolder};
 pub use posts::{PostRow, PostState};
 pub use runs::{RunRow, RunState};
-pub use statuses::{Answered, Recorded, StatusRow, StoredStatus};
+pub use statuses::{watched_key, Answered, Recorded, StatusRow, StoredStatus};
 pub use steering::SteerRecord;
 
 use std::path::Path;

@@ -10,7 +10,10 @@ use super::Store;
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredStatus {
     /// The server's id for it now: snac2 gives an edited status a new one.
+    /// From a watched instance, [`watched_key`] of its id there.
     pub status_id: String,
+    /// The watched instance it was read from (`None`: the bot's server).
+    pub instance: Option<String>,
     /// Its identity: the ActivityPub id, or the status id when a server
     /// gives none. One row per (run, uri).
     pub uri: String,
@@ -26,6 +29,13 @@ pub struct StoredStatus {
     pub visibility: String,
 }
 
+/// The key of a watched instance's status: its local id collides with the
+/// bot's server's ids ("5" there is not "5" here), so it is stored as
+/// `instance/id`; no server's own id holds a `/`.
+pub fn watched_key(instance: &str, id: &str) -> String {
+    format!("{instance}/{id}")
+}
+
 /// A status to store and the questions it answers: what the store takes.
 pub type Answered = (StoredStatus, Vec<u32>);
 
@@ -33,6 +43,8 @@ pub type Answered = (StoredStatus, Vec<u32>);
 #[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct StatusRow {
     pub status_id: String,
+    /// The watched instance its id belongs to (`None`: the bot's server).
+    pub instance: Option<String>,
     pub account_id: String,
     pub account: String,
     pub display_name: String,
@@ -93,7 +105,7 @@ impl Store {
     /// Every status of a run (deleted ones included, marked), oldest first.
     pub async fn statuses(&self, run_id: i64) -> anyhow::Result<Vec<StatusRow>> {
         let mut rows: Vec<StatusRow> = sqlx::query_as(
-            "SELECT status_id, account_id, account, display_name, url, text, created_at,
+            "SELECT status_id, instance, account_id, account, display_name, url, text, created_at,
                     edited_at, in_reply_to_id, deleted_at
              FROM statuses WHERE run_id = ? ORDER BY created_at, length(status_id), status_id",
         )
@@ -118,10 +130,11 @@ impl Store {
         Ok(rows)
     }
 
-    /// The newest status id stored for a run: where reconciliation resumes.
+    /// The newest status id of the bot's server stored for a run: where
+    /// reconciliation resumes.
     pub async fn last_status_id(&self, run_id: i64) -> anyhow::Result<Option<String>> {
         let row: Option<(String,)> = sqlx::query_as(
-            "SELECT status_id FROM statuses WHERE run_id = ?
+            "SELECT status_id FROM statuses WHERE run_id = ? AND instance IS NULL
              ORDER BY length(status_id) DESC, status_id DESC LIMIT 1",
         )
         .bind(run_id)

@@ -18,6 +18,7 @@ async fn store() -> (tempfile::TempDir, Store) {
 fn status(id: &str, text: &str, edited: Option<DateTime<Utc>>) -> StoredStatus {
     StoredStatus {
         status_id: id.into(),
+        instance: None,
         uri: format!("https://fake.example/users/alice/statuses/{id}"),
         account_id: "2".into(),
         account: "alice@fake.example".into(),
@@ -435,4 +436,67 @@ async fn writes_wait_for_another_connections_write_lock_and_then_succeed() {
     assert!(record.unwrap().unwrap(), "the command was recorded");
     let run = store.run(run.id).await.unwrap().unwrap();
     assert_eq!(run.collect_until, at(55) + chrono::Duration::minutes(10));
+}
+
+/// Status `id` of the watched instance `b.example`, with the identity of
+/// status `of` (its uri).
+fn watched(id: &str, of: &str, text: &str, edited: Option<DateTime<Utc>>) -> StoredStatus {
+    StoredStatus {
+        status_id: crate::store::watched_key("b.example", id),
+        instance: Some("b.example".into()),
+        uri: status(of, text, edited).uri,
+        ..status(id, text, edited)
+    }
+}
+
+#[tokio::test]
+async fn a_watched_instances_status_5_never_overwrites_the_home_status_5() {
+    let (_dir, store) = store().await;
+    let run = store.open_run("chat", at(0), at(50)).await.unwrap().id;
+    let home = status("5", "A1 at home", None);
+    let other = watched("5", "elsewhere", "A2 on b", None);
+    store.record_status(run, &home, &[1]).await.unwrap();
+    let recorded = store.record_status(run, &other, &[2]).await.unwrap();
+    assert_eq!(recorded, Recorded::New);
+    store.mark_deleted(run, "b.example/5", at(9)).await.unwrap();
+    let rows = store.statuses(run).await.unwrap();
+    let live: Vec<_> = rows.iter().filter(|r| r.deleted_at.is_none()).collect();
+    assert_eq!(live.len(), 1, "deleting b's 5 leaves home's 5");
+    assert_eq!(
+        (live[0].status_id.as_str(), live[0].instance.as_deref()),
+        ("5", None)
+    );
+    assert_eq!(live[0].answers, vec![1]);
+}
+
+#[tokio::test]
+async fn one_post_seen_at_home_and_on_a_watched_instance_is_one_row_under_its_first_key() {
+    let (_dir, store) = store().await;
+    let run = store.open_run("chat", at(0), at(50)).await.unwrap().id;
+    store
+        .record_status(run, &status("5", "A1 yes", None), &[1])
+        .await
+        .unwrap();
+    // The same post (same uri) under b's own id: another copy, no move.
+    let copy = watched("90", "5", "A1 yes", None);
+    assert_eq!(
+        store.record_status(run, &copy, &[1]).await.unwrap(),
+        Recorded::Unchanged
+    );
+    // b has its newer edit first: written under the home row's key.
+    let edit = watched("90", "5", "A2 edited", Some(at(8)));
+    assert_eq!(
+        store.record_status(run, &edit, &[2]).await.unwrap(),
+        Recorded::Edited
+    );
+    let rows = store.statuses(run).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].status_id.as_str(), rows[0].instance.as_deref()),
+        ("5", None)
+    );
+    assert_eq!(
+        (rows[0].text.as_str(), rows[0].answers.clone()),
+        ("A2 edited", vec![2])
+    );
 }

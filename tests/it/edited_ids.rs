@@ -86,6 +86,7 @@ async fn reconciliation_that_rereads_an_answer_and_gets_it_under_a_new_id_keeps_
         closes: app.end_time(),
         bot_account_id: app.fake.account_id("chatbot"),
         domain: "fake.example".into(),
+        instance: None,
         ignore: Default::default(),
     };
     let posts = HashMap::from([(q1.id.clone(), Some(1))]);

@@ -58,6 +58,8 @@ pub struct LoggedRequest {
     pub method: String,
     /// Path and query, with `access_token` redacted.
     pub path: String,
+    /// Whether the request carried an `Authorization` header.
+    pub authorized: bool,
 }
 
 pub struct FakeServer {

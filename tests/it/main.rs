@@ -25,3 +25,4 @@ mod server_kinds;
 mod snac;
 mod steer;
 mod venv;
+mod watch;

@@ -73,6 +73,8 @@ impl Validator<'_> {
         );
         let ignore = self.list(path, "ignore", c.ignore.as_deref(), values::ignore_rule);
         let exclude = self.list(path, "exclude", c.exclude.as_deref(), values::excluded);
+        let also_watch = self.list(path, "also_watch", c.also_watch.as_deref(), values::watched);
+        let also_watch = also_watch.and_then(|w| self.distinct_watched(path, server.set(), w));
         let language = key!(language, values::language);
         let content_warning = key!(content_warning, values::content_warning);
         let recap_url = key!(recap_url, values::recap_url);
@@ -93,6 +95,7 @@ impl Validator<'_> {
                 token: token.get(TokenSource::Env(defaults::TOKEN_ENV.into()))?,
                 visibility: visibility.get(Visibility::Public)?,
                 max_characters: max_characters.get(defaults::MAX_CHARACTERS)?,
+                also_watch: also_watch?,
             },
             timing: Timing {
                 when: when?,

@@ -1,6 +1,7 @@
-//! Lists of values in a chat (reminders, ignore, exclude, skip_dates), each item
-//! checked on its own, and reminders that repeat. Their `{placeholders}`
-//! are checked by `commands::check`.
+//! Lists of values in a chat (reminders, ignore, exclude, skip_dates,
+//! also_watch), each item checked on its own, and reminders or watched
+//! instances that repeat. Their `{placeholders}` are checked by
+//! `commands::check`.
 
 use std::time::Duration;
 
@@ -37,6 +38,32 @@ impl Validator<'_> {
         ok.then_some(out)
     }
 
+    /// An instance listed twice, or the chat's own server, would be read
+    /// twice for nothing.
+    pub(super) fn distinct_watched(
+        &mut self,
+        path: &str,
+        home: Option<&url::Url>,
+        watched: Vec<url::Url>,
+    ) -> Option<Vec<url::Url>> {
+        let mut ok = true;
+        for (i, url) in watched.iter().enumerate() {
+            let at = format!("{path}.also_watch[{i}]");
+            if home.is_some_and(|h| same_instance(h, url)) {
+                ok = false;
+                let p = Problem::new(format!("`{url}` is the chat's own `server`"))
+                    .hint("its tag timeline is read already; list only other instances");
+                self.report(&at, p);
+            } else if watched[..i].iter().any(|w| same_instance(w, url)) {
+                ok = false;
+                let p = Problem::new(format!("`{url}` is listed twice in `also_watch`"))
+                    .hint("remove one of them");
+                self.report(&at, p);
+            }
+        }
+        ok.then_some(watched)
+    }
+
     /// Two equal reminders would post the same text twice.
     pub(super) fn distinct_reminders(
         &mut self,
@@ -62,4 +89,9 @@ impl Validator<'_> {
         }
         ok.then_some(reminders)
     }
+}
+
+/// Whether two addresses name one instance (scheme, host and port).
+fn same_instance(a: &url::Url, b: &url::Url) -> bool {
+    a.origin() == b.origin()
 }

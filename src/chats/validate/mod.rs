@@ -205,6 +205,14 @@ enum Setting<T> {
 }
 
 impl<T> Setting<T> {
+    /// The value when set, to compare another key with.
+    fn set(&self) -> Option<&T> {
+        match self {
+            Setting::Set(v) => Some(v),
+            _ => None,
+        }
+    }
+
     fn is_unset(&self) -> bool {
         matches!(self, Setting::Unset)
     }

@@ -343,3 +343,53 @@ fn skip_dates_are_days_or_ranges_inherited_from_the_top_unless_a_chat_sets_its_o
     assert!(a.timing().skips(day("2026-12-28")) && a.timing().skips(day("2027-01-03")));
     assert!(!a.timing().skips(day("2027-01-04")) && !a.timing().skips(day("2026-12-25")));
 }
+
+#[test]
+fn also_watch_lists_other_instances_by_address_each_once() {
+    let cases = [
+        (
+            "    also_watch: [\"https://b.example\", \"http://localhost:8001\"]\n",
+            "",
+        ),
+        (
+            "    also_watch: [mastodon.social]\n",
+            "7:18 `also_watch` lists instances by address, not `mastodon.social`",
+        ),
+        (
+            "    also_watch: [\"@alice@b.example\"]\n",
+            "7:18 `also_watch` lists instances by address, not `@alice@b.example`",
+        ),
+        (
+            "    also_watch: [\"https://mastodon.example/\"]\n",
+            "7:18 `https://mastodon.example/` is the chat's own `server`",
+        ),
+        (
+            "    also_watch: [\"https://b.example\", \"https://b.example/\"]\n",
+            "7:39 `https://b.example/` is listed twice in `also_watch`",
+        ),
+        (
+            "    also_watch: https://b.example\n",
+            "7:17 `also_watch` should be a list, not text",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let source = format!("{CHAT}{extra}");
+        let expected: Vec<&str> = [expected].into_iter().filter(|e| !e.is_empty()).collect();
+        assert_eq!(messages(&source), expected, "for {extra:?}");
+    }
+}
+
+#[test]
+fn also_watch_is_inherited_from_the_top_level_and_empty_by_default() {
+    let config = parse(Path::new("chats.yaml"), CHAT).expect("valid");
+    assert!(config.chats[0].account().also_watch().is_empty());
+    let source = format!("also_watch: [\"https://b.example\"]\n{CHAT}");
+    let config = parse(Path::new("chats.yaml"), &source).expect("valid");
+    let watched: Vec<&str> = config.chats[0]
+        .account()
+        .also_watch()
+        .iter()
+        .map(|u| u.as_str())
+        .collect();
+    assert_eq!(watched, ["https://b.example/"]);
+}

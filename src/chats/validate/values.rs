@@ -164,6 +164,22 @@ pub fn server(s: &str) -> Result<Url, Problem> {
     }
 }
 
+/// An entry of `also_watch:`: an instance's address, like `server`.
+pub fn watched(s: &str) -> Result<Url, Problem> {
+    let text = s.trim();
+    server(text).map_err(|_| {
+        let p = Problem::new(format!(
+            "`also_watch` lists instances by address, not `{text}`"
+        ));
+        let bare = !text.contains("://") && text.contains('.') && !text.contains(['@', ' ']);
+        if bare {
+            p.hint(format!("did you mean `https://{text}`?"))
+        } else {
+            p.hint("write each instance's address, e.g. `https://mastodon.social`")
+        }
+    })
+}
+
 pub fn token_env(s: &str) -> Result<String, Problem> {
     let name = s.trim();
     let identifier = name

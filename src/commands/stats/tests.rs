@@ -37,6 +37,7 @@ fn chat() -> std::sync::Arc<Chat> {
 fn post(id: &str, user: &str, start: DateTime<Utc>, minutes: i64, html: &str) -> StoredStatus {
     StoredStatus {
         status_id: id.into(),
+        instance: None,
         uri: format!("https://mastodon.example/users/{user}/statuses/{id}"),
         account_id: format!("{user}-id"),
         account: format!("{user}@mastodon.example"),

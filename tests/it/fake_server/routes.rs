@@ -57,10 +57,12 @@ async fn log_and_fault(AxState(shared): S, request: Request, next: Next) -> Resp
         let end = shown[at..].find('&').map_or(shown.len(), |e| at + e);
         shown.replace_range(at..end, "access_token=REDACTED");
     }
+    let authorized = request.headers().contains_key("authorization");
     let fault = shared.change(|w| {
         w.requests.push(LoggedRequest {
             method: method.to_string(),
             path: shown,
+            authorized,
         });
         let at = w
             .faults
