@@ -192,8 +192,7 @@ async fn answers_from_watched_instances_count_once_and_a_failing_instance_does_n
 // ---------------------------------------------------------------------------------------------
 // Several mastodon-mock instances side by side, each its own process and in-memory database: the
 // bot on A, alice answering on B (which A never sees), one instance answering 503, one 401, one
-// down. mastodon-mock cannot federate, so the post present on two instances under one `uri` is
-// the in-process case above.
+// down, and bob's post on A shown on B too (a federated copy under B's own id, one `uri`).
 
 mod mock {
     use std::process::Stdio;
@@ -211,6 +210,28 @@ mod mock {
         let rule = json!({"match": {"methods": ["GET"], "path": path},
                           "effect": {"type": "status", "status": status}});
         server.fault(rule).await;
+    }
+
+    /// Makes `server` show `status`, posted on `origin`, as a federated copy: its own local id,
+    /// the author as `user@origin`, the original `uri`. mastodon-mock cannot federate, so its
+    /// tag timeline and the copy's status read answer with crafted bodies.
+    async fn federate(server: &MockServer, status: &Value, origin: &str) {
+        let mut copy = status.clone();
+        let user = copy["account"]["username"].as_str().unwrap().to_string();
+        copy["id"] = json!("900000");
+        copy["account"]["id"] = json!("900000");
+        copy["account"]["acct"] = json!(format!("{user}@{origin}"));
+        let mut timeline = server.tag_timeline(TAG).await;
+        timeline.insert(0, copy.clone());
+        let reads = [
+            (format!("/api/v1/timelines/tag/{TAG}"), json!(timeline)),
+            ("/api/v1/statuses/900000".to_string(), copy),
+        ];
+        for (path, body) in reads {
+            let rule = json!({"match": {"methods": ["GET"], "path": path},
+                              "effect": {"type": "status", "status": 200, "body": body}});
+            server.fault(rule).await;
+        }
     }
 
     fn chats_yaml(home: &str, watched: &[String]) -> String {
@@ -290,6 +311,7 @@ mod mock {
         let on_a = home
             .post_as(BOB_TOKEN, &format!("A1: from A #{TAG}"), None, "public")
             .await;
+        federate(&b, &on_a, &home.domain()).await;
         let status = tokio::time::timeout(Duration::from_secs(60), bot.wait())
             .await
             .expect("hashchat run ends")
@@ -320,7 +342,10 @@ mod mock {
             (b.handle("alice"), format!("A1: from B #{TAG}")),
         ];
         want.sort();
-        assert_eq!(answers, want, "every answer once, B's as user@B\n{logs}");
+        assert_eq!(
+            answers, want,
+            "every answer once (bob's copy on B too), B's as user@B\n{logs}"
+        );
         assert!(on_a["id"].is_string() && on_b["id"].is_string());
 
         for failing in [&unavailable.url(), &refusing.url(), &down] {
