@@ -15,6 +15,7 @@ use super::ingest::{judge, record, Judged, Outcome, RunPosts, RunWindow};
 use super::poll::{no_streaming, Polling};
 use super::welcome::Welcomer;
 use crate::clock::SharedClock;
+use crate::metrics::Metrics;
 use crate::network::backoff::{retry, Backoff};
 use crate::network::{NetError, Page, Social, Status};
 use crate::store::{id_order, Store};
@@ -45,6 +46,10 @@ pub struct Collector {
     /// Statuses that could not be stored (database trouble): the final
     /// reconciliation then rereads everything instead of from the cursor.
     failures: AtomicU32,
+    /// Answers captured and stream reconnects are counted here, under
+    /// the chat's id.
+    metrics: Arc<Metrics>,
+    chat: String,
 }
 
 impl Collector {
@@ -68,7 +73,16 @@ impl Collector {
             cursor: Mutex::new(None),
             gaps: AtomicU32::new(u32::from(resumed)),
             failures: AtomicU32::new(0),
+            metrics: Default::default(),
+            chat: String::new(),
         }
+    }
+
+    /// Counts this run's answers and reconnects in `metrics` under `chat`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>, chat: &str) -> Self {
+        self.metrics = metrics;
+        self.chat = chat.to_string();
+        self
     }
 
     /// Welcomes first-time participants (`welcome_newcomers: true`).
@@ -95,6 +109,9 @@ impl Collector {
                 Ok(mut stream) => {
                     connections += 1;
                     tracing::info!(connections, "hashtag stream connected");
+                    if connections > 1 {
+                        self.metrics.stream_reconnected(&self.chat);
+                    }
                     self.reconcile_logged().await;
                     let consumed = self.consume(&mut stream, &stop).await;
                     if consumed.stopped {
@@ -176,7 +193,17 @@ impl Collector {
             Some(_) => judged.iter().map(answerer).collect(),
             None => Vec::new(),
         };
+        let answering: Vec<bool> = judged
+            .iter()
+            .map(|j| matches!(j, Judged::Kept(row) if !row.1.is_empty()))
+            .collect();
         let outcomes = record(&self.store, self.clock.as_ref(), self.window.run_id, judged).await?;
+        let captured = outcomes
+            .iter()
+            .zip(&answering)
+            .filter(|(outcome, answers)| **outcome == Outcome::New && **answers)
+            .count();
+        self.metrics.answers_captured(&self.chat, captured as u64);
         if let Some(welcomer) = &self.welcomer {
             for (outcome, answerer) in outcomes.iter().zip(answerers) {
                 // An edit that turns a post into an answer counts too.

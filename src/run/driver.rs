@@ -126,7 +126,8 @@ fn new_collector(
             chat.policy()
                 .welcome_newcomers()
                 .then(|| Welcomer::new(chat.id().to_string(), run.planned_start)),
-        ),
+        )
+        .with_metrics(Arc::clone(&daemon.metrics), chat.id()),
     )
 }
 

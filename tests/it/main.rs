@@ -10,6 +10,7 @@ mod edited_ids;
 mod fake_server;
 mod helpers;
 mod login;
+mod metrics;
 mod mock_server;
 mod network;
 mod no_streaming;
