@@ -173,7 +173,9 @@ struct Beside {
 impl Beside {
     fn spawn(daemon: &Daemon, collector: &Arc<Collector>) -> (Self, ReplyReads) {
         let run_stop = daemon.shutdown.child_token();
-        let listener = (!daemon.options.dry_run).then(|| {
+        // A dry run listens too: its stand-in server plays simulated
+        // participants through the same reads.
+        let listener = Some({
             let collector = Arc::clone(collector);
             let stop = run_stop.clone();
             TaskGuard::spawn(
@@ -182,9 +184,7 @@ impl Beside {
         });
 
         // Replies are read beside the timeline, never in front of a post.
-        let (replies, reader) = if daemon.options.dry_run {
-            (ReplyReads::default(), None)
-        } else {
+        let (replies, reader) = {
             let (replies, reader) = ReplyReads::spawn(Arc::clone(collector), run_stop.clone());
             (replies, Some(reader))
         };
@@ -237,10 +237,8 @@ async fn wrap_up(
     run_id: i64,
     collector: &Collector,
 ) -> anyhow::Result<()> {
-    if !daemon.options.dry_run {
-        if let Err(e) = collector.final_reconcile().await {
-            tracing::error!("final reconciliation failed: {e:#}");
-        }
+    if let Err(e) = collector.final_reconcile().await {
+        tracing::error!("final reconciliation failed: {e:#}");
     }
     if chat.policy().recap_post() {
         finish::post_summary(daemon, social, chat, plan, run_id, instance.max_characters).await;
