@@ -529,4 +529,20 @@ fn a_dry_run_fills_its_recap_with_simulated_answers() {
     assert!(!format!("{q2:?}").contains("Oops"), "deleted: {q2:?}");
     assert_eq!(recap["stats"]["deleted"], 1, "{}", recap["stats"]);
     assert_eq!(recap["stats"]["participants"], 4, "{}", recap["stats"]);
+    // Favourites and boosts are read at the end of collection: the
+    // two-answer post has the most, and is a top answer under both.
+    for q in 0..2 {
+        let two = recap["questions"][q]["answers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["text"].as_str().unwrap().contains("Catching up"))
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (&two["favourites"], &two["boosts"], &two["top"]),
+            (&Value::from(9), &Value::from(4), &Value::from(true)),
+            "{two}"
+        );
+    }
 }
