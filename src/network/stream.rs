@@ -33,7 +33,8 @@ pub struct HashtagStream {
 
 /// Where a stream's events come from.
 enum Source {
-    Socket(WebSocketStream<MaybeTlsStream<TcpStream>>),
+    /// Boxed: the socket is large, and the other variant is a pointer.
+    Socket(Box<WebSocketStream<MaybeTlsStream<TcpStream>>>),
     /// Events made in this process (the dry run's stand-in server): the
     /// stream ends when their sender is dropped.
     Local(tokio::sync::mpsc::Receiver<StreamEvent>),
@@ -96,7 +97,7 @@ impl HashtagStream {
         let log_url = redact(&url);
         tracing::info!(url = %log_url, "hashtag stream connected");
         Ok(Self {
-            source: Source::Socket(socket),
+            source: Source::Socket(Box::new(socket)),
             idle_limit,
             ended: None,
             log_url,

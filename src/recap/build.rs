@@ -182,7 +182,7 @@ pub fn mark_top_answers(recap: &mut Recap) {
             scores.push((score, &a.status_id));
         }
     }
-    scores.sort_by(|a, b| b.0.cmp(&a.0));
+    scores.sort_by_key(|&(score, _)| std::cmp::Reverse(score));
     let Some(&(cutoff, _)) = scores.get(TOP_ANSWERS - 1).or(scores.last()) else {
         return;
     };
@@ -348,7 +348,8 @@ mod tests {
     #[test]
     fn the_answers_with_the_most_reactions_are_marked_top() {
         // (answers as (id, favourites, boosts, hidden), the ids marked top)
-        let cases: [(&[(&str, u64, u64, bool)], &[&str], &str); 5] = [
+        type Case<'a> = (&'a [(&'a str, u64, u64, bool)], &'a [&'a str], &'a str);
+        let cases: [Case; 5] = [
             (&[], &[], "no answers, none top"),
             (&[("a", 0, 0, false)], &[], "no reaction, not top"),
             (
