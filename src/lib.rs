@@ -9,6 +9,7 @@ pub mod chats;
 pub mod cli;
 pub mod clock;
 pub mod commands;
+pub mod metrics;
 pub mod network;
 pub mod recap;
 pub mod run;

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::common::find_chat;
 use crate::chats::Config;
 use crate::clock::SystemClock;
+use crate::metrics::Metrics;
 use crate::run::{Daemon, RealConnector, RunOptions, Tuning};
 use crate::store::Store;
 
@@ -32,17 +33,23 @@ pub async fn run(
     let tuning = Tuning::default();
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
+    // One set of counters for the process: the connector counts requests
+    // per account, the daemon the rest. A web server in this process
+    // (`run --serve`) renders a clone of this `Arc` at `/metrics`.
+    let metrics = Arc::new(Metrics::new());
+    let connector = RealConnector::new(tuning.request_timeout).with_metrics(Arc::clone(&metrics));
     let daemon = Daemon {
         config,
         store,
         clock: Arc::new(SystemClock),
-        connector: Arc::new(RealConnector::new(tuning.request_timeout)),
+        connector: Arc::new(connector),
         options,
         tuning,
         shutdown,
         holder: crate::run::process_holder(),
         controls: Default::default(),
         identities: Default::default(),
+        metrics,
     };
     let outcomes = daemon.run(selected).await?;
     let failed: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();

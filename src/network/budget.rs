@@ -4,15 +4,19 @@
 //! what the server says (`X-RateLimit-Remaining`/`-Reset`, a 429) when that is
 //! stricter. Waiting uses tokio time, so tests drive it with a paused clock.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::metrics::Metrics;
 
 /// Shared by every client of one account (wrap it in an `Arc`).
 #[derive(Debug)]
 pub struct Budget {
     state: Mutex<State>,
+    /// Where each request and each wait is counted, under this account label.
+    metrics: Option<(Arc<Metrics>, String)>,
 }
 
 #[derive(Debug)]
@@ -45,7 +49,15 @@ impl Budget {
                 updated: Instant::now(),
                 closed_until: None,
             }),
+            metrics: None,
         }
+    }
+
+    /// Counts each request taken and each wait in `metrics`, labelled
+    /// `account`: every REST call of a client draws from its budget once.
+    pub fn counted(mut self, metrics: Arc<Metrics>, account: String) -> Self {
+        self.metrics = Some((metrics, account));
+        self
     }
 
     /// Takes one request from the budget, first waiting (logged, with the
@@ -53,9 +65,17 @@ impl Budget {
     pub async fn acquire(&self) {
         loop {
             let wait = match self.try_take() {
-                Ok(()) => return,
+                Ok(()) => {
+                    if let Some((metrics, account)) = &self.metrics {
+                        metrics.api_request(account);
+                    }
+                    return;
+                }
                 Err(wait) => wait,
             };
+            if let Some((metrics, account)) = &self.metrics {
+                metrics.rate_limit_wait(account, wait.duration);
+            }
             tracing::info!(
                 wait_ms = wait.duration.as_millis() as u64,
                 reason = wait.reason,
@@ -161,6 +181,20 @@ struct Wait {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_counted_budget_counts_each_request_and_each_wait() {
+        use crate::metrics::Counter;
+        let metrics = Arc::new(Metrics::new());
+        let budget =
+            Budget::new(2, Duration::from_secs(20)).counted(Arc::clone(&metrics), "acct".into());
+        for _ in 0..3 {
+            budget.acquire().await;
+        }
+        assert_eq!(metrics.value(Counter::ApiRequests, "acct"), 3.0);
+        assert_eq!(metrics.value(Counter::RateLimitWaits, "acct"), 1.0);
+        assert_eq!(metrics.value(Counter::RateLimitWaitSeconds, "acct"), 10.0);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn requests_within_the_budget_do_not_wait() {

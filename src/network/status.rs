@@ -58,6 +58,12 @@ pub struct Status {
     pub reblog: Option<Box<serde_json::Value>>,
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// Favourites and boosts when it was read: a recap marks the answers
+    /// with the most, as read at the end of collection.
+    #[serde(default)]
+    pub favourites_count: u64,
+    #[serde(default)]
+    pub reblogs_count: u64,
 }
 
 impl Status {

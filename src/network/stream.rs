@@ -23,12 +23,21 @@ pub const DEFAULT_IDLE_LIMIT: Duration = Duration::from_secs(60);
 /// A live hashtag stream. `next()` yields events until the connection drops
 /// (close, error, or no frame for the idle limit), then `None`.
 pub struct HashtagStream {
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    source: Source,
     idle_limit: Duration,
     /// Why the stream ended, once it has.
     ended: Option<StreamEnd>,
     /// The URL with the token redacted, for logs.
     log_url: String,
+}
+
+/// Where a stream's events come from.
+enum Source {
+    /// Boxed: the socket is large, and the other variant is a pointer.
+    Socket(Box<WebSocketStream<MaybeTlsStream<TcpStream>>>),
+    /// Events made in this process (the dry run's stand-in server): the
+    /// stream ends when their sender is dropped.
+    Local(tokio::sync::mpsc::Receiver<StreamEvent>),
 }
 
 /// Why a stream ended; the caller logs it when it reconnects.
@@ -88,18 +97,41 @@ impl HashtagStream {
         let log_url = redact(&url);
         tracing::info!(url = %log_url, "hashtag stream connected");
         Ok(Self {
-            socket,
+            source: Source::Socket(Box::new(socket)),
             idle_limit,
             ended: None,
             log_url,
         })
     }
 
+    /// A stream of events sent in this process, not read from a server:
+    /// the dry run's stand-in server plays its simulated posts through it.
+    /// No idle limit applies; it ends when `events`' sender is dropped.
+    pub fn local(events: tokio::sync::mpsc::Receiver<StreamEvent>) -> Self {
+        Self {
+            source: Source::Local(events),
+            idle_limit: DEFAULT_IDLE_LIMIT,
+            ended: None,
+            log_url: "(in process)".into(),
+        }
+    }
+
     /// The next event, or `None` once the connection has dropped. A frame
     /// that cannot be decoded is `Undecodable`; it never ends the stream.
     pub async fn next(&mut self) -> Option<StreamEvent> {
+        let socket = match &mut self.source {
+            Source::Socket(socket) => socket,
+            Source::Local(events) => {
+                // `recv` is cancel-safe, as `next` must be.
+                let event = events.recv().await;
+                if event.is_none() && self.ended.is_none() {
+                    self.ended = Some(StreamEnd::Closed(None));
+                }
+                return event;
+            }
+        };
         while self.ended.is_none() {
-            let frame = match tokio::time::timeout(self.idle_limit, self.socket.next()).await {
+            let frame = match tokio::time::timeout(self.idle_limit, socket.next()).await {
                 Err(_) => Err(StreamEnd::Idle(self.idle_limit)),
                 Ok(None) => Err(StreamEnd::Error(
                     "the connection ended without a close frame".into(),
@@ -117,18 +149,22 @@ impl HashtagStream {
                     // tungstenite has queued the pong echoing the payload;
                     // flush it now rather than at the next read, which may
                     // come late if the caller is busy.
-                    if let Err(e) = self.socket.flush().await {
-                        self.end(StreamEnd::Error(format!("answering a ping: {e}")));
+                    if let Err(e) = socket.flush().await {
+                        end_stream(
+                            &mut self.ended,
+                            &self.log_url,
+                            StreamEnd::Error(format!("answering a ping: {e}")),
+                        );
                     }
                 }
                 Ok(Message::Close(frame)) => {
                     let detail = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
-                    self.end(StreamEnd::Closed(detail));
+                    end_stream(&mut self.ended, &self.log_url, StreamEnd::Closed(detail));
                 }
                 Ok(other) => {
                     tracing::debug!(kind = ?frame_kind(&other), "ignored a non-text frame")
                 }
-                Err(end) => self.end(end),
+                Err(end) => end_stream(&mut self.ended, &self.log_url, end),
             }
         }
         None
@@ -138,11 +174,11 @@ impl HashtagStream {
     pub fn ended(&self) -> Option<&StreamEnd> {
         self.ended.as_ref()
     }
+}
 
-    fn end(&mut self, why: StreamEnd) {
-        tracing::warn!(url = %self.log_url, reason = ?why, "hashtag stream dropped");
-        self.ended = Some(why);
-    }
+fn end_stream(ended: &mut Option<StreamEnd>, log_url: &str, why: StreamEnd) {
+    tracing::warn!(url = %log_url, reason = ?why, "hashtag stream dropped");
+    *ended = Some(why);
 }
 
 fn frame_kind(message: &Message) -> &'static str {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::render::Format;
-use super::{Answer, OtherPost, Participant, QuestionRecap, Recap, RunInfo, Stats};
+use super::{Answer, OtherPost, Participant, QuestionRecap, Recap, RunInfo, Stats, TOP_ANSWERS};
 use crate::chats::Chat;
 use crate::schedule::PostKind;
 use crate::store::{PostRow, StatusRow, Store};
@@ -54,6 +54,7 @@ pub async fn build(store: &Store, chat: &Chat, run_id: i64) -> anyhow::Result<Re
     recap.stats = super::stats(&recap, deleted as usize);
     // Consent comes last, so the totals above still count hidden posts.
     hide(&mut recap, &hidden_accounts(store, chat).await?);
+    mark_top_answers(&mut recap);
     Ok(recap)
 }
 
@@ -158,6 +159,44 @@ fn answer(status: &StatusRow, html: String) -> Answer {
         edited_at: status.edited_at,
         url: status.url.clone(),
         hidden: false,
+        favourites: status
+            .favourites
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0),
+        boosts: status
+            .boosts
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0),
+        top: false,
+    }
+}
+
+/// Marks the top answers: the [`TOP_ANSWERS`] answer posts with the most
+/// favourites plus boosts, ties at the last place included, none without
+/// any, none hidden. A post under two questions is marked under both.
+pub fn mark_top_answers(recap: &mut Recap) {
+    let mut scores: Vec<(u64, &str)> = Vec::new();
+    for a in recap.questions.iter().flat_map(|q| &q.answers) {
+        let score = a.favourites + a.boosts;
+        if score > 0 && !a.hidden && !scores.iter().any(|(_, id)| *id == a.status_id) {
+            scores.push((score, &a.status_id));
+        }
+    }
+    scores.sort_by_key(|&(score, _)| std::cmp::Reverse(score));
+    let Some(&(cutoff, _)) = scores.get(TOP_ANSWERS - 1).or(scores.last()) else {
+        return;
+    };
+    let top: HashSet<String> = scores
+        .iter()
+        .filter(|(score, _)| *score >= cutoff)
+        .map(|(_, id)| id.to_string())
+        .collect();
+    for a in recap
+        .questions
+        .iter_mut()
+        .flat_map(|q| q.answers.iter_mut())
+    {
+        a.top = top.contains(&a.status_id);
     }
 }
 
@@ -210,6 +249,7 @@ fn hide(recap: &mut Recap, hidden: &std::collections::HashSet<String>) {
                 &mut answer.url,
             );
             answer.hidden = true;
+            (answer.favourites, answer.boosts) = (0, 0);
         }
     }
     for post in &mut recap.other_posts {
@@ -258,4 +298,96 @@ pub async fn write_files(
         written.push(path);
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recap(scores: &[(&str, u64, u64, bool)]) -> Recap {
+        let answers = scores
+            .iter()
+            .map(|&(id, favourites, boosts, hidden)| Answer {
+                status_id: id.into(),
+                account: String::new(),
+                display_name: String::new(),
+                text: String::new(),
+                html: String::new(),
+                created_at: chrono::DateTime::UNIX_EPOCH,
+                edited_at: None,
+                url: String::new(),
+                hidden,
+                favourites,
+                boosts,
+                top: false,
+            })
+            .collect();
+        Recap {
+            chat: String::new(),
+            hashtag: String::new(),
+            timezone: String::new(),
+            run: RunInfo {
+                id: 1,
+                started_at: None,
+                ended_at: None,
+            },
+            questions: vec![QuestionRecap {
+                number: 1,
+                text: String::new(),
+                status_id: None,
+                url: None,
+                posted_at: None,
+                answers,
+            }],
+            participants: Vec::new(),
+            other_posts: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    #[test]
+    fn the_answers_with_the_most_reactions_are_marked_top() {
+        // (answers as (id, favourites, boosts, hidden), the ids marked top)
+        type Case<'a> = (&'a [(&'a str, u64, u64, bool)], &'a [&'a str], &'a str);
+        let cases: [Case; 5] = [
+            (&[], &[], "no answers, none top"),
+            (&[("a", 0, 0, false)], &[], "no reaction, not top"),
+            (
+                &[
+                    ("a", 5, 0, false),
+                    ("b", 1, 3, false),
+                    ("c", 2, 0, false),
+                    ("d", 1, 0, false),
+                ],
+                &["a", "b", "c"],
+                "the three with the most, boosts counting as favourites",
+            ),
+            (
+                &[
+                    ("a", 5, 0, false),
+                    ("b", 2, 0, false),
+                    ("c", 2, 0, false),
+                    ("d", 2, 0, false),
+                ],
+                &["a", "b", "c", "d"],
+                "ties at the last place are all top",
+            ),
+            (
+                &[("a", 9, 9, true), ("b", 1, 0, false)],
+                &["b"],
+                "a hidden answer is never top",
+            ),
+        ];
+        for (answers, expected, why) in cases {
+            let mut recap = recap(answers);
+            mark_top_answers(&mut recap);
+            let top: Vec<&str> = recap.questions[0]
+                .answers
+                .iter()
+                .filter(|a| a.top)
+                .map(|a| a.status_id.as_str())
+                .collect();
+            assert_eq!(top, expected, "{why}");
+        }
+    }
 }

@@ -5,7 +5,7 @@
 use super::text;
 use super::Recap;
 
-const HEADER: [&str; 9] = [
+const HEADER: [&str; 12] = [
     "run",
     "question",
     "question_text",
@@ -15,6 +15,10 @@ const HEADER: [&str; 9] = [
     "edited_at",
     "url",
     "text",
+    // Added at the end, so that scripts reading columns by position keep working.
+    "favourites",
+    "boosts",
+    "top",
 ];
 
 pub fn render(recap: &Recap) -> String {
@@ -29,6 +33,7 @@ pub fn render(recap: &Recap) -> String {
         let number = question.number.to_string();
         for a in text::answers_in_order(question) {
             let edited = a.edited_at.map(text::rfc3339).unwrap_or_default();
+            let (favourites, boosts) = (a.favourites.to_string(), a.boosts.to_string());
             let _ = writer.write_record([
                 run.as_str(),
                 number.as_str(),
@@ -39,6 +44,9 @@ pub fn render(recap: &Recap) -> String {
                 &edited,
                 &a.url,
                 &defuse(&a.text),
+                &favourites,
+                &boosts,
+                if a.top { "true" } else { "false" },
             ]);
         }
     }

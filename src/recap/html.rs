@@ -27,6 +27,7 @@ h2{font-size:1.25rem;margin:2rem 0 .5rem;padding-bottom:.25rem;border-bottom:1px
 a{color:var(--accent)}
 .qn{color:var(--accent)}
 .when,.asked,.acct,.none,.top,footer{color:var(--muted)}
+.top-answer{color:var(--accent)}
 .new{font-size:.75rem;padding:0 .4rem;border-radius:1rem;border:1px solid var(--accent);color:var(--accent);white-space:nowrap}
 .acct,footer{font-size:.875rem}
 ol.posts{list-style:none;margin:0;padding:0}
@@ -92,6 +93,7 @@ pub fn render(recap: &Recap) -> String {
                 url: &p.url,
                 at: p.created_at,
                 edited: p.edited_at,
+                top: None,
             };
             post_item(&mut out, &post, tz);
         }
@@ -189,6 +191,7 @@ fn question_section(out: &mut String, question: &super::QuestionRecap, tz: Tz) {
             url: &a.url,
             at: a.created_at,
             edited: a.edited_at,
+            top: a.top.then_some((a.favourites, a.boosts)),
         };
         post_item(out, &post, tz);
     }
@@ -203,6 +206,8 @@ struct Post<'a> {
     url: &'a str,
     at: DateTime<Utc>,
     edited: Option<DateTime<Utc>>,
+    /// A top answer's favourites and boosts.
+    top: Option<(u64, u64)>,
 }
 
 fn timed(at: DateTime<Utc>, tz: Tz) -> String {
@@ -246,6 +251,13 @@ fn post_item(out: &mut String, post: &Post, tz: Tz) {
             out,
             " · <span class=\"edited\">edited {}</span>",
             timed(edited, tz)
+        );
+    }
+    if let Some((favourites, boosts)) = post.top {
+        let _ = write!(
+            out,
+            " · <strong class=\"top-answer\">★ Top answer</strong> ({})",
+            text::reactions(favourites, boosts)
         );
     }
     out.push_str("</footer>\n</article></li>\n");

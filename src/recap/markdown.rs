@@ -45,6 +45,7 @@ pub fn render(recap: &Recap) -> String {
                 url: &a.url,
                 at: a.created_at,
                 edited: a.edited_at,
+                top: a.top.then_some((a.favourites, a.boosts)),
             };
             quote(&mut out, &a.text, &byline, tz);
         }
@@ -58,6 +59,7 @@ pub fn render(recap: &Recap) -> String {
                 url: &p.url,
                 at: p.created_at,
                 edited: p.edited_at,
+                top: None,
             };
             quote(&mut out, &p.text, &byline, tz);
         }
@@ -96,6 +98,8 @@ struct Byline<'a> {
     url: &'a str,
     at: DateTime<Utc>,
     edited: Option<DateTime<Utc>>,
+    /// A top answer's favourites and boosts.
+    top: Option<(u64, u64)>,
 }
 
 /// A post as a blockquote: its lines kept (CommonMark hard breaks), its
@@ -116,6 +120,13 @@ fn quote(out: &mut String, body: &str, by: &Byline, tz: Tz) {
     let _ = write!(out, ">\n> — {} · {time}", author(by.name, by.account));
     if let Some(edited) = by.edited {
         let _ = write!(out, " · *edited {}*", text::clock(edited, tz));
+    }
+    if let Some((favourites, boosts)) = by.top {
+        let _ = write!(
+            out,
+            " · **★ top answer** ({})",
+            text::reactions(favourites, boosts)
+        );
     }
     out.push_str("\n\n");
 }

@@ -13,7 +13,7 @@ mod sanitize;
 mod summary;
 mod text;
 
-pub use build::{build, write_files, HIDDEN};
+pub use build::{build, mark_top_answers, write_files, HIDDEN};
 pub use render::Format;
 pub use summary::summary_posts;
 pub(crate) use text::escape_html;
@@ -71,7 +71,18 @@ pub struct Answer {
     /// the totals, but who wrote it and what it says are left out.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub hidden: bool,
+    /// Favourites and boosts read at the end of collection (0 when not
+    /// read); additions to the contract.
+    pub favourites: u64,
+    pub boosts: u64,
+    /// One of the run's top answers (see [`TOP_ANSWERS`]).
+    pub top: bool,
 }
+
+/// How many answer posts a recap marks as top answers: those with the
+/// most favourites plus boosts (at least one), ties at the last place
+/// included; a hidden answer never.
+pub const TOP_ANSWERS: usize = 3;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Participant {

@@ -230,6 +230,16 @@ pub fn paragraphs(text: &str) -> Vec<Vec<&str>> {
     paragraphs
 }
 
+/// "5 favourites, 1 boost": a top answer's reactions, in words.
+pub(crate) fn reactions(favourites: u64, boosts: u64) -> String {
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "{}, {}",
+        plural(favourites, "favourite", "favourites"),
+        plural(boosts, "boost", "boosts")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

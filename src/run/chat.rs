@@ -76,10 +76,7 @@ async fn keep_lease(daemon: &Daemon, chat: &Chat, lease: &mut Lease) -> anyhow::
 
 async fn chat_runs(daemon: &Daemon, chat: &Chat, lease: &mut Lease) -> anyhow::Result<()> {
     let social: Arc<dyn Social> = if daemon.options.dry_run {
-        Arc::new(DryRun::new(
-            chat.timing().timezone(),
-            Arc::clone(&daemon.clock),
-        ))
+        Arc::new(DryRun::with_participants(chat, Arc::clone(&daemon.clock)))
     } else {
         daemon.connector.connect(chat)?
     };

@@ -4,6 +4,7 @@
 //! so a post made while the stream was down is still recorded; replies
 //! without the hashtag come from each question's context.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use super::ingest::{judge, record, Judged, Outcome, RunPosts, RunWindow};
 use super::poll::{no_streaming, Polling};
 use super::welcome::Welcomer;
 use crate::clock::SharedClock;
+use crate::metrics::Metrics;
 use crate::network::backoff::{retry, Backoff};
 use crate::network::{NetError, Page, Social, Status};
 use crate::store::{id_order, Store};
@@ -45,6 +47,13 @@ pub struct Collector {
     /// Statuses that could not be stored (database trouble): the final
     /// reconciliation then rereads everything instead of from the cursor.
     failures: AtomicU32,
+    /// Answers captured and stream reconnects are counted here, under
+    /// the chat's id.
+    metrics: Arc<Metrics>,
+    chat: String,
+    /// Favourites and boosts of every status the final reconciliation
+    /// reads (`Some` during it): stored once it is done.
+    reactions: std::sync::Mutex<Option<HashMap<String, (u64, u64)>>>,
 }
 
 impl Collector {
@@ -68,7 +77,17 @@ impl Collector {
             cursor: Mutex::new(None),
             gaps: AtomicU32::new(u32::from(resumed)),
             failures: AtomicU32::new(0),
+            metrics: Default::default(),
+            chat: String::new(),
+            reactions: Default::default(),
         }
+    }
+
+    /// Counts this run's answers and reconnects in `metrics` under `chat`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>, chat: &str) -> Self {
+        self.metrics = metrics;
+        self.chat = chat.to_string();
+        self
     }
 
     /// Welcomes first-time participants (`welcome_newcomers: true`).
@@ -95,6 +114,9 @@ impl Collector {
                 Ok(mut stream) => {
                     connections += 1;
                     tracing::info!(connections, "hashtag stream connected");
+                    if connections > 1 {
+                        self.metrics.stream_reconnected(&self.chat);
+                    }
                     self.reconcile_logged().await;
                     let consumed = self.consume(&mut stream, &stop).await;
                     if consumed.stopped {
@@ -158,6 +180,11 @@ impl Collector {
     /// Statuses read from the server (a page, or a page of one), judged
     /// with the run's posts as they are now and recorded together.
     async fn ingest_page(&self, statuses: Vec<Status>) -> anyhow::Result<Vec<Outcome>> {
+        if let Some(reactions) = self.reactions().as_mut() {
+            for s in &statuses {
+                reactions.insert(s.id.clone(), (s.favourites_count, s.reblogs_count));
+            }
+        }
         let judged = {
             let posts = self.posts.borrow();
             statuses
@@ -176,7 +203,17 @@ impl Collector {
             Some(_) => judged.iter().map(answerer).collect(),
             None => Vec::new(),
         };
+        let answering: Vec<bool> = judged
+            .iter()
+            .map(|j| matches!(j, Judged::Kept(row) if !row.1.is_empty()))
+            .collect();
         let outcomes = record(&self.store, self.clock.as_ref(), self.window.run_id, judged).await?;
+        let captured = outcomes
+            .iter()
+            .zip(&answering)
+            .filter(|(outcome, answers)| **outcome == Outcome::New && **answers)
+            .count();
+        self.metrics.answers_captured(&self.chat, captured as u64);
         if let Some(welcomer) = &self.welcomer {
             for (outcome, answerer) in outcomes.iter().zip(answerers) {
                 // An edit that turns a post into an answer counts too.
@@ -343,12 +380,40 @@ impl Collector {
     /// stream the timeline is reread in full, since the stream may have
     /// missed edits and deletes of any tagged post; without a gap only the
     /// replies, which no hashtag stream carries, need this.
+    ///
+    /// Its reads also carry each status's favourites and boosts, stored
+    /// for the recap's top answers; so that every tagged answer is read,
+    /// the timeline is always read back to the run's opening here (one
+    /// request per 40 tagged statuses), not from the cursor.
     pub async fn final_reconcile(&self) -> anyhow::Result<()> {
         let gaps = self.gaps.load(Ordering::Relaxed);
         let full = gaps > 0 || self.failures.load(Ordering::Relaxed) > 0;
-        if full {
-            *self.cursor.lock().await = None;
-        }
+        *self.cursor.lock().await = None;
+        *self.reactions() = Some(HashMap::new());
+        let read = self.final_reads(full).await;
+        let reactions: Vec<(String, u64, u64)> = self
+            .reactions()
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(id, (favourites, boosts))| (id, favourites, boosts))
+            .collect();
+        self.store
+            .save_reactions(self.window.run_id, &reactions)
+            .await?;
+        tracing::info!(gaps, rechecked = read?, "final reconciliation done");
+        Ok(())
+    }
+
+    fn reactions(&self) -> std::sync::MutexGuard<'_, Option<HashMap<String, (u64, u64)>>> {
+        self.reactions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The reads of [`Collector::final_reconcile`]; returns how many
+    /// statuses were read on their own.
+    async fn final_reads(&self, full: bool) -> anyhow::Result<usize> {
         let mut seen: std::collections::HashSet<String> =
             self.reconcile_timeline().await?.into_iter().collect();
         let post_ids: Vec<String> = self.posts.borrow().keys().cloned().collect();
@@ -376,8 +441,7 @@ impl Collector {
             self.recheck(&row.status_id, &post_ids, &mut server_lost_data)
                 .await?;
         }
-        tracing::info!(gaps, rechecked, "final reconciliation done");
-        Ok(())
+        Ok(rechecked)
     }
 
     /// Reads one stored status again: its current version is recorded, a

@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::chats::{Chat, Config};
 use crate::clock::SharedClock;
-use crate::network::{Account, Instance, MastodonClient, Social, Token};
+use crate::metrics::Metrics;
+use crate::network::{Account, Budget, Instance, MastodonClient, Social, Token};
 use crate::store::Store;
 
 /// What `hashchat run` was asked to do.
@@ -66,6 +67,8 @@ pub trait Connector: Send + Sync {
 pub struct RealConnector {
     timeout: Duration,
     clients: std::sync::Mutex<std::collections::HashMap<String, Arc<dyn Social>>>,
+    /// Where each account's requests and rate-limit waits are counted.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl RealConnector {
@@ -73,7 +76,14 @@ impl RealConnector {
         Self {
             timeout,
             clients: Default::default(),
+            metrics: None,
         }
+    }
+
+    /// Counts every request of the clients it makes, per account.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 }
 
@@ -88,12 +98,17 @@ impl Connector for RealConnector {
             return Ok(Arc::clone(client));
         }
         let token = Token::load(chat.account().token())?;
-        let client: Arc<dyn Social> = Arc::new(MastodonClient::new(
+        let mut client = MastodonClient::new(
             chat.account().server(),
             chat.account().platform(),
             token,
             self.timeout,
-        )?);
+        )?;
+        if let Some(metrics) = &self.metrics {
+            let budget = Budget::default().counted(Arc::clone(metrics), account_label(chat));
+            client = client.with_budget(Arc::new(budget));
+        }
+        let client: Arc<dyn Social> = Arc::new(client);
         clients.insert(key, Arc::clone(&client));
         Ok(client)
     }
@@ -114,6 +129,9 @@ pub struct Daemon {
     pub controls: Controls,
     /// Who each account is, asked once (see [`Identities`]).
     pub identities: Identities,
+    /// The process's counters (posts, answers, reconnects); the web
+    /// server renders the same value at `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Identifies the account a chat posts as: its server, platform and where
@@ -125,6 +143,17 @@ pub(crate) fn account_key(chat: &Chat) -> String {
         chat.account().server(),
         chat.account().token()
     )
+}
+
+/// The `account` label of an account's request counts: its server's host
+/// and where its token comes from (an environment variable's name or a
+/// file's path, never the token).
+pub(crate) fn account_label(chat: &Chat) -> String {
+    let host = chat.account().server().host_str().unwrap_or("?");
+    match chat.account().token() {
+        crate::chats::TokenSource::Env(name) => format!("{host} ${name}"),
+        crate::chats::TokenSource::File(path) => format!("{host} {}", path.display()),
+    }
 }
 
 /// Who each account is and what its instance allows, by account key.

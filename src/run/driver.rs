@@ -158,7 +158,8 @@ fn new_collector(
             chat.policy()
                 .welcome_newcomers()
                 .then(|| Welcomer::new(chat.id().to_string(), run.planned_start)),
-        ),
+        )
+        .with_metrics(Arc::clone(&daemon.metrics), chat.id()),
     )
 }
 
@@ -205,7 +206,9 @@ struct Beside {
 impl Beside {
     fn spawn(daemon: &Daemon, collector: &Arc<Collector>) -> (Self, ReplyReads) {
         let run_stop = daemon.shutdown.child_token();
-        let listener = (!daemon.options.dry_run).then(|| {
+        // A dry run listens too: its stand-in server plays simulated
+        // participants through the same reads.
+        let listener = Some({
             let collector = Arc::clone(collector);
             let stop = run_stop.clone();
             TaskGuard::spawn(
@@ -214,9 +217,7 @@ impl Beside {
         });
 
         // Replies are read beside the timeline, never in front of a post.
-        let (replies, reader) = if daemon.options.dry_run {
-            (ReplyReads::default(), None)
-        } else {
+        let (replies, reader) = {
             let (replies, reader) = ReplyReads::spawn(Arc::clone(collector), run_stop.clone());
             (replies, Some(reader))
         };
@@ -269,12 +270,11 @@ async fn wrap_up(
     run_id: i64,
     (collector, watchers): (&Collector, &Watchers),
 ) -> anyhow::Result<()> {
-    if !daemon.options.dry_run {
-        if let Err(e) = collector.final_reconcile().await {
-            tracing::error!("final reconciliation failed: {e:#}");
-        }
-        watchers.final_reconcile().await;
+    if let Err(e) = collector.final_reconcile().await {
+        tracing::error!("final reconciliation failed: {e:#}");
     }
+    // No watcher runs in a dry run (nothing is read from elsewhere).
+    watchers.final_reconcile().await;
     if chat.policy().recap_post() {
         finish::post_summary(daemon, social, chat, plan, run_id, instance.max_characters).await;
     }

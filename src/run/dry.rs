@@ -1,12 +1,19 @@
 //! `--dry-run`: a stand-in server that prints each post instead of
-//! sending it and reads nothing.
+//! sending it, and whose reads serve the posts of simulated participants
+//! (`crowd`) so that a rehearsal fills its recap through the real capture
+//! path. It reads nothing from any server and needs no token.
 
+mod crowd;
+
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono_tz::Tz;
 
+use crate::chats::Chat;
 use crate::clock::SharedClock;
 use crate::network::{Account, HashtagStream, Instance, NetError, NewPost, Page, Social, Status};
 
@@ -15,15 +22,46 @@ pub struct DryRun {
     /// The daemon's clock: a post is printed with the time it is due.
     clock: SharedClock,
     next_id: AtomicU64,
+    /// The bot's own posts, so that reading one back finds it.
+    own: Mutex<HashMap<String, Status>>,
+    /// The simulated participants, when the rehearsal has them.
+    crowd: Option<Arc<crowd::Crowd>>,
 }
 
 impl DryRun {
+    /// A stand-in server where nobody answers.
     pub fn new(zone: Tz, clock: SharedClock) -> Self {
         Self {
             zone,
             clock,
             next_id: AtomicU64::new(1),
+            own: Mutex::new(HashMap::new()),
+            crowd: None,
         }
+    }
+
+    /// A stand-in server for `chat`'s rehearsal where simulated
+    /// participants answer each question; says so on standard output.
+    pub fn with_participants(chat: &Chat, clock: SharedClock) -> Self {
+        let zone = chat.timing().timezone();
+        let crowd = crowd::Crowd::new(
+            chat.content().hashtag().as_str(),
+            chat.timing().question_interval(),
+            chat.timing().collect_after(),
+            zone,
+            Arc::clone(&clock),
+        );
+        let _ = writeln!(std::io::stdout().lock(), "{}", crowd::announcement());
+        Self {
+            crowd: Some(crowd),
+            ..Self::new(zone, clock)
+        }
+    }
+
+    fn own(&self) -> std::sync::MutexGuard<'_, HashMap<String, Status>> {
+        self.own
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -64,7 +102,7 @@ impl Social for DryRun {
             post.text
         );
         let id = self.next_id.fetch_add(1, Ordering::Relaxed).to_string();
-        Ok(Status {
+        let status = Status {
             uri: format!("dry-run:{id}"),
             url: None,
             id,
@@ -76,19 +114,37 @@ impl Social for DryRun {
             visibility: post.visibility.as_str().into(),
             reblog: None,
             tags: Vec::new(),
-        })
+            favourites_count: 0,
+            reblogs_count: 0,
+        };
+        self.own().insert(status.id.clone(), status.clone());
+        if let Some(crowd) = &self.crowd {
+            crowd.bot_posted(&post.text, &status.id, post.in_reply_to_id.as_deref(), now);
+        }
+        Ok(status)
     }
 
-    async fn status(&self, _id: &str) -> Result<Option<Status>, NetError> {
-        Ok(None)
+    async fn status(&self, id: &str) -> Result<Option<Status>, NetError> {
+        if let Some(own) = self.own().get(id) {
+            return Ok(Some(own.clone()));
+        }
+        Ok(self.crowd.as_ref().and_then(|c| c.status(id)))
     }
 
-    async fn tag_timeline(&self, _tag: &str, _page: &Page) -> Result<Vec<Status>, NetError> {
-        Ok(Vec::new())
+    async fn tag_timeline(&self, _tag: &str, page: &Page) -> Result<Vec<Status>, NetError> {
+        Ok(self
+            .crowd
+            .as_ref()
+            .map(|c| c.tag_timeline(page))
+            .unwrap_or_default())
     }
 
-    async fn replies(&self, _id: &str) -> Result<Vec<Status>, NetError> {
-        Ok(Vec::new())
+    async fn replies(&self, id: &str) -> Result<Vec<Status>, NetError> {
+        Ok(self
+            .crowd
+            .as_ref()
+            .map(|c| c.replies(id))
+            .unwrap_or_default())
     }
 
     async fn account_statuses(&self, _id: &str, _page: &Page) -> Result<Vec<Status>, NetError> {
@@ -104,7 +160,10 @@ impl Social for DryRun {
     }
 
     async fn hashtag_stream(&self, _tag: &str) -> Result<HashtagStream, NetError> {
-        Err(NetError::Transport("a dry run opens no stream".into()))
+        match &self.crowd {
+            Some(crowd) => Ok(HashtagStream::local(crowd.stream())),
+            None => Err(NetError::Transport("a dry run opens no stream".into())),
+        }
     }
 }
 

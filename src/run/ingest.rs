@@ -306,6 +306,8 @@ pub(crate) mod tests {
             visibility: "public".into(),
             reblog: None,
             tags: Vec::new(),
+            favourites_count: 0,
+            reblogs_count: 0,
         }
     }
 

@@ -54,6 +54,10 @@ pub struct StatusRow {
     pub edited_at: Option<DateTime<Utc>>,
     pub in_reply_to_id: Option<String>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Favourites and boosts as read at the end of collection; `None`
+    /// when not read then.
+    pub favourites: Option<i64>,
+    pub boosts: Option<i64>,
     #[sqlx(skip)]
     pub answers: Vec<u32>,
 }
@@ -103,10 +107,33 @@ impl Store {
     }
 
     /// Every status of a run (deleted ones included, marked), oldest first.
+    /// Stores the favourites and boosts read at the end of collection:
+    /// (status id, favourites, boosts), in one transaction.
+    pub async fn save_reactions(
+        &self,
+        run_id: i64,
+        reactions: &[(String, u64, u64)],
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (status_id, favourites, boosts) in reactions {
+            sqlx::query(
+                "UPDATE statuses SET favourites = ?, boosts = ? WHERE run_id = ? AND status_id = ?",
+            )
+            .bind(i64::try_from(*favourites).unwrap_or(i64::MAX))
+            .bind(i64::try_from(*boosts).unwrap_or(i64::MAX))
+            .bind(run_id)
+            .bind(status_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn statuses(&self, run_id: i64) -> anyhow::Result<Vec<StatusRow>> {
         let mut rows: Vec<StatusRow> = sqlx::query_as(
             "SELECT status_id, instance, account_id, account, display_name, url, text, created_at,
-                    edited_at, in_reply_to_id, deleted_at
+                    edited_at, in_reply_to_id, deleted_at, favourites, boosts
              FROM statuses WHERE run_id = ? ORDER BY created_at, length(status_id), status_id",
         )
         .bind(run_id)

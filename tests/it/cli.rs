@@ -467,3 +467,82 @@ async fn the_token_is_never_in_the_output_at_trace_level_in_text_or_json() {
     let posted = server.statuses_by("chatbot").await;
     assert_eq!(posted.len(), 6, "intro, Q1 and closing, twice");
 }
+
+/// The rehearsal shows what hashchat is for: simulated participants (and
+/// only in a dry run) answer by label, by reply, twice in one post, edit,
+/// delete and come late, and their answers reach the recap through the
+/// same reads and stream as real ones.
+#[test]
+fn a_dry_run_fills_its_recap_with_simulated_answers() {
+    let dir = tiny_chat_dir();
+    let config = dir.path().join("chats.yaml");
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        yaml.replace("[\"Ready?\"]", "[\"Ready?\", \"Steady?\"]"),
+    )
+    .unwrap();
+    let out = dry_run(dir.path(), None, None);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("are simulated participants"),
+        "the output says they are made up:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("simulated: Sim Ada @ada@example.invalid posted: A1"),
+        "{stdout}"
+    );
+
+    let recaps = dir.path().join("recaps/tiny");
+    let json = std::fs::read_dir(&recaps)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("a JSON recap");
+    let recap: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let answers = |q: usize| -> Vec<(String, String)> {
+        recap["questions"][q]["answers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let account = a["account"].as_str().unwrap().to_string();
+                assert!(account.ends_with("@example.invalid"), "{a}");
+                let name = a["display_name"].as_str().unwrap();
+                assert!(name.ends_with("(simulated)"), "{a}");
+                (account, a["text"].as_str().unwrap().to_string())
+            })
+            .collect()
+    };
+    let (q1, q2) = (answers(0), answers(1));
+    let has = |answers: &[(String, String)], who: &str, text: &str| {
+        answers
+            .iter()
+            .any(|(a, t)| a == &format!("{who}@example.invalid") && t.contains(text))
+    };
+    assert!(has(&q1, "ada", "A1 Here is my answer"), "by label: {q1:?}");
+    assert!(has(&q1, "ben", "Replying to Q1"), "by reply: {q1:?}");
+    assert!(has(&q1, "cleo", "after an edit"), "the edit: {q1:?}");
+    assert!(has(&q1, "dev", "A1 Catching up"), "two in one: {q1:?}");
+    assert!(has(&q2, "dev", "A1 Catching up"), "two in one: {q2:?}");
+    assert!(has(&q2, "dev", "Sorry I'm late"), "late: {q2:?}");
+    assert!(!format!("{q2:?}").contains("Oops"), "deleted: {q2:?}");
+    assert_eq!(recap["stats"]["deleted"], 1, "{}", recap["stats"]);
+    assert_eq!(recap["stats"]["participants"], 4, "{}", recap["stats"]);
+    // Favourites and boosts are read at the end of collection: the
+    // two-answer post has the most, and is a top answer under both.
+    for q in 0..2 {
+        let two = recap["questions"][q]["answers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["text"].as_str().unwrap().contains("Catching up"))
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (&two["favourites"], &two["boosts"], &two["top"]),
+            (&Value::from(9), &Value::from(4), &Value::from(true)),
+            "{two}"
+        );
+    }
+}

@@ -14,6 +14,7 @@ mod fake_bluesky;
 mod fake_server;
 mod helpers;
 mod login;
+mod metrics;
 mod mock_server;
 mod network;
 mod no_streaming;

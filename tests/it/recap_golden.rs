@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, TimeZone, Utc};
 use hashchat::recap::{
-    stats, Answer, Format, OtherPost, Participant, QuestionRecap, Recap, RunInfo, Stats,
+    mark_top_answers, stats, Answer, Format, OtherPost, Participant, QuestionRecap, Recap, RunInfo,
+    Stats,
 };
 
 const HOSTILE_NAME: &str = "\"><b>Eve</b>";
@@ -51,6 +52,9 @@ fn answer(id: u32, who: (&str, &str), minute: u32, text: &str) -> Answer {
         edited_at: None,
         url: format!("https://mastodon.example/@{user}/1100{id:02}"),
         hidden: false,
+        favourites: 0,
+        boosts: 0,
+        top: false,
     }
 }
 
@@ -66,6 +70,9 @@ fn hidden_answer(id: u32, minute: u32) -> Answer {
         edited_at: None,
         url: String::new(),
         hidden: true,
+        favourites: 0,
+        boosts: 0,
+        top: false,
     }
 }
 
@@ -111,7 +118,12 @@ pub(crate) fn fixed_recap() -> Recap {
         "A1: I follow people whose posts I'd share.\nThen I reply, a lot.",
     );
     edited.edited_at = Some(at(9));
-    let both = answer(5, carol, 12, "A1/A2: blogs, and the #EdChat crowd");
+    edited.favourites = 3;
+    // Favourites and boosts read at the end: the three with the most are
+    // top answers (`both` under each of its two questions); one with
+    // fewer is not.
+    let mut both = answer(5, carol, 12, "A1/A2: blogs, and the #EdChat crowd");
+    (both.favourites, both.boosts) = (6, 2);
     let mut bad_link = answer(13, eve, 29, "A3: click [here](https://evil.example)");
     bad_link.url = "javascript:alert(1)".into();
     // A hostile server sends what no Mastodon would: every way to load,
@@ -164,6 +176,9 @@ pub(crate) fn fixed_recap() -> Recap {
         r#"<span class="invisible">https://</span><span class="">blog.example/posts/hour</span><span class="invisible"></span></a></p>"#,
     )
     .into();
+    (link.favourites, link.boosts) = (4, 1);
+    let mut lurking = answer(12, bob, 28, "A3 - more lurking, less posting");
+    lurking.favourites = 1;
 
     let q1 = vec![
         answer(3, eve, 8, "A1: <script>alert(1)</script>"),
@@ -189,7 +204,7 @@ pub(crate) fn fixed_recap() -> Recap {
     let q3 = vec![
         link,
         answer(11, layla, 27, "A3: مرحبا 👋 (RTL and emoji)"),
-        answer(12, bob, 28, "A3 - more lurking, less posting"),
+        lurking,
         bad_link,
     ];
     let mut recap = Recap {
@@ -230,6 +245,7 @@ pub(crate) fn fixed_recap() -> Recap {
     };
     // One of the run's posts was deleted: counted, shown nowhere.
     recap.stats = stats(&recap, 1);
+    mark_top_answers(&mut recap);
     recap
 }
 
@@ -395,4 +411,59 @@ fn csv_recap_has_a_row_per_answer_that_reads_back() {
         edited.get(8),
         Some("A1: I follow people whose posts I'd share.\nThen I reply, a lot.")
     );
+}
+
+/// Every format marks the same top answers: the three posts with the most
+/// favourites plus boosts (one of them under two questions), not the
+/// fourth, and the JSON keeps its old fields beside the new ones.
+#[test]
+fn every_format_marks_the_top_answers() {
+    let recap = fixed_recap();
+    let md = recap.render(Format::Md);
+    assert_eq!(md.matches("**★ top answer**").count(), 4, "{md}");
+    assert!(
+        md.contains("**★ top answer** (6 favourites, 2 boosts)"),
+        "{md}"
+    );
+    let html = recap.render(Format::Html);
+    assert_eq!(html.matches("class=\"top-answer\"").count(), 4);
+    assert!(html.contains("★ Top answer</strong> (4 favourites, 1 boost)"));
+
+    let json: serde_json::Value = serde_json::from_str(&recap.render(Format::Json)).unwrap();
+    let tops: Vec<(String, u64)> = json["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|q| q["answers"].as_array().unwrap())
+        .filter(|a| a["top"] == true)
+        .map(|a| {
+            assert!(a["text"].is_string() && a["status_id"].is_string(), "{a}");
+            let score = a["favourites"].as_u64().unwrap() + a["boosts"].as_u64().unwrap();
+            (a["status_id"].as_str().unwrap().to_string(), score)
+        })
+        .collect();
+    assert_eq!(
+        tops,
+        [
+            ("110001".to_string(), 3),
+            ("110005".to_string(), 8),
+            ("110005".to_string(), 8),
+            ("110010".to_string(), 5),
+        ]
+    );
+
+    let csv = recap.render(Format::Csv);
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let tail: Vec<&str> = header.iter().skip(header.len() - 3).collect();
+    assert_eq!(
+        tail,
+        ["favourites", "boosts", "top"],
+        "new columns at the end"
+    );
+    let top_rows = reader
+        .records()
+        .filter(|r| r.as_ref().unwrap().get(header.len() - 1) == Some("true"))
+        .count();
+    assert_eq!(top_rows, 4);
 }

@@ -30,6 +30,10 @@ use crate::schedule::{PostKind, RunPlan};
 use crate::store::RunRow;
 use crate::store::{PostRow, PostState};
 
+/// How long after its planned time a post sent counts as late (logged,
+/// and counted in the metrics).
+const LATE: chrono::Duration = chrono::Duration::seconds(30);
+
 /// How the timeline ended.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Posted {
@@ -131,13 +135,14 @@ impl Timeline<'_> {
             if post.state == PostState::Sending && self.found_after_restart(&post).await? {
                 continue;
             }
-            if now - post.planned_at > chrono::Duration::seconds(30) {
+            let late = now - post.planned_at > LATE;
+            if late {
                 tracing::warn!(seq = post.seq, planned = %post.planned_at, "posting late");
             }
             // Retries keep their whole allowance, however long the bot's own
             // work since it woke took.
             let retry_until = give_up_at + (now - woke).max(chrono::Duration::zero());
-            if let Sent::Stopped = self.send_and_record(&post, retry_until).await? {
+            if let Sent::Stopped = self.send_and_record(&post, retry_until, late).await? {
                 return Ok(Posted::Interrupted);
             }
             self.read_previous_replies(&post).await?;
@@ -197,6 +202,7 @@ impl Timeline<'_> {
             humantime::format_duration(to_std(woke - post.planned_at))
         );
         tracing::error!(seq = post.seq, "{reason}");
+        self.daemon.metrics.post_failed(self.chat.id());
         self.daemon
             .store
             .mark_post(self.run.id, post.seq, PostState::Skipped, &reason)
@@ -220,6 +226,7 @@ impl Timeline<'_> {
         &self,
         post: &PostRow,
         retry_until: DateTime<Utc>,
+        late: bool,
     ) -> anyhow::Result<Sent> {
         let (daemon, plan) = (self.daemon, self.plan);
         let image = plan.image(post.seq);
@@ -236,6 +243,7 @@ impl Timeline<'_> {
         match &sent {
             Sent::Posted(status) => {
                 tracing::info!(seq = post.seq, kind = ?post.kind, status_id = %status.id, "posted");
+                daemon.metrics.post_sent(self.chat.id(), late);
                 self.mark_sent(post, status).await?;
                 if post.kind == PostKind::Closing {
                     daemon
@@ -244,7 +252,10 @@ impl Timeline<'_> {
                         .await?;
                 }
             }
-            Sent::NotPosted(reason) => tracing::error!(seq = post.seq, "{reason}"),
+            Sent::NotPosted(reason) => {
+                tracing::error!(seq = post.seq, "{reason}");
+                daemon.metrics.post_failed(self.chat.id());
+            }
             Sent::Stopped => {}
         }
         Ok(sent)

@@ -74,6 +74,8 @@ fn mention(id: u64, acct: &str, text: &str) -> Status {
         visibility: "direct".into(),
         reblog: None,
         tags: Vec::new(),
+        favourites_count: 0,
+        reblogs_count: 0,
     }
 }
 
@@ -145,6 +147,7 @@ async fn daemon() -> Daemon {
         holder: "test".into(),
         controls: Default::default(),
         identities: Default::default(),
+        metrics: Default::default(),
     }
 }
 
