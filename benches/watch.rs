@@ -100,6 +100,7 @@ async fn one_hour() -> Vec<DateTime<Utc>> {
         holder: "bench".into(),
         controls: Default::default(),
         identities: Default::default(),
+        metrics: Default::default(),
     };
     let run = tokio::spawn(async move { daemon.run(&[]).await });
     while clock_now(&clock) < end + STEP {

@@ -247,6 +247,8 @@ mod tests {
             visibility: "public".into(),
             reblog: None,
             tags: Vec::new(),
+            favourites_count: 0,
+            reblogs_count: 0,
         }
     }
 

@@ -187,6 +187,7 @@ fn daemon(snac: &Snac, chat: Arc<Chat>, store: Store) -> Daemon {
         holder: "snac-test".into(),
         controls: Default::default(),
         identities: Default::default(),
+        metrics: Default::default(),
     }
 }
 
