@@ -17,6 +17,7 @@ mod login;
 mod mock_server;
 mod network;
 mod no_streaming;
+mod postgres;
 mod recap_golden;
 mod reliability;
 mod run_fake;
