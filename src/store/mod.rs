@@ -9,6 +9,7 @@
 mod batch;
 mod history;
 mod leases;
+pub mod postgres;
 mod posts;
 mod runs;
 mod statuses;

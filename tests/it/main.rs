@@ -18,6 +18,7 @@ mod metrics;
 mod mock_server;
 mod network;
 mod no_streaming;
+mod postgres;
 mod recap_golden;
 mod reliability;
 mod run_fake;
