@@ -283,3 +283,20 @@ fn a_top_level_value_is_inherited_unless_the_chat_sets_its_own() {
     assert_eq!(b.account().max_characters(), 300);
     assert_eq!(b.account().server().as_str(), "https://a.example/");
 }
+
+#[test]
+fn description_is_optional_and_kept_as_written() {
+    let config = parse(Path::new("chats.yaml"), CHAT).expect("valid");
+    assert_eq!(config.chats[0].content().description(), None);
+    let source = format!("{CHAT}    description: Teachers talk shop, weekly.\n");
+    let config = parse(Path::new("chats.yaml"), &source).expect("valid");
+    assert_eq!(
+        config.chats[0].content().description(),
+        Some("Teachers talk shop, weekly.")
+    );
+    assert_eq!(
+        messages(&format!("{CHAT}    description: \"\"\n")).len(),
+        1,
+        "an empty description is a mistake, like an empty intro"
+    );
+}
