@@ -53,6 +53,7 @@ pub fn daemon(chat: Arc<Chat>, store: Store, server: url::Url, token: String) ->
         holder: "bench".into(),
         controls: Default::default(),
         identities: Default::default(),
+        liveness: Default::default(),
     }
 }
 

@@ -87,6 +87,7 @@ impl Store {
         .bind(status_id)
         .execute(&self.pool)
         .await?;
+        self.changed();
         Ok(done.rows_affected() == 1)
     }
 

@@ -205,6 +205,7 @@ impl TestApp {
             holder: "test-process".into(),
             controls: Default::default(),
             identities: Default::default(),
+            liveness: Default::default(),
         }
     }
 

@@ -145,6 +145,7 @@ async fn daemon() -> Daemon {
         holder: "test".into(),
         controls: Default::default(),
         identities: Default::default(),
+        liveness: Default::default(),
     }
 }
 
