@@ -15,6 +15,8 @@ mod network;
 mod no_streaming;
 mod recap_golden;
 mod reliability;
+mod room_browser;
 mod run_fake;
 mod season;
 mod steer;
+mod web;
