@@ -18,7 +18,8 @@ use crate::store::RunState;
 pub(crate) async fn directory(State(app): State<Arc<App>>) -> Response {
     let now = Utc::now();
     let chats: Vec<Listing> = app.site.chats.iter().map(|c| listing(c, now)).collect();
-    page("directory.html", context! { chats })
+    let canonical = format!("{}/", app.site.public_url);
+    page("directory.html", context! { chats, canonical })
 }
 
 #[derive(Serialize)]
@@ -87,6 +88,7 @@ pub(crate) async fn room(Path(id): Path<String>, State(app): State<Arc<App>>) ->
             "room.html",
             context! {
                 id => chat.id(),
+                canonical => format!("{}/chats/{}", app.site.public_url, chat.id()),
                 hashtag => chat.content().hashtag().as_str().trim_start_matches('#'),
                 about => chat.content().description(),
                 live => Value::from_safe_string(live.html()),

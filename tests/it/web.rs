@@ -198,6 +198,11 @@ async fn serve_starts_before_any_database_and_lists_every_chat() {
     let (status, _, room) = get(&format!("{base}/chats/room")).await;
     assert_eq!(status, 200);
     assert!(room.contains("No chat right now"), "{room}");
+    let canonical = format!("<link rel=\"canonical\" href=\"{base}/chats/room\">");
+    assert!(
+        room.contains(&canonical.replace('/', "&#x2f;")),
+        "absolute link from --public-url:\n{room}"
+    );
     let (status, _, health) = get(&format!("{base}/healthz")).await;
     assert_eq!(
         (status, health.contains("not created yet")),
@@ -355,5 +360,37 @@ async fn healthz_fails_when_a_chat_task_has_stopped() {
     let (status, _, body) = get(&format!("{base}/healthz")).await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("\"room\":\"stopped\""), "{body}");
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_room_opened_before_any_run_follows_the_database_another_process_writes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("hashchat.db");
+    let (base, stop) = serve_pages(Db::file(path.clone(), CancellationToken::new()), None).await;
+    let mut events = Events::open(&format!("{base}/chats/room/events")).await;
+    events.until(|e| e.contains("No chat right now")).await;
+
+    // Another handle on the file, as `hashchat run` in its own process:
+    // its writes reach the pages only through the file.
+    let writer = Store::open(&path)
+        .await
+        .expect("the run creates the database");
+    let run = running_room(&writer).await;
+    let seen = events.until(|e| e.contains("visible-words")).await;
+    assert!(
+        seen.last().expect("an event").starts_with("event: reset"),
+        "{seen:?}"
+    );
+    writer
+        .record_status(
+            run,
+            &answer("206", "bob", "<p>A1 from-elsewhere</p>", Utc::now()),
+            &[1],
+        )
+        .await
+        .expect("answer");
+    let seen = events.until(|e| e.contains("from-elsewhere")).await;
+    assert_clean("the events", &seen.concat());
     stop.cancel();
 }
