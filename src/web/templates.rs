@@ -46,6 +46,9 @@ mod tests {
             context! { number => 1, text => "<script>x</script>" },
         )
         .expect("renders");
-        assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;x&lt;&#x2f;script&gt;"),
+            "{html}"
+        );
     }
 }
