@@ -114,7 +114,7 @@ async fn one_run(answers: usize) -> (f64, f64, f64, f64) {
     assert_eq!(delays.len(), answers * ROOMS, "every room saw every answer");
     (
         common::median(&delays),
-        common::percentile(&delays, 0.99),
+        common::percentile(&delays, 99.0),
         anon,
         cpu,
     )
