@@ -394,3 +394,56 @@ async fn a_room_opened_before_any_run_follows_the_database_another_process_write
     assert_clean("the events", &seen.concat());
     stop.cancel();
 }
+
+/// `run --dry-run --serve 127.0.0.1:0`: the rehearsal prints its room's
+/// address, and the room is served by the same process while it runs.
+#[tokio::test]
+async fn a_dry_run_with_serve_prints_its_room_and_serves_it() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let start = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    std::fs::write(
+        dir.path().join("chats.yaml"),
+        format!(
+            "server: https://mastodon.example\nchats:\n  - id: tiny\n    hashtag: TinyChat\n    \
+             start: \"{start}\"\n    questions: [\"Ready?\"]\n    collect_after: 1h\n"
+        ),
+    )
+    .expect("chats.yaml");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hashchat"))
+        .current_dir(dir.path())
+        .args(["run", "--chat", "tiny", "--now", "--once", "--dry-run"])
+        .args(["--serve", "127.0.0.1:0"])
+        .env_remove("HASHCHAT_CONFIG")
+        .env_remove("HASHCHAT_DB")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start hashchat");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let first = within("the room's address", lines.next_line())
+        .await
+        .expect("stdout")
+        .expect("a line");
+    let room = first
+        .strip_prefix("live room: ")
+        .unwrap_or_else(|| panic!("first line: {first}"));
+    assert!(
+        room.starts_with("http://127.0.0.1:") && room.ends_with("/chats/tiny"),
+        "{room}"
+    );
+    assert!(!room.contains(":0/"), "the bound port, not 0: {room}");
+    let (status, _, page) = get(room).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("#TinyChat live room"), "{page}");
+    let health = room.replace("/chats/tiny", "/healthz");
+    let (status, _, body) = get(&health).await;
+    assert_eq!(
+        (status, body.contains("\"tiny\":\"running\"")),
+        (200, true),
+        "{body}"
+    );
+    child.kill().await.expect("stop the rehearsal");
+}
