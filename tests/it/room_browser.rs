@@ -258,3 +258,115 @@ fn decode_base64(text: &str) -> Vec<u8> {
     }
     out
 }
+
+/// The same, with the whole chain: `hashchat run --serve` posting to
+/// mastodon-mock, participants answering there, the bot capturing from
+/// the server, and the room (opened before Q1) showing each answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_room_follows_a_run_against_mastodon_mock_in_chromium() {
+    use crate::mock_server::{MockServer, ALICE_TOKEN, BOB_TOKEN, BOT_TOKEN};
+    use tokio::io::AsyncBufReadExt;
+    assert!(
+        std::path::Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing"
+    );
+    let server = MockServer::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let start = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    std::fs::write(
+        dir.path().join("chats.yaml"),
+        format!(
+            "server: {}\ntoken_env: HASHCHAT_TOKEN\nchats:\n  - id: live\n    hashtag: LiveChat\n    \
+             start: \"{start}\"\n    first_question_after: 2s\n    question_interval: 3s\n    \
+             questions: [\"First?\", \"Second?\"]\n    collect_after: 1h\n",
+            server.url()
+        ),
+    )
+    .expect("chats.yaml");
+    let mut bot = tokio::process::Command::new(env!("CARGO_BIN_EXE_hashchat"))
+        .current_dir(dir.path())
+        .args(["--db", "h.db", "run", "--chat", "live", "--once", "--now"])
+        .args(["--serve", "127.0.0.1:0"])
+        .env("HASHCHAT_TOKEN", BOT_TOKEN)
+        .env_remove("HASHCHAT_CONFIG")
+        .env_remove("HASHCHAT_DB")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start hashchat run");
+    let mut lines = tokio::io::BufReader::new(bot.stdout.take().expect("stdout")).lines();
+    let first = within("the room's address", lines.next_line())
+        .await
+        .expect("stdout")
+        .expect("a line");
+    let room = first
+        .strip_prefix("live room: ")
+        .expect("the room's address")
+        .to_string();
+    let base = room.trim_end_matches("/chats/live").to_string();
+
+    let mut browser = Browser::launch(dir.path()).await;
+    let session = open_page(&mut browser).await;
+    let session = Some(session.as_str());
+    browser
+        .call(session, "Page.navigate", json!({"url": room}))
+        .await;
+    browser
+        .wait_for(|e| e["method"] == "Page.lifecycleEvent" && e["params"]["name"] == "load")
+        .await;
+    evaluate(&mut browser, session, "window.sameDocument = 1").await;
+
+    // Each answer is posted once its question is on the page, and must
+    // then appear under it, from the server through the bot to the room.
+    evaluate(&mut browser, session, &appears("h-q1", "questions")).await;
+    let hostile = "#LiveChat A1: <img src=x onerror=window.pwned=1> hello";
+    let a1 = server.post_as(ALICE_TOKEN, hostile, None, "public").await;
+    let a1_id = format!("a-q1-{}", a1["id"].as_str().expect("id"));
+    let shown = evaluate(&mut browser, session, &appears(&a1_id, "answers-q1")).await;
+    assert!(
+        shown.as_str().unwrap_or_default().contains("hello"),
+        "{shown}"
+    );
+    evaluate(&mut browser, session, &appears("h-q2", "questions")).await;
+    let a2 = server
+        .post_as(BOB_TOKEN, "#LiveChat A2: second", None, "public")
+        .await;
+    let a2_id = format!("a-q2-{}", a2["id"].as_str().expect("id"));
+    let shown = evaluate(&mut browser, session, &appears(&a2_id, "answers-q2")).await;
+    assert!(
+        shown.as_str().unwrap_or_default().contains("second"),
+        "{shown}"
+    );
+
+    let page = evaluate(
+        &mut browser,
+        session,
+        "({same: window.sameDocument === 1, pwned: window.pwned === undefined ? null : 1,
+          imgs: document.querySelectorAll('img').length})",
+    )
+    .await;
+    assert_eq!(
+        page,
+        json!({"same": true, "pwned": null, "imgs": 0}),
+        "{page}"
+    );
+    let requests: Vec<String> = events(&browser, "Network.requestWillBeSent")
+        .filter_map(|e| e["request"]["url"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        requests.iter().all(|url| url.starts_with(&base)),
+        "requests that left: {requests:?}"
+    );
+    let problems: Vec<&Value> = events(&browser, "Runtime.consoleAPICalled")
+        .filter(|e| matches!(e["type"].as_str(), Some("error" | "warning" | "assert")))
+        .chain(events(&browser, "Runtime.exceptionThrown"))
+        .chain(
+            events(&browser, "Log.entryAdded")
+                .filter(|e| matches!(e["entry"]["level"].as_str(), Some("error" | "warning"))),
+        )
+        .collect();
+    assert!(problems.is_empty(), "console problems: {problems:#?}");
+    browser.close().await;
+    bot.kill().await.expect("stop the bot");
+}
