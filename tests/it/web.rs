@@ -324,8 +324,16 @@ async fn an_answer_stored_is_pushed_to_an_open_room() {
     let (base, stop) = serve_pages(Db::shared(store.clone()), None).await;
     let mut events = Events::open(&format!("{base}/chats/room/events")).await;
     events.until(|e| e.starts_with("event: reset")).await;
-
+    // Once the room's feed has read the store (the first answer arrives
+    // either way, in a `reset` if the feed had not read it yet), every
+    // later answer can only come through the store's change signal.
     let at = Utc::now();
+    store
+        .record_status(run, &answer("200", "bob", "<p>A1 warm-up</p>", at), &[1])
+        .await
+        .expect("first answer");
+    events.until(|e| e.contains("warm-up")).await;
+
     store
         .record_status(
             run,
