@@ -101,6 +101,7 @@ async fn one_hour() -> Vec<DateTime<Utc>> {
         controls: Default::default(),
         identities: Default::default(),
         metrics: Default::default(),
+        liveness: Default::default(),
     };
     let run = tokio::spawn(async move { daemon.run(&[]).await });
     while clock_now(&clock) < end + STEP {

@@ -28,6 +28,7 @@ Examples:
                                           rehearse the demo chat now, printing each post
   hashchat run                            the daemon: every chat, on schedule
   hashchat recap 1qedchat --format html --output recap.html
+  hashchat serve --listen 127.0.0.1:8080  the directory and live rooms
   hashchat stats 1qedchat                 every run: participants, answers, new, returning
 
 The access token comes from the environment variable named by `token_env`
@@ -146,6 +147,23 @@ pub enum Command {
         /// Post nothing: print each post at its time; uses a throwaway database.
         #[arg(long)]
         dry_run: bool,
+        /// Also serve the pages (as `hashchat serve`) at this address, e.g.
+        /// 127.0.0.1:8080 (port 0: any free port); prints each room's address.
+        #[arg(long, value_name = "ADDR")]
+        serve: Option<std::net::SocketAddr>,
+    },
+    /// Serve the public pages: the chat directory, each chat's live room,
+    /// past recaps, and /healthz. Reads the database `hashchat run` writes.
+    #[command(
+        after_help = "Examples:\n  hashchat serve                      http://127.0.0.1:8080/\n  hashchat serve --listen 0.0.0.0:8080 --public-url https://chats.example.org\n  hashchat run --serve 127.0.0.1:8080   the same pages inside the daemon"
+    )]
+    Serve {
+        /// The address to listen on (loopback by default).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// The address visitors use, for absolute links (default: http://<listen>).
+        #[arg(long)]
+        public_url: Option<url::Url>,
     },
     /// Show each chat's recent runs, whether a process is running it, and
     /// every post that did not go out, with the reason.
@@ -231,10 +249,18 @@ async fn dispatch(cli: Cli) -> Result<anyhow::Result<ExitCode>, ExitCode> {
             once,
             now,
             dry_run,
+            serve,
         } => {
             let config = load(&cli.config)?;
             let options = RunOptions { once, now, dry_run };
-            commands::run::run(&cli.db, config, chat, options).await
+            commands::run::run(&cli.db, config, chat, options, serve).await
+        }
+        Command::Serve {
+            listen,
+            ref public_url,
+        } => {
+            let config = load(&cli.config)?;
+            commands::serve::run(&cli.db, config, listen, public_url.clone()).await
         }
         Command::Status {
             ref chat,

@@ -16,3 +16,4 @@ pub mod run;
 pub mod schedule;
 pub mod store;
 pub mod telemetry;
+pub mod web;

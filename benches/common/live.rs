@@ -54,6 +54,7 @@ pub fn daemon(chat: Arc<Chat>, store: Store, server: url::Url, token: String) ->
         controls: Default::default(),
         identities: Default::default(),
         metrics: Default::default(),
+        liveness: Default::default(),
     }
 }
 

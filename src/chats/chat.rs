@@ -66,6 +66,8 @@ pub struct Timing {
 pub struct Content {
     pub(super) hashtag: Hashtag,
     pub(super) intro: String,
+    /// What the chat is about, shown in the directory (`hashchat serve`).
+    pub(super) description: Option<String>,
     pub(super) questions: Vec<String>,
     /// One entry per question (same length): the image to attach to it.
     pub(super) question_images: Vec<Option<QuestionImage>>,
@@ -210,6 +212,9 @@ impl Content {
     }
     pub fn intro(&self) -> &str {
         &self.intro
+    }
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
     }
     pub fn questions(&self) -> &[String] {
         &self.questions

@@ -23,6 +23,8 @@ use super::suggest::suggest;
 pub struct RawChat {
     pub id: Option<String>,
     pub hashtag: Option<String>,
+    /// What the chat is about, for the directory page (`hashchat serve`).
+    pub description: Option<String>,
     pub schedule: Option<String>,
     pub start: Option<String>,
     pub intro: Option<String>,
@@ -112,6 +114,7 @@ pub const TOP_ONLY: &[(&str, Kind)] = &[("chats", Kind::Chats)];
 pub const CHAT_ONLY: &[(&str, Kind)] = &[
     ("id", Kind::Text),
     ("hashtag", Kind::Text),
+    ("description", Kind::Text),
     ("schedule", Kind::Text),
     ("start", Kind::Text),
     ("intro", Kind::Text),

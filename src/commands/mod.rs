@@ -10,5 +10,6 @@ pub mod online;
 pub mod plan;
 pub mod recap;
 pub mod run;
+pub mod serve;
 pub mod stats;
 pub mod status;

@@ -2,24 +2,29 @@
 //! network, the system clock and the signals that stop it. The daemon
 //! itself is `crate::run`'s.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use super::common::find_chat;
 use crate::chats::Config;
 use crate::clock::SystemClock;
 use crate::metrics::Metrics;
-use crate::run::{Daemon, RealConnector, RunOptions, Tuning};
+
+use crate::run::{Daemon, Liveness, RealConnector, RunOptions, Tuning};
 use crate::store::Store;
+use crate::web::{self, Db, Site};
 
 pub async fn run(
     db: &Path,
     config: Config,
     selected: &[String],
     options: RunOptions,
+    serve: Option<SocketAddr>,
 ) -> anyhow::Result<ExitCode> {
     // Before anything is opened or posted.
     for id in selected {
@@ -38,6 +43,19 @@ pub async fn run(
     // (`run --serve`) renders a clone of this `Arc` at `/metrics`.
     let metrics = Arc::new(Metrics::new());
     let connector = RealConnector::new(tuning.request_timeout).with_metrics(Arc::clone(&metrics));
+    let liveness = Liveness::default();
+    // A rehearsal shows its live room unless told where: any free port on
+    // loopback, printed below.
+    let serve = serve.or(options
+        .dry_run
+        .then(|| SocketAddr::from(([127, 0, 0, 1], 0))));
+    let pages = match serve {
+        Some(addr) => {
+            let daemon_parts = (&store, &liveness, &metrics);
+            Some(start_pages(addr, &config, selected, daemon_parts, &shutdown).await?)
+        }
+        None => None,
+    };
     let daemon = Daemon {
         config,
         store,
@@ -50,8 +68,19 @@ pub async fn run(
         controls: Default::default(),
         identities: Default::default(),
         metrics,
+        liveness,
     };
-    let outcomes = daemon.run(selected).await?;
+    let outcomes = daemon.run(selected).await;
+    // The pages end with the daemon (a `--once` run included).
+    if let Some((stop, pages)) = pages {
+        stop.cancel();
+        match pages.await {
+            Ok(Err(e)) => tracing::warn!("the web server failed: {e}"),
+            Err(e) => tracing::warn!("the web server task failed: {e}"),
+            Ok(Ok(())) => {}
+        }
+    }
+    let outcomes = outcomes?;
     let failed: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();
     for outcome in &failed {
         if let Err(e) = &outcome.result {
@@ -65,9 +94,43 @@ pub async fn run(
     })
 }
 
+/// `--serve ADDR`: the pages on the daemon's own store, which tells them
+/// of each write; prints each selected chat's room address.
+async fn start_pages(
+    addr: SocketAddr,
+    config: &Config,
+    selected: &[String],
+    (store, liveness, metrics): (&Store, &Liveness, &Arc<Metrics>),
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(
+    CancellationToken,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+)> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let base = super::serve::public_base(None, listener.local_addr()?);
+    let stop = shutdown.child_token();
+    let site = Site {
+        chats: config.chats.clone(),
+        db: Db::shared(store.clone()),
+        public_url: base.clone(),
+        liveness: Some(liveness.clone()),
+        metrics: Some(Arc::clone(metrics)),
+        shutdown: stop.clone(),
+    };
+    for chat in &config.chats {
+        if selected.is_empty() || selected.iter().any(|id| id == chat.id()) {
+            println!("live room: {base}/chats/{}", chat.id());
+        }
+    }
+    let server = tokio::spawn(web::serve(listener, web::router(site), stop.clone()));
+    Ok((stop, server))
+}
+
 /// First SIGINT/SIGTERM: stop taking work and finish cleanly. A second:
 /// leave at once (the database stays consistent; the run resumes).
-fn spawn_signal_handler(shutdown: CancellationToken) {
+pub(super) fn spawn_signal_handler(shutdown: CancellationToken) {
     tokio::spawn(async move {
         let mut signals = 0;
         loop {

@@ -313,3 +313,30 @@ fn participants(out: &mut String, recap: &Recap) {
     }
     out.push_str("</tbody>\n</table>\n</section>\n");
 }
+
+/// A question's answers as the live room (`crate::web`) shows them: the
+/// recap's own list items, through the same sanitiser and escaping, in the
+/// recap's order, each with the id the page updates it by:
+/// `a-q<number>-<status id>`.
+pub(crate) fn answer_items(question: &super::QuestionRecap, tz: Tz) -> Vec<(String, String)> {
+    text::answers_in_order(question)
+        .into_iter()
+        .map(|a| {
+            let id = format!("a-q{}-{}", question.number, a.status_id);
+            let post = Post {
+                name: &a.display_name,
+                account: &a.account,
+                text: &a.text,
+                html: &a.html,
+                url: &a.url,
+                at: a.created_at,
+                edited: a.edited_at,
+                top: a.top.then_some((a.favourites, a.boosts)),
+            };
+            let mut item = String::new();
+            post_item(&mut item, &post, tz);
+            let item = item.replacen("<li>", &format!("<li id=\"{}\">", esc(&id)), 1);
+            (id, item)
+        })
+        .collect()
+}

@@ -132,6 +132,51 @@ pub struct Daemon {
     /// The process's counters (posts, answers, reconnects); the web
     /// server renders the same value at `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Which chat tasks are running, for `/healthz` (`crate::web`).
+    pub liveness: Liveness,
+}
+
+/// Which chat tasks of the daemon are running now, by chat id: `true` from
+/// the task's start until it ends, however it ends (a panic included).
+#[derive(Debug, Clone, Default)]
+pub struct Liveness(Arc<std::sync::Mutex<std::collections::BTreeMap<String, bool>>>);
+
+impl Liveness {
+    /// Every chat task started so far, and whether it still runs.
+    pub fn tasks(&self) -> Vec<(String, bool)> {
+        let tasks = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tasks
+            .iter()
+            .map(|(chat, alive)| (chat.clone(), *alive))
+            .collect()
+    }
+
+    /// Marks `chat`'s task alive until the guard is dropped.
+    pub fn alive(&self, chat: &str) -> AliveGuard {
+        self.set(chat, true);
+        AliveGuard(self.clone(), chat.to_string())
+    }
+
+    fn set(&self, chat: &str, alive: bool) {
+        let mut tasks = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tasks.insert(chat.to_string(), alive);
+    }
+}
+
+/// Held by a chat task: dropping it (the task ended, or unwound) marks the
+/// chat's task dead.
+pub struct AliveGuard(Liveness, String);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.set(&self.1, false);
+    }
 }
 
 /// Identifies the account a chat posts as: its server, platform and where

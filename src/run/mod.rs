@@ -27,7 +27,9 @@ mod welcome;
 
 pub use chat::process_holder;
 pub use collect::{Collector, Consumed, EventSource, MOST_PER_COMMIT};
-pub use daemon::{Connector, Controls, Daemon, Identities, RealConnector, RunOptions, Tuning};
+pub use daemon::{
+    Connector, Controls, Daemon, Identities, Liveness, RealConnector, RunOptions, Tuning,
+};
 pub use dry::DryRun;
 pub use ingest::{ingest, judge, record, Ignore, Judged, Outcome, RunPosts, RunWindow};
 pub use supervise::ChatOutcome;

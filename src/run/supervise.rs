@@ -66,6 +66,7 @@ impl Daemon {
             let daemon = Arc::clone(&shared);
             tasks.spawn(async move {
                 let id = chat.id().to_string();
+                let _alive = daemon.liveness.alive(&id);
                 let result = chat::chat_loop(&daemon, chat).await;
                 ChatOutcome { chat: id, result }
             });

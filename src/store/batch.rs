@@ -110,6 +110,7 @@ impl Store {
         }
         replace_answers(&mut tx, run_id, page, &rows).await?;
         tx.commit().await?;
+        self.changed();
         Ok(outcomes)
     }
 }

@@ -24,18 +24,23 @@ pub use steering::SteerRecord;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, SqlitePool};
+use tokio::sync::watch;
 
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
     leases: leases::Leases,
+    /// Bumped after every write the pages show (a post sent, an answer
+    /// stored, a run paused): the web room wakes on it instead of polling.
+    changes: Arc<watch::Sender<u64>>,
 }
 
 impl Store {
@@ -103,11 +108,27 @@ impl Store {
             .run(&pool)
             .await
             .context("cannot bring the database schema up to date")?;
-        Ok(Self { pool, leases })
+        Ok(Self {
+            pool,
+            leases,
+            changes: Arc::new(watch::Sender::new(0)),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// A receiver that sees a new value after each change to what the
+    /// web pages show, made through this handle (or a clone of it).
+    pub fn watch_changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Tells the watchers something changed: called after a write has
+    /// committed, and by `crate::web` when another process wrote.
+    pub fn changed(&self) {
+        self.changes.send_modify(|v| *v = v.wrapping_add(1));
     }
 
     /// Takes the lease on `chat_id` for `holder`; when another holder has

@@ -191,6 +191,7 @@ impl Store {
         .bind(seq)
         .execute(&self.pool)
         .await?;
+        self.changed();
         Ok(())
     }
 
@@ -210,6 +211,7 @@ impl Store {
             .bind(seq)
             .execute(&self.pool)
             .await?;
+        self.changed();
         Ok(())
     }
 }

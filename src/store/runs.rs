@@ -104,6 +104,7 @@ impl Store {
         .bind(planned_start)
         .fetch_one(&self.pool)
         .await?;
+        self.changed();
         Ok(raw.into())
     }
 
@@ -133,6 +134,7 @@ impl Store {
             .bind(run_id)
             .execute(&self.pool)
             .await?;
+        self.changed();
         Ok(())
     }
 
@@ -149,6 +151,7 @@ impl Store {
             .bind(run_id)
             .execute(&self.pool)
             .await?;
+        self.changed();
         Ok(())
     }
 
@@ -159,6 +162,7 @@ impl Store {
             .bind(run_id)
             .execute(&self.pool)
             .await?;
+        self.changed();
         Ok(())
     }
 

@@ -103,6 +103,7 @@ impl Store {
         .bind(status_id)
         .execute(&self.pool)
         .await?;
+        self.changed();
         Ok(done.rows_affected() == 1)
     }
 

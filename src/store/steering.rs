@@ -81,6 +81,7 @@ impl Store {
             .bind(run_id)
             .execute(self.pool())
             .await?;
+        self.changed();
         Ok(())
     }
 
@@ -113,6 +114,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.changed();
         Ok(())
     }
 
@@ -153,6 +155,7 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        self.changed();
         Ok(())
     }
 
@@ -178,6 +181,7 @@ impl Store {
         .bind(by)
         .execute(self.pool())
         .await?;
+        self.changed();
         Ok(done.rows_affected() == 1)
     }
 
@@ -227,6 +231,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        self.changed();
         Ok(done.rows_affected() == 1)
     }
 
@@ -275,6 +280,7 @@ impl Store {
                 .execute(self.pool())
                 .await?;
         }
+        self.changed();
         Ok(())
     }
 

@@ -19,7 +19,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use crate::recap_golden::fixed_recap;
 use hashchat::recap::Format;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// What the page is asked once loaded: what a reader sees and what the
 /// document holds. Runs in DevTools, which the page's CSP does not govern.
@@ -210,16 +210,16 @@ async fn visit(dir: &Path, url: &str) -> Seen {
 }
 
 /// A headless Chromium and a DevTools connection to it.
-struct Browser {
+pub struct Browser {
     child: Child,
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_id: u64,
     /// Events received so far (answers to calls are not kept).
-    events: Vec<Value>,
+    pub events: Vec<Value>,
 }
 
 impl Browser {
-    async fn launch(dir: &Path) -> Self {
+    pub async fn launch(dir: &Path) -> Self {
         let profile = dir.join("profile");
         let mut child = Command::new(CHROMIUM)
             .args([
@@ -269,7 +269,7 @@ impl Browser {
 
     /// Sends a command and waits for its answer, keeping events that
     /// arrive meanwhile.
-    async fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+    pub async fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
         let mut command = json!({"id": id, "method": method, "params": params});
@@ -290,7 +290,7 @@ impl Browser {
         }
     }
 
-    async fn wait_for(&mut self, done: impl Fn(&Value) -> bool) {
+    pub async fn wait_for(&mut self, done: impl Fn(&Value) -> bool) {
         loop {
             let message = self.receive().await;
             let found = done(&message);
@@ -316,7 +316,7 @@ impl Browser {
     }
 
     /// Asks Chromium to quit, and waits for it (killed if it will not).
-    async fn close(mut self) {
+    pub async fn close(mut self) {
         let _ = self
             .socket
             .send(Message::Text(

@@ -206,6 +206,7 @@ impl TestApp {
             controls: Default::default(),
             identities: Default::default(),
             metrics: Default::default(),
+            liveness: Default::default(),
         }
     }
 

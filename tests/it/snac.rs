@@ -188,6 +188,7 @@ fn daemon(snac: &Snac, chat: Arc<Chat>, store: Store) -> Daemon {
         controls: Default::default(),
         identities: Default::default(),
         metrics: Default::default(),
+        liveness: Default::default(),
     }
 }
 

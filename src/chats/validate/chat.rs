@@ -51,6 +51,7 @@ impl Validator<'_> {
         let recap_dir = key!(recap_dir, text("recap_dir"));
         let late_limit = key!(late_limit, span("late_limit", true));
         let intro = key!(intro, text("intro"));
+        let description = key!(description, text("description"));
         let closing = key!(closing, text("closing"));
         let first = key!(first_question_after, span("first_question_after", false));
         let interval = key!(question_interval, span("question_interval", false));
@@ -112,6 +113,7 @@ impl Validator<'_> {
             content: Content {
                 hashtag: hashtag.required()?,
                 intro: intro.get(defaults::INTRO.into())?,
+                description: description.optional()?,
                 questions,
                 question_images,
                 closing: closing.get(defaults::CLOSING.into())?,

@@ -393,3 +393,20 @@ fn also_watch_is_inherited_from_the_top_level_and_empty_by_default() {
         .collect();
     assert_eq!(watched, ["https://b.example/"]);
 }
+
+#[test]
+fn description_is_optional_and_kept_as_written() {
+    let config = parse(Path::new("chats.yaml"), CHAT).expect("valid");
+    assert_eq!(config.chats[0].content().description(), None);
+    let source = format!("{CHAT}    description: Teachers talk shop, weekly.\n");
+    let config = parse(Path::new("chats.yaml"), &source).expect("valid");
+    assert_eq!(
+        config.chats[0].content().description(),
+        Some("Teachers talk shop, weekly.")
+    );
+    assert_eq!(
+        messages(&format!("{CHAT}    description: \"\"\n")).len(),
+        1,
+        "an empty description is a mistake, like an empty intro"
+    );
+}

@@ -148,6 +148,7 @@ async fn daemon() -> Daemon {
         controls: Default::default(),
         identities: Default::default(),
         metrics: Default::default(),
+        liveness: Default::default(),
     }
 }
 

@@ -1,0 +1,48 @@
+//! `hashchat serve`: the public pages (`crate::web`) over the database
+//! another process (`hashchat run`) writes; reading only. Starts before
+//! any run has created the database and picks it up when it appears.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::chats::Config;
+use crate::web::{self, Db, Site};
+
+pub async fn run(
+    db: &Path,
+    config: Config,
+    listen: SocketAddr,
+    public_url: Option<url::Url>,
+) -> anyhow::Result<ExitCode> {
+    let shutdown = CancellationToken::new();
+    super::run::spawn_signal_handler(shutdown.clone());
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = listener.local_addr()?;
+    let site = Site {
+        chats: config.chats,
+        db: Db::file(db.to_path_buf(), shutdown.clone()),
+        public_url: public_base(public_url.as_ref(), bound),
+        liveness: None,
+        metrics: None,
+        shutdown: shutdown.clone(),
+    };
+    println!("serving the chat pages at {}/", site.public_url);
+    web::serve(listener, web::router(site), shutdown)
+        .await
+        .context("the web server failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--public-url`, or the address we listen on.
+pub(super) fn public_base(public_url: Option<&url::Url>, bound: SocketAddr) -> String {
+    public_url.map_or_else(
+        || format!("http://{bound}"),
+        |url| url.as_str().trim_end_matches('/').to_string(),
+    )
+}
