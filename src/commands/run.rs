@@ -2,6 +2,7 @@
 //! network, the system clock and the signals that stop it. The daemon
 //! itself is `crate::run`'s.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
@@ -121,7 +122,13 @@ async fn start_pages(
     };
     for chat in &config.chats {
         if selected.is_empty() || selected.iter().any(|id| id == chat.id()) {
-            println!("live room: {base}/chats/{}", chat.id());
+            // A reader that left (`| head`) must not panic the run
+            // (println! would): the address is simply not shown.
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "live room: {base}/chats/{}",
+                chat.id()
+            );
         }
     }
     let server = tokio::spawn(web::serve(listener, web::router(site), stop.clone()));

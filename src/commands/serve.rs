@@ -2,6 +2,7 @@
 //! another process (`hashchat run`) writes; reading only. Starts before
 //! any run has created the database and picks it up when it appears.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
@@ -32,7 +33,12 @@ pub async fn run(
         metrics: None,
         shutdown: shutdown.clone(),
     };
-    println!("serving the chat pages at {}/", site.public_url);
+    // Not println!, which panics when the reader of stdout has gone.
+    let _ = writeln!(
+        std::io::stdout().lock(),
+        "serving the chat pages at {}/",
+        site.public_url
+    );
     web::serve(listener, web::router(site), shutdown)
         .await
         .context("the web server failed")?;
