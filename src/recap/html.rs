@@ -183,17 +183,7 @@ fn question_section(out: &mut String, question: &super::QuestionRecap, tz: Tz) {
     }
     let _ = writeln!(out, "<ol class=\"posts\" aria-label=\"Answers to Q{n}\">");
     for a in answers {
-        let post = Post {
-            name: &a.display_name,
-            account: &a.account,
-            text: &a.text,
-            html: &a.html,
-            url: &a.url,
-            at: a.created_at,
-            edited: a.edited_at,
-            top: a.top.then_some((a.favourites, a.boosts)),
-        };
-        post_item(out, &post, tz);
+        post_item(out, &Post::of(a), tz);
     }
     out.push_str("</ol>\n</section>\n");
 }
@@ -208,6 +198,22 @@ struct Post<'a> {
     edited: Option<DateTime<Utc>>,
     /// A top answer's favourites and boosts.
     top: Option<(u64, u64)>,
+}
+
+impl<'a> Post<'a> {
+    /// An answer as the recap and the live room show it.
+    fn of(a: &'a super::Answer) -> Self {
+        Post {
+            name: &a.display_name,
+            account: &a.account,
+            text: &a.text,
+            html: &a.html,
+            url: &a.url,
+            at: a.created_at,
+            edited: a.edited_at,
+            top: a.top.then_some((a.favourites, a.boosts)),
+        }
+    }
 }
 
 fn timed(at: DateTime<Utc>, tz: Tz) -> String {
@@ -323,18 +329,8 @@ pub(crate) fn answer_items(question: &super::QuestionRecap, tz: Tz) -> Vec<(Stri
         .into_iter()
         .map(|a| {
             let id = format!("a-q{}-{}", question.number, a.status_id);
-            let post = Post {
-                name: &a.display_name,
-                account: &a.account,
-                text: &a.text,
-                html: &a.html,
-                url: &a.url,
-                at: a.created_at,
-                edited: a.edited_at,
-                top: a.top.then_some((a.favourites, a.boosts)),
-            };
             let mut item = String::new();
-            post_item(&mut item, &post, tz);
+            post_item(&mut item, &Post::of(a), tz);
             let item = item.replacen("<li>", &format!("<li id=\"{}\">", esc(&id)), 1);
             (id, item)
         })
