@@ -1,10 +1,14 @@
 //! What the subcommands share: loading chats.yaml, checking a chat id from
 //! the command line, opening a database that must exist, writing output to
-//! stdout, and the two errors whose exit codes differ from 1 (see `cli`).
+//! stdout, the two errors whose exit codes differ from 1 (see `cli`), the
+//! signals that stop a long-running command, and the pages' public address.
 
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
+
+use tokio_util::sync::CancellationToken;
 
 use crate::chats::{Chat, Config};
 use crate::store::Store;
@@ -59,4 +63,51 @@ pub async fn open_existing(db: &Path) -> anyhow::Result<Store> {
         db.display()
     );
     Store::open(db).await
+}
+
+/// `--public-url`, or the address we listen on.
+pub(super) fn public_base(public_url: Option<&url::Url>, bound: SocketAddr) -> String {
+    public_url.map_or_else(
+        || format!("http://{bound}"),
+        |url| url.as_str().trim_end_matches('/').to_string(),
+    )
+}
+
+/// First SIGINT/SIGTERM: stop taking work and finish cleanly. A second:
+/// leave at once (the database stays consistent; the run resumes).
+pub(super) fn spawn_signal_handler(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut signals = 0;
+        loop {
+            wait_for_signal().await;
+            signals += 1;
+            if signals == 1 {
+                tracing::info!("stopping: finishing the post in flight and saving answers (signal again to quit at once)");
+                shutdown.cancel();
+            } else {
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use super::common::find_chat;
+use super::common::{find_chat, public_base, spawn_signal_handler};
 use crate::chats::Config;
 use crate::clock::SystemClock;
 use crate::metrics::Metrics;
@@ -110,7 +110,7 @@ async fn start_pages(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    let base = super::serve::public_base(None, listener.local_addr()?);
+    let base = public_base(None, listener.local_addr()?);
     let stop = shutdown.child_token();
     let site = Site {
         chats: config.chats.clone(),
@@ -133,43 +133,4 @@ async fn start_pages(
     }
     let server = tokio::spawn(web::serve(listener, web::router(site), stop.clone()));
     Ok((stop, server))
-}
-
-/// First SIGINT/SIGTERM: stop taking work and finish cleanly. A second:
-/// leave at once (the database stays consistent; the run resumes).
-pub(super) fn spawn_signal_handler(shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        let mut signals = 0;
-        loop {
-            wait_for_signal().await;
-            signals += 1;
-            if signals == 1 {
-                tracing::info!("stopping: finishing the post in flight and saving answers (signal again to quit at once)");
-                shutdown.cancel();
-            } else {
-                std::process::exit(130);
-            }
-        }
-    });
-}
-
-#[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
-#[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
 }

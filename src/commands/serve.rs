@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+use super::common::{public_base, spawn_signal_handler};
 use crate::chats::Config;
 use crate::web::{self, Db, Site};
 
@@ -20,7 +21,7 @@ pub async fn run(
     public_url: Option<url::Url>,
 ) -> anyhow::Result<ExitCode> {
     let shutdown = CancellationToken::new();
-    super::run::spawn_signal_handler(shutdown.clone());
+    spawn_signal_handler(shutdown.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -43,12 +44,4 @@ pub async fn run(
         .await
         .context("the web server failed")?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// `--public-url`, or the address we listen on.
-pub(super) fn public_base(public_url: Option<&url::Url>, bound: SocketAddr) -> String {
-    public_url.map_or_else(
-        || format!("http://{bound}"),
-        |url| url.as_str().trim_end_matches('/').to_string(),
-    )
 }
