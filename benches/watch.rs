@@ -20,13 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::live::FakeConnector;
-use hashchat::chats::Config;
 use hashchat::clock::ManualClock;
-use hashchat::run::{Daemon, RunOptions, Tuning};
 use hashchat::store::Store;
 use it::fake_server::FakeServer;
-use tokio_util::sync::CancellationToken;
 
 /// Mastodon's limit per 5 minutes per IP, and the share hashchat allows itself.
 const LIMIT: f64 = 300.0;
@@ -80,29 +76,9 @@ async fn one_hour() -> Vec<DateTime<Utc>> {
     );
     let chat = common::chat("hour", "HourChat", start, 8, fake.url(), &keys);
     let end = start + chrono::Duration::minutes(3 + 7 * 8 + 10);
-    let daemon = Daemon {
-        config: Config {
-            path: "chats.yaml".into(),
-            chats: vec![chat],
-        },
-        store,
-        clock: Arc::new(clock.clone()),
-        connector: Arc::new(FakeConnector {
-            server: fake.url(),
-            token: fake.bot_token(),
-        }),
-        options: RunOptions {
-            once: true,
-            ..RunOptions::default()
-        },
-        tuning: Tuning::default(),
-        shutdown: CancellationToken::new(),
-        holder: "bench".into(),
-        controls: Default::default(),
-        identities: Default::default(),
-        metrics: Default::default(),
-        liveness: Default::default(),
-    };
+    // The common daemon, on the chat's manual clock.
+    let mut daemon = common::live::daemon(chat, store, fake.url(), fake.bot_token());
+    daemon.clock = Arc::new(clock.clone());
     let run = tokio::spawn(async move { daemon.run(&[]).await });
     while clock_now(&clock) < end + STEP {
         clock.advance(STEP);
