@@ -1,7 +1,9 @@
 //! `hashchat recap CHAT`: a run's recap (the latest by default) in one
 //! format, on stdout or into a file. Rendering is `crate::recap`'s.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use crate::store::DbLocation;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -11,7 +13,7 @@ use crate::chats::Config;
 use crate::recap::{self, Format};
 
 pub async fn run(
-    db: &Path,
+    db: &DbLocation,
     config: &Config,
     chat_id: &str,
     run: &str,
