@@ -6,7 +6,9 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use hashchat::schedule::{PlanPost, PlannedPost, PostKind};
-use hashchat::store::{PostState, PostgresUrl, Recorded, Store, StoredStatus};
+use hashchat::store::{
+    PostState, PostgresUrl, Recorded, RunState, SteerRecord, Store, StoredStatus,
+};
 
 use crate::postgres::server::fresh_database;
 
@@ -49,6 +51,15 @@ on_both_stores!(
     a_missed_run_is_recorded_once_and_is_not_the_latest_run,
     a_watched_instances_status_5_never_overwrites_the_home_status_5,
     one_post_seen_at_home_and_on_a_watched_instance_is_one_row_under_its_first_key,
+    a_post_goes_from_planned_to_sending_to_sent_or_failed,
+    collection_is_never_shortened_and_a_finished_run_is_done,
+    counts_reactions_and_html_leave_deleted_statuses_out,
+    who_took_part_before_and_in_each_run_is_read_across_runs,
+    a_steer_acts_once_and_its_log_keeps_what_it_did,
+    pausing_shifting_and_stopping_move_only_unsent_posts,
+    a_run_called_off_is_done_and_shown_as_cancelled,
+    a_platform_session_is_saved_replaced_and_read_back,
+    the_change_marker_moves_with_each_write_and_only_then,
 );
 
 fn at(minute: u32) -> DateTime<Utc> {
@@ -311,4 +322,345 @@ async fn one_post_seen_at_home_and_on_a_watched_instance_is_one_row_under_its_fi
         (rows[0].text.as_str(), rows[0].answers.clone()),
         ("A2 edited", vec![2])
     );
+}
+
+/// Plans an intro (seq 0), questions 1..=`questions` and a closing, a
+/// minute apart from `at(0)`; keys are unique per run.
+async fn plan(store: &Store, run: i64, questions: u32) {
+    let post = |seq: u32, kind: PostKind, number: Option<u32>| PlanPost {
+        post: PlannedPost {
+            seq,
+            kind,
+            number,
+            at: at(seq),
+            text: format!("post {seq} #T"),
+        },
+        body: format!("post {seq}"),
+        idempotency_key: format!("{run}-{seq}"),
+        image: None,
+    };
+    let mut posts = vec![post(0, PostKind::Intro, None)];
+    posts.extend((1..=questions).map(|n| post(n, PostKind::Question, Some(n))));
+    posts.push(post(questions + 1, PostKind::Closing, None));
+    store.plan_posts(run, &posts).await.unwrap();
+}
+
+fn states(posts: &[hashchat::store::PostRow]) -> Vec<(u32, PostState)> {
+    posts.iter().map(|p| (p.seq, p.state)).collect()
+}
+
+async fn a_post_goes_from_planned_to_sending_to_sent_or_failed(store: Store) {
+    let run = store.open_run("chat", at(0), at(50)).await.unwrap().id;
+    plan(&store, run, 2).await;
+    store.mark_sending(run, 0).await.unwrap();
+    store.mark_sending(run, 0).await.unwrap();
+    store
+        .mark_sent(run, 0, "100", "https://x/100", at(1))
+        .await
+        .unwrap();
+    store
+        .mark_post(run, 1, PostState::Failed, "server said no")
+        .await
+        .unwrap();
+    store.skip_post(run, 2, "too late").await.unwrap();
+    let posts = store.posts(run).await.unwrap();
+    assert_eq!(
+        states(&posts),
+        [
+            (0, PostState::Sent),
+            (1, PostState::Failed),
+            (2, PostState::Skipped),
+            (3, PostState::Planned)
+        ]
+    );
+    assert_eq!(posts[0].attempts, 2);
+    assert_eq!(posts[0].status_id.as_deref(), Some("100"));
+    assert_eq!(posts[0].posted_at, Some(at(1)));
+    assert_eq!(posts[1].last_error.as_deref(), Some("server said no"));
+    assert_eq!(posts[1].number, Some(1));
+    assert_eq!(posts[3].kind, PostKind::Closing);
+}
+
+async fn collection_is_never_shortened_and_a_finished_run_is_done(store: Store) {
+    let run = store.open_run("chat", at(0), at(50)).await.unwrap().id;
+    store.mark_run_started(run, at(1)).await.unwrap();
+    store.mark_run_started(run, at(2)).await.unwrap();
+    store.collect_at_least_until(run, at(40)).await.unwrap();
+    assert_eq!(store.run(run).await.unwrap().unwrap().collect_until, at(50));
+    store.collect_at_least_until(run, at(55)).await.unwrap();
+    store.finish_run(run, at(56)).await.unwrap();
+    let row = store.run(run).await.unwrap().unwrap();
+    assert_eq!(
+        (row.started_at, row.collect_until, row.ended_at, row.state),
+        (Some(at(1)), at(55), Some(at(56)), RunState::Done)
+    );
+    assert!(store.unfinished_runs("chat").await.unwrap().is_empty());
+    let later = store.open_run("chat", at(58), at(59)).await.unwrap().id;
+    let recent: Vec<i64> = store
+        .recent_runs("chat", 5)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(recent, [later, run]);
+    assert_eq!(store.recent_runs("chat", 1).await.unwrap().len(), 1);
+    assert!(store.run(later + 1000).await.unwrap().is_none());
+}
+
+async fn counts_reactions_and_html_leave_deleted_statuses_out(store: Store) {
+    let run = store.open_run("chat", at(0), at(50)).await.unwrap().id;
+    for (id, answers) in [("1", vec![1]), ("2", vec![]), ("3", vec![1, 2])] {
+        store
+            .record_status(run, &status(id, "A1", None), &answers)
+            .await
+            .unwrap();
+    }
+    store.mark_deleted(run, "3", at(9)).await.unwrap();
+    store
+        .save_reactions(run, &[("1".into(), 4, 2), ("2".into(), u64::MAX, 0)])
+        .await
+        .unwrap();
+    assert_eq!(store.run_counts(run).await.unwrap(), (2, 1));
+    assert_eq!(store.deleted_count(run).await.unwrap(), 1);
+    let html = store.status_html(run).await.unwrap();
+    assert_eq!(html.len(), 2);
+    assert_eq!(html["1"], "<p>A1</p>");
+    let rows = store.statuses(run).await.unwrap();
+    let reactions: Vec<_> = rows.iter().map(|r| (r.favourites, r.boosts)).collect();
+    assert_eq!(
+        reactions,
+        [(Some(4), Some(2)), (Some(i64::MAX), Some(0)), (None, None)]
+    );
+    assert_eq!(rows[2].answers, [1, 2]);
+}
+
+async fn who_took_part_before_and_in_each_run_is_read_across_runs(store: Store) {
+    let first = store.open_run("chat", at(0), at(10)).await.unwrap().id;
+    store.mark_run_started(first, at(0)).await.unwrap();
+    store
+        .record_status(first, &status("1", "A1", None), &[1])
+        .await
+        .unwrap();
+    store
+        .record_missed_run("chat", at(20), at(30))
+        .await
+        .unwrap();
+    let second = store.open_run("chat", at(40), at(50)).await.unwrap().id;
+    let mut bob = status("2", "hi", None);
+    bob.account = "bob@fake.example".into();
+    store.record_status(second, &bob, &[]).await.unwrap();
+    let seen = store.accounts_seen_before("chat", at(40)).await.unwrap();
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["alice@fake.example"]);
+    let activity = store.run_activity("chat").await.unwrap();
+    let runs: Vec<_> = activity
+        .iter()
+        .map(|a| {
+            let mut accounts: Vec<_> = a.accounts.clone().into_iter().collect();
+            accounts.sort();
+            (a.run_id, a.started_at, accounts)
+        })
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            (first, Some(at(0)), vec![("alice@fake.example".into(), 1)]),
+            (second, None, vec![("bob@fake.example".into(), 0)]),
+        ]
+    );
+    assert!(store
+        .record_welcome("chat", "bob@fake.example", "2", at(41))
+        .await
+        .unwrap());
+    assert!(!store
+        .record_welcome("chat", "bob@fake.example", "3", at(42))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.welcomes("chat").await.unwrap(),
+        [("bob@fake.example".into(), "2".into(), at(41))]
+    );
+}
+
+async fn a_steer_acts_once_and_its_log_keeps_what_it_did(store: Store) {
+    let run = store.open_run("chat", at(0), at(50)).await.unwrap().id;
+    let steer = |status_id: &'static str, command: &'static str| SteerRecord {
+        scope: "chat",
+        run_id: Some(run),
+        status_id,
+        account: "mod@fake.example",
+        command,
+        received_at: at(5),
+        effect: "",
+    };
+    assert!(!store.steer_seen("chat", "10").await.unwrap());
+    assert!(store
+        .record_steer(&steer("10", "extend 10m"))
+        .await
+        .unwrap());
+    assert!(!store
+        .record_steer(&steer("10", "extend 10m"))
+        .await
+        .unwrap());
+    assert!(store.steer_seen("chat", "10").await.unwrap());
+    assert!(!store.steer_seen("other", "10").await.unwrap());
+    assert!(store.record_steer(&steer("11", "pause")).await.unwrap());
+    store
+        .set_steer_effect("chat", "10", "collecting until 21:00")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.steer_log("chat").await.unwrap(),
+        [
+            (
+                "mod@fake.example".into(),
+                "extend 10m".into(),
+                "collecting until 21:00".into()
+            ),
+            ("mod@fake.example".into(), "pause".into(), "".into()),
+        ]
+    );
+    assert_eq!(store.extend_commands(run).await.unwrap(), ["extend 10m"]);
+    assert_eq!(store.mention_cursor("chat").await.unwrap(), None);
+    store.set_mention_cursor("chat", "5").await.unwrap();
+    store.set_mention_cursor("chat", "6").await.unwrap();
+    assert_eq!(
+        store.mention_cursor("chat").await.unwrap().as_deref(),
+        Some("6")
+    );
+    store
+        .set_opted_out("Alice@Fake.Example", true, "12", at(6))
+        .await
+        .unwrap();
+    store
+        .set_opted_out("bob@fake.example", true, "13", at(6))
+        .await
+        .unwrap();
+    store
+        .set_opted_out("bob@fake.example", false, "14", at(7))
+        .await
+        .unwrap();
+    let opted: Vec<_> = store.opted_out().await.unwrap().into_iter().collect();
+    assert_eq!(opted, ["alice@fake.example"]);
+}
+
+async fn pausing_shifting_and_stopping_move_only_unsent_posts(store: Store) {
+    let run = store.open_run("chat", at(0), at(50)).await.unwrap().id;
+    plan(&store, run, 3).await;
+    store
+        .mark_sent(run, 0, "100", "https://x/100", at(0))
+        .await
+        .unwrap();
+    store.set_paused(run, Some(at(2))).await.unwrap();
+    assert_eq!(
+        store.run(run).await.unwrap().unwrap().paused_at,
+        Some(at(2))
+    );
+    store.set_paused(run, None).await.unwrap();
+    store
+        .shift_unsent(run, chrono::Duration::minutes(5))
+        .await
+        .unwrap();
+    let planned: Vec<_> = store
+        .posts(run)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.planned_at)
+        .collect();
+    assert_eq!(planned, [at(0), at(6), at(7), at(8), at(9)]);
+    assert_eq!(store.run(run).await.unwrap().unwrap().collect_until, at(55));
+    store
+        .stop_run(run, &[2, 3], Some(4), at(10), at(20), "stopped")
+        .await
+        .unwrap();
+    let posts = store.posts(run).await.unwrap();
+    assert_eq!(
+        states(&posts),
+        [
+            (0, PostState::Sent),
+            (1, PostState::Planned),
+            (2, PostState::Skipped),
+            (3, PostState::Skipped),
+            (4, PostState::Planned)
+        ]
+    );
+    assert_eq!(posts[4].planned_at, at(10));
+    assert_eq!(store.run(run).await.unwrap().unwrap().collect_until, at(20));
+    assert_eq!(store.run(run).await.unwrap().unwrap().paused_at, None);
+}
+
+async fn a_run_called_off_is_done_and_shown_as_cancelled(store: Store) {
+    // Called off before it was opened.
+    assert!(store
+        .cancel_run("chat", at(30), at(40), "mod", at(1))
+        .await
+        .unwrap());
+    assert!(!store
+        .cancel_run("chat", at(30), at(40), "mod", at(2))
+        .await
+        .unwrap());
+    // Opened for its reminders, then called off: its posts are skipped.
+    let run = store.open_run("chat", at(10), at(20)).await.unwrap().id;
+    plan(&store, run, 1).await;
+    store.mark_sending(run, 0).await.unwrap();
+    assert!(store.cancel_open_run(run, "mod", at(3)).await.unwrap());
+    assert!(!store.cancel_open_run(run, "mod", at(4)).await.unwrap());
+    let row = store.run(run).await.unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.cancelled_by.as_deref(), row.ended_at),
+        (RunState::Done, Some("mod"), Some(at(3)))
+    );
+    let posts = store.posts(run).await.unwrap();
+    assert!(posts.iter().all(|p| p.state == PostState::Skipped));
+    assert_eq!(
+        posts[0].last_error.as_deref(),
+        Some("the run was called off by @mod")
+    );
+    assert_eq!(
+        store.cancelled_runs(at(5)).await.unwrap(),
+        [("chat".into(), at(10)), ("chat".into(), at(30))]
+    );
+    assert!(store.latest_run("chat").await.unwrap().is_none());
+}
+
+async fn a_platform_session_is_saved_replaced_and_read_back(store: Store) {
+    assert_eq!(
+        store.platform_session("bot.bsky.social").await.unwrap(),
+        None
+    );
+    store
+        .save_platform_session("bot.bsky.social", "{\"jwt\":1}", at(1))
+        .await
+        .unwrap();
+    store
+        .save_platform_session("bot.bsky.social", "{\"jwt\":2}", at(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .platform_session("bot.bsky.social")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("{\"jwt\":2}")
+    );
+    assert_eq!(store.platform_session("other").await.unwrap(), None);
+}
+
+async fn the_change_marker_moves_with_each_write_and_only_then(store: Store) {
+    store.ping().await.unwrap();
+    let before = store.change_marker().await.unwrap();
+    assert_eq!(store.change_marker().await.unwrap(), before);
+    let run = store.open_run("chat", at(0), at(50)).await.unwrap().id;
+    let opened = store.change_marker().await.unwrap();
+    assert_ne!(opened, before, "opening a run moves the marker");
+    store.statuses(run).await.unwrap();
+    store.latest_run("chat").await.unwrap();
+    assert_eq!(store.change_marker().await.unwrap(), opened, "reads do not");
+    store
+        .record_status(run, &status("7", "A1", None), &[1])
+        .await
+        .unwrap();
+    assert_ne!(store.change_marker().await.unwrap(), opened);
 }
