@@ -2,8 +2,6 @@
 //! format, on stdout or into a file. Rendering is `crate::recap`'s.
 
 use std::path::PathBuf;
-
-use crate::store::DbLocation;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -11,6 +9,7 @@ use anyhow::Context;
 use super::common::{find_chat, open_existing, print_out, UsageError};
 use crate::chats::Config;
 use crate::recap::{self, Format};
+use crate::store::DbLocation;
 
 pub async fn run(
     db: &DbLocation,
