@@ -162,7 +162,7 @@ mod tests {
         for (raw, shown, is_postgres) in cases {
             let location: DbLocation = raw.parse().unwrap();
             assert_eq!(location.to_string(), shown, "{raw}");
-            assert_eq!(format!("{location:?}").contains("s3cret"), false, "{raw}");
+            assert!(!format!("{location:?}").contains("s3cret"), "{raw}");
             assert_eq!(
                 matches!(location, DbLocation::Postgres(_)),
                 is_postgres,

@@ -1,16 +1,15 @@
-//! Recording a page of statuses at once: what reconciliation reads (40 per
-//! timeline page, thousands in a long backfill). One transaction and a few
-//! multi-row statements per page instead of three statements and a commit
-//! per status: sqlx hands every statement to its worker thread, so the
-//! per-statement cost, not SQLite, is what limits one-at-a-time writes
-//! (see docs/PERFORMANCE.md). This is the one place for the rules of
-//! recording a status: idempotent on the status's identity (its uri), only
-//! a newer edit replaces a stored status, a deleted one is never revived,
-//! and a status that comes back under a new id (snac2 re-ids an edit) is
-//! that edit: the row moves to the new id. A copy of a stored status read
-//! from another instance (the bot's server and a watched one, or two
-//! watched ones) is the same status: it never moves the row, and a newer
-//! edit of it is written under the row's own key.
+//! Recording a page of statuses at once (what reconciliation reads: 40 per
+//! timeline page, thousands in a long backfill), the part both databases
+//! share: given what is stored of a page, what to write. Each backend reads
+//! the stored versions and writes the plan in one transaction of its own
+//! (`sqlite/batch.rs`, `postgres/batch.rs`). This is the one place for the
+//! rules of recording a status: idempotent on the status's identity (its
+//! uri), only a newer edit replaces a stored status, a deleted one is never
+//! revived, and a status that comes back under a new id (snac2 re-ids an
+//! edit) is that edit: the row moves to the new id. A copy of a stored
+//! status read from another instance (the bot's server and a watched one,
+//! or two watched ones) is the same status: it never moves the row, and a
+//! newer edit of it is written under the row's own key.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};

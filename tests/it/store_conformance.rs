@@ -60,6 +60,7 @@ on_both_stores!(
     a_run_called_off_is_done_and_shown_as_cancelled,
     a_platform_session_is_saved_replaced_and_read_back,
     the_change_marker_moves_with_each_write_and_only_then,
+    the_same_answer_recorded_at_once_by_many_writers_is_stored_once,
 );
 
 fn at(minute: u32) -> DateTime<Utc> {
@@ -663,4 +664,28 @@ async fn the_change_marker_moves_with_each_write_and_only_then(store: Store) {
         .await
         .unwrap();
     assert_ne!(store.change_marker().await.unwrap(), opened);
+}
+
+/// Two replicas (or a stream and a reconciliation) recording the same new
+/// answer at once: each sees the other's write, none fails on a duplicate.
+async fn the_same_answer_recorded_at_once_by_many_writers_is_stored_once(store: Store) {
+    let run = store.open_run("chat", at(0), at(50)).await.unwrap().id;
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .record_status(run, &status("7", "A1 at once", None), &[1])
+                    .await
+            })
+        })
+        .collect();
+    let mut new = 0;
+    for writer in writers {
+        let recorded = writer.await.unwrap().expect("no writer fails");
+        new += usize::from(recorded == Recorded::New);
+    }
+    assert_eq!(new, 1, "one writer stored it, the others found it");
+    let want = vec![("7".to_string(), "A1 at once".to_string(), vec![1])];
+    assert_eq!(rows_of(&store, run).await, want);
 }

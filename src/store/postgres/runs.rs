@@ -3,11 +3,8 @@
 use chrono::{DateTime, Utc};
 
 use super::PgBackend;
-use crate::store::runs::RawRun;
+use crate::store::runs::{RawRun, COLUMNS};
 use crate::store::{RunRow, RunState};
-
-/// `runs::COLUMNS` as PostgreSQL returns them to `RawRun`.
-const PG_COLUMNS: &str = crate::store::runs::COLUMNS;
 
 impl PgBackend {
     /// The run of `chat_id` planned for `planned_start`, created when new.
@@ -28,7 +25,7 @@ impl PgBackend {
         .execute(&self.pool)
         .await?;
         let raw: RawRun = sqlx::query_as(&format!(
-            "SELECT {PG_COLUMNS} FROM runs WHERE chat_id = $1 AND planned_start = $2"
+            "SELECT {COLUMNS} FROM runs WHERE chat_id = $1 AND planned_start = $2"
         ))
         .bind(chat_id)
         .bind(planned_start)
@@ -99,7 +96,7 @@ impl PgBackend {
     /// Runs of a chat still marked running (a crash or a stop left them).
     pub(crate) async fn unfinished_runs(&self, chat_id: &str) -> anyhow::Result<Vec<RunRow>> {
         let rows: Vec<RawRun> = sqlx::query_as(&format!(
-            "SELECT {PG_COLUMNS} FROM runs WHERE chat_id = $1 AND state = 'running'
+            "SELECT {COLUMNS} FROM runs WHERE chat_id = $1 AND state = 'running'
              ORDER BY planned_start"
         ))
         .bind(chat_id)
@@ -111,7 +108,7 @@ impl PgBackend {
     /// The most recent run of a chat, whatever its state.
     pub(crate) async fn latest_run(&self, chat_id: &str) -> anyhow::Result<Option<RunRow>> {
         let row: Option<RawRun> = sqlx::query_as(&format!(
-            "SELECT {PG_COLUMNS} FROM runs
+            "SELECT {COLUMNS} FROM runs
              WHERE chat_id = $1 AND state != 'missed' AND cancelled_by IS NULL
              ORDER BY planned_start DESC LIMIT 1"
         ))
@@ -137,7 +134,7 @@ impl PgBackend {
 
     pub(crate) async fn run(&self, run_id: i64) -> anyhow::Result<Option<RunRow>> {
         let row: Option<RawRun> =
-            sqlx::query_as(&format!("SELECT {PG_COLUMNS} FROM runs WHERE id = $1"))
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM runs WHERE id = $1"))
                 .bind(run_id)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -153,7 +150,7 @@ impl PgBackend {
         limit: u32,
     ) -> anyhow::Result<Vec<RunRow>> {
         let rows: Vec<RawRun> = sqlx::query_as(&format!(
-            "SELECT {PG_COLUMNS} FROM runs WHERE chat_id = $1 ORDER BY planned_start DESC LIMIT $2"
+            "SELECT {COLUMNS} FROM runs WHERE chat_id = $1 ORDER BY planned_start DESC LIMIT $2"
         ))
         .bind(chat_id)
         .bind(i64::from(limit))

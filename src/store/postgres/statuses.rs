@@ -52,7 +52,7 @@ impl PgBackend {
         let mut rows: Vec<StatusRow> = sqlx::query_as(
             "SELECT status_id, instance, account_id, account, display_name, url, text, created_at,
                     edited_at, in_reply_to_id, deleted_at, favourites, boosts
-             FROM statuses WHERE run_id = $1 ORDER BY created_at, length(status_id), status_id",
+             FROM statuses WHERE run_id = $1 ORDER BY created_at, length(status_id), status_id COLLATE \"C\"",
         )
         .bind(run_id)
         .fetch_all(&self.pool)
@@ -80,7 +80,7 @@ impl PgBackend {
     pub(crate) async fn last_status_id(&self, run_id: i64) -> anyhow::Result<Option<String>> {
         let row: Option<(String,)> = sqlx::query_as(
             "SELECT status_id FROM statuses WHERE run_id = $1 AND instance IS NULL
-             ORDER BY length(status_id) DESC, status_id DESC LIMIT 1",
+             ORDER BY length(status_id) DESC, status_id COLLATE \"C\" DESC LIMIT 1",
         )
         .bind(run_id)
         .fetch_optional(&self.pool)
