@@ -689,3 +689,18 @@ async fn the_same_answer_recorded_at_once_by_many_writers_is_stored_once(store: 
     let want = vec![("7".to_string(), "A1 at once".to_string(), vec![1])];
     assert_eq!(rows_of(&store, run).await, want);
 }
+
+/// Until the replicas' fenced leases are wired in, a chat on PostgreSQL
+/// refuses to start, saying why, instead of running without a lease.
+#[tokio::test]
+async fn on_postgresql_taking_a_file_lease_is_refused_with_the_reason() {
+    let url = PostgresUrl::new(fresh_database().await);
+    let store = Store::open_postgres(&url).await.unwrap();
+    let refused = store.take_lease("chat", "me", at(0)).await.unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "running chats on PostgreSQL needs the replica leases (not yet)"
+    );
+    assert!(store.lease_of("chat").unwrap().is_none());
+    assert!(store.postgres_pool().is_some() && store.sqlite_pool().is_none());
+}
