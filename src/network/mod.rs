@@ -1,36 +1,32 @@
-//! The Fediverse side: what the daemon needs from a server, behind the
-//! [`Social`] trait so tests can substitute a fake. The real client
-//! (`client`) uses megalodon for REST, its own request for posting (to send
-//! `Idempotency-Key`) and tokio-tungstenite for streaming (`stream`).
+//! The platform seam: what the daemon needs from a social network, behind
+//! the [`Social`] trait, so that the run, the listener and the moderator
+//! commands never know which network they talk to (and tests can give a
+//! fake). One folder per network: [`mastodon`] (and the servers that speak
+//! its API) and [`bluesky`]. What every network shares lives here: the
+//! trait and its types, the request [`Budget`], [`Backoff`], [`NetError`],
+//! the wrapped [`Token`] and the one TLS trust (`tls`).
 //! Nothing here knows about chats or runs.
 
 pub mod backoff;
 pub mod bluesky;
 pub mod budget;
-mod client;
 mod error;
-mod instance;
-pub mod nodeinfo;
-pub mod oauth;
-mod rest;
+pub mod mastodon;
 mod status;
-mod stream;
 mod tls;
 mod token;
-pub mod watched;
 
 pub use backoff::{retry, Backoff};
 pub use budget::Budget;
-pub use client::MastodonClient;
 pub use error::{retry_after, NetError};
-pub use instance::DEFAULT_MAX_CHARACTERS;
-pub use nodeinfo::Software;
-pub use status::{html_to_text, Account, Notification, Status, StreamEvent};
-pub use stream::{
-    redact, stream_url, user_stream_url, HashtagStream, StreamEnd, DEFAULT_IDLE_LIMIT,
+pub use mastodon::nodeinfo::{self, Software};
+pub use mastodon::{oauth, watched};
+pub use mastodon::{
+    redact, stream_url, user_stream_url, HashtagStream, MastodonClient, StreamEnd, WatchedServer,
+    DEFAULT_IDLE_LIMIT, DEFAULT_MAX_CHARACTERS,
 };
+pub use status::{html_to_text, Account, Notification, Status, StreamEvent};
 pub use token::Token;
-pub use watched::WatchedServer;
 
 use async_trait::async_trait;
 

@@ -16,10 +16,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 
-use super::error::{from_reqwest, from_status};
+use super::instance;
 use super::rest::{decode_statuses, endpoint, page_query};
-use super::{instance, tls, Account, Budget, HashtagStream, Instance, NetError, NewPost, Page};
-use super::{Social, Status};
+use crate::network::error::{from_reqwest, from_status};
+use crate::network::{tls, Account, Budget, HashtagStream, Instance, NetError, NewPost, Page};
+use crate::network::{Social, Status};
 
 /// The part of an instance's rate limit hashchat may use.
 pub const SHARE: f64 = 0.2;
@@ -141,7 +142,8 @@ impl WatchedServer {
             }
         }
         if let Some(remaining) = number("x-ratelimit-remaining") {
-            let reset_in = super::retry_after(headers, chrono::Utc::now()).unwrap_or(LIMIT_WINDOW);
+            let reset_in =
+                crate::network::retry_after(headers, chrono::Utc::now()).unwrap_or(LIMIT_WINDOW);
             self.budget.observe_server(remaining, reset_in);
         }
     }
@@ -174,7 +176,7 @@ impl Social for WatchedServer {
         let (uri, max) = instance::lenient(&body)?;
         Ok(Instance {
             domain: instance::domain(&uri, &self.server),
-            max_characters: max.unwrap_or(super::DEFAULT_MAX_CHARACTERS),
+            max_characters: max.unwrap_or(instance::DEFAULT_MAX_CHARACTERS),
         })
     }
     async fn me(&self) -> Result<Account, NetError> {

@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::{NetError, Status, StreamEvent};
+use crate::network::{NetError, Status, StreamEvent};
 
 /// Mastodon pings every few seconds; a minute without any frame means the
 /// connection is dead even if TCP has not noticed.
@@ -69,7 +69,7 @@ impl HashtagStream {
         let mut url = url.clone();
         let mut redirects = 0;
         let socket = loop {
-            let connector = super::tls::connector_for(&url)?;
+            let connector = crate::network::tls::connector_for(&url)?;
             let error = match tokio_tungstenite::connect_async_tls_with_config(
                 url.as_str(),
                 None,
@@ -232,7 +232,7 @@ fn handshake_error(e: tungstenite::Error) -> NetError {
                 .as_deref()
                 .map(String::from_utf8_lossy)
                 .unwrap_or_default();
-            super::error::from_status(status, response.headers(), &body)
+            crate::network::error::from_status(status, response.headers(), &body)
         }
         // tungstenite's URL errors may quote the URL: keep them out.
         tungstenite::Error::Url(_) => NetError::Transport("invalid stream URL".into()),
@@ -270,14 +270,16 @@ pub(crate) fn parse_frame(text: &str) -> Option<StreamEvent> {
             Ok(status) => Some(StreamEvent::Edit(status)),
             Err(e) => undecodable(event, format!("status payload: {e}")),
         },
-        "notification" => match serde_json::from_str::<super::status::Notification>(&payload) {
-            Ok(n) if n.kind == "mention" => match n.status {
-                Some(status) => Some(StreamEvent::Mention(status)),
-                None => undecodable(event, "mention without a status".into()),
-            },
-            Ok(_) => None,
-            Err(e) => undecodable(event, format!("notification payload: {e}")),
-        },
+        "notification" => {
+            match serde_json::from_str::<crate::network::status::Notification>(&payload) {
+                Ok(n) if n.kind == "mention" => match n.status {
+                    Some(status) => Some(StreamEvent::Mention(status)),
+                    None => undecodable(event, "mention without a status".into()),
+                },
+                Ok(_) => None,
+                Err(e) => undecodable(event, format!("notification payload: {e}")),
+            }
+        }
         "delete" if !payload.trim().is_empty() => {
             Some(StreamEvent::Delete(payload.trim().to_owned()))
         }

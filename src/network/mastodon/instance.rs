@@ -1,7 +1,7 @@
 //! Reading what an instance says about itself, when megalodon's strict
 //! decoding fails (Mastodon may omit `contact_account`, others more).
 
-use super::NetError;
+use crate::network::NetError;
 
 /// Mastodon's post length when the instance does not say.
 pub const DEFAULT_MAX_CHARACTERS: usize = 500;

@@ -17,12 +17,13 @@ use megalodon::megalodon::{GetAccountStatusesInputOptions, GetTagTimelineInputOp
 use megalodon::Megalodon;
 use reqwest::header::HeaderMap;
 
-use super::budget::Budget;
-use super::error::{from_megalodon, retry_after};
-use super::status::from_megalodon as convert;
+use super::rest;
 use super::stream::DEFAULT_IDLE_LIMIT;
-use super::{
-    rest, Account, HashtagStream, Instance, NetError, NewPost, Page, Social, Status, Token,
+use crate::network::budget::Budget;
+use crate::network::error::{from_megalodon, retry_after};
+use crate::network::status::from_megalodon as convert;
+use crate::network::{
+    Account, HashtagStream, Instance, NetError, NewPost, Page, Social, Status, Token,
 };
 
 /// A Mastodon-compatible server reached over HTTP(S).
@@ -376,7 +377,7 @@ impl Social for MastodonClient {
     }
 
     async fn user_stream(&self) -> Result<HashtagStream, NetError> {
-        let url = super::user_stream_url(&self.streaming_base(), self.token.expose())?;
+        let url = super::stream::user_stream_url(&self.streaming_base(), self.token.expose())?;
         let connect = HashtagStream::connect(&url, self.stream_idle);
         match tokio::time::timeout(self.timeout, connect).await {
             Ok(result) => result,
@@ -385,7 +386,7 @@ impl Social for MastodonClient {
     }
 
     #[tracing::instrument(skip(self))]
-    async fn software(&self) -> Result<Option<super::Software>, NetError> {
+    async fn software(&self) -> Result<Option<crate::network::Software>, NetError> {
         // Two requests: the discovery document, then the one it links.
         self.budget.acquire().await;
         self.call(async {
@@ -417,7 +418,7 @@ impl Social for MastodonClient {
     }
 
     async fn hashtag_stream(&self, tag: &str) -> Result<HashtagStream, NetError> {
-        let url = super::stream_url(&self.streaming_base(), tag, self.token.expose())?;
+        let url = super::stream::stream_url(&self.streaming_base(), tag, self.token.expose())?;
         let connect = HashtagStream::connect(&url, self.stream_idle);
         match tokio::time::timeout(self.timeout, connect).await {
             Ok(result) => result,

@@ -7,9 +7,9 @@ use std::fmt;
 
 use megalodon::megalodon::AppInputOptions;
 
-use super::error::from_megalodon;
-use super::{NetError, Token};
 use crate::chats::Platform;
+use crate::network::error::from_megalodon;
+use crate::network::{NetError, Token};
 
 /// The scopes hashchat asks for: read timelines, post statuses.
 pub const SCOPES: &[&str] = &["read", "write"];

@@ -5,8 +5,8 @@
 
 use reqwest::header::HeaderMap;
 
-use super::error::{from_reqwest, from_status};
-use super::{NetError, NewPost, Status, Token};
+use crate::network::error::{from_reqwest, from_status};
+use crate::network::{NetError, NewPost, Status, Token};
 
 /// The headers of a successful answer and its body.
 pub(crate) struct Answer {
@@ -156,7 +156,7 @@ pub(crate) fn decode_mentions(body: &str) -> Result<Vec<(String, Status)>, NetEr
         .into_iter()
         .filter_map(|item| {
             let id = item.get("id").map(|id| id.to_string()).unwrap_or_default();
-            match serde_json::from_value::<super::Notification>(item) {
+            match serde_json::from_value::<crate::network::Notification>(item) {
                 Ok(n) if n.kind == "mention" => n.status.map(|s| (n.id, s)),
                 Ok(_) => None,
                 Err(e) => {
@@ -171,7 +171,7 @@ pub(crate) fn decode_mentions(body: &str) -> Result<Vec<(String, Status)>, NetEr
 }
 
 /// The query string of a timeline page, in Mastodon's parameter names.
-pub(crate) fn page_query(page: &super::Page) -> String {
+pub(crate) fn page_query(page: &crate::network::Page) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     if page.limit > 0 {
         query.append_pair("limit", &page.limit.to_string());
@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn page_query_uses_mastodons_names() {
-        let page = super::super::Page {
+        let page = crate::network::Page {
             min_id: Some("5".into()),
             limit: 40,
             ..Default::default()
