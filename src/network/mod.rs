@@ -20,12 +20,14 @@ pub use backoff::{retry, Backoff};
 pub use budget::Budget;
 pub use error::{retry_after, NetError};
 pub use mastodon::nodeinfo::{self, Software};
+pub use mastodon::Notification;
 pub use mastodon::{oauth, watched};
 pub use mastodon::{
     redact, stream_url, user_stream_url, HashtagStream, MastodonClient, StreamEnd, WatchedServer,
     DEFAULT_IDLE_LIMIT, DEFAULT_MAX_CHARACTERS,
 };
-pub use status::{html_to_text, Account, Notification, Status, StreamEvent};
+pub use status::{html_to_text, Account, Status, StreamEvent};
+pub use tls::Trust;
 pub use token::Token;
 
 use async_trait::async_trait;

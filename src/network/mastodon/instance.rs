@@ -1,5 +1,6 @@
-//! Reading what an instance says about itself, when megalodon's strict
-//! decoding fails (Mastodon may omit `contact_account`, others more).
+//! Reading what an instance says about itself (`GET /api/v1/instance`),
+//! leniently: Mastodon may omit `contact_account`, others more, and v1 and
+//! v2 put the post limit and the streaming URL in different places.
 
 use crate::network::NetError;
 

@@ -12,6 +12,7 @@
 //! backoff, errors, token, TLS trust) live in the parent module.
 
 mod client;
+mod decode;
 mod instance;
 pub mod nodeinfo;
 pub mod oauth;
@@ -20,6 +21,7 @@ mod stream;
 pub mod watched;
 
 pub use client::MastodonClient;
+pub use decode::Notification;
 pub use instance::DEFAULT_MAX_CHARACTERS;
 pub use stream::{
     redact, stream_url, user_stream_url, HashtagStream, StreamEnd, DEFAULT_IDLE_LIMIT,

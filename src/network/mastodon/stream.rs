@@ -14,7 +14,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::network::{NetError, Status, StreamEvent};
+use super::decode::Notification;
+use crate::network::{NetError, Status, StreamEvent, Trust};
 
 /// Mastodon pings every few seconds; a minute without any frame means the
 /// connection is dead even if TCP has not noticed.
@@ -62,14 +63,19 @@ impl std::fmt::Debug for HashtagStream {
 }
 
 impl HashtagStream {
-    /// Opens the stream at `url` (see [`stream_url`]). A refused token at the
-    /// handshake (401/403) is `Unauthorized`; the handshake itself is not
-    /// time-limited here, the client wraps it in its timeout.
-    pub async fn connect(url: &url::Url, idle_limit: Duration) -> Result<Self, NetError> {
+    /// Opens the stream at `url` (see [`stream_url`]), trusting what the
+    /// account's `trust` does. A refused token at the handshake (401/403)
+    /// is `Unauthorized`; the handshake itself is not time-limited here,
+    /// the client wraps it in its timeout.
+    pub async fn connect(
+        url: &url::Url,
+        idle_limit: Duration,
+        trust: &Trust,
+    ) -> Result<Self, NetError> {
         let mut url = url.clone();
         let mut redirects = 0;
         let socket = loop {
-            let connector = crate::network::tls::connector_for(&url)?;
+            let connector = trust.connector(&url);
             let error = match tokio_tungstenite::connect_async_tls_with_config(
                 url.as_str(),
                 None,
@@ -270,16 +276,14 @@ pub(crate) fn parse_frame(text: &str) -> Option<StreamEvent> {
             Ok(status) => Some(StreamEvent::Edit(status)),
             Err(e) => undecodable(event, format!("status payload: {e}")),
         },
-        "notification" => {
-            match serde_json::from_str::<crate::network::status::Notification>(&payload) {
-                Ok(n) if n.kind == "mention" => match n.status {
-                    Some(status) => Some(StreamEvent::Mention(status)),
-                    None => undecodable(event, "mention without a status".into()),
-                },
-                Ok(_) => None,
-                Err(e) => undecodable(event, format!("notification payload: {e}")),
-            }
-        }
+        "notification" => match serde_json::from_str::<Notification>(&payload) {
+            Ok(n) if n.kind == "mention" => match n.status {
+                Some(status) => Some(StreamEvent::Mention(status)),
+                None => undecodable(event, "mention without a status".into()),
+            },
+            Ok(_) => None,
+            Err(e) => undecodable(event, format!("notification payload: {e}")),
+        },
         "delete" if !payload.trim().is_empty() => {
             Some(StreamEvent::Delete(payload.trim().to_owned()))
         }

@@ -16,11 +16,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 
+use super::decode::statuses as decode_statuses;
 use super::instance;
-use super::rest::{decode_statuses, endpoint, page_query};
+use super::rest::{endpoint, page_query};
 use crate::network::error::{from_reqwest, from_status};
-use crate::network::{tls, Account, Budget, HashtagStream, Instance, NetError, NewPost, Page};
-use crate::network::{Social, Status};
+use crate::network::{Account, Budget, HashtagStream, Instance, NetError, NewPost, Page};
+use crate::network::{Social, Status, Trust};
 
 /// The part of an instance's rate limit hashchat may use.
 pub const SHARE: f64 = 0.2;
@@ -43,22 +44,18 @@ pub struct WatchedServer {
 }
 
 impl WatchedServer {
-    /// A client for `server` whose every request ends within `timeout`.
-    pub fn new(server: &url::Url, timeout: Duration) -> Result<Self, NetError> {
+    /// A client for `server` whose every request ends within `timeout`,
+    /// trusting what the chat's account trusts.
+    pub fn new(server: &url::Url, timeout: Duration, trust: &Trust) -> Result<Self, NetError> {
         let mut server = server.clone();
         if !server.path().ends_with('/') {
             server.set_path(&format!("{}/", server.path()));
         }
-        let mut builder = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .user_agent(concat!("hashchat/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(timeout)
             .timeout(timeout);
-        if server.scheme() == "https" {
-            builder = builder.use_preconfigured_tls(tls::https_config()?);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| NetError::Transport(format!("building the HTTP client: {e}")))?;
+        let http = trust.http_client(builder)?;
         let name = instance::domain("", &server);
         Ok(Self {
             http,
@@ -188,9 +185,7 @@ impl Social for WatchedServer {
     async fn status(&self, id: &str) -> Result<Option<Status>, NetError> {
         let path = format!("api/v1/statuses/{}", self.own_id(id));
         match self.get(&path).await {
-            Ok(body) => Status::from_json(&body)
-                .map(Some)
-                .map_err(|e| NetError::Decode(format!("a status: {e}"))),
+            Ok(body) => super::decode::status(&body, "a status").map(Some),
             Err(NetError::Rejected { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -244,7 +239,7 @@ mod tests {
 
     fn server() -> WatchedServer {
         let url = url::Url::parse("http://b.example").unwrap();
-        WatchedServer::new(&url, Duration::from_secs(5)).unwrap()
+        WatchedServer::new(&url, Duration::from_secs(5), &Trust::system().unwrap()).unwrap()
     }
 
     #[tokio::test(start_paused = true)]
@@ -298,7 +293,8 @@ mod tests {
     #[test]
     fn a_stored_key_is_read_back_as_the_instances_own_id() {
         let url = url::Url::parse("http://localhost:8001").unwrap();
-        let server = WatchedServer::new(&url, Duration::from_secs(5)).unwrap();
+        let server =
+            WatchedServer::new(&url, Duration::from_secs(5), &Trust::system().unwrap()).unwrap();
         assert_eq!(server.name(), "localhost:8001");
         assert_eq!(server.own_id("localhost:8001/42"), "42");
         assert_eq!(server.own_id("42"), "42");
