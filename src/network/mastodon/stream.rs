@@ -6,6 +6,8 @@
 //! A [`HashtagStream`] never reconnects by itself: when the connection drops
 //! it ends, and the caller reconnects and reconciles from the tag timeline.
 //! The URL carries the access token: log it only through [`redact`].
+//! TLS is the account's [`Trust`], the same its REST client has. Other
+//! networks feed their own events through [`HashtagStream::local`].
 
 use std::time::Duration;
 

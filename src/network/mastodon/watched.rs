@@ -1,7 +1,8 @@
 //! Another instance's public tag timeline, read anonymously (`also_watch`):
 //! answers from servers that never federate to the bot's. No token and no
 //! `Authorization` header ever go there: the client holds none. Each
-//! instance has its own HTTP client and its own request budget, a share of
+//! instance has its own HTTP client (with the chat account's TLS trust,
+//! `ca_file:` included) and its own request budget, a share of
 //! the rate limit its `X-RateLimit-*` headers announce (Mastodon's 300
 //! requests per 5 minutes per IP when it says nothing), so hashchat never
 //! takes more than [`SHARE`] of what the instance allows.
