@@ -193,6 +193,8 @@ pub(super) fn sns(platform: crate::chats::Platform) -> megalodon::SNS {
         P::Friendica => megalodon::SNS::Friendica,
         P::Firefish => megalodon::SNS::Firefish,
         P::Gotosocial => megalodon::SNS::Gotosocial,
+        // Never built for Bluesky (see `run::daemon::RealConnector`).
+        P::Bluesky => megalodon::SNS::Mastodon,
     }
 }
 
