@@ -12,6 +12,7 @@ mod leases;
 pub mod postgres;
 mod posts;
 mod runs;
+mod sessions;
 mod statuses;
 mod steering;
 
