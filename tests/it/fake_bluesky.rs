@@ -66,6 +66,9 @@ pub struct World {
     /// Answers the next write with 429 and this `ratelimit-reset` (epoch s).
     pub throttle_next_write: Option<u64>,
     pub blobs: u32,
+    /// Commits made while set reach no Jetstream socket and no replay:
+    /// posts the socket missed, found only by reading threads.
+    pub quiet: bool,
 }
 
 pub struct Shared {
@@ -178,8 +181,15 @@ impl FakeBluesky {
         reply: Option<(Ref<'_>, Ref<'_>)>,
         facets: Value,
     ) -> (String, String) {
+        // A second apart from 20:05 on, like posts written one by one.
+        let second = self.world().events.len();
+        let created_at = format!(
+            "2026-12-07T20:{:02}:{:02}.000Z",
+            5 + second / 60,
+            second % 60
+        );
         let mut record = json!({"$type": "app.bsky.feed.post", "text": text,
-            "createdAt": "2026-12-07T20:05:00.000Z", "facets": facets});
+            "createdAt": created_at, "facets": facets});
         if let Some(((root_uri, root_cid), (parent_uri, parent_cid))) = reply {
             record["reply"] = json!({"root": {"uri": root_uri, "cid": root_cid},
                 "parent": {"uri": parent_uri, "cid": parent_cid}});
@@ -203,6 +213,26 @@ impl FakeBluesky {
         let mut record = self.world().records[&key].value.clone();
         record["text"] = json!(text);
         self.shared.write(&did, "app.bsky.feed.post", rkey, record)
+    }
+
+    /// Like `post_as`, but the commit never reaches Jetstream (a post the
+    /// socket missed); thread reads still show it.
+    pub fn post_quietly_as(
+        &self,
+        name: &str,
+        rkey: &str,
+        text: &str,
+        reply: Option<(Ref<'_>, Ref<'_>)>,
+    ) -> (String, String) {
+        self.world().quiet = true;
+        let posted = self.post_as(name, rkey, text, reply, json!([]));
+        self.world().quiet = false;
+        posted
+    }
+
+    /// The cursor of each Jetstream connection so far, in order.
+    pub fn subscriptions(&self) -> Vec<Option<u64>> {
+        self.world().subscriptions.clone()
     }
 
     pub fn delete_as(&self, name: &str, rkey: &str) {
@@ -260,6 +290,9 @@ impl Shared {
     }
 
     fn emit(&self, world: &mut World, did: &str, commit: Value) {
+        if world.quiet {
+            return;
+        }
         let time_us = FIRST_TIME_US + 1000 * world.events.len() as u64;
         let frame =
             json!({"did": did, "time_us": time_us, "kind": "commit", "commit": commit}).to_string();

@@ -9,6 +9,7 @@
 mod client;
 pub mod facets;
 mod jetstream;
+mod platform;
 mod record;
 mod repo;
 mod session;
@@ -17,8 +18,10 @@ mod thread;
 pub use client::{Account, BlueskyClient, DEFAULT_APPVIEW, DEFAULT_PDS};
 pub use facets::{ByteSlice, Facet, Feature, MAX_GRAPHEMES};
 pub use jetstream::{Filter, JetEvent, JetPost, Jetstream, IDLE_LIMIT, REWIND};
+pub use platform::{is_post_uri, post_link, BlueskyPlatform};
 pub use record::{
-    images_embed, is_tid, record_key, AtUri, Image, PostRecord, ReplyRef, StrongRef, POST, PROFILE,
+    images_embed, is_tid, key_for, record_key, AtUri, Image, PostRecord, ReplyRef, StrongRef, POST,
+    PROFILE,
 };
 pub use repo::{NewPost, RecordPage, RecordView};
 pub use session::{AppPassword, FileSessionStore, MemorySessionStore, Session, SessionStore};

@@ -59,6 +59,7 @@ async fn xrpc(
         }
         "com.atproto.repo.listRecords" => list_records(&shared, &q("repo"), &q("collection")),
         "app.bsky.feed.getPostThread" => post_thread(&shared, &q("uri")),
+        "app.bsky.actor.getProfile" => profile(&shared, &q("actor")),
         write => {
             let did = match authorized(&shared, &headers) {
                 Ok(did) => did,
@@ -262,6 +263,19 @@ fn upload_blob(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
     let link = format!("bafkrei{:08}", world.blobs);
     Json(json!({"blob": {"$type": "blob", "ref": {"$link": link}, "mimeType": mime, "size": body.len()}}))
         .into_response()
+}
+
+/// `getProfile` (appview): an account by DID or handle.
+fn profile(shared: &Shared, actor: &str) -> Response {
+    let world = shared.world();
+    match world
+        .accounts
+        .iter()
+        .find(|a| a.did == actor || a.handle == actor)
+    {
+        Some(a) => Json(json!({"did": a.did, "handle": a.handle})).into_response(),
+        None => bad("InvalidRequest", &format!("Profile not found: {actor}")),
+    }
 }
 
 /// `getPostThread`: the post and every reply below it.

@@ -1,0 +1,532 @@
+//! Bluesky behind the daemon's [`Social`] trait: AT records mapped to
+//! statuses (id and uri the at-uri, links on bsky.app), posts written
+//! exactly once under a record key derived from the post's idempotency key
+//! and threaded with strong refs, answers and mentions from Jetstream, and
+//! missed replies from the appview's threads.
+//!
+//! What Bluesky lacks is said here, not hidden: there is no tag timeline a
+//! bot may read (`searchPosts` is not for bots), so reconciliation rests on
+//! the Jetstream cursor and on thread reads; no DMs (another service), so
+//! moderators are answered by a mention reply; no visibility but public.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use url::Url;
+
+use super::facets::Feature;
+use super::record::{key_for, AtUri, Image, PostRecord, ReplyRef, StrongRef, POST};
+use super::{BlueskyClient, Filter, JetEvent, JetPost, Jetstream, MAX_GRAPHEMES};
+use crate::chats::Hashtag;
+use crate::network::status::Tag;
+use crate::network::{
+    Account, HashtagStream, Instance, NetError, NewPost, Page, Social, Status, StreamEvent,
+};
+
+/// Events waiting for the collector: the socket is read ahead this far.
+const QUEUE: usize = 256;
+
+/// One Bluesky account as a [`Social`]; cheap to share behind an `Arc`.
+pub struct BlueskyPlatform {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Arc<BlueskyClient>,
+    jetstream: Url,
+    /// The bot's handle, as configured.
+    handle: String,
+    known: Mutex<Known>,
+}
+
+/// What the platform learnt and keeps for the life of the process.
+#[derive(Default)]
+struct Known {
+    /// at-uri → (cid, the thread's root): what a reply to it needs.
+    refs: HashMap<String, (String, StrongRef)>,
+    /// DID → handle (Jetstream carries DIDs only).
+    handles: HashMap<String, String>,
+    /// The `time_us` cursor of the hashtag stream and of the mentions:
+    /// a reopened stream resumes there, rewound a few seconds.
+    tag_cursor: Option<u64>,
+    mention_cursor: Option<u64>,
+    /// The bot self-label was checked once in this process.
+    labelled: bool,
+}
+
+#[derive(Deserialize)]
+struct Profile {
+    handle: String,
+}
+
+impl BlueskyPlatform {
+    /// `jetstream` is the Jetstream host (`wss://…`, `ws://` locally);
+    /// `handle` the bot's own.
+    pub fn new(client: Arc<BlueskyClient>, jetstream: Url, handle: impl Into<String>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                jetstream,
+                handle: handle.into(),
+                known: Mutex::default(),
+            }),
+        }
+    }
+
+    pub fn client(&self) -> &BlueskyClient {
+        &self.inner.client
+    }
+}
+
+impl std::fmt::Debug for BlueskyPlatform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlueskyPlatform")
+            .field("client", &self.inner.client)
+            .field("jetstream", &self.inner.jetstream.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The link people open: `https://bsky.app/profile/<handle>/post/<rkey>`.
+pub fn post_link(handle: &str, uri: &str) -> String {
+    let rkey = AtUri::parse(uri).map_or_else(String::new, |u| u.rkey);
+    format!("https://bsky.app/profile/{handle}/post/{rkey}")
+}
+
+/// Which stream a Jetstream task feeds.
+#[derive(Clone, Copy)]
+enum Feed {
+    Tag,
+    Mentions,
+}
+
+impl Inner {
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The handle of `did`, asked of the appview once; the DID itself when
+    /// it does not answer (the post still counts).
+    async fn handle_of(&self, did: &str) -> String {
+        if let Some(handle) = self.known().handles.get(did) {
+            return handle.clone();
+        }
+        let appview = self.client.account().appview.clone();
+        let asked = self
+            .client
+            .public_get::<Profile>(&appview, "app.bsky.actor.getProfile", &[("actor", did)])
+            .await;
+        match asked {
+            Ok(profile) => {
+                self.known()
+                    .handles
+                    .insert(did.to_string(), profile.handle.clone());
+                profile.handle
+            }
+            Err(e) => {
+                tracing::warn!(did, "cannot read the handle of an account: {e}");
+                did.to_string()
+            }
+        }
+    }
+
+    /// Keeps what a reply to `uri` needs.
+    fn remember_ref(&self, uri: &str, cid: &str, record: &PostRecord) {
+        let root = record.reply.as_ref().map_or_else(
+            || StrongRef {
+                uri: uri.to_string(),
+                cid: cid.to_string(),
+            },
+            |r| r.root.clone(),
+        );
+        self.known()
+            .refs
+            .insert(uri.to_string(), (cid.to_string(), root));
+    }
+
+    /// The status of a post as hashchat reads it.
+    async fn status(
+        &self,
+        uri: &str,
+        cid: &str,
+        did: &str,
+        record: &PostRecord,
+        edited_at: Option<DateTime<Utc>>,
+    ) -> Status {
+        self.remember_ref(uri, cid, record);
+        let handle = self.handle_of(did).await;
+        status_of(uri, did, &handle, record, edited_at)
+    }
+
+    async fn jet_status(&self, post: &JetPost, edited: bool) -> Status {
+        let at = edited.then(|| micros_to_time(post.time_us));
+        self.status(&post.uri, &post.cid, &post.did, &post.record, at)
+            .await
+    }
+
+    /// Strong refs for a reply to `parent` (an at-uri): the parent and its
+    /// thread's root, from memory or read from the network.
+    async fn reply_to(&self, parent: &str) -> Result<ReplyRef, NetError> {
+        let known = self.known().refs.get(parent).cloned();
+        let (cid, root) = match known {
+            Some(found) => found,
+            None => {
+                let at = AtUri::parse(parent)
+                    .ok_or_else(|| NetError::Decode(format!("{parent} is not an at:// URI")))?;
+                let view = self
+                    .client
+                    .get_record(&at.did, &at.collection, &at.rkey)
+                    .await?
+                    .ok_or(NetError::Rejected {
+                        status: 404,
+                        message: format!("the post answered is gone: {parent}"),
+                    })?;
+                let cid = view.cid.unwrap_or_default();
+                let record: PostRecord = serde_json::from_value(view.value)
+                    .map_err(|e| NetError::Decode(e.to_string()))?;
+                self.remember_ref(parent, &cid, &record);
+                self.known().refs[parent].clone()
+            }
+        };
+        Ok(ReplyRef {
+            root,
+            parent: StrongRef {
+                uri: parent.to_string(),
+                cid,
+            },
+        })
+    }
+
+    /// Self-labels the account as a bot once per process; a failure is
+    /// logged, never fatal to a post.
+    async fn label_once(&self) {
+        if std::mem::replace(&mut self.known().labelled, true) {
+            return;
+        }
+        if let Err(e) = self.client.label_as_bot().await {
+            tracing::warn!("could not self-label the account as a bot: {e}");
+        }
+    }
+
+    /// A stream fed by a Jetstream consumer in its own task. The task ends
+    /// when the stream is dropped (its receiver closes) or the Jetstream
+    /// URL is unusable; it keeps the cursor here after every event so that
+    /// the next stream resumes where this one was.
+    async fn open(self: &Arc<Self>, filter: Filter, feed: Feed) -> HashtagStream {
+        let cursor = match feed {
+            Feed::Tag => self.known().tag_cursor,
+            Feed::Mentions => self.known().mention_cursor,
+        };
+        let mut jet = Jetstream::new(self.jetstream.clone(), filter, cursor);
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let inner = Arc::clone(self);
+        // Not joined: its only owner is the stream, and it stops as soon
+        // as the stream is dropped (`tx.closed()`).
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    _ = tx.closed() => return,
+                    event = jet.next() => event,
+                };
+                let event = match event {
+                    Ok(event) => event,
+                    Err(e) => {
+                        tracing::error!("the Jetstream stream stopped: {e}");
+                        return;
+                    }
+                };
+                {
+                    let mut known = inner.known();
+                    match feed {
+                        Feed::Tag => known.tag_cursor = jet.cursor(),
+                        Feed::Mentions => known.mention_cursor = jet.cursor(),
+                    }
+                }
+                let event = match (feed, event) {
+                    (Feed::Mentions, JetEvent::Created(post)) => {
+                        StreamEvent::Mention(inner.jet_status(&post, false).await)
+                    }
+                    (Feed::Mentions, _) => continue,
+                    (Feed::Tag, JetEvent::Created(post)) => {
+                        StreamEvent::Update(inner.jet_status(&post, false).await)
+                    }
+                    (Feed::Tag, JetEvent::Updated(post)) => {
+                        StreamEvent::Edit(inner.jet_status(&post, true).await)
+                    }
+                    (Feed::Tag, JetEvent::Deleted { uri, .. }) => StreamEvent::Delete(uri),
+                };
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+        });
+        HashtagStream::local(rx)
+    }
+}
+
+/// A post as a status: id and uri are the at-uri, the link is on bsky.app,
+/// the account id the DID and its `acct` the handle.
+fn status_of(
+    uri: &str,
+    did: &str,
+    handle: &str,
+    record: &PostRecord,
+    edited_at: Option<DateTime<Utc>>,
+) -> Status {
+    let mut tags: Vec<Tag> = record
+        .facets
+        .iter()
+        .flat_map(|f| &f.features)
+        .filter_map(|f| match f {
+            Feature::Tag { tag } => Some(Tag { name: tag.clone() }),
+            _ => None,
+        })
+        .collect();
+    tags.extend(record.tags.iter().map(|t| Tag { name: t.clone() }));
+    let created_at = DateTime::parse_from_rfc3339(&record.created_at)
+        .map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc));
+    Status {
+        id: uri.to_string(),
+        uri: uri.to_string(),
+        url: Some(post_link(handle, uri)),
+        account: Account {
+            id: did.to_string(),
+            acct: handle.to_string(),
+            display_name: String::new(),
+            url: Some(format!("https://bsky.app/profile/{handle}")),
+            bot: false,
+        },
+        content: to_html(&record.text),
+        created_at,
+        edited_at,
+        in_reply_to_id: record.reply.as_ref().map(|r| r.parent.uri.clone()),
+        visibility: "public".into(),
+        reblog: None,
+        tags,
+        favourites_count: 0,
+        reblogs_count: 0,
+    }
+}
+
+/// Plain text as the HTML the rest of hashchat reads statuses in.
+fn to_html(text: &str) -> String {
+    let escaped = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\n', "<br>");
+    format!("<p>{escaped}</p>")
+}
+
+fn micros_to_time(time_us: u64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(time_us as i64).unwrap_or_else(Utc::now)
+}
+
+/// An uploaded image travels as its "media id": the blob and alt as JSON.
+fn image_id(image: &Image) -> String {
+    serde_json::json!({"blob": image.blob, "alt": image.alt}).to_string()
+}
+
+fn image_of(id: &str) -> Result<Image, NetError> {
+    let value: serde_json::Value =
+        serde_json::from_str(id).map_err(|e| NetError::Decode(format!("a media id: {e}")))?;
+    Ok(Image {
+        blob: value["blob"].clone(),
+        alt: value["alt"].as_str().unwrap_or_default().to_string(),
+    })
+}
+
+fn hashtag(tag: &str) -> Result<Hashtag, NetError> {
+    Hashtag::parse(tag).map_err(|e| NetError::Rejected {
+        status: 400,
+        message: format!("not a hashtag: {e}"),
+    })
+}
+
+#[async_trait]
+impl Social for BlueskyPlatform {
+    /// Bluesky's post limit (300 graphemes) and the PDS's host.
+    async fn instance(&self) -> Result<Instance, NetError> {
+        let pds = &self.inner.client.account().pds;
+        Ok(Instance {
+            domain: pds.host_str().unwrap_or_default().to_string(),
+            max_characters: MAX_GRAPHEMES,
+        })
+    }
+
+    async fn me(&self) -> Result<Account, NetError> {
+        let did = self.inner.client.did().await?;
+        let handle = &self.inner.handle;
+        Ok(Account {
+            id: did,
+            acct: handle.clone(),
+            display_name: String::new(),
+            url: Some(format!("https://bsky.app/profile/{handle}")),
+            bot: true,
+        })
+    }
+
+    /// `putRecord` under a key derived from the idempotency key (a resend
+    /// returns the first record); a reply threads under its parent's root.
+    /// Visibility has no meaning on Bluesky: every post is public.
+    async fn post(&self, post: &NewPost) -> Result<Status, NetError> {
+        let inner = &self.inner;
+        inner.label_once().await;
+        let reply = match &post.in_reply_to_id {
+            Some(parent) => Some(inner.reply_to(parent).await?),
+            None => None,
+        };
+        let images = post
+            .media_ids
+            .iter()
+            .map(|id| image_of(id))
+            .collect::<Result<_, _>>()?;
+        let new = super::NewPost {
+            text: post.text.clone(),
+            langs: post.language.iter().cloned().collect(),
+            reply,
+            images,
+            rkey: key_for(&post.idempotency_key),
+            created_at: Utc::now(),
+        };
+        let written = inner.client.publish(&new).await?;
+        let mut record = PostRecord::new(&new.text, new.created_at);
+        record.reply = new.reply.clone();
+        let did = inner.client.did().await?;
+        inner.remember_ref(&written.uri, &written.cid, &record);
+        Ok(status_of(&written.uri, &did, &inner.handle, &record, None))
+    }
+
+    async fn status(&self, id: &str) -> Result<Option<Status>, NetError> {
+        let Some(at) = AtUri::parse(id) else {
+            return Ok(None);
+        };
+        let Some(view) = self
+            .inner
+            .client
+            .get_record(&at.did, &at.collection, &at.rkey)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let record: PostRecord =
+            serde_json::from_value(view.value).map_err(|e| NetError::Decode(e.to_string()))?;
+        let cid = view.cid.unwrap_or_default();
+        Ok(Some(
+            self.inner.status(id, &cid, &at.did, &record, None).await,
+        ))
+    }
+
+    /// Always empty: Bluesky has no tag timeline a bot may read
+    /// (`searchPosts` is not for bots). The Jetstream cursor and the
+    /// thread reads are what catch what a stream missed.
+    async fn tag_timeline(&self, _tag: &str, _page: &Page) -> Result<Vec<Status>, NetError> {
+        Ok(Vec::new())
+    }
+
+    /// Every reply below the post `id` (an at-uri), from the appview's
+    /// `getPostThread`; a post that is gone answers 404.
+    async fn replies(&self, id: &str) -> Result<Vec<Status>, NetError> {
+        let Some(thread) = self.inner.client.post_thread(id).await? else {
+            return Err(NetError::Rejected {
+                status: 404,
+                message: format!("the post is gone: {id}"),
+            });
+        };
+        let mut out = Vec::new();
+        for post in thread.into_iter().skip(1) {
+            self.inner
+                .known()
+                .handles
+                .insert(post.author_did.clone(), post.author_handle.clone());
+            let status = self
+                .inner
+                .status(&post.uri, &post.cid, &post.author_did, &post.record, None)
+                .await;
+            out.push(status);
+        }
+        Ok(out)
+    }
+
+    /// Empty: a post is written exactly once by its record key, so a
+    /// restarted run never needs to find what it sent.
+    async fn account_statuses(
+        &self,
+        _account_id: &str,
+        _page: &Page,
+    ) -> Result<Vec<Status>, NetError> {
+        Ok(Vec::new())
+    }
+
+    /// Jetstream's posts that carry `tag` (facet, `tags` or text) or reply
+    /// to one of the bot's posts; edits and deletes of those. Reconnects
+    /// by itself, rewinding the cursor.
+    async fn hashtag_stream(&self, tag: &str) -> Result<HashtagStream, NetError> {
+        let mut filter = Filter::new(hashtag(tag)?);
+        filter.watch_replies_to(&self.inner.client.did().await?);
+        Ok(self.inner.open(filter, Feed::Tag).await)
+    }
+
+    /// Jetstream's posts that mention the bot's DID, as `Mention`s.
+    async fn user_stream(&self) -> Result<HashtagStream, NetError> {
+        let did = self.inner.client.did().await?;
+        Ok(self
+            .inner
+            .open(Filter::mentioning(&did), Feed::Mentions)
+            .await)
+    }
+
+    async fn upload_media(&self, path: &Path, description: &str) -> Result<String, NetError> {
+        let image = self.inner.client.upload_image(path, description).await?;
+        Ok(image_id(&image))
+    }
+
+    /// None to read back: mentions come from the stream only (Bluesky's
+    /// notifications need the bot's session on the appview).
+    async fn mentions(&self, _since_id: Option<&str>) -> Result<Vec<(String, Status)>, NetError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Which post a Bluesky post is: the collection must be the feed's.
+pub fn is_post_uri(uri: &str) -> bool {
+    AtUri::parse(uri).is_some_and(|u| u.collection == POST)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_post_maps_to_a_status_with_its_at_uri_bsky_app_link_and_tags() {
+        let mut record = PostRecord::new("A1 <b> & #EduSkyChat\nyes", Utc::now());
+        record.tags = vec!["extra".into()];
+        record.facets = vec![super::super::Facet {
+            index: super::super::ByteSlice {
+                byte_start: 11,
+                byte_end: 22,
+            },
+            features: vec![Feature::Tag {
+                tag: "EduSkyChat".into(),
+            }],
+        }];
+        let uri = "at://did:plc:alice/app.bsky.feed.post/3kabc";
+        let status = status_of(uri, "did:plc:alice", "alice.test", &record, None);
+        assert_eq!(status.id, uri);
+        assert_eq!(
+            status.url.as_deref(),
+            Some("https://bsky.app/profile/alice.test/post/3kabc")
+        );
+        assert_eq!(status.account.acct, "alice.test");
+        assert_eq!(status.text(), "A1 <b> & #EduSkyChat\nyes");
+        let tags: Vec<&str> = status.tags.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(tags, ["EduSkyChat", "extra"]);
+        assert!(is_post_uri(uri));
+    }
+}
