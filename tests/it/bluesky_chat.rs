@@ -328,6 +328,34 @@ async fn a_whole_chat_runs_on_bluesky_threaded_with_exact_facets_and_every_answe
     );
     app.stored(4).await;
     app.fake.delete_as("bob", "3bob00000002a");
+    // An edit (an `update` commit) replaces the stored text.
+    let edited = format!("A2 a shared notebook, and a wiki #{TAG}");
+    app.fake.edit_as("alice", "3alice0000003", &edited);
+    let mut changes = app.store.watch_changes();
+    within("the edit to be stored", async {
+        loop {
+            let rows = app
+                .store
+                .statuses(
+                    app.store
+                        .latest_run("eduskychat")
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .id,
+                )
+                .await
+                .unwrap();
+            if rows
+                .iter()
+                .any(|r| r.text == edited && r.edited_at.is_some())
+            {
+                return;
+            }
+            changes.changed().await.unwrap();
+        }
+    })
+    .await;
 
     // Q3: an answer the socket never carries (found by the thread read).
     let posts = app.advance_to(3, 4).await;
@@ -416,12 +444,15 @@ async fn a_whole_chat_runs_on_bluesky_threaded_with_exact_facets_and_every_answe
         ]
     );
     assert_eq!(answers(1), vec![link("alice.test", "3alice0000003")]);
+    assert_eq!(json["questions"][1]["answers"][0]["text"], edited.as_str());
     assert_eq!(answers(2), vec![link("bob.test", "3bob00000003a")]);
     assert!(json["questions"][0]["url"]
         .as_str()
         .unwrap()
         .starts_with("https://bsky.app/profile/chatbot.test/post/"));
-    let _ = alice_a2;
+    assert!(rows
+        .iter()
+        .any(|r| r.status_id == alice_a2 && r.text == edited));
 
     // One login for the whole run, and none for a second daemon on the
     // same database: it uses the stored session.

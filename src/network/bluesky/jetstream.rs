@@ -519,6 +519,36 @@ mod tests {
     }
 
     #[test]
+    fn replies_to_any_post_of_the_bot_count_and_a_mention_filter_keeps_only_mentions() {
+        let mut jet = consumer();
+        jet.filter_mut().watch_replies_to("did:plc:bot");
+        let strong = json!({"uri": "at://did:plc:bot/app.bsky.feed.post/later", "cid": "bafyq"});
+        let mut reply = post("Blogs, mostly");
+        reply["reply"] = json!({"root": strong, "parent": strong});
+        assert!(jet.accept(&create("did:plc:a", "r1", 1, reply)).is_some());
+        let elsewhere = json!({"uri": "at://did:plc:other/app.bsky.feed.post/x", "cid": "bafyx"});
+        let mut other = post("Blogs, mostly");
+        other["reply"] = json!({"root": elsewhere, "parent": elsewhere});
+        assert!(jet.accept(&create("did:plc:a", "r2", 2, other)).is_none());
+
+        let mut mentions = Jetstream::new(
+            Url::parse("ws://127.0.0.1:1").unwrap(),
+            Filter::mentioning("did:plc:bot"),
+            None,
+        );
+        let mut command = post("@bot.test stop");
+        command["facets"] = json!([{"index": {"byteStart": 0, "byteEnd": 9},
+            "features": [{"$type": "app.bsky.richtext.facet#mention", "did": "did:plc:bot"}]}]);
+        assert!(mentions
+            .accept(&create("did:plc:a", "m1", 3, command))
+            .is_some());
+        let named = post("did:plc:bot is my bot #EduSkyChat");
+        assert!(mentions
+            .accept(&create("did:plc:a", "m2", 4, named))
+            .is_none());
+    }
+
+    #[test]
     fn reconnecting_rewinds_the_cursor_a_few_seconds() {
         let mut jet = consumer();
         assert!(!jet.subscribe_url().unwrap().as_str().contains("cursor"));
