@@ -133,7 +133,8 @@ impl Connector for RealConnector {
 }
 
 /// The Bluesky platform of `chat`'s account, its app password `token`,
-/// its session kept in `store` (in memory without one).
+/// its session and Jetstream cursors kept in `store` (in memory without
+/// one).
 pub fn bluesky_platform(
     chat: &Chat,
     token: Token,
@@ -144,8 +145,9 @@ pub fn bluesky_platform(
         .account()
         .bluesky()
         .context("a Bluesky chat without its Bluesky keys")?;
-    let sessions: Arc<dyn bluesky::SessionStore> = match store {
-        Some(store) => Arc::new(super::sessions::StoreSessions::for_chat(store, chat)),
+    let kept = store.map(|store| Arc::new(super::sessions::StoreSessions::for_chat(store, chat)));
+    let sessions: Arc<dyn bluesky::SessionStore> = match &kept {
+        Some(kept) => Arc::clone(kept) as _,
         None => Arc::new(bluesky::MemorySessionStore::default()),
     };
     let account = bluesky::Account {
@@ -155,7 +157,10 @@ pub fn bluesky_platform(
         password: AppPassword::new(token.expose()),
     };
     let client = Arc::new(BlueskyClient::new(account, sessions)?);
-    let platform = BlueskyPlatform::new(client, keys.jetstream().clone(), keys.handle());
+    let mut platform = BlueskyPlatform::new(client, keys.jetstream().clone(), keys.handle());
+    if let Some(kept) = kept {
+        platform = platform.with_cursors(kept);
+    }
     Ok(Arc::new(platform))
 }
 

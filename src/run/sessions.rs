@@ -1,8 +1,10 @@
 //! Platform sessions in the database: the Bluesky client's [`SessionStore`]
 //! backed by the store's `platform_sessions` table, so that a restarted
 //! daemon (or a second one on the same database) uses the tokens of the
-//! first login instead of logging in again. The network layer never sees
-//! the store; the store never reads the tokens.
+//! first login instead of logging in again; and its Jetstream cursors
+//! ([`CursorStore`], in the mention cursors' table), so that a restart
+//! resumes reading where the last process stopped. The network layer never
+//! sees the store; the store never reads the tokens.
 
 use std::sync::Arc;
 
@@ -10,7 +12,7 @@ use async_trait::async_trait;
 
 use crate::chats::Chat;
 use crate::clock::{Clock, SystemClock};
-use crate::network::bluesky::{Session, SessionStore};
+use crate::network::bluesky::{CursorStore, Session, SessionStore};
 use crate::store::Store;
 
 /// One account's session row.
@@ -61,6 +63,27 @@ impl SessionStore for StoreSessions {
         let json = serde_json::to_string(session).map_err(std::io::Error::other)?;
         self.store
             .save_platform_session(&self.account, &json, self.clock.now())
+            .await
+            .map_err(|e| std::io::Error::other(format!("{e:#}")))
+    }
+}
+
+#[async_trait]
+impl CursorStore for StoreSessions {
+    async fn load_cursor(&self, feed: &str) -> std::io::Result<Option<u64>> {
+        let scope = format!("jetstream {} {feed}", self.account);
+        let cursor = self
+            .store
+            .mention_cursor(&scope)
+            .await
+            .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+        Ok(cursor.and_then(|c| c.parse().ok()))
+    }
+
+    async fn save_cursor(&self, feed: &str, time_us: u64) -> std::io::Result<()> {
+        let scope = format!("jetstream {} {feed}", self.account);
+        self.store
+            .set_mention_cursor(&scope, &time_us.to_string())
             .await
             .map_err(|e| std::io::Error::other(format!("{e:#}")))
     }

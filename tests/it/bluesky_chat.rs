@@ -466,3 +466,56 @@ async fn a_whole_chat_runs_on_bluesky_threaded_with_exact_facets_and_every_answe
     assert_eq!((me.id.as_str(), me.acct.as_str()), ("did:plc:chatbot", BOT));
     assert_eq!(app.fake.world().logins, 1);
 }
+
+#[tokio::test]
+async fn a_restarted_process_resumes_jetstream_from_the_stored_cursor() {
+    let app = App::new().await;
+    let connect = || {
+        BlueskyConnector {
+            store: app.store.clone(),
+            client: Mutex::default(),
+        }
+        .connect(&app.chat)
+        .unwrap()
+    };
+    let first = connect();
+    let mut stream = first.hashtag_stream(TAG).await.unwrap();
+    within(
+        "the Jetstream socket",
+        app.fake.wait_until(|w| !w.subscriptions.is_empty()),
+    )
+    .await;
+    let before = format!("Before the restart #{TAG}");
+    let (seen, _) = app
+        .fake
+        .post_as("alice", "3alice0000001", &before, None, json!([]));
+    match within("the first answer", stream.next()).await {
+        Some(hashchat::network::StreamEvent::Update(status)) => assert_eq!(status.id, seen),
+        other => panic!("{other:?}"),
+    }
+    let read_up_to = app.fake.world().events.last().unwrap().0;
+    drop((stream, first));
+
+    // Posted while no process reads: the next one must still see it.
+    let during = format!("During the restart #{TAG}");
+    let (missed, _) = app
+        .fake
+        .post_as("bob", "3bob00000001a", &during, None, json!([]));
+    let mut stream = connect().hashtag_stream(TAG).await.unwrap();
+    within("the answer posted while down", async {
+        loop {
+            match stream.next().await {
+                Some(hashchat::network::StreamEvent::Update(s)) if s.id == missed => return,
+                Some(_) => continue,
+                None => panic!("the stream ended"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        app.fake.subscriptions().last(),
+        Some(&Some(read_up_to - 5_000_000)),
+        "resumed from the stored cursor, rewound"
+    );
+    assert_eq!(app.fake.world().logins, 1);
+}

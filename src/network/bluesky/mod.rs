@@ -18,7 +18,7 @@ mod thread;
 pub use client::{Account, BlueskyClient, DEFAULT_APPVIEW, DEFAULT_PDS};
 pub use facets::{ByteSlice, Facet, Feature, MAX_GRAPHEMES};
 pub use jetstream::{Filter, JetEvent, JetPost, Jetstream, IDLE_LIMIT, REWIND};
-pub use platform::{is_post_uri, post_link, BlueskyPlatform};
+pub use platform::{is_post_uri, post_link, BlueskyPlatform, CursorStore};
 pub use record::{
     images_embed, is_tid, key_for, record_key, AtUri, Image, PostRecord, ReplyRef, StrongRef, POST,
     PROFILE,

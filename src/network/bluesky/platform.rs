@@ -31,6 +31,19 @@ use crate::network::{
 /// Events waiting for the collector: the socket is read ahead this far.
 const QUEUE: usize = 256;
 
+/// Where the Jetstream cursors live between runs (the database in the
+/// daemon), so a restarted process resumes where the last one read
+/// instead of missing what was posted while it was down.
+#[async_trait]
+pub trait CursorStore: Send + Sync {
+    async fn load_cursor(&self, feed: &str) -> std::io::Result<Option<u64>>;
+    async fn save_cursor(&self, feed: &str, time_us: u64) -> std::io::Result<()>;
+}
+
+/// How far (in event time) the kept cursor may lag the read one: the
+/// store is written at most this often, and a restart replays no more.
+const SAVE_EVERY_US: u64 = 10_000_000;
+
 /// One Bluesky account as a [`Social`]; cheap to share behind an `Arc`.
 pub struct BlueskyPlatform {
     inner: Arc<Inner>,
@@ -42,6 +55,7 @@ struct Inner {
     /// The bot's handle, as configured.
     handle: String,
     known: Mutex<Known>,
+    cursors: Option<Arc<dyn CursorStore>>,
 }
 
 /// What the platform learnt and keeps for the life of the process.
@@ -51,10 +65,9 @@ struct Known {
     refs: HashMap<String, (String, StrongRef)>,
     /// DID → handle (Jetstream carries DIDs only).
     handles: HashMap<String, String>,
-    /// The `time_us` cursor of the hashtag stream and of the mentions:
+    /// The `time_us` cursor of each feed (`tag <hashtag>`, `mentions`):
     /// a reopened stream resumes there, rewound a few seconds.
-    tag_cursor: Option<u64>,
-    mention_cursor: Option<u64>,
+    cursors: HashMap<String, u64>,
     /// The bot self-label was checked once in this process.
     labelled: bool,
 }
@@ -74,8 +87,18 @@ impl BlueskyPlatform {
                 jetstream,
                 handle: handle.into(),
                 known: Mutex::default(),
+                cursors: None,
             }),
         }
+    }
+
+    /// Keeps the Jetstream cursors in `cursors` too, read back when a
+    /// stream opens for the first time in this process.
+    pub fn with_cursors(mut self, cursors: Arc<dyn CursorStore>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.cursors = Some(cursors);
+        }
+        self
     }
 
     pub fn client(&self) -> &BlueskyClient {
@@ -217,55 +240,87 @@ impl Inner {
     /// when the stream is dropped (its receiver closes) or the Jetstream
     /// URL is unusable; it keeps the cursor here after every event so that
     /// the next stream resumes where this one was.
-    async fn open(self: &Arc<Self>, filter: Filter, feed: Feed) -> HashtagStream {
-        let cursor = match feed {
-            Feed::Tag => self.known().tag_cursor,
-            Feed::Mentions => self.known().mention_cursor,
-        };
+    async fn open(self: &Arc<Self>, filter: Filter, feed: Feed, name: String) -> HashtagStream {
+        let cursor = self.cursor(&name).await;
         let mut jet = Jetstream::new(self.jetstream.clone(), filter, cursor);
         let (tx, rx) = mpsc::channel(QUEUE);
         let inner = Arc::clone(self);
         // Not joined: its only owner is the stream, and it stops as soon
-        // as the stream is dropped (`tx.closed()`).
+        // as the stream is dropped (`tx.closed()`), keeping its cursor.
         tokio::spawn(async move {
+            let mut saved = cursor;
             loop {
                 let event = tokio::select! {
-                    _ = tx.closed() => return,
+                    _ = tx.closed() => break,
                     event = jet.next() => event,
                 };
                 let event = match event {
                     Ok(event) => event,
                     Err(e) => {
                         tracing::error!("the Jetstream stream stopped: {e}");
-                        return;
+                        break;
                     }
                 };
-                {
-                    let mut known = inner.known();
-                    match feed {
-                        Feed::Tag => known.tag_cursor = jet.cursor(),
-                        Feed::Mentions => known.mention_cursor = jet.cursor(),
+                if let Some(read) = jet.cursor() {
+                    inner.known().cursors.insert(name.clone(), read);
+                    if saved.is_none_or(|s| read >= s + SAVE_EVERY_US) {
+                        inner.save_cursor(&name, read).await;
+                        saved = Some(read);
                     }
                 }
-                let event = match (feed, event) {
-                    (Feed::Mentions, JetEvent::Created(post)) => {
-                        StreamEvent::Mention(inner.jet_status(&post, false).await)
-                    }
-                    (Feed::Mentions, _) => continue,
-                    (Feed::Tag, JetEvent::Created(post)) => {
-                        StreamEvent::Update(inner.jet_status(&post, false).await)
-                    }
-                    (Feed::Tag, JetEvent::Updated(post)) => {
-                        StreamEvent::Edit(inner.jet_status(&post, true).await)
-                    }
-                    (Feed::Tag, JetEvent::Deleted { uri, .. }) => StreamEvent::Delete(uri),
+                let Some(event) = inner.stream_event(feed, event).await else {
+                    continue;
                 };
                 if tx.send(event).await.is_err() {
-                    return;
+                    break;
                 }
+            }
+            if let Some(read) = jet.cursor().filter(|read| Some(*read) != saved) {
+                inner.save_cursor(&name, read).await;
             }
         });
         HashtagStream::local(rx)
+    }
+
+    /// Where the feed `name` resumes: this process's cursor, else the
+    /// stored one, else live.
+    async fn cursor(&self, name: &str) -> Option<u64> {
+        if let Some(cursor) = self.known().cursors.get(name) {
+            return Some(*cursor);
+        }
+        let store = self.cursors.as_ref()?;
+        match store.load_cursor(name).await {
+            Ok(cursor) => cursor,
+            Err(e) => {
+                tracing::warn!(feed = name, "cannot read the stored Jetstream cursor: {e}");
+                None
+            }
+        }
+    }
+
+    async fn save_cursor(&self, name: &str, time_us: u64) {
+        if let Some(store) = &self.cursors {
+            if let Err(e) = store.save_cursor(name, time_us).await {
+                tracing::warn!(feed = name, "cannot store the Jetstream cursor: {e}");
+            }
+        }
+    }
+
+    /// What a Jetstream event is on the feed, `None` when nothing.
+    async fn stream_event(&self, feed: Feed, event: JetEvent) -> Option<StreamEvent> {
+        Some(match (feed, event) {
+            (Feed::Mentions, JetEvent::Created(post)) => {
+                StreamEvent::Mention(self.jet_status(&post, false).await)
+            }
+            (Feed::Mentions, _) => return None,
+            (Feed::Tag, JetEvent::Created(post)) => {
+                StreamEvent::Update(self.jet_status(&post, false).await)
+            }
+            (Feed::Tag, JetEvent::Updated(post)) => {
+                StreamEvent::Edit(self.jet_status(&post, true).await)
+            }
+            (Feed::Tag, JetEvent::Deleted { uri, .. }) => StreamEvent::Delete(uri),
+        })
     }
 }
 
@@ -468,17 +523,20 @@ impl Social for BlueskyPlatform {
     /// to one of the bot's posts; edits and deletes of those. Reconnects
     /// by itself, rewinding the cursor.
     async fn hashtag_stream(&self, tag: &str) -> Result<HashtagStream, NetError> {
-        let mut filter = Filter::new(hashtag(tag)?);
+        let hashtag = hashtag(tag)?;
+        let name = format!("tag {}", hashtag.as_str().to_lowercase());
+        let mut filter = Filter::new(hashtag);
         filter.watch_replies_to(&self.inner.client.did().await?);
-        Ok(self.inner.open(filter, Feed::Tag).await)
+        Ok(self.inner.open(filter, Feed::Tag, name).await)
     }
 
     /// Jetstream's posts that mention the bot's DID, as `Mention`s.
     async fn user_stream(&self) -> Result<HashtagStream, NetError> {
         let did = self.inner.client.did().await?;
+        let filter = Filter::mentioning(&did);
         Ok(self
             .inner
-            .open(Filter::mentioning(&did), Feed::Mentions)
+            .open(filter, Feed::Mentions, "mentions".into())
             .await)
     }
 
