@@ -263,10 +263,12 @@ pub enum IgnoreRule {
 
 impl IgnoreRule {
     /// Whether any of `rules` covers `handle` (`user@domain`, a leading `@`
-    /// allowed); case-insensitive.
+    /// allowed); case-insensitive. A Bluesky handle (`name.bsky.social`,
+    /// no `@`) is a domain itself: `spammer.bsky.social` ignores that
+    /// account, `*.bsky.social` every account under it.
     pub fn any_covers(rules: &[IgnoreRule], handle: &str) -> bool {
         let handle = handle.trim().trim_start_matches('@').to_lowercase();
-        let domain = handle.split_once('@').map_or("", |(_, d)| d);
+        let domain = handle.split_once('@').map_or(handle.as_str(), |(_, d)| d);
         rules.iter().any(|rule| match rule {
             IgnoreRule::Account(a) => *a == handle,
             IgnoreRule::Domain(d) => domain == d,

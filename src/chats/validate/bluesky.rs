@@ -176,6 +176,17 @@ mod tests {
     }
 
     #[test]
+    fn ignore_rules_cover_bluesky_handles_as_domains() {
+        let source = "platform: bluesky\nhandle: bot.bsky.social\nchats:\n  - id: a\n    hashtag: A\n    schedule: \"0 20 * * 1\"\n    ignore: [spammer.bsky.social, \"*.spam.example\"]\n    questions: [One?]\n";
+        let config = parse(Path::new("chats.yaml"), source).expect("valid");
+        let chat = &config.chats[0];
+        assert!(chat.ignores("spammer.bsky.social"));
+        assert!(chat.ignores("bot.spam.example"));
+        assert!(!chat.ignores("alice.bsky.social"));
+        assert!(!chat.ignores("alice@mastodon.example"));
+    }
+
+    #[test]
     fn bluesky_counts_graphemes_and_the_fediverse_links_as_23() {
         let text = "👩‍🏫 https://example.org/a/very/long/path/indeed";
         assert_eq!(Platform::Bluesky.length(text), 2 + 43);
