@@ -326,8 +326,20 @@ async fn a_whole_chat_runs_on_bluesky_threaded_with_exact_facets_and_every_answe
         None,
         json!([]),
     );
-    app.stored(4).await;
+    let (gone_quietly, _) = app.fake.post_as(
+        "bob",
+        "3bob00000002b",
+        "Podcasts too",
+        Some((
+            (intro_uri.as_str(), intro_cid.as_str()),
+            (q2_uri.as_str(), q2_cid.as_str()),
+        )),
+        json!([]),
+    );
+    app.stored(5).await;
     app.fake.delete_as("bob", "3bob00000002a");
+    // A delete the socket never carries: found when the post is read alone.
+    app.fake.delete_quietly_as("bob", "3bob00000002b");
     // An edit (an `update` commit) replaces the stored text.
     let edited = format!("A2 a shared notebook, and a wiki #{TAG}");
     app.fake.edit_as("alice", "3alice0000003", &edited);
@@ -407,9 +419,13 @@ async fn a_whole_chat_runs_on_bluesky_threaded_with_exact_facets_and_every_answe
     ids.dedup();
     assert_eq!(ids.len(), rows.len(), "nothing stored twice: {rows:#?}");
     assert!(rows.iter().any(|r| r.status_id == quiet), "{rows:#?}");
-    assert!(rows
-        .iter()
-        .any(|r| r.status_id == oops && r.deleted_at.is_some()));
+    for deleted in [&oops, &gone_quietly] {
+        assert!(
+            rows.iter()
+                .any(|r| r.status_id == *deleted && r.deleted_at.is_some()),
+            "{deleted} is marked deleted: {rows:#?}"
+        );
+    }
     assert!(!rows.iter().any(|r| r.text.contains("Unrelated")));
 
     // The recap JSON: answers per question with bsky.app links.

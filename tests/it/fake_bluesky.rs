@@ -230,6 +230,14 @@ impl FakeBluesky {
         posted
     }
 
+    /// Deletes a post without a commit on Jetstream (a delete the socket
+    /// missed); reads no longer find it.
+    pub fn delete_quietly_as(&self, name: &str, rkey: &str) {
+        self.world().quiet = true;
+        self.delete_as(name, rkey);
+        self.world().quiet = false;
+    }
+
     /// The cursor of each Jetstream connection so far, in order.
     pub fn subscriptions(&self) -> Vec<Option<u64>> {
         self.world().subscriptions.clone()

@@ -458,24 +458,24 @@ impl Social for BlueskyPlatform {
         Ok(status_of(&written.uri, &did, &inner.handle, &record, None))
     }
 
+    /// The post `id` (an at-uri) from the appview, which serves every
+    /// account's posts (the bot's PDS holds only its own repository).
     async fn status(&self, id: &str) -> Result<Option<Status>, NetError> {
-        let Some(at) = AtUri::parse(id) else {
+        if AtUri::parse(id).is_none() {
+            return Ok(None);
+        }
+        let Some(post) = self.inner.client.post_view(id).await? else {
             return Ok(None);
         };
-        let Some(view) = self
+        self.inner
+            .known()
+            .handles
+            .insert(post.author_did.clone(), post.author_handle.clone());
+        let status = self
             .inner
-            .client
-            .get_record(&at.did, &at.collection, &at.rkey)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let record: PostRecord =
-            serde_json::from_value(view.value).map_err(|e| NetError::Decode(e.to_string()))?;
-        let cid = view.cid.unwrap_or_default();
-        Ok(Some(
-            self.inner.status(id, &cid, &at.did, &record, None).await,
-        ))
+            .status(&post.uri, &post.cid, &post.author_did, &post.record, None)
+            .await;
+        Ok(Some(status))
     }
 
     /// Always empty: Bluesky has no tag timeline a bot may read
