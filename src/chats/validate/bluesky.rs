@@ -48,6 +48,7 @@ impl Validator<'_> {
             // The top level sets defaults: nothing is required there.
             Some(Platform::Bluesky) if path.is_empty() => Some(None),
             Some(Platform::Bluesky) => {
+                self.no_fediverse_keys(path, c);
                 if handle.is_unset() {
                     self.missing(
                         path,
@@ -62,22 +63,40 @@ impl Validator<'_> {
                 }))
             }
             Some(_) if !path.is_empty() => {
-                for key in KEYS.iter().filter(|k| set(c, k)) {
-                    let at = join(path, key);
-                    // Inherited from the top level: said once, there.
-                    if !self.at.has(&at) {
-                        continue;
-                    }
-                    let e = Diagnostic::new(
-                        self.at.key(&at),
-                        format!("`{key}` is a Bluesky key, but this chat is not on Bluesky"),
-                    )
-                    .hint("add `platform: bluesky` to the chat, or remove the line");
-                    self.errors.push(e);
-                }
+                self.no_bluesky_keys(path, c);
                 Some(None)
             }
             _ => Some(None),
+        }
+    }
+
+    /// A Bluesky chat's own `also_watch:` (Fediverse instances) is a mistake.
+    fn no_fediverse_keys(&mut self, path: &str, c: &RawChat) {
+        let watch = join(path, "also_watch");
+        if c.also_watch.is_some() && self.at.has(&watch) {
+            let e = Diagnostic::new(
+                self.at.key(&watch),
+                "`also_watch` reads Fediverse instances, but this chat is on Bluesky",
+            )
+            .hint("remove it: Jetstream already carries every Bluesky post");
+            self.errors.push(e);
+        }
+    }
+
+    /// A Fediverse chat's own Bluesky keys are a mistake; inherited ones
+    /// are the top level's defaults for its Bluesky chats.
+    fn no_bluesky_keys(&mut self, path: &str, c: &RawChat) {
+        for key in KEYS.iter().filter(|k| set(c, k)) {
+            let at = join(path, key);
+            if !self.at.has(&at) {
+                continue;
+            }
+            let e = Diagnostic::new(
+                self.at.key(&at),
+                format!("`{key}` is a Bluesky key, but this chat is not on Bluesky"),
+            )
+            .hint("add `platform: bluesky` to the chat, or remove the line");
+            self.errors.push(e);
         }
     }
 }
