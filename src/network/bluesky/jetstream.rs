@@ -91,7 +91,8 @@ impl Filter {
         }
     }
 
-    /// Posts that mention `did` in their facets, and nothing else.
+    /// Posts that mention `did` in their facets or reply to one of its
+    /// posts, and nothing else.
     pub fn mentioning(did: &str) -> Self {
         Self {
             hashtag: None,
@@ -150,7 +151,12 @@ impl Filter {
     pub fn concerns(&self, record: &PostRecord) -> bool {
         let features = || record.facets.iter().flat_map(|f| &f.features);
         if let Some(did) = &self.mention_of {
-            return features().any(|f| matches!(f, Feature::Mention { did: d } if d == did));
+            // A reply to the bot is addressed to it too, as on Mastodon.
+            let replied = record.reply.as_ref().is_some_and(|r| {
+                AtUri::parse(&r.parent.uri).is_some_and(|parent| parent.did == *did)
+            });
+            return replied
+                || features().any(|f| matches!(f, Feature::Mention { did: d } if d == did));
         }
         let tagged = self.hashtag.as_ref().is_some_and(|hashtag| {
             features().any(|f| matches!(f, Feature::Tag { tag } if hashtag.matches(tag)))
@@ -546,6 +552,11 @@ mod tests {
         assert!(mentions
             .accept(&create("did:plc:a", "m2", 4, named))
             .is_none());
+        let mut answer = post("pause");
+        answer["reply"] = json!({"root": strong, "parent": strong});
+        assert!(mentions
+            .accept(&create("did:plc:a", "m3", 5, answer))
+            .is_some());
     }
 
     #[test]
