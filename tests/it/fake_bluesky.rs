@@ -20,9 +20,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
 
-/// The first event's `time_us`; each commit adds one millisecond.
-const FIRST_TIME_US: u64 = 1_796_000_000_000_000;
-
 pub struct Account {
     pub did: String,
     pub handle: String,
@@ -66,6 +63,9 @@ pub struct World {
     /// Answers the next write with 429 and this `ratelimit-reset` (epoch s).
     pub throttle_next_write: Option<u64>,
     pub blobs: u32,
+    /// The first event's `time_us` (the wall clock when the server
+    /// started, as a relay's); each commit adds one millisecond.
+    pub first_time_us: u64,
     /// Commits made while set reach no Jetstream socket and no replay:
     /// posts the socket missed, found only by reading threads.
     pub quiet: bool,
@@ -99,7 +99,10 @@ pub const BOT_PASSWORD: &str = "abcd-efgh-ijkl-mnop";
 impl FakeBluesky {
     /// A server with the bot, `alice.test` and `bob.test`.
     pub async fn start() -> FakeBluesky {
-        let mut world = World::default();
+        let mut world = World {
+            first_time_us: chrono::Utc::now().timestamp_micros() as u64,
+            ..World::default()
+        };
         for (name, password) in [("chatbot", BOT_PASSWORD), ("alice", "a"), ("bob", "b")] {
             world.accounts.push(Account {
                 did: format!("did:plc:{name}"),
@@ -301,7 +304,7 @@ impl Shared {
         if world.quiet {
             return;
         }
-        let time_us = FIRST_TIME_US + 1000 * world.events.len() as u64;
+        let time_us = world.first_time_us + 1000 * world.events.len() as u64;
         let frame =
             json!({"did": did, "time_us": time_us, "kind": "commit", "commit": commit}).to_string();
         world.events.push((time_us, frame.clone()));

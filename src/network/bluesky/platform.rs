@@ -43,6 +43,11 @@ pub trait CursorStore: Send + Sync {
 /// store is written at most this often, and a restart replays no more.
 const SAVE_EVERY_US: u64 = 10_000_000;
 
+/// The oldest cursor a stream resumes from: after a longer pause (the
+/// week between two runs) it starts live instead of replaying hours of
+/// the whole network's posts.
+const MAX_RESUME: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// One Bluesky account as a [`Social`]; cheap to share behind an `Arc`.
 pub struct BlueskyPlatform {
     inner: Arc<Inner>,
@@ -278,17 +283,26 @@ impl Inner {
     /// Where the feed `name` resumes: this process's cursor, else the
     /// stored one, else live.
     async fn cursor(&self, name: &str) -> Option<u64> {
-        if let Some(cursor) = self.known().cursors.get(name) {
-            return Some(*cursor);
+        let known = self.known().cursors.get(name).copied();
+        let cursor = match (known, &self.cursors) {
+            (Some(cursor), _) => cursor,
+            (None, None) => return None,
+            (None, Some(store)) => match store.load_cursor(name).await {
+                Ok(cursor) => cursor?,
+                Err(e) => {
+                    tracing::warn!(feed = name, "cannot read the stored Jetstream cursor: {e}");
+                    return None;
+                }
+            },
+        };
+        let resumed = recent(cursor, Utc::now());
+        if resumed.is_none() {
+            tracing::info!(
+                feed = name,
+                "the Jetstream cursor is over an hour old; reading live"
+            );
         }
-        let store = self.cursors.as_ref()?;
-        match store.load_cursor(name).await {
-            Ok(cursor) => cursor,
-            Err(e) => {
-                tracing::warn!(feed = name, "cannot read the stored Jetstream cursor: {e}");
-                None
-            }
-        }
+        resumed
     }
 
     async fn save_cursor(&self, name: &str, time_us: u64) {
@@ -469,5 +483,25 @@ impl Social for BlueskyPlatform {
     /// notifications need the bot's session on the appview).
     async fn mentions(&self, _since_id: Option<&str>) -> Result<Vec<(String, Status)>, NetError> {
         Ok(Vec::new())
+    }
+}
+
+/// `cursor` when it is at most [`MAX_RESUME`] before `now`.
+fn recent(cursor: u64, now: DateTime<Utc>) -> Option<u64> {
+    let oldest = now.timestamp_micros() - MAX_RESUME.as_micros() as i64;
+    (cursor as i64 >= oldest).then_some(cursor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_from_the_last_weeks_run_is_not_resumed_but_a_restarts_is() {
+        let now: DateTime<Utc> = "2026-12-07T20:30:00Z".parse().unwrap();
+        let at = |t: &str| t.parse::<DateTime<Utc>>().unwrap().timestamp_micros() as u64;
+        let restart = at("2026-12-07T20:10:00Z");
+        assert_eq!(recent(restart, now), Some(restart));
+        assert_eq!(recent(at("2026-11-30T20:45:00Z"), now), None);
     }
 }
