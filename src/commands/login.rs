@@ -197,9 +197,16 @@ pub async fn run(
     token_file: Option<PathBuf>,
     platform: &str,
 ) -> anyhow::Result<ExitCode> {
+    let platform = chats::parse_platform(platform).map_err(UsageError)?;
+    if platform == chats::Platform::Bluesky {
+        return Err(UsageError(
+            "Bluesky has no login here: create an app password in Bluesky's Settings → Privacy and security → App passwords, and put it in the environment variable named by `token_env` (or the file named by `token_file`)".into(),
+        )
+        .into());
+    }
     let options = LoginOptions {
         server: server.clone(),
-        platform: chats::parse_platform(platform).map_err(UsageError)?,
+        platform,
         token_file,
         timeout: Duration::from_secs(30),
     };

@@ -43,7 +43,9 @@ pub async fn run(
     // per account, the daemon the rest. A web server in this process
     // (`run --serve`) renders a clone of this `Arc` at `/metrics`.
     let metrics = Arc::new(Metrics::new());
-    let connector = RealConnector::new(tuning.request_timeout).with_metrics(Arc::clone(&metrics));
+    let connector = RealConnector::new(tuning.request_timeout)
+        .with_metrics(Arc::clone(&metrics))
+        .with_store(store.clone());
     let liveness = Liveness::default();
     // A rehearsal shows its live room unless told where: any free port on
     // loopback, printed below.

@@ -10,7 +10,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::chats::{Chat, Config};
+use anyhow::Context;
+
+use crate::chats::{Chat, Config, Platform};
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
 use crate::network::{Account, Budget, Instance, MastodonClient, Social, Token, Trust};
@@ -69,6 +71,9 @@ pub struct RealConnector {
     clients: std::sync::Mutex<std::collections::HashMap<String, Arc<dyn Social>>>,
     /// Where each account's requests and rate-limit waits are counted.
     metrics: Option<Arc<Metrics>>,
+    /// Where Bluesky sessions are kept between runs; without it they last
+    /// as long as the process.
+    store: Option<Store>,
 }
 
 impl RealConnector {
@@ -77,7 +82,15 @@ impl RealConnector {
             timeout,
             clients: Default::default(),
             metrics: None,
+            store: None,
         }
+    }
+
+    /// Keeps Bluesky sessions in `store`: a restart reuses the tokens of
+    /// the first login (logins are limited per account).
+    pub fn with_store(mut self, store: Store) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// Counts every request of the clients it makes, per account.
@@ -98,6 +111,11 @@ impl Connector for RealConnector {
             return Ok(Arc::clone(client));
         }
         let token = Token::load(chat.account().token())?;
+        if chat.account().platform() == Platform::Bluesky {
+            let client = bluesky_platform(chat, token, self.store.clone())?;
+            clients.insert(key, Arc::clone(&client));
+            return Ok(client);
+        }
         let trust = Trust::with_extra(chat.account().ca_certificates())?;
         let mut client = MastodonClient::new(chat.account().server(), token, self.timeout, &trust)?;
         if let Some(metrics) = &self.metrics {
@@ -108,6 +126,38 @@ impl Connector for RealConnector {
         clients.insert(key, Arc::clone(&client));
         Ok(client)
     }
+}
+
+/// The Bluesky platform of `chat`'s account, its app password `token`,
+/// its session and Jetstream cursors kept in `store` (in memory without
+/// one).
+pub fn bluesky_platform(
+    chat: &Chat,
+    token: Token,
+    store: Option<Store>,
+) -> anyhow::Result<Arc<dyn Social>> {
+    use crate::network::bluesky::{self, AppPassword, BlueskyClient, BlueskyPlatform};
+    let keys = chat
+        .account()
+        .bluesky()
+        .context("a Bluesky chat without its Bluesky keys")?;
+    let kept = store.map(|store| Arc::new(super::sessions::StoreSessions::for_chat(store, chat)));
+    let sessions: Arc<dyn bluesky::SessionStore> = match &kept {
+        Some(kept) => Arc::clone(kept) as _,
+        None => Arc::new(bluesky::MemorySessionStore::default()),
+    };
+    let account = bluesky::Account {
+        pds: chat.account().server().clone(),
+        appview: keys.appview().clone(),
+        identifier: keys.handle().to_string(),
+        password: AppPassword::new(token.expose()),
+    };
+    let client = Arc::new(BlueskyClient::new(account, sessions)?);
+    let mut platform = BlueskyPlatform::new(client, keys.jetstream().clone(), keys.handle());
+    if let Some(kept) = kept {
+        platform = platform.with_cursors(kept);
+    }
+    Ok(Arc::new(platform))
 }
 
 /// Everything a chat task needs, shared.

@@ -128,7 +128,7 @@ fn spawn_watchers(
         clock: Arc::clone(&daemon.clock),
         tuning: daemon.tuning.clone(),
         home: window.clone(),
-        bot_handle: me.handle(&instance.domain),
+        bot_handle: crate::run::ingest::full_handle(me, &instance.domain),
     };
     Watchers::spawn(chat.account(), &shared, stop)
 }

@@ -2,6 +2,7 @@
 //! server and against the independent `mastodon-mock` server, plus CLI tests.
 
 mod bluesky;
+mod bluesky_chat;
 mod bluesky_pds;
 mod browser;
 mod calendar;

@@ -112,7 +112,14 @@ pub fn visibility(s: &str) -> Result<Visibility, Problem> {
 }
 
 pub fn platform(s: &str) -> Result<Platform, Problem> {
-    const NAMES: [&str; 5] = ["mastodon", "pleroma", "friendica", "firefish", "gotosocial"];
+    const NAMES: [&str; 6] = [
+        "mastodon",
+        "pleroma",
+        "friendica",
+        "firefish",
+        "gotosocial",
+        "bluesky",
+    ];
     let lower = s.trim().to_lowercase();
     Ok(match lower.as_str() {
         "mastodon" => Platform::Mastodon,
@@ -120,6 +127,7 @@ pub fn platform(s: &str) -> Result<Platform, Problem> {
         "friendica" => Platform::Friendica,
         "firefish" => Platform::Firefish,
         "gotosocial" => Platform::Gotosocial,
+        "bluesky" | "bsky" | "atproto" => Platform::Bluesky,
         _ => {
             let hint = suggest(&lower, NAMES).map_or_else(
                 || format!("use one of {}", NAMES.join(", ")),

@@ -57,14 +57,18 @@ pub enum JetEvent {
     },
 }
 
-/// Which posts concern the chat.
+/// Which posts concern the chat (or, for the bot's mentions, the bot).
 #[derive(Debug, Clone)]
 pub struct Filter {
-    hashtag: Hashtag,
-    /// Needle for the cheap check on the raw frame (ASCII tags only).
+    hashtag: Option<Hashtag>,
+    /// Needle for the cheap check on the raw frame (ASCII tags, or a DID).
     ascii_needle: Option<Vec<u8>>,
     /// Questions (at-uris): replies to them count without the hashtag.
     threads: HashSet<String>,
+    /// `at://<did>/`: replies to any post of that account count.
+    replies_to: Option<String>,
+    /// Only posts whose facets mention this DID count (the bot's mentions).
+    mention_of: Option<String>,
     /// Posts already yielded or known to the run: their edits and deletes.
     known: HashSet<String>,
     known_order: VecDeque<String>,
@@ -77,9 +81,25 @@ impl Filter {
             .is_ascii()
             .then(|| hashtag.as_str().to_ascii_lowercase().into_bytes());
         Self {
-            hashtag,
+            hashtag: Some(hashtag),
             ascii_needle,
             threads: HashSet::new(),
+            replies_to: None,
+            mention_of: None,
+            known: HashSet::new(),
+            known_order: VecDeque::new(),
+        }
+    }
+
+    /// Posts that mention `did` in their facets or reply to one of its
+    /// posts, and nothing else.
+    pub fn mentioning(did: &str) -> Self {
+        Self {
+            hashtag: None,
+            ascii_needle: Some(did.to_ascii_lowercase().into_bytes()),
+            threads: HashSet::new(),
+            replies_to: None,
+            mention_of: Some(did.to_string()),
             known: HashSet::new(),
             known_order: VecDeque::new(),
         }
@@ -88,6 +108,12 @@ impl Filter {
     /// Replies to `uri` (a question) count from now on.
     pub fn watch_thread(&mut self, uri: impl Into<String>) {
         self.threads.insert(uri.into());
+    }
+
+    /// Replies to any post of `did` (the bot) count, without the hashtag:
+    /// questions posted after the stream opened included.
+    pub fn watch_replies_to(&mut self, did: &str) {
+        self.replies_to = Some(format!("at://{did}/"));
     }
 
     /// `uri` is the chat's (an answer stored before a restart): its edits
@@ -109,23 +135,45 @@ impl Filter {
         let Some(needle) = &self.ascii_needle else {
             return true;
         };
+        if self.mention_of.is_some() {
+            return contains_ignore_ascii_case(raw.as_bytes(), needle);
+        }
+        let replies = !self.threads.is_empty() || self.replies_to.is_some();
         raw.contains("\"delete\"")
             || (!self.known.is_empty() && raw.contains("\"update\""))
-            || (!self.threads.is_empty() && raw.contains("\"reply\""))
+            || (replies && raw.contains("\"reply\""))
             || contains_ignore_ascii_case(raw.as_bytes(), needle)
     }
 
     /// Whether a decoded post is the chat's: the hashtag in its facets, its
-    /// `tags` or its text, or a reply in a watched thread.
+    /// `tags` or its text, or a reply in a watched thread (for a mention
+    /// filter: a mention facet of its DID).
     pub fn concerns(&self, record: &PostRecord) -> bool {
-        let tagged =
-            record.facets.iter().flat_map(|f| &f.features).any(
-                |feature| matches!(feature, Feature::Tag { tag } if self.hashtag.matches(tag)),
-            ) || record.tags.iter().any(|t| self.hashtag.matches(t))
-                || self.hashtag.found_in(&record.text);
-        let in_thread = record.reply.as_ref().is_some_and(|r| {
-            self.threads.contains(&r.root.uri) || self.threads.contains(&r.parent.uri)
+        let features = || record.facets.iter().flat_map(|f| &f.features);
+        if let Some(did) = &self.mention_of {
+            // A reply to the bot is addressed to it too, as on Mastodon.
+            let replied = record.reply.as_ref().is_some_and(|r| {
+                AtUri::parse(&r.parent.uri).is_some_and(|parent| parent.did == *did)
+            });
+            return replied
+                || features().any(|f| matches!(f, Feature::Mention { did: d } if d == did));
+        }
+        let tagged = self.hashtag.as_ref().is_some_and(|hashtag| {
+            features().any(|f| matches!(f, Feature::Tag { tag } if hashtag.matches(tag)))
+                || record.tags.iter().any(|t| hashtag.matches(t))
+                || hashtag.found_in(&record.text)
         });
+        let watched = |uri: &str| {
+            self.threads.contains(uri)
+                || self
+                    .replies_to
+                    .as_ref()
+                    .is_some_and(|prefix| uri.starts_with(prefix.as_str()))
+        };
+        let in_thread = record
+            .reply
+            .as_ref()
+            .is_some_and(|r| watched(&r.root.uri) || watched(&r.parent.uri));
         tagged || in_thread
     }
 }
@@ -474,6 +522,41 @@ mod tests {
             Some(JetEvent::Deleted { .. })
         ));
         assert!(jet.accept(&delete("other", 102)).is_none());
+    }
+
+    #[test]
+    fn replies_to_any_post_of_the_bot_count_and_a_mention_filter_keeps_only_mentions() {
+        let mut jet = consumer();
+        jet.filter_mut().watch_replies_to("did:plc:bot");
+        let strong = json!({"uri": "at://did:plc:bot/app.bsky.feed.post/later", "cid": "bafyq"});
+        let mut reply = post("Blogs, mostly");
+        reply["reply"] = json!({"root": strong, "parent": strong});
+        assert!(jet.accept(&create("did:plc:a", "r1", 1, reply)).is_some());
+        let elsewhere = json!({"uri": "at://did:plc:other/app.bsky.feed.post/x", "cid": "bafyx"});
+        let mut other = post("Blogs, mostly");
+        other["reply"] = json!({"root": elsewhere, "parent": elsewhere});
+        assert!(jet.accept(&create("did:plc:a", "r2", 2, other)).is_none());
+
+        let mut mentions = Jetstream::new(
+            Url::parse("ws://127.0.0.1:1").unwrap(),
+            Filter::mentioning("did:plc:bot"),
+            None,
+        );
+        let mut command = post("@bot.test stop");
+        command["facets"] = json!([{"index": {"byteStart": 0, "byteEnd": 9},
+            "features": [{"$type": "app.bsky.richtext.facet#mention", "did": "did:plc:bot"}]}]);
+        assert!(mentions
+            .accept(&create("did:plc:a", "m1", 3, command))
+            .is_some());
+        let named = post("did:plc:bot is my bot #EduSkyChat");
+        assert!(mentions
+            .accept(&create("did:plc:a", "m2", 4, named))
+            .is_none());
+        let mut answer = post("pause");
+        answer["reply"] = json!({"root": strong, "parent": strong});
+        assert!(mentions
+            .accept(&create("did:plc:a", "m3", 5, answer))
+            .is_some());
     }
 
     #[test]

@@ -153,6 +153,7 @@ fn name(platform: Platform) -> &'static str {
         Platform::Friendica => "friendica",
         Platform::Firefish => "firefish",
         Platform::Gotosocial => "gotosocial",
+        Platform::Bluesky => "bluesky",
     }
 }
 

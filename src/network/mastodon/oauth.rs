@@ -140,6 +140,8 @@ fn sns(platform: Platform) -> megalodon::SNS {
         Platform::Friendica => megalodon::SNS::Friendica,
         Platform::Firefish => megalodon::SNS::Firefish,
         Platform::Gotosocial => megalodon::SNS::Gotosocial,
+        // login refuses Bluesky before any registration (commands::login).
+        Platform::Bluesky => megalodon::SNS::Mastodon,
     }
 }
 
