@@ -102,8 +102,8 @@ impl Trust {
     }
 }
 
-/// The connector for `url` with the system's roots only (the Bluesky
-/// client's Jetstream, which has no `ca_file:`).
+/// The connector for `url` with the system's roots only: a Jetstream made
+/// without its account's trust (`Jetstream::with_trust`), as in tests.
 pub(super) fn connector_for(url: &url::Url) -> Result<Option<Connector>, NetError> {
     if url.scheme() != "wss" {
         return Ok(None);

@@ -152,7 +152,8 @@ pub fn bluesky_platform(
         identifier: keys.handle().to_string(),
         password: AppPassword::new(token.expose()),
     };
-    let client = Arc::new(BlueskyClient::new(account, sessions)?);
+    let trust = crate::network::Trust::with_extra(chat.account().ca_certificates())?;
+    let client = Arc::new(BlueskyClient::with_trust(account, sessions, trust)?);
     let mut platform = BlueskyPlatform::new(client, keys.jetstream().clone(), keys.handle());
     if let Some(kept) = kept {
         platform = platform.with_cursors(kept);

@@ -21,7 +21,7 @@ use url::Url;
 use super::facets::Feature;
 use super::record::{AtUri, PostRecord, POST};
 use crate::chats::Hashtag;
-use crate::network::{Backoff, NetError};
+use crate::network::{Backoff, NetError, Trust};
 
 /// How far the cursor is rewound on reconnecting.
 pub const REWIND: Duration = Duration::from_secs(5);
@@ -219,6 +219,8 @@ pub struct Jetstream {
     seen_order: VecDeque<(u64, String)>,
     backoff: Backoff,
     connections: u32,
+    /// The account's trust for `wss`; the system's roots when unset.
+    trust: Option<Trust>,
 }
 
 impl Jetstream {
@@ -234,7 +236,15 @@ impl Jetstream {
             seen_order: VecDeque::new(),
             backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(60)),
             connections: 0,
+            trust: None,
         }
+    }
+
+    /// Connects trusting `trust` (the account's, `ca_file:` included)
+    /// instead of the system's roots alone.
+    pub fn with_trust(mut self, trust: Trust) -> Self {
+        self.trust = Some(trust);
+        self
     }
 
     pub fn filter_mut(&mut self) -> &mut Filter {
@@ -310,7 +320,10 @@ impl Jetstream {
     async fn connect(&mut self) -> Result<(), NetError> {
         let url = self.subscribe_url()?;
         loop {
-            let connector = crate::network::tls::connector_for(&url)?;
+            let connector = match &self.trust {
+                Some(trust) => trust.connector(&url),
+                None => crate::network::tls::connector_for(&url)?,
+            };
             match tokio_tungstenite::connect_async_tls_with_config(
                 url.as_str(),
                 None,

@@ -240,7 +240,8 @@ impl Inner {
     /// the next stream resumes where this one was.
     async fn open(self: &Arc<Self>, filter: Filter, feed: Feed, name: String) -> HashtagStream {
         let cursor = self.cursor(&name).await;
-        let mut jet = Jetstream::new(self.jetstream.clone(), filter, cursor);
+        let mut jet = Jetstream::new(self.jetstream.clone(), filter, cursor)
+            .with_trust(self.client.trust().clone());
         let (tx, rx) = mpsc::channel(QUEUE);
         let inner = Arc::clone(self);
         // Not joined: its only owner is the stream, and it stops as soon
