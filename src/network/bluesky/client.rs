@@ -17,7 +17,7 @@ use url::Url;
 
 use super::session::{claim_login, release_login, AppPassword, Session, SessionStore};
 use crate::network::error::{from_reqwest, from_status, parse_reset, DEFAULT_RETRY_AFTER};
-use crate::network::{retry, Backoff, NetError, Trust};
+use crate::network::{retry, Backoff, Budget, NetError, Trust};
 
 /// The account's PDS when the configuration names none.
 pub const DEFAULT_PDS: &str = "https://bsky.social";
@@ -27,6 +27,15 @@ pub const DEFAULT_APPVIEW: &str = "https://public.api.bsky.app";
 /// How long one request may take, and how often a failing one is tried.
 const TIMEOUT: Duration = Duration::from_secs(30);
 const ATTEMPTS: u32 = 4;
+
+/// The PDS's write limit per account: 5,000 points an hour, a record
+/// created costing 3, updated 2, deleted 1. A bot that runs into it is
+/// refused every write for the rest of the hour, so the client spends
+/// its own points first and waits when they run out.
+pub const WRITE_POINTS_PER_HOUR: u32 = 5_000;
+pub const CREATE_POINTS: u32 = 3;
+pub const UPDATE_POINTS: u32 = 2;
+pub const DELETE_POINTS: u32 = 1;
 
 /// Where the account lives and who it is.
 #[derive(Debug, Clone)]
@@ -52,6 +61,8 @@ pub struct BlueskyClient {
     /// wait for one login instead of each logging in.
     session: tokio::sync::Mutex<Option<Session>>,
     backoff: Backoff,
+    /// Write points left this hour (see [`WRITE_POINTS_PER_HOUR`]).
+    writes: Budget,
 }
 
 impl std::fmt::Debug for BlueskyClient {
@@ -97,11 +108,21 @@ impl BlueskyClient {
             store,
             session: tokio::sync::Mutex::new(None),
             backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(60)),
+            writes: Budget::new(WRITE_POINTS_PER_HOUR, Duration::from_secs(3600)),
         })
     }
 
     pub fn account(&self) -> &Account {
         &self.account
+    }
+
+    /// Takes `points` write points, first waiting (logged) while the
+    /// hour's are spent: a busy account slows down instead of being
+    /// refused by its PDS.
+    pub(super) async fn spend_write_points(&self, points: u32) {
+        for _ in 0..points {
+            self.writes.acquire().await;
+        }
     }
 
     /// What the account's connections trust (its Jetstream sockets too).
@@ -339,6 +360,35 @@ fn store_error(e: std::io::Error) -> NetError {
 mod tests {
     use super::*;
     use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[tokio::test(start_paused = true)]
+    async fn writes_wait_once_the_hours_write_points_are_spent() {
+        let account = Account {
+            pds: Url::parse("http://127.0.0.1:1").unwrap(),
+            appview: Url::parse("http://127.0.0.1:1").unwrap(),
+            identifier: "bot.test".into(),
+            password: AppPassword::new("unused"),
+        };
+        let store = Arc::new(super::super::MemorySessionStore::default());
+        let client = BlueskyClient::new(account, store).unwrap();
+        let start = tokio::time::Instant::now();
+        for _ in 0..WRITE_POINTS_PER_HOUR / CREATE_POINTS {
+            client.spend_write_points(CREATE_POINTS).await;
+        }
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "1,666 posts fit in the hour"
+        );
+        // 2 points are left: the next post waits for one more to come back
+        // (5,000 an hour: one every 0.72 s), not for the whole hour.
+        client.spend_write_points(CREATE_POINTS).await;
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(700) && waited < Duration::from_secs(2),
+            "{waited:?}"
+        );
+    }
 
     #[test]
     fn a_429_waits_until_blueskys_ratelimit_reset() {

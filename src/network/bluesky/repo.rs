@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::client::{BlueskyClient, Body};
+use super::client::{BlueskyClient, Body, CREATE_POINTS, DELETE_POINTS, UPDATE_POINTS};
 use super::facets::{self, Facet, Feature, Found};
 use super::record::{images_embed, AtUri, Image, PostRecord, ReplyRef, StrongRef, POST, PROFILE};
 use crate::network::NetError;
@@ -114,6 +114,7 @@ impl BlueskyClient {
             record.embed = Some(images_embed(&post.images));
         }
         let record = serde_json::to_value(&record).map_err(|e| NetError::Decode(e.to_string()))?;
+        self.spend_write_points(CREATE_POINTS).await;
         self.put_record(&did, POST, &post.rkey, record, None).await
     }
 
@@ -186,6 +187,7 @@ impl BlueskyClient {
         let at = AtUri::parse(uri)
             .ok_or_else(|| NetError::Decode(format!("{uri} is not an at:// URI")))?;
         let body = json!({"repo": at.did, "collection": at.collection, "rkey": at.rkey});
+        self.spend_write_points(DELETE_POINTS).await;
         let _: Value = self
             .pds_call(
                 Method::POST,
@@ -238,6 +240,11 @@ impl BlueskyClient {
         if !with_bot_label(&mut profile) {
             return Ok(());
         }
+        self.spend_write_points(match swap {
+            Some(_) => UPDATE_POINTS,
+            None => CREATE_POINTS,
+        })
+        .await;
         self.put_record(&did, PROFILE, "self", profile, swap.as_deref())
             .await?;
         Ok(())
