@@ -569,6 +569,18 @@ mod tests {
         assert!(jet.accept(&delete("other", 102)).is_none());
     }
 
+    #[test]
+    fn reconnecting_rewinds_the_cursor_a_few_seconds() {
+        let mut jet = consumer();
+        assert!(!jet.subscribe_url().unwrap().as_str().contains("cursor"));
+        jet.accept(&create("did:plc:a", "k", 20_000_000, post("x")));
+        let url = jet.subscribe_url().unwrap();
+        assert_eq!(
+            url.as_str(),
+            "ws://127.0.0.1:1/subscribe?wantedCollections=app.bsky.feed.post&cursor=15000000"
+        );
+    }
+
     fn frame(did: &str, op: &str, rkey: &str, record: Option<serde_json::Value>) -> String {
         let mut commit = json!({"rev": "r1", "operation": op, "collection": POST, "rkey": rkey});
         if let Some(record) = record {
@@ -701,15 +713,55 @@ mod tests {
         );
     }
 
-    #[test]
-    fn reconnecting_rewinds_the_cursor_a_few_seconds() {
-        let mut jet = consumer();
-        assert!(!jet.subscribe_url().unwrap().as_str().contains("cursor"));
-        jet.accept(&create("did:plc:a", "k", 20_000_000, post("x")));
-        let url = jet.subscribe_url().unwrap();
-        assert_eq!(
-            url.as_str(),
-            "ws://127.0.0.1:1/subscribe?wantedCollections=app.bsky.feed.post&cursor=15000000"
-        );
+    /// What `accept` would keep if every frame were decoded.
+    fn kept_by_the_full_judgement(filter: &Filter, raw: &str) -> bool {
+        let Ok(frame) = serde_json::from_str::<Frame>(raw) else {
+            return false;
+        };
+        let Some(commit) = frame.commit else {
+            return false;
+        };
+        let uri = AtUri::post(&frame.did, &commit.rkey);
+        let known = filter.known.contains(&uri) || filter.threads.contains(&uri);
+        match (commit.operation.as_str(), commit.record) {
+            ("delete", _) => known,
+            (op, Some(record)) => filter.concerns(&record) || (op == "update" && known),
+            _ => false,
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_cheap_check_never_drops_a_frame_the_full_judgement_keeps(
+            did in proptest::sample::select(vec!["did:plc:a", "did:plc:bot", "did:plc:b"]),
+            op in proptest::sample::select(vec!["create", "update", "delete"]),
+            rkey in proptest::sample::select(vec!["known", "q1", "other"]),
+            words in proptest::collection::vec(proptest::sample::select(vec![
+                "A1", "#EduSkyChat", "#eduskychat", "#EDUSKYCHAT", "EduSkyChat", "#EduSkyChatter",
+                "x#EduSkyChat", "#Edu", "SkyChat", "été", "🎓", " ", "\"",
+            ]), 0..5),
+            tags in proptest::option::of(proptest::sample::select(vec!["eduskychat", "EduSky", "x"])),
+            reply in proptest::option::of(proptest::sample::select(vec![
+                "at://did:plc:bot/app.bsky.feed.post/q1",
+                "at://did:plc:bot/app.bsky.feed.post/elsewhere",
+                "at://did:plc:c/app.bsky.feed.post/x",
+            ])),
+        ) {
+            let mut filter = Filter::new(Hashtag::parse("EduSkyChat").unwrap());
+            filter.watch_thread("at://did:plc:bot/app.bsky.feed.post/q1");
+            filter.remember("at://did:plc:a/app.bsky.feed.post/known");
+            let mut record = post(&words.concat());
+            if let Some(tag) = tags {
+                record["tags"] = json!([tag]);
+            }
+            if let Some(uri) = reply {
+                let strong = json!({"uri": uri, "cid": "bafyq"});
+                record["reply"] = json!({"root": strong, "parent": strong});
+            }
+            let raw = frame(did, op, rkey, (op != "delete").then_some(record));
+            if kept_by_the_full_judgement(&filter, &raw) {
+                proptest::prop_assert!(filter.may_concern(&raw), "dropped unread: {}", raw);
+            }
+        }
     }
 }
