@@ -11,7 +11,7 @@
 //! connections before their replay and `drop_sockets` cuts the open ones, for resume tests.
 #![allow(dead_code)] // each test uses a different part
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -37,6 +37,8 @@ pub struct BridgeState {
     pub events: Vec<(u64, String)>,
     /// The `cursor` of each connection (`None`: live only).
     pub subscriptions: Vec<Option<u64>>,
+    /// Posts whose commits never go out (a socket that missed them); the appview has them.
+    pub unsent: BTreeSet<String>,
 }
 
 pub(super) struct Shared {
@@ -133,6 +135,11 @@ impl JetstreamBridge {
         let _ = self.shared.live.send(None);
     }
 
+    /// `uri`'s commits (a post not made yet, by its at-uri) never go out on the socket.
+    pub fn never_send(&self, uri: &str) {
+        self.state().unsent.insert(uri.to_string());
+    }
+
     /// Holds new connections (after they are counted in `subscriptions`) until `resume`.
     pub fn pause(&self) {
         self.shared.paused.send_replace(true);
@@ -211,9 +218,14 @@ impl Shared {
         // In the order they were written: a post's key is a TID, its creation time.
         commits.sort_by(|(a, _), (b, _)| rkey_of(a).cmp(rkey_of(b)));
         state.posts = now;
-        let sent = commits.len();
+        let sent = commits
+            .iter()
+            .filter(|(uri, _)| !state.unsent.contains(uri))
+            .count();
         for (uri, commit) in commits {
-            self.emit(&mut state, did_of(&uri), commit);
+            if !state.unsent.contains(&uri) {
+                self.emit(&mut state, did_of(&uri), commit);
+            }
         }
         drop(state);
         self.version.send_modify(|v| *v += 1);
