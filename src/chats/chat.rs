@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 
 use super::{
-    Diagnostics, Draft, Hashtag, IgnoreRule, Platform, QuestionImage, Session, SkipDates,
+    CaFile, Diagnostics, Draft, Hashtag, IgnoreRule, Platform, QuestionImage, Session, SkipDates,
     TokenSource, Visibility, When,
 };
 
@@ -37,6 +37,33 @@ pub struct Account {
     /// Other instances whose public tag timeline is read anonymously
     /// (`also_watch`): answers that never federate to `server`.
     pub(super) also_watch: Vec<url::Url>,
+    /// A private CA trusted beside the system's roots (`ca_file:`).
+    pub(super) ca_file: Option<CaFile>,
+    /// The Bluesky keys, set exactly when `platform` is Bluesky.
+    pub(super) bluesky: Option<Bluesky>,
+}
+
+/// Where a Bluesky chat reads and who it posts as (`server` is the PDS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bluesky {
+    /// The bot account's handle (`handle:`), without `@`.
+    pub(super) handle: String,
+    /// The Jetstream host (`jetstream:`), `wss://` or `ws://`.
+    pub(super) jetstream: url::Url,
+    /// Public reads such as `getPostThread` (`appview:`).
+    pub(super) appview: url::Url,
+}
+
+impl Bluesky {
+    pub fn handle(&self) -> &str {
+        &self.handle
+    }
+    pub fn jetstream(&self) -> &url::Url {
+        &self.jetstream
+    }
+    pub fn appview(&self) -> &url::Url {
+        &self.appview
+    }
 }
 
 /// When runs start and how each unfolds.
@@ -161,11 +188,27 @@ impl Account {
     pub fn token(&self) -> &TokenSource {
         &self.token
     }
+    pub fn ca_file(&self) -> Option<&CaFile> {
+        self.ca_file.as_ref()
+    }
+    /// The certificates every connection of the account trusts beside the
+    /// system's roots: `ca_file:`'s, or none.
+    pub fn ca_certificates(&self) -> &[rustls::pki_types::CertificateDer<'static>] {
+        self.ca_file.as_ref().map_or(&[], |c| &c.certificates)
+    }
     pub fn visibility(&self) -> Visibility {
         self.visibility
     }
     pub fn max_characters(&self) -> usize {
         self.max_characters
+    }
+    /// The Bluesky keys, on a Bluesky chat only.
+    pub fn bluesky(&self) -> Option<&Bluesky> {
+        self.bluesky.as_ref()
+    }
+    /// The length of `text` once posted, as the chat's network counts it.
+    pub fn length(&self, text: &str) -> usize {
+        self.platform.length(text)
     }
 }
 

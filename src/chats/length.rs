@@ -2,6 +2,12 @@
 //! its instance's limit is checked by `commands::check`, which knows what
 //! a run posts.
 
+/// Length of a Bluesky post: user-perceived characters (extended grapheme
+/// clusters), links and mentions included as written.
+pub fn graphemes(text: &str) -> usize {
+    unicode_segmentation::UnicodeSegmentation::graphemes(text, true).count()
+}
+
 /// Length of a post as Mastodon counts it: every URL is 23 characters, a
 /// mention `@user@domain` counts as `@user`, and user-perceived characters
 /// are approximated (combining marks, variation selectors, skin tones and

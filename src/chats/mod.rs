@@ -1,8 +1,8 @@
 //! Chat definitions: `chats.yaml` read in two stages, raw serde structs
 //! (`raw`) then validated domain types (this module). Holding a [`Chat`]
 //! means every field was checked; errors are compiler-style diagnostics
-//! (`diagnostics`). This module does no I/O beyond reading the file and
-//! checking that question images exist.
+//! (`diagnostics`). This module does no I/O beyond reading the file,
+//! checking that question images exist and reading `ca_file:`.
 
 mod chat;
 mod cron_dialect;
@@ -13,10 +13,10 @@ mod raw;
 mod suggest;
 mod validate;
 
-pub use chat::{Account, Chat, Content, Policy, Timing};
+pub use chat::{Account, Bluesky, Chat, Content, Policy, Timing};
 pub use cron_dialect::{classic_cron, parse_classic, CronError, CRON_HINT};
 pub use diagnostics::{Diagnostic, Diagnostics, Note, Span};
-pub use length::post_length;
+pub use length::{graphemes, post_length};
 pub use locate::SourceMap;
 pub use suggest::suggest;
 pub use validate::{load, load_checked, parse, parse_checked, parse_platform, Draft, Placed};
@@ -168,7 +168,8 @@ impl Visibility {
     }
 }
 
-/// Fediverse server family, as megalodon names them.
+/// The network a chat runs on: a Fediverse server family, as megalodon
+/// names them, or Bluesky (AT Protocol).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Platform {
     Mastodon,
@@ -176,6 +177,19 @@ pub enum Platform {
     Friendica,
     Firefish,
     Gotosocial,
+    Bluesky,
+}
+
+impl Platform {
+    /// The length of `text` once posted, as this network counts it against
+    /// `max_characters`: Bluesky counts graphemes, the Fediverse counts
+    /// characters with every link as 23.
+    pub fn length(self, text: &str) -> usize {
+        match self {
+            Platform::Bluesky => graphemes(text),
+            _ => post_length(text),
+        }
+    }
 }
 
 /// Where the access token comes from. Never the token itself: it is read
@@ -236,6 +250,25 @@ pub struct QuestionImage {
     pub alt: String,
 }
 
+/// The CA certificates of `ca_file:` (a PEM bundle), trusted beside the
+/// system's roots by every connection of the account; read and checked
+/// (at least one certificate) when chats.yaml was.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaFile {
+    /// Resolved against the folder of chats.yaml.
+    pub path: PathBuf,
+    pub certificates: Vec<rustls::pki_types::CertificateDer<'static>>,
+}
+
+impl std::fmt::Debug for CaFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaFile")
+            .field("path", &self.path)
+            .field("certificates", &self.certificates.len())
+            .finish()
+    }
+}
+
 /// One entry of `ignore:`, lowercase, without a leading `@`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IgnoreRule {
@@ -249,10 +282,12 @@ pub enum IgnoreRule {
 
 impl IgnoreRule {
     /// Whether any of `rules` covers `handle` (`user@domain`, a leading `@`
-    /// allowed); case-insensitive.
+    /// allowed); case-insensitive. A Bluesky handle (`name.bsky.social`,
+    /// no `@`) is a domain itself: `spammer.bsky.social` ignores that
+    /// account, `*.bsky.social` every account under it.
     pub fn any_covers(rules: &[IgnoreRule], handle: &str) -> bool {
         let handle = handle.trim().trim_start_matches('@').to_lowercase();
-        let domain = handle.split_once('@').map_or("", |(_, d)| d);
+        let domain = handle.split_once('@').map_or(handle.as_str(), |(_, d)| d);
         rules.iter().any(|rule| match rule {
             IgnoreRule::Account(a) => *a == handle,
             IgnoreRule::Domain(d) => domain == d,
@@ -273,6 +308,12 @@ pub mod defaults {
 
     pub const TOKEN_ENV: &str = "HASHCHAT_TOKEN";
     pub const MAX_CHARACTERS: usize = 500;
+    /// Bluesky's limit, in graphemes.
+    pub const BLUESKY_MAX_CHARACTERS: usize = 300;
+    /// Bluesky's own PDS, Jetstream and public appview.
+    pub const BLUESKY_SERVER: &str = "https://bsky.social";
+    pub const BLUESKY_JETSTREAM: &str = "wss://jetstream2.us-east.bsky.network";
+    pub const BLUESKY_APPVIEW: &str = "https://public.api.bsky.app";
     pub const RECAP_DIR: &str = "recaps";
     pub const FIRST_QUESTION_AFTER: Duration = Duration::from_secs(5 * 60);
     pub const QUESTION_INTERVAL: Duration = Duration::from_secs(10 * 60);

@@ -162,6 +162,14 @@ fn summary(chat: &Chat, now: DateTime<Utc>) -> String {
         chat.id(),
         chat.content().hashtag()
     );
+    if let Some(bluesky) = chat.account().bluesky() {
+        line.push_str(&format!(
+            "    on Bluesky as @{} (PDS {}, {} graphemes a post)\n",
+            bluesky.handle(),
+            chat.account().server(),
+            chat.account().max_characters()
+        ));
+    }
     for watched in chat.account().also_watch() {
         line.push_str(&format!("    also watches {watched}\n"));
     }
@@ -187,6 +195,17 @@ mod tests {
         outcome.stdout = outcome.stdout.replace(&shown, "chats.yaml");
         outcome.stderr = outcome.stderr.replace(&shown, "chats.yaml");
         outcome
+    }
+
+    #[test]
+    fn a_bluesky_chat_says_which_account_and_limit_it_runs_with() {
+        let source = "platform: bluesky\nhandle: chatbot.bsky.social\nchats:\n  - id: edusky\n    hashtag: EduSkyChat\n    schedule: \"0 20 * * 4\"\n    questions: [One?]\n";
+        let outcome = check_text(source);
+        assert_eq!(
+            outcome.stdout,
+            "chats.yaml: valid, 1 chat\n  edusky  #EduSkyChat  1 question  next: Thu 2026-12-03 20:00 UTC (20:00 UTC)\n    on Bluesky as @chatbot.bsky.social (PDS https://bsky.social/, 300 graphemes a post)\n",
+            "{outcome:?}"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use anyhow::{bail, Context};
 use super::common::UsageError;
 use crate::chats::{self, defaults, Platform};
 use crate::network::oauth::{self, SCOPES};
-use crate::network::{MastodonClient, Social, Token};
+use crate::network::{MastodonClient, Social, Token, Trust};
 
 /// What `login` was asked to do.
 #[derive(Debug, Clone)]
@@ -89,12 +89,8 @@ pub async fn login(
 
 /// Says whose token it is: the moderator should see it is the bot's.
 async fn greet(options: &LoginOptions, token: &Token, talk: &mut impl Write) -> anyhow::Result<()> {
-    let client = MastodonClient::new(
-        &options.server,
-        options.platform,
-        token.clone(),
-        options.timeout,
-    )?;
+    let trust = Trust::system()?;
+    let client = MastodonClient::new(&options.server, token.clone(), options.timeout, &trust)?;
     match client.me().await {
         Ok(me) => {
             let domain = options.server.host_str().unwrap_or_default();
@@ -201,9 +197,16 @@ pub async fn run(
     token_file: Option<PathBuf>,
     platform: &str,
 ) -> anyhow::Result<ExitCode> {
+    let platform = chats::parse_platform(platform).map_err(UsageError)?;
+    if platform == chats::Platform::Bluesky {
+        return Err(UsageError(
+            "Bluesky has no login here: create an app password in Bluesky's Settings → Privacy and security → App passwords, and put it in the environment variable named by `token_env` (or the file named by `token_file`)".into(),
+        )
+        .into());
+    }
     let options = LoginOptions {
         server: server.clone(),
-        platform: chats::parse_platform(platform).map_err(UsageError)?,
+        platform,
         token_file,
         timeout: Duration::from_secs(30),
     };

@@ -1,13 +1,18 @@
 //! `recap_post: true`: the short summary the bot posts when a run ends,
 //! threaded when it does not fit the instance's character limit.
 
-use crate::chats::{post_length, Hashtag};
+use crate::chats::{Hashtag, Platform};
 
 use super::Recap;
 
 /// The summary as one or more posts, each within `limit` characters (as
-/// Mastodon counts them) and each carrying the hashtag.
-pub fn summary_posts(recap: &Recap, url: Option<&str>, limit: usize) -> Vec<String> {
+/// the chat's `platform` counts them) and each carrying the hashtag.
+pub fn summary_posts(
+    recap: &Recap,
+    url: Option<&str>,
+    limit: usize,
+    platform: Platform,
+) -> Vec<String> {
     let tag = format!("#{}", recap.hashtag);
     let stats = &recap.stats;
     let mut lines = vec![format!(
@@ -28,7 +33,7 @@ pub fn summary_posts(recap: &Recap, url: Option<&str>, limit: usize) -> Vec<Stri
     if let Some(url) = url {
         lines.push(format!("The recap: {url}"));
     }
-    pack(&lines, &tag, limit)
+    pack(&lines, &tag, limit, platform)
 }
 
 fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
@@ -41,8 +46,8 @@ fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
 
 /// Packs lines into posts of at most `limit`, each ending with the tag
 /// (added when the post lacks it). A line too long on its own is cut.
-fn pack(lines: &[String], tag: &str, limit: usize) -> Vec<String> {
-    let fits = |text: &str| post_length(&with_tag(text, tag)) <= limit;
+fn pack(lines: &[String], tag: &str, limit: usize, platform: Platform) -> Vec<String> {
+    let fits = |text: &str| platform.length(&with_tag(text, tag)) <= limit;
     let mut posts: Vec<String> = Vec::new();
     let mut current = String::new();
     for line in lines {
@@ -121,6 +126,7 @@ mod tests {
             &recap(2),
             Some("https://school.example/r/2026-12-03.html"),
             500,
+            Platform::Mastodon,
         );
         assert_eq!(
             posts,
@@ -133,11 +139,21 @@ mod tests {
     }
 
     #[test]
-    fn a_long_summary_is_threaded_within_the_limit_each_post_tagged() {
-        let posts = summary_posts(&recap(40), None, 100);
+    fn on_bluesky_a_long_link_counts_in_full_against_the_limit() {
+        let url = format!("https://school.example/{}", "r".repeat(60));
+        let posts = summary_posts(&recap(2), Some(&url), 100, Platform::Bluesky);
         assert!(posts.len() > 1, "{posts:?}");
         for post in &posts {
-            assert!(post_length(post) <= 100, "{post}");
+            assert!(crate::chats::graphemes(post) <= 100, "{post}");
+        }
+    }
+
+    #[test]
+    fn a_long_summary_is_threaded_within_the_limit_each_post_tagged() {
+        let posts = summary_posts(&recap(40), None, 100, Platform::Mastodon);
+        assert!(posts.len() > 1, "{posts:?}");
+        for post in &posts {
+            assert!(crate::chats::post_length(post) <= 100, "{post}");
             assert!(post.contains("#1QEdChat"), "{post}");
         }
         let all = posts.join("\n");

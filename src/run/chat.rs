@@ -165,7 +165,7 @@ impl ZeroNanos for DateTime<Utc> {
 fn warn_overlong_posts(chat: &Chat, limit: usize) {
     let timeline = schedule::timeline(chat, chrono::DateTime::<Utc>::UNIX_EPOCH);
     for post in timeline.posts {
-        let length = crate::chats::post_length(&post.text);
+        let length = chat.account().length(&post.text);
         if length > limit {
             tracing::error!(
                 chat = %chat.id(), seq = post.seq, length, limit,

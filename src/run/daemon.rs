@@ -10,10 +10,12 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::chats::{Chat, Config};
+use anyhow::Context;
+
+use crate::chats::{Chat, Config, Platform};
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
-use crate::network::{Account, Budget, Instance, MastodonClient, Social, Token};
+use crate::network::{Account, Budget, Instance, MastodonClient, Social, Token, Trust};
 use crate::store::Store;
 
 /// What `hashchat run` was asked to do.
@@ -61,7 +63,7 @@ pub trait Connector: Send + Sync {
     fn connect(&self, chat: &Chat) -> anyhow::Result<Arc<dyn Social>>;
 }
 
-/// Connects with megalodon/reqwest using the chat's server and token.
+/// Connects with the chat's server, token and TLS trust (`ca_file:`).
 /// Chats of one account (same server and token) share one client: one
 /// connection pool, and one request budget, which is per account.
 pub struct RealConnector {
@@ -69,6 +71,9 @@ pub struct RealConnector {
     clients: std::sync::Mutex<std::collections::HashMap<String, Arc<dyn Social>>>,
     /// Where each account's requests and rate-limit waits are counted.
     metrics: Option<Arc<Metrics>>,
+    /// Where Bluesky sessions are kept between runs; without it they last
+    /// as long as the process.
+    store: Option<Store>,
 }
 
 impl RealConnector {
@@ -77,7 +82,15 @@ impl RealConnector {
             timeout,
             clients: Default::default(),
             metrics: None,
+            store: None,
         }
+    }
+
+    /// Keeps Bluesky sessions in `store`: a restart reuses the tokens of
+    /// the first login (logins are limited per account).
+    pub fn with_store(mut self, store: Store) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// Counts every request of the clients it makes, per account.
@@ -98,12 +111,13 @@ impl Connector for RealConnector {
             return Ok(Arc::clone(client));
         }
         let token = Token::load(chat.account().token())?;
-        let mut client = MastodonClient::new(
-            chat.account().server(),
-            chat.account().platform(),
-            token,
-            self.timeout,
-        )?;
+        if chat.account().platform() == Platform::Bluesky {
+            let client = bluesky_platform(chat, token, self.store.clone())?;
+            clients.insert(key, Arc::clone(&client));
+            return Ok(client);
+        }
+        let trust = Trust::with_extra(chat.account().ca_certificates())?;
+        let mut client = MastodonClient::new(chat.account().server(), token, self.timeout, &trust)?;
         if let Some(metrics) = &self.metrics {
             let budget = Budget::default().counted(Arc::clone(metrics), account_label(chat));
             client = client.with_budget(Arc::new(budget));
@@ -112,6 +126,39 @@ impl Connector for RealConnector {
         clients.insert(key, Arc::clone(&client));
         Ok(client)
     }
+}
+
+/// The Bluesky platform of `chat`'s account, its app password `token`,
+/// its session and Jetstream cursors kept in `store` (in memory without
+/// one).
+pub fn bluesky_platform(
+    chat: &Chat,
+    token: Token,
+    store: Option<Store>,
+) -> anyhow::Result<Arc<dyn Social>> {
+    use crate::network::bluesky::{self, AppPassword, BlueskyClient, BlueskyPlatform};
+    let keys = chat
+        .account()
+        .bluesky()
+        .context("a Bluesky chat without its Bluesky keys")?;
+    let kept = store.map(|store| Arc::new(super::sessions::StoreSessions::for_chat(store, chat)));
+    let sessions: Arc<dyn bluesky::SessionStore> = match &kept {
+        Some(kept) => Arc::clone(kept) as _,
+        None => Arc::new(bluesky::MemorySessionStore::default()),
+    };
+    let account = bluesky::Account {
+        pds: chat.account().server().clone(),
+        appview: keys.appview().clone(),
+        identifier: keys.handle().to_string(),
+        password: AppPassword::new(token.expose()),
+    };
+    let trust = crate::network::Trust::with_extra(chat.account().ca_certificates())?;
+    let client = Arc::new(BlueskyClient::with_trust(account, sessions, trust)?);
+    let mut platform = BlueskyPlatform::new(client, keys.jetstream().clone(), keys.handle());
+    if let Some(kept) = kept {
+        platform = platform.with_cursors(kept);
+    }
+    Ok(Arc::new(platform))
 }
 
 /// Everything a chat task needs, shared.
@@ -183,10 +230,11 @@ impl Drop for AliveGuard {
 /// its token comes from (never the token itself).
 pub(crate) fn account_key(chat: &Chat) -> String {
     format!(
-        "{:?} {} {:?}",
+        "{:?} {} {:?} {:?}",
         chat.account().platform(),
         chat.account().server(),
-        chat.account().token()
+        chat.account().token(),
+        chat.account().ca_file().map(|c| &c.path)
     )
 }
 

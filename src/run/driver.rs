@@ -128,9 +128,9 @@ fn spawn_watchers(
         clock: Arc::clone(&daemon.clock),
         tuning: daemon.tuning.clone(),
         home: window.clone(),
-        bot_handle: me.handle(&instance.domain),
+        bot_handle: crate::run::ingest::full_handle(me, &instance.domain),
     };
-    Watchers::spawn(chat.account().also_watch(), &shared, stop)
+    Watchers::spawn(chat.account(), &shared, stop)
 }
 
 /// The collector of this run's answers, welcoming newcomers if the chat

@@ -40,7 +40,8 @@ pub(super) async fn post_summary(
         .as_ref()
         .map(|u| u.replace("{date}", &date));
     let mut reply_to: Option<String> = None;
-    for (i, text) in recap::summary_posts(&recap, url.as_deref(), limit)
+    let platform = chat.account().platform();
+    for (i, text) in recap::summary_posts(&recap, url.as_deref(), limit, platform)
         .into_iter()
         .enumerate()
     {

@@ -105,7 +105,7 @@ pub fn judge(window: &RunWindow, posts: &RunPosts, status: Status) -> Judged {
     if (home && status.account.id == window.bot_account_id) || status.is_boost() {
         return Judged::Ignored;
     }
-    let handle = status.account.handle(&window.domain);
+    let handle = full_handle(&status.account, &window.domain);
     if window.ignore.covers(&status.account.id, &handle) {
         return Judged::Ignored;
     }
@@ -130,6 +130,17 @@ pub fn judge(window: &RunWindow, posts: &RunPosts, status: Status) -> Judged {
     }
     let row = row(status, handle, text, window);
     Judged::Kept(Box::new((row, found)))
+}
+
+/// An account's full handle: `user@domain` on the Fediverse (`domain` for
+/// the server's own accounts); on Bluesky, whose account ids are DIDs, the
+/// handle is already whole (`alice.bsky.social`).
+pub(crate) fn full_handle(account: &crate::network::Account, domain: &str) -> String {
+    if account.id.starts_with("did:") {
+        account.acct.clone()
+    } else {
+        account.handle(domain)
+    }
 }
 
 /// Judges a page of statuses (a page of one for a single status) and

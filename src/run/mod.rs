@@ -20,6 +20,7 @@ pub(crate) mod ingest;
 pub(crate) mod poll;
 mod post;
 mod replies;
+mod sessions;
 mod steer;
 mod supervise;
 mod watched;
@@ -28,8 +29,10 @@ mod welcome;
 pub use chat::process_holder;
 pub use collect::{Collector, Consumed, EventSource, MOST_PER_COMMIT};
 pub use daemon::{
-    Connector, Controls, Daemon, Identities, Liveness, RealConnector, RunOptions, Tuning,
+    bluesky_platform, Connector, Controls, Daemon, Identities, Liveness, RealConnector, RunOptions,
+    Tuning,
 };
 pub use dry::DryRun;
 pub use ingest::{ingest, judge, record, Ignore, Judged, Outcome, RunPosts, RunWindow};
+pub use sessions::StoreSessions;
 pub use supervise::ChatOutcome;

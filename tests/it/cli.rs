@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod postgres;
+
 fn hashchat(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hashchat"))
         .current_dir(dir)
@@ -243,7 +245,7 @@ fn an_unknown_chat_exits_2_in_every_command_before_any_database_is_made() {
 #[test]
 fn other_command_line_mistakes_exit_2_before_any_database_is_made() {
     let dir = example_dir();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (
             &["recap", "demo", "--run", "last"],
             "error: --run takes `latest` or a run id, not `last`\n",
@@ -259,6 +261,16 @@ fn other_command_line_mistakes_exit_2_before_any_database_is_made() {
                 "myspace",
             ],
             "error: unknown platform `myspace`",
+        ),
+        (
+            &[
+                "login",
+                "--server",
+                "https://bsky.social",
+                "--platform",
+                "bluesky",
+            ],
+            "error: Bluesky has no login here: create an app password",
         ),
     ];
     for (args, message) in cases {

@@ -20,9 +20,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
 
-/// The first event's `time_us`; each commit adds one millisecond.
-const FIRST_TIME_US: u64 = 1_796_000_000_000_000;
-
 pub struct Account {
     pub did: String,
     pub handle: String,
@@ -66,6 +63,12 @@ pub struct World {
     /// Answers the next write with 429 and this `ratelimit-reset` (epoch s).
     pub throttle_next_write: Option<u64>,
     pub blobs: u32,
+    /// The first event's `time_us` (the wall clock when the server
+    /// started, as a relay's); each commit adds one millisecond.
+    pub first_time_us: u64,
+    /// Commits made while set reach no Jetstream socket and no replay:
+    /// posts the socket missed, found only by reading threads.
+    pub quiet: bool,
 }
 
 pub struct Shared {
@@ -96,7 +99,10 @@ pub const BOT_PASSWORD: &str = "abcd-efgh-ijkl-mnop";
 impl FakeBluesky {
     /// A server with the bot, `alice.test` and `bob.test`.
     pub async fn start() -> FakeBluesky {
-        let mut world = World::default();
+        let mut world = World {
+            first_time_us: chrono::Utc::now().timestamp_micros() as u64,
+            ..World::default()
+        };
         for (name, password) in [("chatbot", BOT_PASSWORD), ("alice", "a"), ("bob", "b")] {
             world.accounts.push(Account {
                 did: format!("did:plc:{name}"),
@@ -178,8 +184,15 @@ impl FakeBluesky {
         reply: Option<(Ref<'_>, Ref<'_>)>,
         facets: Value,
     ) -> (String, String) {
+        // A second apart from 20:05 on, like posts written one by one.
+        let second = self.world().events.len();
+        let created_at = format!(
+            "2026-12-07T20:{:02}:{:02}.000Z",
+            5 + second / 60,
+            second % 60
+        );
         let mut record = json!({"$type": "app.bsky.feed.post", "text": text,
-            "createdAt": "2026-12-07T20:05:00.000Z", "facets": facets});
+            "createdAt": created_at, "facets": facets});
         if let Some(((root_uri, root_cid), (parent_uri, parent_cid))) = reply {
             record["reply"] = json!({"root": {"uri": root_uri, "cid": root_cid},
                 "parent": {"uri": parent_uri, "cid": parent_cid}});
@@ -203,6 +216,34 @@ impl FakeBluesky {
         let mut record = self.world().records[&key].value.clone();
         record["text"] = json!(text);
         self.shared.write(&did, "app.bsky.feed.post", rkey, record)
+    }
+
+    /// Like `post_as`, but the commit never reaches Jetstream (a post the
+    /// socket missed); thread reads still show it.
+    pub fn post_quietly_as(
+        &self,
+        name: &str,
+        rkey: &str,
+        text: &str,
+        reply: Option<(Ref<'_>, Ref<'_>)>,
+    ) -> (String, String) {
+        self.world().quiet = true;
+        let posted = self.post_as(name, rkey, text, reply, json!([]));
+        self.world().quiet = false;
+        posted
+    }
+
+    /// Deletes a post without a commit on Jetstream (a delete the socket
+    /// missed); reads no longer find it.
+    pub fn delete_quietly_as(&self, name: &str, rkey: &str) {
+        self.world().quiet = true;
+        self.delete_as(name, rkey);
+        self.world().quiet = false;
+    }
+
+    /// The cursor of each Jetstream connection so far, in order.
+    pub fn subscriptions(&self) -> Vec<Option<u64>> {
+        self.world().subscriptions.clone()
     }
 
     pub fn delete_as(&self, name: &str, rkey: &str) {
@@ -260,7 +301,10 @@ impl Shared {
     }
 
     fn emit(&self, world: &mut World, did: &str, commit: Value) {
-        let time_us = FIRST_TIME_US + 1000 * world.events.len() as u64;
+        if world.quiet {
+            return;
+        }
+        let time_us = world.first_time_us + 1000 * world.events.len() as u64;
         let frame =
             json!({"did": did, "time_us": time_us, "kind": "commit", "commit": commit}).to_string();
         world.events.push((time_us, frame.clone()));

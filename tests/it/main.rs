@@ -2,6 +2,7 @@
 //! server and against the independent `mastodon-mock` server, plus CLI tests.
 
 mod bluesky;
+mod bluesky_chat;
 mod bluesky_pds;
 mod browser;
 mod calendar;
@@ -27,6 +28,7 @@ mod season;
 mod server_kinds;
 mod snac;
 mod steer;
+mod store_conformance;
 mod venv;
 mod watch;
 mod web;

@@ -17,6 +17,11 @@ use crate::chats::{
     defaults, Account, Chat, Content, Platform, Policy, Timing, TokenSource, Visibility, When,
 };
 
+/// The PDS of a Bluesky chat that names none.
+fn bluesky_server() -> url::Url {
+    url::Url::parse(defaults::BLUESKY_SERVER).expect("the built-in PDS address parses")
+}
+
 impl Validator<'_> {
     /// One chat, or `None` when any of its keys was reported. `c` holds the
     /// top level's values for the shared keys the chat does not set. At the
@@ -45,7 +50,15 @@ impl Validator<'_> {
         let when = self.when(path, c, broken, &label);
         let server = key!(server, values::server);
         let platform = key!(platform, values::platform);
+        let on_bluesky = platform.set() == Some(&Platform::Bluesky);
+        let bluesky = match &platform {
+            Setting::Unset => self.bluesky(path, c, broken, Some(Platform::Mastodon)),
+            Setting::Set(on) => self.bluesky(path, c, broken, Some(*on)),
+            Setting::Bad => self.bluesky(path, c, broken, None),
+        };
         let token = self.token(path, c, broken);
+        let base = self.base;
+        let ca_file = key!(ca_file, |s| values::ca_file(s, base));
         let timezone = key!(timezone, values::timezone);
         let max_characters = self.max_characters(path, c, broken);
         let recap_dir = key!(recap_dir, text("recap_dir"));
@@ -81,22 +94,34 @@ impl Validator<'_> {
         let recap_url = key!(recap_url, values::recap_url);
         let flag = |v: Option<bool>, key: &str| (!broken.contains(key)).then(|| v.unwrap_or(false));
         let questions = self.questions(path, c, broken, &label);
-        let moderators = self.moderators(path, c.moderators.as_deref());
+        let moderators = self.moderators(path, c.moderators.as_deref(), on_bluesky);
         self.required(
             path,
             &label,
-            [id.is_unset(), hashtag.is_unset(), server.is_unset()],
+            [
+                id.is_unset(),
+                hashtag.is_unset(),
+                server.is_unset() && !on_bluesky,
+            ],
         );
         let (questions, question_images) = questions?;
         let chat = Chat {
             id: id.required()?,
             account: Account {
-                server: server.required()?,
+                server: match on_bluesky {
+                    true => server.get(bluesky_server())?,
+                    false => server.required()?,
+                },
                 platform: platform.get(Platform::Mastodon)?,
                 token: token.get(TokenSource::Env(defaults::TOKEN_ENV.into()))?,
                 visibility: visibility.get(Visibility::Public)?,
-                max_characters: max_characters.get(defaults::MAX_CHARACTERS)?,
+                max_characters: max_characters.get(match on_bluesky {
+                    true => defaults::BLUESKY_MAX_CHARACTERS,
+                    false => defaults::MAX_CHARACTERS,
+                })?,
                 also_watch: also_watch?,
+                ca_file: ca_file.optional()?,
+                bluesky: bluesky?,
             },
             timing: Timing {
                 when: when?,
@@ -276,10 +301,28 @@ impl Validator<'_> {
         }
     }
 
-    fn moderators(&mut self, path: &str, raw: Option<&[String]>) -> Option<Vec<String>> {
+    /// `@user@domain` handles, or on Bluesky its handles and DIDs (kept
+    /// as `@handle` and `did:…`).
+    fn moderators(
+        &mut self,
+        path: &str,
+        raw: Option<&[String]>,
+        on_bluesky: bool,
+    ) -> Option<Vec<String>> {
         let mut out = Vec::new();
         let mut ok = true;
         for (i, handle) in raw.unwrap_or_default().iter().enumerate() {
+            if on_bluesky {
+                match super::bluesky::handle(handle) {
+                    Ok(h) if h.starts_with("did:") => out.push(h),
+                    Ok(h) => out.push(format!("@{h}")),
+                    Err(p) => {
+                        ok = false;
+                        self.report(&format!("{path}.moderators[{i}]"), p);
+                    }
+                }
+                continue;
+            }
             match values::handle(handle) {
                 Some(h) => out.push(h),
                 None => {

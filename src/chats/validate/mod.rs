@@ -3,6 +3,7 @@
 //! chat can run. Chat-level keys override the top level's defaults; a bad
 //! top-level value is reported once, not again for each chat inheriting it.
 
+mod bluesky;
 mod chat;
 mod lists;
 mod questions;

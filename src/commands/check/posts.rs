@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use crate::chats::{post_length, Chat, Diagnostic, Draft, SourceMap};
+use crate::chats::{Chat, Diagnostic, Draft, Platform, SourceMap};
 use crate::schedule::{self, RunContent};
 
 /// Adds the problems of every chat's posts to `draft` (warnings too).
@@ -58,10 +58,13 @@ impl Checker<'_> {
     /// Reported once per place in the file.
     fn lengths(&mut self, path: &str, chat: &Chat) {
         let max = chat.account().max_characters();
-        let warning = chat.content().content_warning().map_or(0, post_length);
+        let warning = chat
+            .content()
+            .content_warning()
+            .map_or(0, |w| chat.account().length(w));
         let mut seen = HashSet::new();
         for post in self.posts(path, chat) {
-            let length = post_length(&post.text) + warning;
+            let length = chat.account().length(&post.text) + warning;
             if length <= max || !seen.insert(post.at.clone()) {
                 continue;
             }
@@ -83,9 +86,12 @@ impl Checker<'_> {
                     post.what
                 ),
             )
-            .hint(format!(
-                "{fix}, or raise `max_characters` if your instance allows longer posts"
-            ));
+            .hint(match chat.account().platform() {
+                Platform::Bluesky => format!("{fix}: Bluesky allows {max} graphemes a post"),
+                _ => {
+                    format!("{fix}, or raise `max_characters` if your instance allows longer posts")
+                }
+            });
             self.errors.push(e);
         }
     }

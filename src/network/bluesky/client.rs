@@ -17,7 +17,7 @@ use url::Url;
 
 use super::session::{claim_login, release_login, AppPassword, Session, SessionStore};
 use crate::network::error::{from_reqwest, from_status, parse_reset, DEFAULT_RETRY_AFTER};
-use crate::network::{retry, Backoff, NetError};
+use crate::network::{retry, Backoff, NetError, Trust};
 
 /// The account's PDS when the configuration names none.
 pub const DEFAULT_PDS: &str = "https://bsky.social";
@@ -43,6 +43,9 @@ pub struct Account {
 /// One account's client; cheap to share behind an `Arc`.
 pub struct BlueskyClient {
     http: reqwest::Client,
+    /// What every connection of the account trusts: its HTTP client and
+    /// its Jetstream sockets alike.
+    trust: Trust,
     account: Account,
     store: Arc<dyn SessionStore>,
     /// The current session; the lock also makes concurrent first calls
@@ -70,14 +73,26 @@ struct XrpcError {
 }
 
 impl BlueskyClient {
+    /// A client trusting the system's roots.
     pub fn new(account: Account, store: Arc<dyn SessionStore>) -> Result<Self, NetError> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("hashchat/", env!("CARGO_PKG_VERSION")))
-            .timeout(TIMEOUT)
-            .build()
-            .map_err(|e| NetError::Transport(format!("building the HTTP client: {e}")))?;
+        Self::with_trust(account, store, Trust::system()?)
+    }
+
+    /// A client whose every connection trusts `trust` (the system's roots
+    /// plus the account's `ca_file:`).
+    pub fn with_trust(
+        account: Account,
+        store: Arc<dyn SessionStore>,
+        trust: Trust,
+    ) -> Result<Self, NetError> {
+        let http = trust.http_client(
+            reqwest::Client::builder()
+                .user_agent(concat!("hashchat/", env!("CARGO_PKG_VERSION")))
+                .timeout(TIMEOUT),
+        )?;
         Ok(Self {
             http,
+            trust,
             account,
             store,
             session: tokio::sync::Mutex::new(None),
@@ -87,6 +102,11 @@ impl BlueskyClient {
 
     pub fn account(&self) -> &Account {
         &self.account
+    }
+
+    /// What the account's connections trust (its Jetstream sockets too).
+    pub fn trust(&self) -> &Trust {
+        &self.trust
     }
 
     /// The bot's DID (logs in or loads the stored session on first use).

@@ -21,7 +21,7 @@ use url::Url;
 use super::facets::Feature;
 use super::record::{AtUri, PostRecord, POST};
 use crate::chats::Hashtag;
-use crate::network::{Backoff, NetError};
+use crate::network::{Backoff, NetError, Trust};
 
 /// How far the cursor is rewound on reconnecting.
 pub const REWIND: Duration = Duration::from_secs(5);
@@ -57,18 +57,22 @@ pub enum JetEvent {
     },
 }
 
-/// Which posts concern the chat.
+/// Which posts concern the chat (or, for the bot's mentions, the bot).
 #[derive(Debug, Clone)]
 pub struct Filter {
-    hashtag: Hashtag,
-    /// Needle for the cheap check on the raw frame (ASCII tags only).
+    hashtag: Option<Hashtag>,
+    /// Needle for the cheap check on the raw frame (ASCII tags, or a DID).
     ascii_needle: Option<Needle>,
     /// Questions (at-uris): replies to them count without the hashtag.
     threads: HashSet<String>,
-    /// `at://<did>/` of each question's author: a reply in a watched
-    /// thread names one in its `reply` refs, so a frame without any of
-    /// them is not such a reply (the cheap check).
+    /// `at://<did>/`: replies to any post of that account count.
+    replies_to: Option<String>,
+    /// `at://<did>/` of each question's author and of `replies_to`: a
+    /// reply in a watched thread names one in its `reply` refs, so a frame
+    /// without any of them is not such a reply (the cheap check).
     thread_authors: Vec<memchr::memmem::Finder<'static>>,
+    /// Only posts whose facets mention this DID count (the bot's mentions).
+    mention_of: Option<String>,
     /// Posts already yielded or known to the run: their edits and deletes.
     known: HashSet<String>,
     known_order: VecDeque<String>,
@@ -85,10 +89,28 @@ impl Filter {
             .is_ascii()
             .then(|| Needle::new(hashtag.as_str()));
         Self {
-            hashtag,
+            hashtag: Some(hashtag),
             ascii_needle,
             threads: HashSet::new(),
+            replies_to: None,
             thread_authors: Vec::new(),
+            mention_of: None,
+            known: HashSet::new(),
+            known_order: VecDeque::new(),
+            rkeys: HashMap::new(),
+        }
+    }
+
+    /// Posts that mention `did` in their facets or reply to one of its
+    /// posts, and nothing else.
+    pub fn mentioning(did: &str) -> Self {
+        Self {
+            hashtag: None,
+            ascii_needle: Some(Needle::new(did)),
+            threads: HashSet::new(),
+            replies_to: None,
+            thread_authors: Vec::new(),
+            mention_of: Some(did.to_string()),
             known: HashSet::new(),
             known_order: VecDeque::new(),
             rkeys: HashMap::new(),
@@ -99,15 +121,7 @@ impl Filter {
     pub fn watch_thread(&mut self, uri: impl Into<String>) {
         let uri = uri.into();
         if let Some(author) = AtUri::parse(&uri) {
-            let prefix = format!("at://{}/", author.did);
-            if !self
-                .thread_authors
-                .iter()
-                .any(|f| f.needle() == prefix.as_bytes())
-            {
-                let finder = memchr::memmem::Finder::new(prefix.as_bytes()).into_owned();
-                self.thread_authors.push(finder);
-            }
+            self.watch_author(&author.did);
         }
         if self.threads.insert(uri.clone()) {
             self.count_rkey(&uri, 1);
@@ -122,6 +136,26 @@ impl Filter {
         *count = count.saturating_add_signed(delta);
         if *count == 0 {
             self.rkeys.remove(rkey);
+        }
+    }
+
+    /// Replies to any post of `did` (the bot) count, without the hashtag:
+    /// questions posted after the stream opened included.
+    pub fn watch_replies_to(&mut self, did: &str) {
+        self.replies_to = Some(format!("at://{did}/"));
+        self.watch_author(did);
+    }
+
+    /// Frames naming `at://<did>/` pass the cheap check.
+    fn watch_author(&mut self, did: &str) {
+        let prefix = format!("at://{did}/");
+        if !self
+            .thread_authors
+            .iter()
+            .any(|f| f.needle() == prefix.as_bytes())
+        {
+            let finder = memchr::memmem::Finder::new(prefix.as_bytes()).into_owned();
+            self.thread_authors.push(finder);
         }
     }
 
@@ -151,6 +185,9 @@ impl Filter {
             return true;
         };
         let bytes = raw.as_bytes();
+        if self.mention_of.is_some() {
+            return needle.found_in(bytes);
+        }
         needle.found_in(bytes)
             || self.thread_authors.iter().any(|f| f.find(bytes).is_some())
             || ((raw.contains("\"delete\"") || raw.contains("\"update\""))
@@ -167,16 +204,34 @@ impl Filter {
     }
 
     /// Whether a decoded post is the chat's: the hashtag in its facets, its
-    /// `tags` or its text, or a reply in a watched thread.
+    /// `tags` or its text, or a reply in a watched thread (for a mention
+    /// filter: a mention facet of its DID).
     pub fn concerns(&self, record: &PostRecord) -> bool {
-        let tagged =
-            record.facets.iter().flat_map(|f| &f.features).any(
-                |feature| matches!(feature, Feature::Tag { tag } if self.hashtag.matches(tag)),
-            ) || record.tags.iter().any(|t| self.hashtag.matches(t))
-                || self.hashtag.found_in(&record.text);
-        let in_thread = record.reply.as_ref().is_some_and(|r| {
-            self.threads.contains(&r.root.uri) || self.threads.contains(&r.parent.uri)
+        let features = || record.facets.iter().flat_map(|f| &f.features);
+        if let Some(did) = &self.mention_of {
+            // A reply to the bot is addressed to it too, as on Mastodon.
+            let replied = record.reply.as_ref().is_some_and(|r| {
+                AtUri::parse(&r.parent.uri).is_some_and(|parent| parent.did == *did)
+            });
+            return replied
+                || features().any(|f| matches!(f, Feature::Mention { did: d } if d == did));
+        }
+        let tagged = self.hashtag.as_ref().is_some_and(|hashtag| {
+            features().any(|f| matches!(f, Feature::Tag { tag } if hashtag.matches(tag)))
+                || record.tags.iter().any(|t| hashtag.matches(t))
+                || hashtag.found_in(&record.text)
         });
+        let watched = |uri: &str| {
+            self.threads.contains(uri)
+                || self
+                    .replies_to
+                    .as_ref()
+                    .is_some_and(|prefix| uri.starts_with(prefix.as_str()))
+        };
+        let in_thread = record
+            .reply
+            .as_ref()
+            .is_some_and(|r| watched(&r.root.uri) || watched(&r.parent.uri));
         tagged || in_thread
     }
 }
@@ -262,6 +317,8 @@ pub struct Jetstream {
     seen_order: VecDeque<(u64, String)>,
     backoff: Backoff,
     connections: u32,
+    /// The account's trust for `wss`; the system's roots when unset.
+    trust: Option<Trust>,
 }
 
 impl Jetstream {
@@ -277,7 +334,15 @@ impl Jetstream {
             seen_order: VecDeque::new(),
             backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(60)),
             connections: 0,
+            trust: None,
         }
+    }
+
+    /// Connects trusting `trust` (the account's, `ca_file:` included)
+    /// instead of the system's roots alone.
+    pub fn with_trust(mut self, trust: Trust) -> Self {
+        self.trust = Some(trust);
+        self
     }
 
     pub fn filter_mut(&mut self) -> &mut Filter {
@@ -353,7 +418,10 @@ impl Jetstream {
     async fn connect(&mut self) -> Result<(), NetError> {
         let url = self.subscribe_url()?;
         loop {
-            let connector = crate::network::tls::connector_for(&url)?;
+            let connector = match &self.trust {
+                Some(trust) => trust.connector(&url),
+                None => crate::network::tls::connector_for(&url)?,
+            };
             match tokio_tungstenite::connect_async_tls_with_config(
                 url.as_str(),
                 None,
@@ -567,6 +635,41 @@ mod tests {
             Some(JetEvent::Deleted { .. })
         ));
         assert!(jet.accept(&delete("other", 102)).is_none());
+    }
+
+    #[test]
+    fn replies_to_any_post_of_the_bot_count_and_a_mention_filter_keeps_only_mentions() {
+        let mut jet = consumer();
+        jet.filter_mut().watch_replies_to("did:plc:bot");
+        let strong = json!({"uri": "at://did:plc:bot/app.bsky.feed.post/later", "cid": "bafyq"});
+        let mut reply = post("Blogs, mostly");
+        reply["reply"] = json!({"root": strong, "parent": strong});
+        assert!(jet.accept(&create("did:plc:a", "r1", 1, reply)).is_some());
+        let elsewhere = json!({"uri": "at://did:plc:other/app.bsky.feed.post/x", "cid": "bafyx"});
+        let mut other = post("Blogs, mostly");
+        other["reply"] = json!({"root": elsewhere, "parent": elsewhere});
+        assert!(jet.accept(&create("did:plc:a", "r2", 2, other)).is_none());
+
+        let mut mentions = Jetstream::new(
+            Url::parse("ws://127.0.0.1:1").unwrap(),
+            Filter::mentioning("did:plc:bot"),
+            None,
+        );
+        let mut command = post("@bot.test stop");
+        command["facets"] = json!([{"index": {"byteStart": 0, "byteEnd": 9},
+            "features": [{"$type": "app.bsky.richtext.facet#mention", "did": "did:plc:bot"}]}]);
+        assert!(mentions
+            .accept(&create("did:plc:a", "m1", 3, command))
+            .is_some());
+        let named = post("did:plc:bot is my bot #EduSkyChat");
+        assert!(mentions
+            .accept(&create("did:plc:a", "m2", 4, named))
+            .is_none());
+        let mut answer = post("pause");
+        answer["reply"] = json!({"root": strong, "parent": strong});
+        assert!(mentions
+            .accept(&create("did:plc:a", "m3", 5, answer))
+            .is_some());
     }
 
     #[test]

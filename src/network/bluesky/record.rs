@@ -119,6 +119,28 @@ pub fn record_key(chat: &str, start: DateTime<Utc>, seq: u32) -> String {
     tid(micros, clock)
 }
 
+/// The record key of the post with `idempotency_key` (the daemon's, stable
+/// per chat, run and post, `<run>-<seq>`): a valid TID whose time is a hash
+/// of the run's part plus `seq` µs, so a resend after a crash finds the
+/// record written the first time and a run's posts sort in posting order.
+/// The time lies within 2^40 µs (about 12 days) after 2024-01-01; its
+/// clock id is ten more bits of the hash.
+pub fn key_for(idempotency_key: &str) -> String {
+    const BASE_US: u64 = 1_704_067_200_000_000;
+    let (run, seq) = match idempotency_key.rsplit_once('-') {
+        Some((run, seq)) if !run.is_empty() => match seq.parse::<u16>() {
+            Ok(seq) => (run, u64::from(seq)),
+            Err(_) => (idempotency_key, 0),
+        },
+        _ => (idempotency_key, 0),
+    };
+    let hash = fnv1a(run.as_bytes());
+    tid(
+        BASE_US + (hash & ((1 << 40) - 1)) + seq,
+        (hash >> 40) & 0x3FF,
+    )
+}
+
 /// A TID: 64 bits (top bit 0, 53 bits of µs since the epoch, 10 bits of
 /// clock id) as 13 characters of base32-sortable.
 fn tid(micros: u64, clock: u64) -> String {
@@ -160,6 +182,22 @@ mod tests {
         assert_ne!(key, record_key("eduskychat", start(), 4));
         assert_ne!(key, record_key("tlskychat", start(), 3));
         assert!(record_key("eduskychat", start(), 1) < record_key("eduskychat", start(), 2));
+    }
+
+    #[test]
+    fn keys_from_idempotency_keys_are_tids_stable_and_distinct() {
+        let key = key_for("1qedchat-2026-12-07T20:00:00Z-3");
+        assert!(is_tid(&key), "{key}");
+        assert_eq!(key, key_for("1qedchat-2026-12-07T20:00:00Z-3"));
+        assert_ne!(key, key_for("1qedchat-2026-12-07T20:00:00Z-4"));
+        assert!(
+            key < key_for("1qedchat-2026-12-07T20:00:00Z-4"),
+            "in posting order"
+        );
+        assert_ne!(key, key_for("1qedchat-2026-12-14T20:00:00Z-3"));
+        assert!(is_tid(&key_for(
+            "hashchat:reply:at://did:plc:a/app.bsky.feed.post/x"
+        )));
     }
 
     #[test]

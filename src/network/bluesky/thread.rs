@@ -26,6 +26,11 @@ struct Answer {
 }
 
 #[derive(Deserialize)]
+struct Posts {
+    posts: Vec<PostView>,
+}
+
+#[derive(Deserialize)]
 struct PostView {
     uri: String,
     cid: String,
@@ -59,6 +64,29 @@ impl BlueskyClient {
         let mut posts = Vec::new();
         flatten(&thread, None, &mut posts);
         Ok((!posts.is_empty()).then_some(posts))
+    }
+}
+
+impl BlueskyClient {
+    /// The post at `uri` as the appview has it now (`getPosts`), from any
+    /// account's repository; `Ok(None)` when it is gone.
+    pub async fn post_view(&self, uri: &str) -> Result<Option<ThreadPost>, NetError> {
+        let appview = self.account().appview.clone();
+        let answer: Posts = self
+            .public_get(&appview, "app.bsky.feed.getPosts", &[("uris", uri)])
+            .await?;
+        Ok(answer
+            .posts
+            .into_iter()
+            .find(|p| p.uri == uri)
+            .map(|view| ThreadPost {
+                uri: view.uri,
+                cid: view.cid,
+                author_did: view.author.did,
+                author_handle: view.author.handle,
+                record: view.record,
+                parent_uri: None,
+            }))
     }
 }
 

@@ -15,11 +15,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::lookup::look_for_sent;
-use crate::chats::{Chat, QuestionImage};
+use crate::chats::{Chat, Platform, QuestionImage};
 use crate::network::backoff::Backoff;
 use crate::network::Account;
 use crate::network::{NetError, NewPost, Social, Status};
 use crate::run::daemon::{Daemon, Tuning};
+use crate::schedule::PostKind;
 use crate::store::{PostRow, PostState};
 
 #[derive(Debug)]
@@ -145,15 +146,42 @@ async fn new_post(
         Some(image) => upload(daemon, social, image).await.into_iter().collect(),
         None => Vec::new(),
     };
+    let in_reply_to_id = match chat.account().platform() {
+        Platform::Bluesky => thread_parent(daemon, post).await,
+        _ => None,
+    };
     NewPost {
         text: post.text.clone(),
         visibility: chat.account().visibility(),
         idempotency_key: post.idempotency_key.clone(),
-        in_reply_to_id: None,
+        in_reply_to_id,
         language: chat.content().language().map(str::to_string),
         spoiler_text: chat.content().content_warning().map(str::to_string),
         media_ids,
     }
+}
+
+/// On Bluesky a run is one thread: each question and the closing answer
+/// the run's post before it (the intro's thread root follows from it), so
+/// that readers find the chat in one place. `None` for the intro, for
+/// reminders, and when nothing before it was posted.
+async fn thread_parent(daemon: &Daemon, post: &PostRow) -> Option<String> {
+    if matches!(post.kind, PostKind::Intro | PostKind::Reminder) {
+        return None;
+    }
+    let posts = match daemon.store.posts(post.run_id).await {
+        Ok(posts) => posts,
+        Err(e) => {
+            tracing::warn!(seq = post.seq, "posting outside the thread: {e:#}");
+            return None;
+        }
+    };
+    posts
+        .into_iter()
+        .filter(|p| p.seq < post.seq && p.kind != PostKind::Reminder)
+        .filter_map(|p| p.status_id.map(|id| (p.seq, id)))
+        .max_by_key(|(seq, _)| *seq)
+        .map(|(_, id)| id)
 }
 
 /// How far the tries of one post have gone, and how long to wait before

@@ -258,11 +258,24 @@ pub async fn handle(
         chat,
         social,
         status,
-        sender: status.account.handle(domain),
+        sender: sender_of(daemon, status, domain),
         command,
         now: daemon.clock.now(),
     };
     mention.handle(&text).await
+}
+
+/// Who sent a mention, as moderators are listed: the full handle, or on
+/// Bluesky the DID when a chat lists the moderator by DID.
+fn sender_of(daemon: &Daemon, status: &Status, domain: &str) -> String {
+    let did = &status.account.id;
+    let by_did =
+        did.starts_with("did:") && daemon.config.chats.iter().any(|c| is_moderator(c, did));
+    if by_did {
+        did.clone()
+    } else {
+        crate::run::ingest::full_handle(&status.account, domain)
+    }
 }
 
 /// One mention that reads as a command, with who sent it and when.

@@ -59,6 +59,8 @@ async fn xrpc(
         }
         "com.atproto.repo.listRecords" => list_records(&shared, &q("repo"), &q("collection")),
         "app.bsky.feed.getPostThread" => post_thread(&shared, &q("uri")),
+        "app.bsky.actor.getProfile" => profile(&shared, &q("actor")),
+        "app.bsky.feed.getPosts" => posts(&shared, &q("uris")),
         write => {
             let did = match authorized(&shared, &headers) {
                 Ok(did) => did,
@@ -262,6 +264,29 @@ fn upload_blob(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
     let link = format!("bafkrei{:08}", world.blobs);
     Json(json!({"blob": {"$type": "blob", "ref": {"$link": link}, "mimeType": mime, "size": body.len()}}))
         .into_response()
+}
+
+/// `getProfile` (appview): an account by DID or handle.
+fn profile(shared: &Shared, actor: &str) -> Response {
+    let world = shared.world();
+    match world
+        .accounts
+        .iter()
+        .find(|a| a.did == actor || a.handle == actor)
+    {
+        Some(a) => Json(json!({"did": a.did, "handle": a.handle})).into_response(),
+        None => bad("InvalidRequest", &format!("Profile not found: {actor}")),
+    }
+}
+
+/// `getPosts` (appview): the post views of those that exist (one uri here).
+fn posts(shared: &Shared, uri: &str) -> Response {
+    let world = shared.world();
+    let found: Vec<Value> = thread_view(&world, uri)
+        .map(|view| view["post"].clone())
+        .into_iter()
+        .collect();
+    Json(json!({"posts": found})).into_response()
 }
 
 /// `getPostThread`: the post and every reply below it.
