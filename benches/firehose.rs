@@ -49,7 +49,13 @@ fn main() {
 
     let mut bare = Vec::new();
     let mut filtered = Vec::new();
+    let mut mentions = Vec::new();
     for _ in 0..common::runs() {
+        mentions.push(per_second(n, || {
+            let url = Url::parse("ws://127.0.0.1:1").expect("url");
+            let mut jet = Jetstream::new(url, Filter::mentioning(firehose::BOT), None);
+            black_box(frames.iter().filter(|f| jet.accept(f).is_some()).count());
+        }));
         bare.push(per_second(n, || decode_all(&frames)));
         filtered.push(per_second(n, || {
             let kept = filter_all(&frames);
@@ -57,11 +63,17 @@ fn main() {
         }));
     }
     let (bare, filtered) = (common::median(&bare), common::median(&filtered));
+    let mentions = common::median(&mentions);
     let ratio = filtered / bare;
     println!("  bare serde_json::Value decode: {bare:.0} events/s");
     println!(
         "  hashchat's filter: {filtered:.0} events/s = {ratio:.2}x bare decode (goal ≥ {SPEED_GOAL}x): {}",
         verdict(ratio >= SPEED_GOAL)
+    );
+
+    println!(
+        "  the bot's mention filter (its second socket): {mentions:.0} events/s = {:.2}x bare decode",
+        mentions / bare
     );
 
     let alone = filter_cpu_at_rate(&frames, feed_for);
@@ -97,12 +109,11 @@ fn decode_all(frames: &[String]) {
     }
 }
 
-/// The chat's filter as a run sets it up once its questions are posted.
+/// The chat's filter as the Bluesky platform sets it up: the tag, and
+/// replies to any of the bot's posts.
 fn chat_filter() -> Filter {
     let mut filter = Filter::new(Hashtag::parse(firehose::TAG).expect("a valid tag"));
-    for question in firehose::questions() {
-        filter.watch_thread(question);
-    }
+    filter.watch_replies_to(firehose::BOT);
     filter
 }
 

@@ -251,7 +251,13 @@ impl Needle {
         // English letters, rarest first; digits and `_` are rarer still.
         const BY_RARITY: &[u8] = b"_0123456789zqxjkvbpygfwmucldrhsnioate";
         let lower = tag.to_ascii_lowercase().into_bytes();
-        let rank = |b: &u8| BY_RARITY.iter().position(|r| r == b).unwrap_or(0);
+        // Any other byte (`:` and `.` of a DID) is taken for common: JSON is full of them.
+        let rank = |b: &u8| {
+            BY_RARITY
+                .iter()
+                .position(|r| r == b)
+                .unwrap_or(BY_RARITY.len())
+        };
         let pivot = (0..lower.len())
             .min_by_key(|&i| rank(&lower[i]))
             .unwrap_or(0);
@@ -801,6 +807,9 @@ mod tests {
             assert_eq!(needle.found_in(hay), want, "{case}");
         }
         assert!(Needle::new("1QEdChat").found_in(b"#1qedchat"), "digits");
+        let did = Needle::new("did:plc:ab7");
+        assert_ne!(did.lower[did.pivot], b':', "a DID is found by a rare byte");
+        assert!(did.found_in(br#"{"did":"did:plc:ab7"}"#));
     }
 
     #[test]
