@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each bench uses a different part
 
 pub mod corpus;
+pub mod firehose;
 pub mod live;
 
 use std::time::{Duration, Instant};

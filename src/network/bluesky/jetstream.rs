@@ -8,7 +8,7 @@
 //! the public Jetstream is ~2 GB: frames that cannot concern the chat are
 //! dropped before they are decoded.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -62,16 +62,24 @@ pub enum JetEvent {
 pub struct Filter {
     hashtag: Option<Hashtag>,
     /// Needle for the cheap check on the raw frame (ASCII tags, or a DID).
-    ascii_needle: Option<Vec<u8>>,
+    ascii_needle: Option<Needle>,
     /// Questions (at-uris): replies to them count without the hashtag.
     threads: HashSet<String>,
     /// `at://<did>/`: replies to any post of that account count.
     replies_to: Option<String>,
+    /// `at://<did>/` of each question's author and of `replies_to`: a
+    /// reply in a watched thread names one in its `reply` refs, so a frame
+    /// without any of them is not such a reply (the cheap check).
+    thread_authors: Vec<memchr::memmem::Finder<'static>>,
     /// Only posts whose facets mention this DID count (the bot's mentions).
     mention_of: Option<String>,
     /// Posts already yielded or known to the run: their edits and deletes.
     known: HashSet<String>,
     known_order: VecDeque<String>,
+    /// The record keys of `known` and `threads`, counted (two repos may
+    /// share a key): the cheap check of an edit or delete reads only the
+    /// frame's `rkey`, which no post record has a field of its own for.
+    rkeys: HashMap<String, u32>,
 }
 
 impl Filter {
@@ -79,15 +87,17 @@ impl Filter {
         let ascii_needle = hashtag
             .as_str()
             .is_ascii()
-            .then(|| hashtag.as_str().to_ascii_lowercase().into_bytes());
+            .then(|| Needle::new(hashtag.as_str()));
         Self {
             hashtag: Some(hashtag),
             ascii_needle,
             threads: HashSet::new(),
             replies_to: None,
+            thread_authors: Vec::new(),
             mention_of: None,
             known: HashSet::new(),
             known_order: VecDeque::new(),
+            rkeys: HashMap::new(),
         }
     }
 
@@ -96,24 +106,57 @@ impl Filter {
     pub fn mentioning(did: &str) -> Self {
         Self {
             hashtag: None,
-            ascii_needle: Some(did.to_ascii_lowercase().into_bytes()),
+            ascii_needle: Some(Needle::new(did)),
             threads: HashSet::new(),
             replies_to: None,
+            thread_authors: Vec::new(),
             mention_of: Some(did.to_string()),
             known: HashSet::new(),
             known_order: VecDeque::new(),
+            rkeys: HashMap::new(),
         }
     }
 
     /// Replies to `uri` (a question) count from now on.
     pub fn watch_thread(&mut self, uri: impl Into<String>) {
-        self.threads.insert(uri.into());
+        let uri = uri.into();
+        if let Some(author) = AtUri::parse(&uri) {
+            self.watch_author(&author.did);
+        }
+        if self.threads.insert(uri.clone()) {
+            self.count_rkey(&uri, 1);
+        }
+    }
+
+    fn count_rkey(&mut self, uri: &str, delta: i32) {
+        let Some(rkey) = uri.rsplit('/').next() else {
+            return;
+        };
+        let count = self.rkeys.entry(rkey.to_string()).or_default();
+        *count = count.saturating_add_signed(delta);
+        if *count == 0 {
+            self.rkeys.remove(rkey);
+        }
     }
 
     /// Replies to any post of `did` (the bot) count, without the hashtag:
     /// questions posted after the stream opened included.
     pub fn watch_replies_to(&mut self, did: &str) {
         self.replies_to = Some(format!("at://{did}/"));
+        self.watch_author(did);
+    }
+
+    /// Frames naming `at://<did>/` pass the cheap check.
+    fn watch_author(&mut self, did: &str) {
+        let prefix = format!("at://{did}/");
+        if !self
+            .thread_authors
+            .iter()
+            .any(|f| f.needle() == prefix.as_bytes())
+        {
+            let finder = memchr::memmem::Finder::new(prefix.as_bytes()).into_owned();
+            self.thread_authors.push(finder);
+        }
     }
 
     /// `uri` is the chat's (an answer stored before a restart): its edits
@@ -121,28 +164,43 @@ impl Filter {
     pub fn remember(&mut self, uri: impl Into<String>) {
         let uri = uri.into();
         if self.known.insert(uri.clone()) {
+            self.count_rkey(&uri, 1);
             self.known_order.push_back(uri);
             if self.known_order.len() > KNOWN_LIMIT {
                 if let Some(old) = self.known_order.pop_front() {
                     self.known.remove(&old);
+                    self.count_rkey(&old, -1);
                 }
             }
         }
     }
 
-    /// Whether a raw frame may concern the chat, without decoding it.
+    /// Whether a raw frame may concern the chat, without decoding it: it
+    /// carries the hashtag (any case), or names a question's author in an
+    /// at-uri, or deletes or edits a post the chat knows. A frame that
+    /// passes is decoded and judged in full; one that does not is surely
+    /// not the chat's (the firehose is ~2 GB a day: most frames stop here).
     fn may_concern(&self, raw: &str) -> bool {
         let Some(needle) = &self.ascii_needle else {
             return true;
         };
+        let bytes = raw.as_bytes();
         if self.mention_of.is_some() {
-            return contains_ignore_ascii_case(raw.as_bytes(), needle);
+            return needle.found_in(bytes);
         }
-        let replies = !self.threads.is_empty() || self.replies_to.is_some();
-        raw.contains("\"delete\"")
-            || (!self.known.is_empty() && raw.contains("\"update\""))
-            || (replies && raw.contains("\"reply\""))
-            || contains_ignore_ascii_case(raw.as_bytes(), needle)
+        needle.found_in(bytes)
+            || self.thread_authors.iter().any(|f| f.find(bytes).is_some())
+            || ((raw.contains("\"delete\"") || raw.contains("\"update\""))
+                && self.names_a_known_key(raw))
+    }
+
+    /// Whether the frame names the record key of a known post or of a
+    /// question (every `"rkey"` in it is read, whatever the key order). An
+    /// unreadable key counts as known: the full decode then decides.
+    fn names_a_known_key(&self, raw: &str) -> bool {
+        raw.match_indices("\"rkey\"").any(|(at, key)| {
+            string_value(&raw[at + key.len()..]).is_none_or(|rkey| self.rkeys.contains_key(rkey))
+        })
     }
 
     /// Whether a decoded post is the chat's: the hashtag in its facets, its
@@ -178,11 +236,57 @@ impl Filter {
     }
 }
 
-fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty()
-        || hay
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
+/// An ASCII hashtag found in any case: candidates are the places of its
+/// rarest letter (found with SIMD by `memchr2`, both cases), each then
+/// compared whole. Scanning every window instead cost as much as decoding.
+#[derive(Debug, Clone)]
+struct Needle {
+    lower: Vec<u8>,
+    /// Index in `lower` of the byte searched for.
+    pivot: usize,
+}
+
+impl Needle {
+    fn new(tag: &str) -> Self {
+        // English letters, rarest first; digits and `_` are rarer still.
+        const BY_RARITY: &[u8] = b"_0123456789zqxjkvbpygfwmucldrhsnioate";
+        let lower = tag.to_ascii_lowercase().into_bytes();
+        // Any other byte (`:` and `.` of a DID) is taken for common: JSON is full of them.
+        let rank = |b: &u8| {
+            BY_RARITY
+                .iter()
+                .position(|r| r == b)
+                .unwrap_or(BY_RARITY.len())
+        };
+        let pivot = (0..lower.len())
+            .min_by_key(|&i| rank(&lower[i]))
+            .unwrap_or(0);
+        Self { lower, pivot }
+    }
+
+    fn found_in(&self, hay: &[u8]) -> bool {
+        let Some(&byte) = self.lower.get(self.pivot) else {
+            return true;
+        };
+        let len = self.lower.len();
+        memchr::memchr2_iter(byte, byte.to_ascii_uppercase(), hay).any(|at| {
+            at.checked_sub(self.pivot)
+                .and_then(|start| hay.get(start..start + len))
+                .is_some_and(|window| window.eq_ignore_ascii_case(&self.lower))
+        })
+    }
+}
+
+/// The string after a key (`: "…"`), when it has no escapes (record
+/// keys never do).
+fn string_value(after_key: &str) -> Option<&str> {
+    let value = after_key
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
+    let end = value.find(['"', '\\'])?;
+    (value.as_bytes()[end] == b'"').then(|| &value[..end])
 }
 
 /// One Jetstream frame, as much as we read of it.
@@ -354,8 +458,10 @@ impl Jetstream {
     }
 
     /// Reads one frame: advances the cursor, and returns it as an event
-    /// when it is the chat's and was not yielded before.
-    fn accept(&mut self, raw: &str) -> Option<JetEvent> {
+    /// when it is the chat's and was not yielded before. `next()` calls it
+    /// on each frame; public so the filter can be measured without a
+    /// socket (benches/firehose.rs).
+    pub fn accept(&mut self, raw: &str) -> Option<JetEvent> {
         let cheap = self.filter.may_concern(raw);
         if !cheap {
             // Still advance the cursor: the cheapest field to read.
@@ -582,5 +688,192 @@ mod tests {
             url.as_str(),
             "ws://127.0.0.1:1/subscribe?wantedCollections=app.bsky.feed.post&cursor=15000000"
         );
+    }
+
+    fn frame(did: &str, op: &str, rkey: &str, record: Option<serde_json::Value>) -> String {
+        let mut commit = json!({"rev": "r1", "operation": op, "collection": POST, "rkey": rkey});
+        if let Some(record) = record {
+            commit["record"] = record;
+            commit["cid"] = json!("bafyc");
+        }
+        json!({"did": did, "time_us": 1, "kind": "commit", "commit": commit}).to_string()
+    }
+
+    #[test]
+    fn the_cheap_check_passes_only_frames_that_may_be_the_chats() {
+        let mut filter = Filter::new(Hashtag::parse("EduSkyChat").unwrap());
+        filter.watch_thread("at://did:plc:bot/app.bsky.feed.post/q1");
+        filter.remember("at://did:plc:a/app.bsky.feed.post/known");
+        let reply_to = |uri: &str| {
+            let strong = json!({"uri": uri, "cid": "bafyq"});
+            let mut reply = post("yes!");
+            reply["reply"] = json!({"root": strong, "parent": strong});
+            reply
+        };
+        let mut tags = post("A1");
+        tags["tags"] = json!(["eduSKYchat"]);
+        let identity = r#"{"did":"did:plc:a","time_us":3,"kind":"identity","identity":{"did":"did:plc:a","handle":"a.test","seq":1,"time":"2026-12-07T20:00:00Z"}}"#;
+        let cases = [
+            (
+                frame("did:plc:a", "create", "k", Some(post("A1 #EDUSKYCHAT"))),
+                true,
+                "the tag in capitals",
+            ),
+            (
+                frame("did:plc:a", "create", "k", Some(post("#eduskychat"))),
+                true,
+                "the tag first",
+            ),
+            (
+                frame("did:plc:a", "create", "k", Some(tags)),
+                true,
+                "the tags field",
+            ),
+            (
+                frame("did:plc:a", "create", "k", Some(post("#EduSky chat"))),
+                false,
+                "a broken tag",
+            ),
+            (
+                frame(
+                    "did:plc:a",
+                    "create",
+                    "k",
+                    Some(reply_to("at://did:plc:bot/app.bsky.feed.post/q1")),
+                ),
+                true,
+                "a reply to a question",
+            ),
+            (
+                frame(
+                    "did:plc:a",
+                    "create",
+                    "k",
+                    Some(reply_to("at://did:plc:c/app.bsky.feed.post/x")),
+                ),
+                false,
+                "a reply elsewhere",
+            ),
+            (
+                frame("did:plc:a", "delete", "known", None),
+                true,
+                "a known post deleted",
+            ),
+            (
+                frame("did:plc:bot", "delete", "q1", None),
+                true,
+                "a question deleted",
+            ),
+            (
+                frame("did:plc:a", "delete", "other", None),
+                false,
+                "another post of the same author deleted",
+            ),
+            (
+                frame("did:plc:b", "delete", "known", None),
+                true,
+                "the same key in another repo deleted (decoded, then dropped)",
+            ),
+            (
+                frame("did:plc:a", "update", "known", Some(post("edited"))),
+                true,
+                "a known post edited",
+            ),
+            (
+                frame("did:plc:a", "update", "other", Some(post("edited"))),
+                false,
+                "another post edited",
+            ),
+            (identity.to_string(), false, "an identity event"),
+        ];
+        for (raw, want, case) in cases {
+            assert_eq!(filter.may_concern(&raw), want, "{case}: {raw}");
+        }
+    }
+
+    #[test]
+    fn the_tag_is_found_in_any_case_anywhere_in_the_frame() {
+        let needle = Needle::new("EduSkyChat");
+        let cases: [(&[u8], bool, &str); 7] = [
+            (b"eduskychat", true, "alone"),
+            (b"xxEDUSKYCHAT", true, "at the end"),
+            (b"EduSkyChatxx", true, "at the start"),
+            (b"kychat", false, "its rarest letter too near the start"),
+            (b"eduskyc", false, "cut at the end"),
+            (b"edu_skychat", false, "with another byte inside"),
+            (b"", false, "an empty frame"),
+        ];
+        for (hay, want, case) in cases {
+            assert_eq!(needle.found_in(hay), want, "{case}");
+        }
+        assert!(Needle::new("1QEdChat").found_in(b"#1qedchat"), "digits");
+        let did = Needle::new("did:plc:ab7");
+        assert_ne!(did.lower[did.pivot], b':', "a DID is found by a rare byte");
+        assert!(did.found_in(br#"{"did":"did:plc:ab7"}"#));
+    }
+
+    #[test]
+    fn fields_with_escapes_are_not_read_off_the_raw_frame() {
+        assert_eq!(string_value(r#" : "3kq2","x":1}"#), Some("3kq2"));
+        assert_eq!(string_value(r#":"a\"b"}"#), None);
+        assert_eq!(string_value(r#":7}"#), None);
+        let filter = Filter::new(Hashtag::parse("EduSkyChat").unwrap());
+        let odd = r#"{"did":"did:plc:a","time_us":1,"kind":"commit","commit":{"operation":"delete","rkey":"a\u0041"}}"#;
+        assert!(
+            filter.may_concern(odd),
+            "an unreadable key is left to the full decode"
+        );
+    }
+
+    /// What `accept` would keep if every frame were decoded.
+    fn kept_by_the_full_judgement(filter: &Filter, raw: &str) -> bool {
+        let Ok(frame) = serde_json::from_str::<Frame>(raw) else {
+            return false;
+        };
+        let Some(commit) = frame.commit else {
+            return false;
+        };
+        let uri = AtUri::post(&frame.did, &commit.rkey);
+        let known = filter.known.contains(&uri) || filter.threads.contains(&uri);
+        match (commit.operation.as_str(), commit.record) {
+            ("delete", _) => known,
+            (op, Some(record)) => filter.concerns(&record) || (op == "update" && known),
+            _ => false,
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_cheap_check_never_drops_a_frame_the_full_judgement_keeps(
+            did in proptest::sample::select(vec!["did:plc:a", "did:plc:bot", "did:plc:b"]),
+            op in proptest::sample::select(vec!["create", "update", "delete"]),
+            rkey in proptest::sample::select(vec!["known", "q1", "other"]),
+            words in proptest::collection::vec(proptest::sample::select(vec![
+                "A1", "#EduSkyChat", "#eduskychat", "#EDUSKYCHAT", "EduSkyChat", "#EduSkyChatter",
+                "x#EduSkyChat", "#Edu", "SkyChat", "été", "🎓", " ", "\"",
+            ]), 0..5),
+            tags in proptest::option::of(proptest::sample::select(vec!["eduskychat", "EduSky", "x"])),
+            reply in proptest::option::of(proptest::sample::select(vec![
+                "at://did:plc:bot/app.bsky.feed.post/q1",
+                "at://did:plc:bot/app.bsky.feed.post/elsewhere",
+                "at://did:plc:c/app.bsky.feed.post/x",
+            ])),
+        ) {
+            let mut filter = Filter::new(Hashtag::parse("EduSkyChat").unwrap());
+            filter.watch_thread("at://did:plc:bot/app.bsky.feed.post/q1");
+            filter.remember("at://did:plc:a/app.bsky.feed.post/known");
+            let mut record = post(&words.concat());
+            if let Some(tag) = tags {
+                record["tags"] = json!([tag]);
+            }
+            if let Some(uri) = reply {
+                let strong = json!({"uri": uri, "cid": "bafyq"});
+                record["reply"] = json!({"root": strong, "parent": strong});
+            }
+            let raw = frame(did, op, rkey, (op != "delete").then_some(record));
+            if kept_by_the_full_judgement(&filter, &raw) {
+                proptest::prop_assert!(filter.may_concern(&raw), "dropped unread: {}", raw);
+            }
+        }
     }
 }
