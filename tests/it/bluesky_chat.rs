@@ -77,6 +77,11 @@ impl App {
         let store = Store::open(&dir.path().join("hashchat.db")).await.unwrap();
         let clock = ManualClock::new(start() - chrono::Duration::hours(1));
         let fake = FakeBluesky::start().await;
+        // The relay's clock is the chat's, as the participants' apps' are.
+        let relay = clock.clone();
+        fake.world().clock = Some(Arc::new(move || {
+            hashchat::clock::Clock::now(&relay).timestamp_micros() as u64
+        }));
         let yaml = format!(
             "id: eduskychat\nhashtag: {TAG}\nplatform: bluesky\nserver: {pds}\nhandle: {BOT}\n\
              jetstream: {jet}\nappview: {pds}\nstart: \"{start}\"\nlanguage: en\n\

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::record::{key_for, AtUri, PostRecord, ReplyRef, StrongRef};
-use super::status::{image_id, image_of, micros_to_time, status_of};
+use super::status::{arrival_date, image_id, image_of, micros_to_time, status_of};
 use super::{BlueskyClient, Filter, JetPost, MAX_GRAPHEMES};
 use crate::chats::Hashtag;
 use crate::network::{Account, HashtagStream, Instance, NetError, NewPost, Page, Social, Status};
@@ -172,8 +172,13 @@ impl Inner {
 
     async fn jet_status(&self, post: &JetPost, edited: bool) -> Status {
         let at = edited.then(|| micros_to_time(post.time_us));
-        self.status(&post.uri, &post.cid, &post.did, &post.record, at)
-            .await
+        let mut status = self
+            .status(&post.uri, &post.cid, &post.did, &post.record, at)
+            .await;
+        if !edited {
+            status.created_at = arrival_date(status.created_at, post.time_us);
+        }
+        status
     }
 
     /// Strong refs for a reply to `parent` (an at-uri): the parent and its
