@@ -769,6 +769,38 @@ mod tests {
     }
 
     #[test]
+    fn one_consumer_delivers_each_post_to_the_subscribers_whose_filter_takes_it() {
+        let mut jet = consumer();
+        let mentions = jet.subscribe(Filter::mentioning("did:plc:bot"));
+        let mention = |text: &str| {
+            let mut record = post(text);
+            record["facets"] = json!([{"index": {"byteStart": 0, "byteEnd": 9},
+                "features": [{"$type": "app.bsky.richtext.facet#mention", "did": "did:plc:bot"}]}]);
+            record
+        };
+        let cases = [
+            (post("A1 #EduSkyChat"), vec![0], "the chat's answer"),
+            (mention("@bot.test pause"), vec![mentions], "a command"),
+            (
+                mention("@bot.test hi #EduSkyChat"),
+                vec![0, mentions],
+                "both",
+            ),
+        ];
+        for (i, (record, want, case)) in cases.into_iter().enumerate() {
+            let frame = create("did:plc:a", &format!("k{i}"), 10 + i as u64, record);
+            assert_eq!(jet.deliver(&frame).map(|d| d.to), Some(want), "{case}");
+        }
+        assert!(jet
+            .accept(&create("did:plc:a", "k8", 20, post("unrelated")))
+            .is_none());
+
+        assert_eq!(jet.unsubscribe(mentions), 1);
+        let frame = create("did:plc:a", "k9", 21, mention("@bot.test resume"));
+        assert!(jet.deliver(&frame).is_none(), "a subscriber that left");
+    }
+
+    #[test]
     fn reconnecting_rewinds_the_cursor_a_few_seconds() {
         let mut jet = consumer();
         assert!(!jet.subscribe_url().unwrap().as_str().contains("cursor"));
