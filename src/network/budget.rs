@@ -148,8 +148,7 @@ impl Budget {
             // At least a millisecond: a refill that rounding left a hair
             // short of a token asks for a wait of 0 ns, and a task that
             // sleeps for nothing spins without time moving on.
-            duration: Duration::from_secs_f64(missing / state.refill)
-                .max(Duration::from_millis(1)),
+            duration: Duration::from_secs_f64(missing / state.refill).max(Duration::from_millis(1)),
             reason: "this account's request budget is spent",
         })
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use hashchat::chats::{Chat, Config};
 use hashchat::clock::ManualClock;
-use hashchat::network::{Social, Token};
+use hashchat::network::{Social, StreamEvent, Token};
 use hashchat::run::{ChatOutcome, Connector, Daemon, RunOptions, Tuning};
 use hashchat::store::Store;
 use serde_json::{json, Value};
@@ -77,6 +77,11 @@ impl App {
         let store = Store::open(&dir.path().join("hashchat.db")).await.unwrap();
         let clock = ManualClock::new(start() - chrono::Duration::hours(1));
         let fake = FakeBluesky::start().await;
+        // The relay's clock is the chat's, as the participants' apps' are.
+        let relay = clock.clone();
+        fake.world().clock = Some(Arc::new(move || {
+            hashchat::clock::Clock::now(&relay).timestamp_micros() as u64
+        }));
         let yaml = format!(
             "id: eduskychat\nhashtag: {TAG}\nplatform: bluesky\nserver: {pds}\nhandle: {BOT}\n\
              jetstream: {jet}\nappview: {pds}\nstart: \"{start}\"\nlanguage: en\n\
@@ -253,10 +258,10 @@ async fn a_whole_chat_runs_on_bluesky_threaded_with_exact_facets_and_every_answe
         .value
         .clone();
     assert_eq!(profile["labels"]["values"], json!([{"val": "bot"}]));
-    // The hashtag stream and the mention stream are both on Jetstream.
+    // The hashtag stream and the mention stream share one Jetstream socket.
     within(
-        "both Jetstream sockets",
-        app.fake.wait_until(|w| w.subscriptions.len() >= 2),
+        "the Jetstream socket",
+        app.fake.wait_until(|w| !w.subscriptions.is_empty()),
     )
     .await;
 
@@ -294,13 +299,13 @@ async fn a_whole_chat_runs_on_bluesky_threaded_with_exact_facets_and_every_answe
     app.fake.drop_jetstream();
     within(
         "the Jetstream reconnection",
-        app.fake.wait_until(|w| w.subscriptions.len() >= 4),
+        app.fake.wait_until(|w| w.subscriptions.len() >= 2),
     )
     .await;
     let cursors = app.fake.subscriptions();
     let rewound = last_before_drop - 5_000_000;
     assert!(
-        cursors[2..].contains(&Some(rewound)),
+        cursors[1..].contains(&Some(rewound)),
         "reconnected with the cursor rewound 5 s: {cursors:?}"
     );
 
@@ -534,4 +539,62 @@ async fn a_restarted_process_resumes_jetstream_from_the_stored_cursor() {
         "resumed from the stored cursor, rewound"
     );
     assert_eq!(app.fake.world().logins, 1);
+}
+
+/// The next event of `stream`, within the test's patience.
+async fn next_event(stream: &mut hashchat::network::HashtagStream) -> StreamEvent {
+    within("a stream event", stream.next())
+        .await
+        .expect("the stream ended")
+}
+
+#[tokio::test]
+async fn a_chats_stream_and_the_mention_stream_share_one_jetstream_socket() {
+    let app = App::new().await;
+    let social = BlueskyConnector {
+        store: app.store.clone(),
+        client: Mutex::default(),
+    }
+    .connect(&app.chat)
+    .unwrap();
+    let mut answers = social.hashtag_stream(TAG).await.unwrap();
+    let mut mentions = social.user_stream().await.unwrap();
+    within(
+        "the Jetstream socket",
+        app.fake.wait_until(|w| !w.subscriptions.is_empty()),
+    )
+    .await;
+
+    let answer = format!("A1 blogs #{TAG}");
+    let (answer_uri, _) =
+        app.fake
+            .post_as("alice", "3alice0000001", &answer, None, tag_facet(&answer));
+    let command = format!("@{BOT} pause");
+    let (command_uri, _) = app.fake.post_as(
+        "bob",
+        "3bob00000001a",
+        &command,
+        None,
+        bot_mention(&command),
+    );
+    match next_event(&mut answers).await {
+        StreamEvent::Update(status) => assert_eq!(status.id, answer_uri),
+        other => panic!("the chat's stream got {other:?}"),
+    }
+    match next_event(&mut mentions).await {
+        StreamEvent::Mention(status) => assert_eq!(status.id, command_uri),
+        other => panic!("the mention stream got {other:?}"),
+    }
+
+    // The chat's stream goes; the mentions still arrive on the same socket.
+    drop(answers);
+    let again = format!("@{BOT} resume #{TAG}");
+    let (again_uri, _) =
+        app.fake
+            .post_as("bob", "3bob00000002a", &again, None, bot_mention(&again));
+    match next_event(&mut mentions).await {
+        StreamEvent::Mention(status) => assert_eq!(status.id, again_uri),
+        other => panic!("the mention stream got {other:?}"),
+    }
+    assert_eq!(app.fake.subscriptions().len(), 1, "one socket for both");
 }

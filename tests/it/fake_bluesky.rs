@@ -66,6 +66,9 @@ pub struct World {
     /// The first event's `time_us` (the wall clock when the server
     /// started, as a relay's); each commit adds one millisecond.
     pub first_time_us: u64,
+    /// The relay's clock for `time_us` (microseconds) when set, instead of
+    /// one millisecond a commit from `first_time_us`.
+    pub clock: Option<Arc<dyn Fn() -> u64 + Send + Sync>>,
     /// Commits made while set reach no Jetstream socket and no replay:
     /// posts the socket missed, found only by reading threads.
     pub quiet: bool,
@@ -304,7 +307,10 @@ impl Shared {
         if world.quiet {
             return;
         }
-        let time_us = world.first_time_us + 1000 * world.events.len() as u64;
+        let time_us = match &world.clock {
+            Some(now) => now().max(world.events.last().map_or(0, |(t, _)| t + 1)),
+            None => world.first_time_us + 1000 * world.events.len() as u64,
+        };
         let frame =
             json!({"did": did, "time_us": time_us, "kind": "commit", "commit": commit}).to_string();
         world.events.push((time_us, frame.clone()));

@@ -9,19 +9,25 @@
 //! dropped before they are decoded.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use url::Url;
 
 use super::facets::Feature;
 use super::record::{AtUri, PostRecord, POST};
 use crate::chats::Hashtag;
 use crate::network::{Backoff, NetError, Trust};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// A connection being opened: the socket and the backoff as it grew.
+type Dialing = Pin<Box<dyn Future<Output = (Socket, Backoff)> + Send>>;
 
 /// How far the cursor is rewound on reconnecting.
 pub const REWIND: Duration = Duration::from_secs(5);
@@ -203,6 +209,19 @@ impl Filter {
         })
     }
 
+    /// Whether a decoded commit (`op` on the post `uri`; `record` absent
+    /// for a delete) is the chat's: a delete or an edit of a post it knows,
+    /// or a post it [`concerns`](Self::concerns).
+    fn takes(&self, op: &str, uri: &str, record: Option<&PostRecord>) -> bool {
+        let known = || self.known.contains(uri) || self.threads.contains(uri);
+        match (op, record) {
+            ("delete", _) => known(),
+            ("create", Some(record)) => self.concerns(record),
+            ("update", Some(record)) => self.concerns(record) || self.known.contains(uri),
+            _ => false,
+        }
+    }
+
     /// Whether a decoded post is the chat's: the hashtag in its facets, its
     /// `tags` or its text, or a reply in a watched thread (for a mention
     /// filter: a mention facet of its DID).
@@ -312,13 +331,29 @@ struct Commit {
     cid: Option<String>,
 }
 
+/// An event and the subscribers (by the id [`Jetstream::subscribe`]
+/// gave) whose filter takes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub event: JetEvent,
+    pub to: Vec<u64>,
+}
+
 /// The consumer. `next()` yields the chat's events for as long as it is
 /// polled, reconnecting by itself; drop it to stop.
+///
+/// One socket serves several subscribers (an account's chats and its
+/// mentions): the public firehose is read and each frame decoded once,
+/// then judged by each subscriber's filter.
 pub struct Jetstream {
     base: Url,
-    filter: Filter,
+    /// Never empty while the consumer is read: (id, filter).
+    filters: Vec<(u64, Filter)>,
+    next_id: u64,
     cursor: Option<u64>,
-    socket: Option<WebSocketStream<MaybeTlsStream<TcpStream>>>,
+    socket: Option<Socket>,
+    /// A connection being opened (see `connect`).
+    connecting: Option<Dialing>,
     seen: HashSet<String>,
     seen_order: VecDeque<(u64, String)>,
     backoff: Backoff,
@@ -333,9 +368,11 @@ impl Jetstream {
     pub fn new(base: Url, filter: Filter, cursor: Option<u64>) -> Self {
         Self {
             base,
-            filter,
+            filters: vec![(0, filter)],
+            next_id: 1,
             cursor,
             socket: None,
+            connecting: None,
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
             backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(60)),
@@ -351,8 +388,27 @@ impl Jetstream {
         self
     }
 
+    /// The filter of the first subscriber (the one `new` was given).
+    ///
+    /// # Panics
+    /// When every subscriber has left.
     pub fn filter_mut(&mut self) -> &mut Filter {
-        &mut self.filter
+        &mut self.filters[0].1
+    }
+
+    /// Adds a subscriber on the same socket; its id names it in each
+    /// [`Delivery`]. It sees what is read from now on.
+    pub fn subscribe(&mut self, filter: Filter) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.filters.push((id, filter));
+        id
+    }
+
+    /// Removes a subscriber; the number left.
+    pub fn unsubscribe(&mut self, id: u64) -> usize {
+        self.filters.retain(|(i, _)| *i != id);
+        self.filters.len()
     }
 
     /// The `time_us` of the last event read (the chat's or not): store it
@@ -393,6 +449,11 @@ impl Jetstream {
     /// a dropped connection is reopened here, with capped backoff while
     /// it keeps failing.
     pub async fn next(&mut self) -> Result<JetEvent, NetError> {
+        Ok(self.next_delivery().await?.event)
+    }
+
+    /// The next event any subscriber takes, with who takes it.
+    pub async fn next_delivery(&mut self) -> Result<Delivery, NetError> {
         loop {
             let Some(socket) = self.socket.as_mut() else {
                 self.connect().await?;
@@ -415,41 +476,34 @@ impl Jetstream {
                 }
             };
             self.backoff.reset();
-            if let Some(event) = self.accept(frame.as_str()) {
-                return Ok(event);
+            if let Some(delivery) = self.deliver(frame.as_str()) {
+                return Ok(delivery);
             }
         }
     }
 
+    /// Connects, retrying with backoff. The attempt is kept across calls:
+    /// `next()` may be cancelled (a shared socket's task selects on it
+    /// beside its subscribers) without dropping a half-open handshake and
+    /// opening a second connection.
     async fn connect(&mut self) -> Result<(), NetError> {
-        let url = self.subscribe_url()?;
-        loop {
+        if self.connecting.is_none() {
+            let url = self.subscribe_url()?;
             let connector = match &self.trust {
                 Some(trust) => trust.connector(&url),
                 None => crate::network::tls::connector_for(&url)?,
             };
-            match tokio_tungstenite::connect_async_tls_with_config(
-                url.as_str(),
-                None,
-                false,
-                connector,
-            )
-            .await
-            {
-                Ok((socket, _)) => {
-                    self.connections += 1;
-                    tracing::info!(url = %url, "Jetstream connected");
-                    self.socket = Some(socket);
-                    return Ok(());
-                }
-                Err(err) => {
-                    let delay = self.backoff.next_delay();
-                    tracing::warn!(error = %err, delay_ms = delay.as_millis() as u64,
-                        "Jetstream connection failed; retrying");
-                    tokio::time::sleep(delay).await;
-                }
-            }
+            let dialing = dial(url, connector, self.backoff.clone());
+            self.connecting = Some(Box::pin(dialing));
         }
+        if let Some(connecting) = self.connecting.as_mut() {
+            let (socket, backoff) = connecting.await;
+            self.connecting = None;
+            self.backoff = backoff;
+            self.connections += 1;
+            self.socket = Some(socket);
+        }
+        Ok(())
     }
 
     fn dropped(&mut self, why: &str) {
@@ -462,7 +516,14 @@ impl Jetstream {
     /// on each frame; public so the filter can be measured without a
     /// socket (benches/firehose.rs).
     pub fn accept(&mut self, raw: &str) -> Option<JetEvent> {
-        let cheap = self.filter.may_concern(raw);
+        self.deliver(raw).map(|d| d.event)
+    }
+
+    /// `accept` for every subscriber: the frame passes the cheap check
+    /// when any subscriber's does, is decoded once, and each filter then
+    /// judges the decoded post (no second decode per subscriber).
+    pub fn deliver(&mut self, raw: &str) -> Option<Delivery> {
+        let cheap = self.filters.iter().any(|(_, f)| f.may_concern(raw));
         if !cheap {
             // Still advance the cursor: the cheapest field to read.
             if let Some(time_us) = time_us_of(raw) {
@@ -486,22 +547,24 @@ impl Jetstream {
             .filter(|c| frame.kind == "commit" && c.collection == POST)?;
         let uri = AtUri::post(&frame.did, &commit.rkey);
         let key = format!("{}#{}#{}", uri, commit.operation, commit.rev);
-        let event = match (commit.operation.as_str(), commit.record, commit.cid) {
-            ("delete", _, _) => {
-                let ours = self.filter.known.contains(&uri) || self.filter.threads.contains(&uri);
-                ours.then(|| JetEvent::Deleted {
-                    uri: uri.clone(),
-                    did: frame.did,
-                    rkey: commit.rkey,
-                    time_us: frame.time_us,
-                })?
-            }
+        let op = commit.operation.as_str();
+        let to: Vec<u64> = self
+            .filters
+            .iter()
+            .filter(|(_, f)| f.takes(op, &uri, commit.record.as_ref()))
+            .map(|(id, _)| *id)
+            .collect();
+        if to.is_empty() {
+            return None;
+        }
+        let event = match (op, commit.record, commit.cid) {
+            ("delete", _, _) => JetEvent::Deleted {
+                uri: uri.clone(),
+                did: frame.did,
+                rkey: commit.rkey,
+                time_us: frame.time_us,
+            },
             (op @ ("create" | "update"), Some(record), Some(cid)) => {
-                let ours = self.filter.concerns(&record)
-                    || (op == "update" && self.filter.known.contains(&uri));
-                if !ours {
-                    return None;
-                }
                 let post = JetPost {
                     uri: uri.clone(),
                     did: frame.did,
@@ -521,8 +584,10 @@ impl Jetstream {
         if !self.first_time(frame.time_us, key) {
             return None;
         }
-        self.filter.remember(uri);
-        Some(event)
+        for (_, filter) in self.filters.iter_mut().filter(|(id, _)| to.contains(id)) {
+            filter.remember(uri.clone());
+        }
+        Some(Delivery { event, to })
     }
 
     fn advance(&mut self, time_us: u64) {
@@ -546,6 +611,31 @@ impl Jetstream {
         }
         self.seen_order.push_back((time_us, key));
         true
+    }
+}
+
+/// A connection to `url`, retried with `backoff` until one opens; the
+/// backoff comes back as it grew.
+async fn dial(url: Url, connector: Option<Connector>, mut backoff: Backoff) -> (Socket, Backoff) {
+    loop {
+        let attempt = tokio_tungstenite::connect_async_tls_with_config(
+            url.as_str(),
+            None,
+            false,
+            connector.clone(),
+        );
+        match attempt.await {
+            Ok((socket, _)) => {
+                tracing::info!(url = %url, "Jetstream connected");
+                return (socket, backoff);
+            }
+            Err(err) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %err, delay_ms = delay.as_millis() as u64,
+                    "Jetstream connection failed; retrying");
+                tokio::time::sleep(delay).await;
+            }
+        }
     }
 }
 
@@ -676,6 +766,38 @@ mod tests {
         assert!(mentions
             .accept(&create("did:plc:a", "m3", 5, answer))
             .is_some());
+    }
+
+    #[test]
+    fn one_consumer_delivers_each_post_to_the_subscribers_whose_filter_takes_it() {
+        let mut jet = consumer();
+        let mentions = jet.subscribe(Filter::mentioning("did:plc:bot"));
+        let mention = |text: &str| {
+            let mut record = post(text);
+            record["facets"] = json!([{"index": {"byteStart": 0, "byteEnd": 9},
+                "features": [{"$type": "app.bsky.richtext.facet#mention", "did": "did:plc:bot"}]}]);
+            record
+        };
+        let cases = [
+            (post("A1 #EduSkyChat"), vec![0], "the chat's answer"),
+            (mention("@bot.test pause"), vec![mentions], "a command"),
+            (
+                mention("@bot.test hi #EduSkyChat"),
+                vec![0, mentions],
+                "both",
+            ),
+        ];
+        for (i, (record, want, case)) in cases.into_iter().enumerate() {
+            let frame = create("did:plc:a", &format!("k{i}"), 10 + i as u64, record);
+            assert_eq!(jet.deliver(&frame).map(|d| d.to), Some(want), "{case}");
+        }
+        assert!(jet
+            .accept(&create("did:plc:a", "k8", 20, post("unrelated")))
+            .is_none());
+
+        assert_eq!(jet.unsubscribe(mentions), 1);
+        let frame = create("did:plc:a", "k9", 21, mention("@bot.test resume"));
+        assert!(jet.deliver(&frame).is_none(), "a subscriber that left");
     }
 
     #[test]

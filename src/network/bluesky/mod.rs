@@ -20,7 +20,7 @@ mod thread;
 
 pub use client::{Account, BlueskyClient, DEFAULT_APPVIEW, DEFAULT_PDS};
 pub use facets::{ByteSlice, Facet, Feature, MAX_GRAPHEMES};
-pub use jetstream::{Filter, JetEvent, JetPost, Jetstream, IDLE_LIMIT, REWIND};
+pub use jetstream::{Delivery, Filter, JetEvent, JetPost, Jetstream, IDLE_LIMIT, REWIND};
 pub use platform::{BlueskyPlatform, CursorStore};
 pub use record::{
     images_embed, is_tid, key_for, record_key, AtUri, Image, PostRecord, ReplyRef, StrongRef, POST,

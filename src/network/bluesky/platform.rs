@@ -16,19 +16,13 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use tokio::sync::mpsc;
 use url::Url;
 
 use super::record::{key_for, AtUri, PostRecord, ReplyRef, StrongRef};
-use super::status::{image_id, image_of, micros_to_time, status_of};
-use super::{BlueskyClient, Filter, JetEvent, JetPost, Jetstream, MAX_GRAPHEMES};
+use super::status::{arrival_date, image_id, image_of, micros_to_time, status_of};
+use super::{BlueskyClient, Filter, JetPost, MAX_GRAPHEMES};
 use crate::chats::Hashtag;
-use crate::network::{
-    Account, HashtagStream, Instance, NetError, NewPost, Page, Social, Status, StreamEvent,
-};
-
-/// Events waiting for the collector: the socket is read ahead this far.
-const QUEUE: usize = 256;
+use crate::network::{Account, HashtagStream, Instance, NetError, NewPost, Page, Social, Status};
 
 /// Where the Jetstream cursors live between runs (the database in the
 /// daemon), so a restarted process resumes where the last one read
@@ -38,15 +32,6 @@ pub trait CursorStore: Send + Sync {
     async fn load_cursor(&self, feed: &str) -> std::io::Result<Option<u64>>;
     async fn save_cursor(&self, feed: &str, time_us: u64) -> std::io::Result<()>;
 }
-
-/// How far (in event time) the kept cursor may lag the read one: the
-/// store is written at most this often, and a restart replays no more.
-const SAVE_EVERY_US: u64 = 10_000_000;
-
-/// The oldest cursor a stream resumes from: after a longer pause (the
-/// week between two runs) it starts live instead of replaying hours of
-/// the whole network's posts.
-const MAX_RESUME: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// One Bluesky account as a [`Social`]; cheap to share behind an `Arc`.
 pub struct BlueskyPlatform {
@@ -60,6 +45,9 @@ struct Inner {
     handle: String,
     known: Mutex<Known>,
     cursors: Option<Arc<dyn CursorStore>>,
+    /// Where new subscribers reach the account's one Jetstream socket,
+    /// while it runs (`socket.rs`).
+    socket: socket::Slot,
 }
 
 /// What the platform learnt and keeps for the life of the process.
@@ -69,9 +57,9 @@ struct Known {
     refs: HashMap<String, (String, StrongRef)>,
     /// DID → handle (Jetstream carries DIDs only).
     handles: HashMap<String, String>,
-    /// The `time_us` cursor of each feed (`tag <hashtag>`, `mentions`):
-    /// a reopened stream resumes there, rewound a few seconds.
-    cursors: HashMap<String, u64>,
+    /// The account's Jetstream `time_us` cursor: a reopened socket
+    /// resumes there, rewound a few seconds.
+    cursor: Option<u64>,
     /// The bot self-label was checked once in this process.
     labelled: bool,
 }
@@ -92,6 +80,7 @@ impl BlueskyPlatform {
                 handle: handle.into(),
                 known: Mutex::default(),
                 cursors: None,
+                socket: socket::Slot::default(),
             }),
         }
     }
@@ -119,12 +108,9 @@ impl std::fmt::Debug for BlueskyPlatform {
     }
 }
 
-/// Which stream a Jetstream task feeds.
-#[derive(Clone, Copy)]
-enum Feed {
-    Tag,
-    Mentions,
-}
+mod socket;
+
+use socket::Feed;
 
 impl Inner {
     fn known(&self) -> std::sync::MutexGuard<'_, Known> {
@@ -186,8 +172,13 @@ impl Inner {
 
     async fn jet_status(&self, post: &JetPost, edited: bool) -> Status {
         let at = edited.then(|| micros_to_time(post.time_us));
-        self.status(&post.uri, &post.cid, &post.did, &post.record, at)
-            .await
+        let mut status = self
+            .status(&post.uri, &post.cid, &post.did, &post.record, at)
+            .await;
+        if !edited {
+            status.created_at = arrival_date(status.created_at, post.time_us);
+        }
+        status
     }
 
     /// Strong refs for a reply to `parent` (an at-uri): the parent and its
@@ -232,103 +223,6 @@ impl Inner {
         if let Err(e) = self.client.label_as_bot().await {
             tracing::warn!("could not self-label the account as a bot: {e}");
         }
-    }
-
-    /// A stream fed by a Jetstream consumer in its own task. The task ends
-    /// when the stream is dropped (its receiver closes) or the Jetstream
-    /// URL is unusable; it keeps the cursor here after every event so that
-    /// the next stream resumes where this one was.
-    async fn open(self: &Arc<Self>, filter: Filter, feed: Feed, name: String) -> HashtagStream {
-        let cursor = self.cursor(&name).await;
-        let mut jet = Jetstream::new(self.jetstream.clone(), filter, cursor)
-            .with_trust(self.client.trust().clone());
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let inner = Arc::clone(self);
-        // Not joined: its only owner is the stream, and it stops as soon
-        // as the stream is dropped (`tx.closed()`), keeping its cursor.
-        tokio::spawn(async move {
-            let mut saved = cursor;
-            loop {
-                let event = tokio::select! {
-                    _ = tx.closed() => break,
-                    event = jet.next() => event,
-                };
-                let event = match event {
-                    Ok(event) => event,
-                    Err(e) => {
-                        tracing::error!("the Jetstream stream stopped: {e}");
-                        break;
-                    }
-                };
-                if let Some(read) = jet.cursor() {
-                    inner.known().cursors.insert(name.clone(), read);
-                    if saved.is_none_or(|s| read >= s + SAVE_EVERY_US) {
-                        inner.save_cursor(&name, read).await;
-                        saved = Some(read);
-                    }
-                }
-                let Some(event) = inner.stream_event(feed, event).await else {
-                    continue;
-                };
-                if tx.send(event).await.is_err() {
-                    break;
-                }
-            }
-            if let Some(read) = jet.cursor().filter(|read| Some(*read) != saved) {
-                inner.save_cursor(&name, read).await;
-            }
-        });
-        HashtagStream::local(rx)
-    }
-
-    /// Where the feed `name` resumes: this process's cursor, else the
-    /// stored one, else live.
-    async fn cursor(&self, name: &str) -> Option<u64> {
-        let known = self.known().cursors.get(name).copied();
-        let cursor = match (known, &self.cursors) {
-            (Some(cursor), _) => cursor,
-            (None, None) => return None,
-            (None, Some(store)) => match store.load_cursor(name).await {
-                Ok(cursor) => cursor?,
-                Err(e) => {
-                    tracing::warn!(feed = name, "cannot read the stored Jetstream cursor: {e}");
-                    return None;
-                }
-            },
-        };
-        let resumed = recent(cursor, Utc::now());
-        if resumed.is_none() {
-            tracing::info!(
-                feed = name,
-                "the Jetstream cursor is over an hour old; reading live"
-            );
-        }
-        resumed
-    }
-
-    async fn save_cursor(&self, name: &str, time_us: u64) {
-        if let Some(store) = &self.cursors {
-            if let Err(e) = store.save_cursor(name, time_us).await {
-                tracing::warn!(feed = name, "cannot store the Jetstream cursor: {e}");
-            }
-        }
-    }
-
-    /// What a Jetstream event is on the feed, `None` when nothing.
-    async fn stream_event(&self, feed: Feed, event: JetEvent) -> Option<StreamEvent> {
-        Some(match (feed, event) {
-            (Feed::Mentions, JetEvent::Created(post)) => {
-                StreamEvent::Mention(self.jet_status(&post, false).await)
-            }
-            (Feed::Mentions, _) => return None,
-            (Feed::Tag, JetEvent::Created(post)) => {
-                StreamEvent::Update(self.jet_status(&post, false).await)
-            }
-            (Feed::Tag, JetEvent::Updated(post)) => {
-                StreamEvent::Edit(self.jet_status(&post, true).await)
-            }
-            (Feed::Tag, JetEvent::Deleted { uri, .. }) => StreamEvent::Delete(uri),
-        })
     }
 }
 
@@ -484,25 +378,5 @@ impl Social for BlueskyPlatform {
     /// notifications need the bot's session on the appview).
     async fn mentions(&self, _since_id: Option<&str>) -> Result<Vec<(String, Status)>, NetError> {
         Ok(Vec::new())
-    }
-}
-
-/// `cursor` when it is at most [`MAX_RESUME`] before `now`.
-fn recent(cursor: u64, now: DateTime<Utc>) -> Option<u64> {
-    let oldest = now.timestamp_micros() - MAX_RESUME.as_micros() as i64;
-    (cursor as i64 >= oldest).then_some(cursor)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_cursor_from_the_last_weeks_run_is_not_resumed_but_a_restarts_is() {
-        let now: DateTime<Utc> = "2026-12-07T20:30:00Z".parse().unwrap();
-        let at = |t: &str| t.parse::<DateTime<Utc>>().unwrap().timestamp_micros() as u64;
-        let restart = at("2026-12-07T20:10:00Z");
-        assert_eq!(recent(restart, now), Some(restart));
-        assert_eq!(recent(at("2026-11-30T20:45:00Z"), now), None);
     }
 }

@@ -70,6 +70,27 @@ fn to_html(text: &str) -> String {
     format!("<p>{escaped}</p>")
 }
 
+/// How far a new post's own `createdAt` may be from when Jetstream saw it.
+const SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// The date of a post Jetstream saw created at `time_us`: its `createdAt`
+/// while that is within [`SKEW`] of `time_us`, else `time_us`.
+///
+/// `createdAt` is set by the participant's app, so a device whose clock is
+/// off would date an answer outside the run and drop it; `time_us` is the
+/// relay's clock. Not always `time_us`: `createdAt` is what the appview
+/// shows and what a thread read (which has no `time_us`) dates the same
+/// post by, so keeping it when it is plausible keeps both paths agreeing.
+/// Only for a create: an update's `time_us` is the edit's time.
+pub(super) fn arrival_date(created_at: DateTime<Utc>, time_us: u64) -> DateTime<Utc> {
+    let seen = micros_to_time(time_us);
+    if (created_at - seen).abs() > SKEW {
+        seen
+    } else {
+        created_at
+    }
+}
+
 pub(super) fn micros_to_time(time_us: u64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(time_us as i64).unwrap_or_else(Utc::now)
 }
@@ -123,5 +144,33 @@ mod tests {
         let tags: Vec<&str> = status.tags.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(tags, ["EduSkyChat", "extra"]);
         assert!(is_post_uri(uri));
+    }
+
+    #[test]
+    fn a_new_post_from_a_skewed_clock_is_dated_when_jetstream_saw_it() {
+        let at = |t: &str| t.parse::<DateTime<Utc>>().unwrap();
+        let seen = at("2026-12-07T20:10:00Z");
+        let time_us = seen.timestamp_micros() as u64;
+        let cases = [
+            (
+                "2026-12-07T20:09:58Z",
+                "2026-12-07T20:09:58Z",
+                "a few seconds early",
+            ),
+            (
+                "2026-12-07T20:14:00Z",
+                "2026-12-07T20:14:00Z",
+                "four minutes late",
+            ),
+            (
+                "2026-12-07T19:10:00Z",
+                "2026-12-07T20:10:00Z",
+                "an hour slow",
+            ),
+            ("2026-12-08T20:10:00Z", "2026-12-07T20:10:00Z", "a day fast"),
+        ];
+        for (created, want, case) in cases {
+            assert_eq!(arrival_date(at(created), time_us), at(want), "{case}");
+        }
     }
 }

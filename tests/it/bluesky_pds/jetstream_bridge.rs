@@ -53,6 +53,8 @@ pub(super) struct Shared {
     live: broadcast::Sender<Option<(u64, String)>>,
     /// `true` while new connections are held before their replay.
     paused: watch::Sender<bool>,
+    /// The relay's clock for `time_us` (microseconds); the wall's unless set.
+    clock: Mutex<Option<Arc<dyn Fn() -> u64 + Send + Sync>>>,
 }
 
 impl Shared {
@@ -75,6 +77,13 @@ impl Drop for JetstreamBridge {
 }
 
 impl JetstreamBridge {
+    /// Stamps `time_us` by `now` (microseconds since 1970) instead of the
+    /// wall clock: a chat's manual clock, so that `time_us` and the posts'
+    /// `createdAt` agree as a real relay's and app's do.
+    pub fn set_clock(&self, now: impl Fn() -> u64 + Send + Sync + 'static) {
+        *self.shared.clock.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(now));
+    }
+
     /// A bridge for the PDS at `pds` (`http://…`); it has sent nothing yet.
     pub async fn start(pds: &str) -> JetstreamBridge {
         let shared = Arc::new(Shared {
@@ -85,6 +94,7 @@ impl JetstreamBridge {
             version: watch::channel(0).0,
             live: broadcast::channel(1024).0,
             paused: watch::channel(false).0,
+            clock: Mutex::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -233,10 +243,16 @@ impl Shared {
     }
 
     fn emit(&self, state: &mut BridgeState, did: &str, commit: Value) {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("after 1970")
-            .as_micros() as u64;
+        let clock = self.clock.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let wall = clock.map_or_else(
+            || {
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .expect("after 1970")
+                    .as_micros() as u64
+            },
+            |now| now(),
+        );
         let time_us = wall.max(state.events.last().map_or(0, |(t, _)| t + 1));
         // Jetstream's key order: `did`, `time_us`, `kind`, `commit`.
         let frame = format!(
