@@ -70,6 +70,8 @@ pub async fn run(
         identities: Default::default(),
         metrics,
         liveness,
+        // Set from the store once it can be PostgreSQL (issue 16).
+        replicas: Default::default(),
     };
     let outcomes = daemon.run(selected).await;
     // The pages end with the daemon (a `--once` run included).

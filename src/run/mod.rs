@@ -16,6 +16,7 @@ mod daemon;
 mod driver;
 mod dry;
 mod finish;
+mod lease;
 pub(crate) mod ingest;
 pub(crate) mod poll;
 mod post;
@@ -31,5 +32,6 @@ pub use daemon::{
     Connector, Controls, Daemon, Identities, Liveness, RealConnector, RunOptions, Tuning,
 };
 pub use dry::DryRun;
+pub use lease::{LeaseTtl, Replicas, SharedLeases};
 pub use ingest::{ingest, judge, record, Ignore, Judged, Outcome, RunPosts, RunWindow};
 pub use supervise::ChatOutcome;
