@@ -147,7 +147,11 @@ impl Daemon {
     /// This daemon as one chat task sees it while it holds the chat's
     /// lease: `stop` is its shutdown (cancelled at shutdown and when the
     /// lease is lost), `replicas` fences its posts.
-    pub(crate) fn acting(&self, stop: tokio_util::sync::CancellationToken, replicas: Replicas) -> Daemon {
+    pub(crate) fn acting(
+        &self,
+        stop: tokio_util::sync::CancellationToken,
+        replicas: Replicas,
+    ) -> Daemon {
         Daemon {
             config: self.config.clone(),
             store: self.store.clone(),

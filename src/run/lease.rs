@@ -297,7 +297,9 @@ impl ChatLease {
                     tracing::info!(chat = %chat.id(), holder, until, "another replica runs the chat; standing by");
                 }
                 Ok(Acquired::HeldBy(_)) => {}
-                Err(e) => tracing::warn!(chat = %chat.id(), "cannot read the chat's lease; trying again: {e:#}"),
+                Err(e) => {
+                    tracing::warn!(chat = %chat.id(), "cannot read the chat's lease; trying again: {e:#}")
+                }
             }
             let jitter = rand::thread_rng().gen_range(Duration::ZERO..=ttl.jitter());
             let next = now + chrono_of(ttl.beat() + jitter);

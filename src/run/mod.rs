@@ -16,8 +16,8 @@ mod daemon;
 mod driver;
 mod dry;
 mod finish;
-mod lease;
 pub(crate) mod ingest;
+mod lease;
 pub(crate) mod poll;
 mod post;
 mod replies;
@@ -32,6 +32,6 @@ pub use daemon::{
     Connector, Controls, Daemon, Identities, Liveness, RealConnector, RunOptions, Tuning,
 };
 pub use dry::DryRun;
-pub use lease::{LeaseTtl, Replicas, SharedLeases};
 pub use ingest::{ingest, judge, record, Ignore, Judged, Outcome, RunPosts, RunWindow};
+pub use lease::{LeaseTtl, Replicas, SharedLeases};
 pub use supervise::ChatOutcome;

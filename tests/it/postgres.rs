@@ -139,7 +139,10 @@ async fn of_two_holders_contending_for_a_chat_only_one_gets_the_lease() {
 async fn an_expired_lease_is_taken_over_with_a_higher_fencing_token() {
     let (pool, leases) = leases().await;
     let first = granted(&leases, "chat", "replica-a").await;
-    let busy = leases.acquire("chat", "replica-b", TTL, now()).await.unwrap();
+    let busy = leases
+        .acquire("chat", "replica-b", TTL, now())
+        .await
+        .unwrap();
     assert_eq!(busy, Acquired::HeldBy(Some(first.clone())));
 
     expire(&pool, "chat").await;
@@ -156,22 +159,38 @@ async fn a_woken_old_holder_can_neither_claim_a_post_nor_renew_nor_release() {
     let run = planned_run(&pool, "chat", 3).await;
     let old = granted(&leases, "chat", "replica-a").await;
     assert_eq!(
-        leases.claim_post("chat", run, 0, old.token, now()).await.unwrap(),
+        leases
+            .claim_post("chat", run, 0, old.token, now())
+            .await
+            .unwrap(),
         Claim::Claimed
     );
     expire(&pool, "chat").await; // replica-a froze past its TTL
     let new = granted(&leases, "chat", "replica-b").await;
 
     // replica-a wakes up and carries on where it froze.
-    let claim = leases.claim_post("chat", run, 1, old.token, now()).await.unwrap();
+    let claim = leases
+        .claim_post("chat", run, 1, old.token, now())
+        .await
+        .unwrap();
     assert_eq!(claim, Claim::NotHolder);
     assert_eq!(leases.renew(&old, TTL, now()).await.unwrap(), None);
     assert!(!leases.release(&old).await.unwrap());
 
-    assert_eq!(leases.holder_of("chat", now()).await.unwrap(), Some(new.clone()));
-    let claim = leases.claim_post("chat", run, 1, new.token, now()).await.unwrap();
+    assert_eq!(
+        leases.holder_of("chat", now()).await.unwrap(),
+        Some(new.clone())
+    );
+    let claim = leases
+        .claim_post("chat", run, 1, new.token, now())
+        .await
+        .unwrap();
     assert_eq!(claim, Claim::Claimed);
-    let renewed = leases.renew(&new, TTL, now()).await.unwrap().expect("still held");
+    let renewed = leases
+        .renew(&new, TTL, now())
+        .await
+        .unwrap()
+        .expect("still held");
     assert!(renewed.expires_at >= new.expires_at);
 }
 
