@@ -410,3 +410,28 @@ async fn keep(fence: Arc<Fence>, clock: SharedClock, mut renewed_at: DateTime<Ut
 fn chrono_of(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_ttl_is_read_as_a_duration_within_its_bounds() {
+        let cases = [
+            ("30s", Ok(Duration::from_secs(30))),
+            ("1m", Ok(Duration::from_secs(60))),
+            ("3s", Ok(LeaseTtl::MIN)),
+            ("5m", Ok(LeaseTtl::MAX)),
+            ("2s", Err("between 3s and 5m")),
+            ("10m", Err("not 10m")),
+            ("thirty", Err("not a duration such as 30s")),
+        ];
+        for (text, expected) in cases {
+            match (LeaseTtl::parse(text), expected) {
+                (Ok(ttl), Ok(want)) => assert_eq!(ttl.get(), want, "{text}"),
+                (Err(why), Err(part)) => assert!(why.contains(part), "{text}: {why}"),
+                (got, want) => panic!("{text}: got {got:?}, expected {want:?}"),
+            }
+        }
+    }
+}

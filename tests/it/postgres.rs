@@ -10,7 +10,7 @@ mod server;
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use hashchat::store::postgres::{self, Acquired, Claim, Grant, Leases};
 use sqlx::PgPool;
 
@@ -236,6 +236,40 @@ async fn a_post_claimed_once_cannot_be_claimed_again() {
         .await
         .unwrap();
     assert_eq!(claim, Claim::AlreadyClaimed(first.token));
+}
+
+#[tokio::test]
+async fn a_lease_runs_out_by_the_time_its_callers_pass_not_the_database_clock() {
+    let (pool, leases) = leases().await;
+    let run = planned_run(&pool, "chat", 1).await;
+    // A day ahead of the database's clock, as a test's manual clock is.
+    // Whole seconds: PostgreSQL keeps microseconds.
+    let t0 = now().trunc_subsecs(0) + chrono::Duration::days(1);
+    let ttl = chrono::Duration::from_std(TTL).unwrap();
+    let first = match leases.acquire("chat", "replica-a", TTL, t0).await.unwrap() {
+        Acquired::Granted(grant) => grant,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(first.expires_at, t0 + ttl);
+    let just_before = t0 + ttl - chrono::Duration::seconds(1);
+    assert_eq!(
+        leases.holder_of("chat", just_before).await.unwrap(),
+        Some(first.clone())
+    );
+
+    let after = t0 + ttl + chrono::Duration::seconds(1);
+    assert_eq!(leases.holder_of("chat", after).await.unwrap(), None);
+    let claim = leases.claim_post("chat", run, 0, first.token, after).await;
+    assert_eq!(claim.unwrap(), Claim::NotHolder);
+    assert_eq!(leases.renew(&first, TTL, after).await.unwrap(), None);
+    let second = leases
+        .acquire("chat", "replica-b", TTL, after)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&second, Acquired::Granted(g) if g.token > first.token),
+        "{second:?}"
+    );
 }
 
 #[test]
