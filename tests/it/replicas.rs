@@ -253,8 +253,8 @@ impl<'a> Round<'a> {
             let due = due(now);
             if due > seen {
                 let posts = within("the due posts", self.app.fake.wait_for_bot_posts(due)).await;
-                for seq in seen..due {
-                    self.answer(seq as u32, &posts[seq].id);
+                for (seq, post) in posts.iter().enumerate().take(due).skip(seen) {
+                    self.answer(seq as u32, &post.id);
                 }
                 seen = due;
                 let last = due as u32 - 1;
