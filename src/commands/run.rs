@@ -11,12 +11,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use super::common::{find_chat, public_base, spawn_signal_handler};
+use super::common::{find_chat, postgres_pool, public_base, spawn_signal_handler};
 use crate::chats::Config;
 use crate::clock::SystemClock;
 use crate::metrics::Metrics;
 
-use crate::run::{Daemon, Liveness, RealConnector, RunOptions, Tuning};
+use crate::run::{Daemon, Liveness, RealConnector, Replicas, RunOptions, Tuning};
 use crate::store::Store;
 use crate::web::{self, Db, Site};
 
@@ -57,6 +57,15 @@ pub async fn run(
         }
         None => None,
     };
+    // On PostgreSQL the chats' leases live in the database, shared with
+    // other replicas; on SQLite, in lock files beside it.
+    let replicas = match postgres_pool(&store) {
+        Some(pool) => {
+            let leases = Arc::new(crate::store::postgres::Leases::new(pool.clone()));
+            Replicas::shared(leases, options.lease_ttl)
+        }
+        None => Replicas::default(),
+    };
     let daemon = Daemon {
         config,
         store,
@@ -70,8 +79,7 @@ pub async fn run(
         identities: Default::default(),
         metrics,
         liveness,
-        // Set from the store once it can be PostgreSQL (issue 16).
-        replicas: Default::default(),
+        replicas,
     };
     let outcomes = daemon.run(selected).await;
     // The pages end with the daemon (a `--once` run included).

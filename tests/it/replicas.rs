@@ -157,6 +157,8 @@ impl Replica {
 struct Round<'a> {
     app: TestApp,
     db: &'a dyn Database,
+    /// The test's own handle on the database, to check what was stored.
+    store: Store,
     rng: StdRng,
     replicas: Vec<Replica>,
     frozen: Option<Frozen>,
@@ -178,9 +180,11 @@ struct Frozen {
 impl<'a> Round<'a> {
     async fn play(app: TestApp, db: &'a dyn Database, seed: u64) {
         app.clock.set(start_time() - chrono::Duration::seconds(30));
+        let store = db.store().await;
         let mut round = Round {
             app,
             db,
+            store,
             rng: StdRng::seed_from_u64(seed),
             replicas: Vec::new(),
             frozen: None,
@@ -379,12 +383,12 @@ impl<'a> Round<'a> {
     }
 
     async fn run_done(&self) -> bool {
-        let run = self.app.store.latest_run(CHAT).await.unwrap();
+        let run = self.store.latest_run(CHAT).await.unwrap();
         run.is_some_and(|run| run.state == RunState::Done)
     }
 
     async fn check(&self) {
-        let store = &self.app.store;
+        let store = &self.store;
         let run = store.latest_run(CHAT).await.unwrap().expect("a run");
         let planned: Vec<String> = store
             .posts(run.id)
