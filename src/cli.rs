@@ -55,14 +55,15 @@ pub struct Cli {
         default_value = "chats.yaml"
     )]
     pub config: PathBuf,
-    /// The SQLite database (created when missing).
+    /// The database: a SQLite file (created when missing) or a
+    /// `postgres://user:pass@host:port/db` URL.
     #[arg(
         long,
         global = true,
         env = "HASHCHAT_DB",
         default_value = "hashchat.db"
     )]
-    pub db: PathBuf,
+    pub db: crate::store::DbLocation,
     /// More log detail (-v debug, -vv trace); logs go to stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hashchat::chats::{Chat, Config, Platform};
+use hashchat::chats::{Chat, Config};
 use hashchat::clock::SystemClock;
-use hashchat::network::{MastodonClient, Social, Token};
+use hashchat::network::{MastodonClient, Social, Token, Trust};
 use hashchat::run::{Connector, Daemon, RunOptions, Tuning};
 use hashchat::store::Store;
 use tokio_util::sync::CancellationToken;
@@ -26,9 +26,9 @@ impl Connector for FakeConnector {
     fn connect(&self, _chat: &Chat) -> anyhow::Result<Arc<dyn Social>> {
         let client = MastodonClient::new(
             &self.server,
-            Platform::Mastodon,
             Token::new(self.token.clone()),
             Duration::from_secs(5),
+            &Trust::system()?,
         )?;
         Ok(Arc::new(client))
     }

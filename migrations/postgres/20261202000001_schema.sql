@@ -63,6 +63,8 @@ CREATE TABLE statuses (
     deleted_at     TIMESTAMPTZ,
     uri            TEXT,
     instance       TEXT,
+    favourites     BIGINT,
+    boosts         BIGINT,
     PRIMARY KEY (run_id, status_id)
 );
 -- NULL uris (rows from before uris were kept) are distinct, as in SQLite.
@@ -113,3 +115,35 @@ CREATE TABLE welcomes (
     at        TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (chat_id, account)
 );
+
+-- A number that moves with every committed write: `serve` beside the
+-- replicas polls it to refresh its pages (SQLite has `PRAGMA data_version`
+-- for this). Bumped by deferred triggers, once per writing transaction and
+-- at its commit: it commits with the writes (whoever reads the new number
+-- then sees them), and its one row is locked only while a commit ends,
+-- after every other lock the transaction took, so it adds no deadlock.
+CREATE TABLE store_changes (n BIGINT NOT NULL);
+INSERT INTO store_changes VALUES (0);
+
+CREATE FUNCTION bump_store_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('hashchat.changed_in', true) IS DISTINCT FROM txid_current()::text THEN
+        UPDATE store_changes SET n = n + 1;
+        PERFORM set_config('hashchat.changed_in', txid_current()::text, true);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER runs_changed AFTER INSERT OR UPDATE OR DELETE ON runs
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bump_store_changes();
+CREATE CONSTRAINT TRIGGER posts_changed AFTER INSERT OR UPDATE OR DELETE ON posts
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bump_store_changes();
+CREATE CONSTRAINT TRIGGER statuses_changed AFTER INSERT OR UPDATE OR DELETE ON statuses
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bump_store_changes();
+CREATE CONSTRAINT TRIGGER answers_changed AFTER INSERT OR UPDATE OR DELETE ON answers
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bump_store_changes();
+CREATE CONSTRAINT TRIGGER commands_changed AFTER INSERT OR UPDATE OR DELETE ON commands
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bump_store_changes();
+CREATE CONSTRAINT TRIGGER opt_outs_changed AFTER INSERT OR UPDATE OR DELETE ON opt_outs
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bump_store_changes();
+CREATE CONSTRAINT TRIGGER welcomes_changed AFTER INSERT OR UPDATE OR DELETE ON welcomes
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bump_store_changes();

@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 
 use super::{
-    Diagnostics, Draft, Hashtag, IgnoreRule, Platform, QuestionImage, Session, SkipDates,
+    CaFile, Diagnostics, Draft, Hashtag, IgnoreRule, Platform, QuestionImage, Session, SkipDates,
     TokenSource, Visibility, When,
 };
 
@@ -37,6 +37,8 @@ pub struct Account {
     /// Other instances whose public tag timeline is read anonymously
     /// (`also_watch`): answers that never federate to `server`.
     pub(super) also_watch: Vec<url::Url>,
+    /// A private CA trusted beside the system's roots (`ca_file:`).
+    pub(super) ca_file: Option<CaFile>,
 }
 
 /// When runs start and how each unfolds.
@@ -160,6 +162,14 @@ impl Account {
     }
     pub fn token(&self) -> &TokenSource {
         &self.token
+    }
+    pub fn ca_file(&self) -> Option<&CaFile> {
+        self.ca_file.as_ref()
+    }
+    /// The certificates every connection of the account trusts beside the
+    /// system's roots: `ca_file:`'s, or none.
+    pub fn ca_certificates(&self) -> &[rustls::pki_types::CertificateDer<'static>] {
+        self.ca_file.as_ref().map_or(&[], |c| &c.certificates)
     }
     pub fn visibility(&self) -> Visibility {
         self.visibility

@@ -1,8 +1,8 @@
 //! Chat definitions: `chats.yaml` read in two stages, raw serde structs
 //! (`raw`) then validated domain types (this module). Holding a [`Chat`]
 //! means every field was checked; errors are compiler-style diagnostics
-//! (`diagnostics`). This module does no I/O beyond reading the file and
-//! checking that question images exist.
+//! (`diagnostics`). This module does no I/O beyond reading the file,
+//! checking that question images exist and reading `ca_file:`.
 
 mod chat;
 mod cron_dialect;
@@ -234,6 +234,25 @@ pub struct QuestionImage {
     pub path: PathBuf,
     /// The description for people who cannot see it (required).
     pub alt: String,
+}
+
+/// The CA certificates of `ca_file:` (a PEM bundle), trusted beside the
+/// system's roots by every connection of the account; read and checked
+/// (at least one certificate) when chats.yaml was.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaFile {
+    /// Resolved against the folder of chats.yaml.
+    pub path: PathBuf,
+    pub certificates: Vec<rustls::pki_types::CertificateDer<'static>>,
+}
+
+impl std::fmt::Debug for CaFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaFile")
+            .field("path", &self.path)
+            .field("certificates", &self.certificates.len())
+            .finish()
+    }
 }
 
 /// One entry of `ignore:`, lowercase, without a leading `@`.

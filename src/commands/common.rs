@@ -3,9 +3,11 @@
 //! stdout, the two errors whose exit codes differ from 1 (see `cli`), the
 //! signals that stop a long-running command, and the pages' public address.
 
+use std::path::Path;
+
+use crate::store::DbLocation;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
@@ -56,13 +58,12 @@ pub fn find_chat<'a>(config: &'a Config, id: &str) -> Result<&'a Chat, UsageErro
 }
 
 /// The database, which must exist already: reading commands never create one.
-pub async fn open_existing(db: &Path) -> anyhow::Result<Store> {
+pub async fn open_existing(db: &DbLocation) -> anyhow::Result<Store> {
     anyhow::ensure!(
         db.exists(),
-        "no database at {}: nothing has run yet (start with `hashchat run`)",
-        db.display()
+        "no database at {db}: nothing has run yet (start with `hashchat run`)"
     );
-    Store::open(db).await
+    Store::open_location(db).await
 }
 
 /// `--public-url`, or the address we listen on.

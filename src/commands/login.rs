@@ -17,7 +17,7 @@ use anyhow::{bail, Context};
 use super::common::UsageError;
 use crate::chats::{self, defaults, Platform};
 use crate::network::oauth::{self, SCOPES};
-use crate::network::{MastodonClient, Social, Token};
+use crate::network::{MastodonClient, Social, Token, Trust};
 
 /// What `login` was asked to do.
 #[derive(Debug, Clone)]
@@ -89,12 +89,8 @@ pub async fn login(
 
 /// Says whose token it is: the moderator should see it is the bot's.
 async fn greet(options: &LoginOptions, token: &Token, talk: &mut impl Write) -> anyhow::Result<()> {
-    let client = MastodonClient::new(
-        &options.server,
-        options.platform,
-        token.clone(),
-        options.timeout,
-    )?;
+    let trust = Trust::system()?;
+    let client = MastodonClient::new(&options.server, token.clone(), options.timeout, &trust)?;
     match client.me().await {
         Ok(me) => {
             let domain = options.server.host_str().unwrap_or_default();

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::chats::{post_length, Chat, TokenSource};
-use crate::network::{oauth, MastodonClient, NetError, Page, Social, Token, WatchedServer};
+use crate::network::{oauth, MastodonClient, NetError, Page, Social, Token, Trust, WatchedServer};
 use crate::schedule;
 
 /// How one finding reads, and whether it fails the check.
@@ -103,12 +103,15 @@ async fn chat_findings(chat: &Chat, timeout: Duration) -> Findings {
             return out;
         }
     };
-    let client = match MastodonClient::new(
-        chat.account().server(),
-        chat.account().platform(),
-        token.clone(),
-        timeout,
-    ) {
+    let trust = match Trust::with_extra(chat.account().ca_certificates()) {
+        Ok(trust) => trust,
+        Err(e) => {
+            out.push((Verdict::Problem, e.to_string()));
+            return out;
+        }
+    };
+    let client = match MastodonClient::new(chat.account().server(), token.clone(), timeout, &trust)
+    {
         Ok(client) => client,
         Err(e) => {
             out.push((Verdict::Problem, e.to_string()));
@@ -132,7 +135,7 @@ async fn chat_findings(chat: &Chat, timeout: Duration) -> Findings {
                 Verdict::Ok,
                 format!("token accepted: the bot is @{}", me.handle(&domain)),
             ));
-            out.push(scopes(chat.account().server(), &token, timeout).await);
+            out.push(scopes(chat.account().server(), &token, timeout, &trust).await);
             out.push(if me.bot {
                 (Verdict::Ok, "the account is marked as a bot".into())
             } else {
@@ -160,7 +163,8 @@ async fn chat_findings(chat: &Chat, timeout: Duration) -> Findings {
 /// answers.
 async fn watched(url: &url::Url, chat: &Chat, timeout: Duration) -> (Verdict, String) {
     let tag = chat.content().hashtag().as_str();
-    let read = match WatchedServer::new(url, timeout) {
+    let trust = Trust::with_extra(chat.account().ca_certificates());
+    let read = match trust.and_then(|trust| WatchedServer::new(url, timeout, &trust)) {
         Ok(server) => server.tag_timeline(tag, &Page::default()).await,
         Err(e) => Err(e),
     };
@@ -197,13 +201,18 @@ fn refused(chat: &Chat, e: &NetError) -> String {
     }
 }
 
-async fn scopes(server: &url::Url, token: &Token, timeout: Duration) -> (Verdict, String) {
+async fn scopes(
+    server: &url::Url,
+    token: &Token,
+    timeout: Duration,
+    trust: &Trust,
+) -> (Verdict, String) {
     let has = |scopes: &[String], want: &str| {
         scopes.iter().any(|s| s == want)
             || (want == "read" && scopes.iter().any(|s| s == "read:statuses"))
             || (want == "write" && scopes.iter().any(|s| s == "write:statuses"))
     };
-    match oauth::app_scopes(server, token, timeout).await {
+    match oauth::app_scopes(server, token, timeout, trust).await {
         Ok(Some(scopes)) => {
             let shown = scopes.join(" ");
             let missing: Vec<&str> = oauth::SCOPES

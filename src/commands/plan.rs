@@ -3,7 +3,7 @@
 //! text for people or JSON for tools; or the chats' calendar (iCalendar).
 //! Pure: the caller passes the clock reading and prints the result.
 
-use std::path::Path;
+use crate::store::DbLocation;
 use std::process::ExitCode;
 
 use anyhow::bail;
@@ -307,7 +307,7 @@ fn session_line(chat: &Chat, start: DateTime<Utc>) -> Option<String> {
 /// The calendar also shows the runs moderators cancelled, when the
 /// database at `db` exists (it is never created here).
 pub async fn run(
-    db: &Path,
+    db: &DbLocation,
     config: &Config,
     chat: Option<&str>,
     runs: usize,

@@ -1,7 +1,7 @@
 //! `hashchat recap CHAT`: a run's recap (the latest by default) in one
 //! format, on stdout or into a file. Rendering is `crate::recap`'s.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -9,9 +9,10 @@ use anyhow::Context;
 use super::common::{find_chat, open_existing, print_out, UsageError};
 use crate::chats::Config;
 use crate::recap::{self, Format};
+use crate::store::DbLocation;
 
 pub async fn run(
-    db: &Path,
+    db: &DbLocation,
     config: &Config,
     chat_id: &str,
     run: &str,

@@ -2,9 +2,9 @@
 //! network, the system clock and the signals that stop it. The daemon
 //! itself is `crate::run`'s.
 
+use crate::store::DbLocation;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -21,7 +21,7 @@ use crate::store::Store;
 use crate::web::{self, Db, Site};
 
 pub async fn run(
-    db: &Path,
+    db: &DbLocation,
     config: Config,
     selected: &[String],
     options: RunOptions,
@@ -34,7 +34,7 @@ pub async fn run(
     let store = if options.dry_run {
         Store::open_in_memory().await?
     } else {
-        Store::open(db).await?
+        Store::open_location(db).await?
     };
     let tuning = Tuning::default();
     let shutdown = CancellationToken::new();

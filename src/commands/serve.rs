@@ -2,9 +2,9 @@
 //! another process (`hashchat run`) writes; reading only. Starts before
 //! any run has created the database and picks it up when it appears.
 
+use crate::store::DbLocation;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -15,7 +15,7 @@ use crate::chats::Config;
 use crate::web::{self, Db, Site};
 
 pub async fn run(
-    db: &Path,
+    db: &DbLocation,
     config: Config,
     listen: SocketAddr,
     public_url: Option<url::Url>,
@@ -28,7 +28,7 @@ pub async fn run(
     let bound = listener.local_addr()?;
     let site = Site {
         chats: config.chats,
-        db: Db::file(db.to_path_buf(), shutdown.clone()),
+        db: Db::watch(db.clone(), shutdown.clone()),
         public_url: public_base(public_url.as_ref(), bound),
         liveness: None,
         metrics: None,

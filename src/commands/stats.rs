@@ -3,9 +3,9 @@
 //! text, JSON or an HTML page with a chart of participation over time.
 //! Reads the store; writes nothing.
 
+use crate::store::DbLocation;
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::path::Path;
 use std::process::ExitCode;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -182,7 +182,7 @@ fn html(chat: &Chat, runs: &[RunStats]) -> String {
 
 /// The command: checks the chat id before it opens the database.
 pub async fn run(
-    db: &Path,
+    db: &DbLocation,
     config: &Config,
     chat_id: &str,
     format: StatsFormat,

@@ -2,8 +2,8 @@
 //! process is running it, its recent runs, and every post that did not go
 //! out (failed after retries, or skipped as too late), with the reason.
 
+use crate::store::DbLocation;
 use std::fmt::Write as _;
-use std::path::Path;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
@@ -178,7 +178,7 @@ fn render_text(statuses: &[ChatStatus], config: &Config) -> String {
 
 /// The command: checks `--chat` before it opens the database.
 pub async fn run(
-    db: &Path,
+    db: &DbLocation,
     config: &Config,
     chat: Option<&str>,
     runs: u32,

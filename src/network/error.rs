@@ -68,26 +68,6 @@ pub(crate) fn from_status(
 /// How long to wait after a 429 that names no time.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// Maps megalodon's error to ours. megalodon reports an HTTP error answer as
-/// `OwnError` with the status and the full header map; a body it cannot
-/// decode arrives as a reqwest decode error.
-pub(crate) fn from_megalodon(err: megalodon::error::Error) -> NetError {
-    use megalodon::error::Error as M;
-    match err {
-        M::OwnError(own) => match (own.status, own.header) {
-            (Some(status), Some(headers)) => from_status(status, &headers, &own.message),
-            (Some(status), None) => from_status(status, &Default::default(), &own.message),
-            // Not an HTTP answer: megalodon's own complaint (unsupported call, parse).
-            (None, _) => NetError::Decode(format!("{}: {}", own.kind, own.message)),
-        },
-        M::RequestError(e) => from_reqwest(e),
-        M::JsonError(e) => NetError::Decode(e.to_string()),
-        M::ParseError(e) => NetError::Transport(format!("bad server URL: {e}")),
-        M::StandardError(e) => NetError::Transport(e.to_string()),
-        M::WebSocketError(e) => NetError::Transport(e.to_string()),
-    }
-}
-
 /// A reqwest failure without an HTTP answer to classify. The URL is dropped
 /// from the message: it never carries the token here, but keeping messages
 /// URL-free means no future query parameter can leak through them.

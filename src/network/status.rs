@@ -1,6 +1,7 @@
-//! Statuses as hashchat sees them: the few fields it needs, decoded
-//! leniently from Mastodon JSON (REST or streaming payloads) so that an odd
-//! or hostile status never stops the listener.
+//! Posts as hashchat sees them, whatever the network: the few fields it
+//! needs. Their serde shape is Mastodon's JSON (REST or streaming
+//! payloads), decoded leniently so that an odd or hostile status never
+//! stops the listener; another network builds them from its own records.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -87,16 +88,6 @@ impl Status {
     }
 }
 
-/// A notification; hashchat only acts on mentions (commands, consent).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Notification {
-    pub id: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub status: Option<Status>,
-}
-
 /// One event from a streaming connection.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {
@@ -112,17 +103,4 @@ pub enum StreamEvent {
         event: String,
         reason: String,
     },
-}
-
-/// Converts one of megalodon's entities (status, account) to ours. Both follow
-/// Mastodon's JSON field names, so a round trip through JSON maps every field
-/// we keep and ignores the rest; megalodon's entities are `Serialize`.
-pub(crate) fn from_megalodon<T, U>(entity: &T) -> Result<U, super::NetError>
-where
-    T: serde::Serialize,
-    U: serde::de::DeserializeOwned,
-{
-    serde_json::to_value(entity)
-        .and_then(serde_json::from_value)
-        .map_err(|e| super::NetError::Decode(format!("converting megalodon's entity: {e}")))
 }

@@ -14,7 +14,7 @@ use super::lease::{LeaseTtl, Replicas};
 use crate::chats::{Chat, Config};
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
-use crate::network::{Account, Budget, Instance, MastodonClient, Social, Token};
+use crate::network::{Account, Budget, Instance, MastodonClient, Social, Token, Trust};
 use crate::store::Store;
 
 /// What `hashchat run` was asked to do.
@@ -65,7 +65,7 @@ pub trait Connector: Send + Sync {
     fn connect(&self, chat: &Chat) -> anyhow::Result<Arc<dyn Social>>;
 }
 
-/// Connects with megalodon/reqwest using the chat's server and token.
+/// Connects with the chat's server, token and TLS trust (`ca_file:`).
 /// Chats of one account (same server and token) share one client: one
 /// connection pool, and one request budget, which is per account.
 pub struct RealConnector {
@@ -102,12 +102,8 @@ impl Connector for RealConnector {
             return Ok(Arc::clone(client));
         }
         let token = Token::load(chat.account().token())?;
-        let mut client = MastodonClient::new(
-            chat.account().server(),
-            chat.account().platform(),
-            token,
-            self.timeout,
-        )?;
+        let trust = Trust::with_extra(chat.account().ca_certificates())?;
+        let mut client = MastodonClient::new(chat.account().server(), token, self.timeout, &trust)?;
         if let Some(metrics) = &self.metrics {
             let budget = Budget::default().counted(Arc::clone(metrics), account_label(chat));
             client = client.with_budget(Arc::new(budget));
@@ -217,10 +213,11 @@ impl Drop for AliveGuard {
 /// its token comes from (never the token itself).
 pub(crate) fn account_key(chat: &Chat) -> String {
     format!(
-        "{:?} {} {:?}",
+        "{:?} {} {:?} {:?}",
         chat.account().platform(),
         chat.account().server(),
-        chat.account().token()
+        chat.account().token(),
+        chat.account().ca_file().map(|c| &c.path)
     )
 }
 

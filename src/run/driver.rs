@@ -136,7 +136,7 @@ fn spawn_watchers(
         home: window.clone(),
         bot_handle: me.handle(&instance.domain),
     };
-    Watchers::spawn(chat.account().also_watch(), &shared, stop)
+    Watchers::spawn(chat.account(), &shared, stop)
 }
 
 /// The collector of this run's answers, welcoming newcomers if the chat

@@ -23,7 +23,7 @@ use super::daemon::{TaskGuard, Tuning};
 use super::ingest::{RunPosts, RunWindow};
 use crate::chats::IgnoreRule;
 use crate::clock::SharedClock;
-use crate::network::{Backoff, NetError, Social, WatchedServer};
+use crate::network::{Backoff, NetError, Social, Trust, WatchedServer};
 use crate::store::Store;
 
 /// What every watcher of a run shares.
@@ -184,11 +184,27 @@ pub(crate) struct Watchers {
 }
 
 impl Watchers {
-    /// A watcher per instance of `also_watch`, each polling until `stop`.
-    pub(crate) fn spawn(urls: &[url::Url], shared: &Shared, stop: &CancellationToken) -> Self {
+    /// A watcher per instance of the account's `also_watch`, each polling
+    /// until `stop`, trusting what the account trusts (`ca_file:`).
+    pub(crate) fn spawn(
+        account: &crate::chats::Account,
+        shared: &Shared,
+        stop: &CancellationToken,
+    ) -> Self {
         let mut all = Self::default();
-        for url in urls {
-            let server = match WatchedServer::new(url, shared.tuning.request_timeout) {
+        if account.also_watch().is_empty() {
+            return all;
+        }
+        let trust = match Trust::with_extra(account.ca_certificates()) {
+            Ok(trust) => trust,
+            Err(e) => {
+                tracing::warn!("cannot watch other instances: {e}");
+                return all;
+            }
+        };
+        for url in account.also_watch() {
+            let timeout = shared.tuning.request_timeout;
+            let server = match WatchedServer::new(url, timeout, &trust) {
                 Ok(server) => Arc::new(server),
                 Err(e) => {
                     tracing::warn!(instance = %url, "cannot watch {url}: {e}");

@@ -3,8 +3,6 @@
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::Store;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunState {
     /// Started (or about to): posting and/or collecting.
@@ -16,7 +14,7 @@ pub enum RunState {
 }
 
 impl RunState {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RunState::Running => "running",
             RunState::Done => "done",
@@ -24,7 +22,7 @@ impl RunState {
         }
     }
 
-    fn parse(s: &str) -> Self {
+    pub(crate) fn parse(s: &str) -> Self {
         match s {
             "done" => RunState::Done,
             "missed" => RunState::Missed,
@@ -34,7 +32,7 @@ impl RunState {
 }
 
 #[derive(Debug, Clone, FromRow)]
-struct RawRun {
+pub(crate) struct RawRun {
     id: i64,
     chat_id: String,
     planned_start: DateTime<Utc>,
@@ -77,165 +75,4 @@ impl From<RawRun> for RunRow {
     }
 }
 
-const COLUMNS: &str = "id, chat_id, planned_start, started_at, collect_until, ended_at, state, paused_at, cancelled_by";
-
-impl Store {
-    /// The run of `chat_id` planned for `planned_start`, created when new.
-    #[tracing::instrument(skip(self))]
-    pub async fn open_run(
-        &self,
-        chat_id: &str,
-        planned_start: DateTime<Utc>,
-        collect_until: DateTime<Utc>,
-    ) -> anyhow::Result<RunRow> {
-        sqlx::query(
-            "INSERT INTO runs (chat_id, planned_start, collect_until) VALUES (?, ?, ?)
-             ON CONFLICT (chat_id, planned_start) DO NOTHING",
-        )
-        .bind(chat_id)
-        .bind(planned_start)
-        .bind(collect_until)
-        .execute(&self.pool)
-        .await?;
-        let raw: RawRun = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM runs WHERE chat_id = ? AND planned_start = ?"
-        ))
-        .bind(chat_id)
-        .bind(planned_start)
-        .fetch_one(&self.pool)
-        .await?;
-        self.changed();
-        Ok(raw.into())
-    }
-
-    /// Records a run whose whole window passed while hashchat was down.
-    pub async fn record_missed_run(
-        &self,
-        chat_id: &str,
-        planned_start: DateTime<Utc>,
-        collect_until: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO runs (chat_id, planned_start, collect_until, state, note)
-             VALUES (?, ?, ?, 'missed', 'hashchat was not running during the whole run')
-             ON CONFLICT (chat_id, planned_start) DO NOTHING",
-        )
-        .bind(chat_id)
-        .bind(planned_start)
-        .bind(collect_until)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    pub async fn mark_run_started(&self, run_id: i64, at: DateTime<Utc>) -> anyhow::Result<()> {
-        sqlx::query("UPDATE runs SET started_at = ? WHERE id = ? AND started_at IS NULL")
-            .bind(at)
-            .bind(run_id)
-            .execute(&self.pool)
-            .await?;
-        self.changed();
-        Ok(())
-    }
-
-    /// Makes collection last at least until `at` (the closing went out
-    /// late). Never shortens it: the stored value may be newer than the
-    /// caller's (a moderator's `extend` or `stop`).
-    pub async fn collect_at_least_until(
-        &self,
-        run_id: i64,
-        at: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
-        sqlx::query("UPDATE runs SET collect_until = MAX(collect_until, ?) WHERE id = ?")
-            .bind(at)
-            .bind(run_id)
-            .execute(&self.pool)
-            .await?;
-        self.changed();
-        Ok(())
-    }
-
-    pub async fn finish_run(&self, run_id: i64, at: DateTime<Utc>) -> anyhow::Result<()> {
-        sqlx::query("UPDATE runs SET state = ?, ended_at = ? WHERE id = ?")
-            .bind(RunState::Done.as_str())
-            .bind(at)
-            .bind(run_id)
-            .execute(&self.pool)
-            .await?;
-        self.changed();
-        Ok(())
-    }
-
-    /// Runs of a chat still marked running (a crash or a stop left them).
-    pub async fn unfinished_runs(&self, chat_id: &str) -> anyhow::Result<Vec<RunRow>> {
-        let rows: Vec<RawRun> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM runs WHERE chat_id = ? AND state = 'running'
-             ORDER BY planned_start"
-        ))
-        .bind(chat_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(Into::into).collect())
-    }
-
-    /// The most recent run of a chat, whatever its state.
-    pub async fn latest_run(&self, chat_id: &str) -> anyhow::Result<Option<RunRow>> {
-        let row: Option<RawRun> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM runs
-             WHERE chat_id = ? AND state != 'missed' AND cancelled_by IS NULL
-             ORDER BY planned_start DESC LIMIT 1"
-        ))
-        .bind(chat_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(Into::into))
-    }
-
-    /// The planned start of the newest run of any state (missed included).
-    pub async fn last_planned_start(&self, chat_id: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
-        let row: Option<(DateTime<Utc>,)> = sqlx::query_as(
-            "SELECT planned_start FROM runs WHERE chat_id = ? ORDER BY planned_start DESC LIMIT 1",
-        )
-        .bind(chat_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| r.0))
-    }
-
-    pub async fn run(&self, run_id: i64) -> anyhow::Result<Option<RunRow>> {
-        let row: Option<RawRun> =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM runs WHERE id = ?"))
-                .bind(run_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(Into::into))
-    }
-}
-
-impl Store {
-    /// The newest `limit` runs of a chat (missed ones included), newest first.
-    pub async fn recent_runs(&self, chat_id: &str, limit: u32) -> anyhow::Result<Vec<RunRow>> {
-        let rows: Vec<RawRun> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM runs WHERE chat_id = ? ORDER BY planned_start DESC LIMIT ?"
-        ))
-        .bind(chat_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(Into::into).collect())
-    }
-
-    /// How many live statuses and answering statuses a run has.
-    pub async fn run_counts(&self, run_id: i64) -> anyhow::Result<(u32, u32)> {
-        let (posts, answers): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*),
-                    COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM answers a
-                        WHERE a.run_id = s.run_id AND a.status_id = s.status_id))
-             FROM statuses s WHERE s.run_id = ? AND s.deleted_at IS NULL",
-        )
-        .bind(run_id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((posts as u32, answers as u32))
-    }
-}
+pub(crate) const COLUMNS: &str = "id, chat_id, planned_start, started_at, collect_until, ended_at, state, paused_at, cancelled_by";

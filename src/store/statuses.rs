@@ -1,10 +1,7 @@
 //! Participants' statuses seen during a run and the questions they answer.
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
-
-use super::Store;
 
 /// A participant's status as stored (text already stripped of HTML).
 #[derive(Debug, Clone, PartialEq)]
@@ -69,105 +66,4 @@ pub enum Recorded {
     Edited,
     /// Already stored with this (or a newer) version, or deleted.
     Unchanged,
-}
-
-impl Store {
-    /// Stores a status and the questions it answers: a page of one (see
-    /// [`Store::record_statuses`], which holds the rules).
-    pub async fn record_status(
-        &self,
-        run_id: i64,
-        status: &StoredStatus,
-        answers: &[u32],
-    ) -> anyhow::Result<Recorded> {
-        let page = [(status.clone(), answers.to_vec())];
-        let recorded = self.record_statuses(run_id, &page).await?;
-        recorded
-            .into_iter()
-            .next()
-            .context("the store returned no outcome for a page of one")
-    }
-
-    /// Marks a status deleted; returns whether it was one of this run's.
-    pub async fn mark_deleted(
-        &self,
-        run_id: i64,
-        status_id: &str,
-        at: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
-        let done = sqlx::query(
-            "UPDATE statuses SET deleted_at = ? WHERE run_id = ? AND status_id = ? AND deleted_at IS NULL",
-        )
-        .bind(at)
-        .bind(run_id)
-        .bind(status_id)
-        .execute(&self.pool)
-        .await?;
-        self.changed();
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Every status of a run (deleted ones included, marked), oldest first.
-    /// Stores the favourites and boosts read at the end of collection:
-    /// (status id, favourites, boosts), in one transaction.
-    pub async fn save_reactions(
-        &self,
-        run_id: i64,
-        reactions: &[(String, u64, u64)],
-    ) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
-        for (status_id, favourites, boosts) in reactions {
-            sqlx::query(
-                "UPDATE statuses SET favourites = ?, boosts = ? WHERE run_id = ? AND status_id = ?",
-            )
-            .bind(i64::try_from(*favourites).unwrap_or(i64::MAX))
-            .bind(i64::try_from(*boosts).unwrap_or(i64::MAX))
-            .bind(run_id)
-            .bind(status_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn statuses(&self, run_id: i64) -> anyhow::Result<Vec<StatusRow>> {
-        let mut rows: Vec<StatusRow> = sqlx::query_as(
-            "SELECT status_id, instance, account_id, account, display_name, url, text, created_at,
-                    edited_at, in_reply_to_id, deleted_at, favourites, boosts
-             FROM statuses WHERE run_id = ? ORDER BY created_at, length(status_id), status_id",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let answers: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT status_id, question FROM answers WHERE run_id = ? ORDER BY question",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut by_status: std::collections::HashMap<String, Vec<u32>> = Default::default();
-        for (status_id, question) in answers {
-            if let Ok(q) = u32::try_from(question) {
-                by_status.entry(status_id).or_default().push(q);
-            }
-        }
-        for row in &mut rows {
-            row.answers = by_status.remove(&row.status_id).unwrap_or_default();
-        }
-        Ok(rows)
-    }
-
-    /// The newest status id of the bot's server stored for a run: where
-    /// reconciliation resumes.
-    pub async fn last_status_id(&self, run_id: i64) -> anyhow::Result<Option<String>> {
-        let row: Option<(String,)> = sqlx::query_as(
-            "SELECT status_id FROM statuses WHERE run_id = ? AND instance IS NULL
-             ORDER BY length(status_id) DESC, status_id DESC LIMIT 1",
-        )
-        .bind(run_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| r.0))
-    }
 }

@@ -1,18 +1,17 @@
 //! The database as the pages see it, and the one seam by which they learn
 //! that it changed. Inside `run --serve` the daemon's own store tells them
 //! after each write. For `serve` beside another process, a watcher opens
-//! the file once it exists (serve starts before any run has created it)
-//! and reads SQLite's `PRAGMA data_version` every quarter second on a
-//! connection of its own: it changes when another connection commits.
+//! the database once it exists (serve starts before any run has created a
+//! SQLite file) and reads its change marker every quarter second
+//! (`Store::change_marker`: SQLite's `PRAGMA data_version`, a counter on
+//! PostgreSQL), which moves when another connection commits.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use sqlx::{ConnectOptions, SqliteConnection};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::Store;
+use crate::store::{DbLocation, Store};
 
 /// How often `serve` looks at another process's database for changes.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
@@ -29,12 +28,12 @@ impl Db {
         Self(watch::channel(Some(store)).1)
     }
 
-    /// The file another process writes; watched until `shutdown`.
-    pub fn file(path: PathBuf, shutdown: CancellationToken) -> Self {
+    /// The database another process writes; watched until `shutdown`.
+    pub fn watch(location: DbLocation, shutdown: CancellationToken) -> Self {
         let (tx, rx) = watch::channel(None);
         tokio::spawn(async move {
             tokio::select! {
-                () = watch_file(path, &tx) => {}
+                () = follow(location, &tx) => {}
                 () = shutdown.cancelled() => {}
             }
         });
@@ -54,12 +53,15 @@ impl Db {
     }
 }
 
-async fn watch_file(path: PathBuf, tx: &watch::Sender<Option<Store>>) {
-    let (store, mut conn) = loop {
-        if path.exists() {
-            match open(&path).await {
-                Ok(opened) => break opened,
-                Err(e) => tracing::warn!("cannot open {} yet: {e:#}", path.display()),
+/// Opens the database once it can (a SQLite file once a run has created
+/// it; a PostgreSQL server once it answers), then tells the pages each time
+/// its change marker moves.
+async fn follow(location: DbLocation, tx: &watch::Sender<Option<Store>>) {
+    let store = loop {
+        if location.exists() {
+            match Store::open_location(&location).await {
+                Ok(store) => break store,
+                Err(e) => tracing::warn!("cannot open {location} yet: {e:#}"),
             }
         }
         tokio::time::sleep(WATCH_EVERY).await;
@@ -67,31 +69,16 @@ async fn watch_file(path: PathBuf, tx: &watch::Sender<Option<Store>>) {
     tx.send_replace(Some(store.clone()));
     let mut seen = None;
     loop {
-        match sqlx::query_scalar::<_, i64>("PRAGMA data_version")
-            .fetch_one(&mut conn)
-            .await
-        {
-            Ok(version) if seen != Some(version) => {
+        match store.change_marker().await {
+            Ok(marker) if seen != Some(marker) => {
                 if seen.is_some() {
                     store.changed();
                 }
-                seen = Some(version);
+                seen = Some(marker);
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!("cannot watch {}: {e:#}", path.display()),
+            Err(e) => tracing::warn!("cannot watch {location}: {e:#}"),
         }
         tokio::time::sleep(WATCH_EVERY).await;
     }
-}
-
-/// The store, and a read-only connection of our own whose
-/// `data_version` moves with every commit made elsewhere.
-async fn open(path: &std::path::Path) -> anyhow::Result<(Store, SqliteConnection)> {
-    let store = Store::open(path).await?;
-    let conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(path)
-        .read_only(true)
-        .connect()
-        .await?;
-    Ok((store, conn))
 }

@@ -18,11 +18,11 @@ pub(crate) async fn healthz(State(app): State<Arc<App>>) -> Response {
     let database = match app.site.db.store() {
         // `serve` before any run: nothing is wrong, there is nothing yet.
         None => Ok("not created yet".to_string()),
-        Some(store) => sqlx::query("SELECT 1")
-            .execute(store.pool())
+        Some(store) => store
+            .ping()
             .await
-            .map(|_| "ok".to_string())
-            .map_err(|e| e.to_string()),
+            .map(|()| "ok".to_string())
+            .map_err(|e| format!("{e:#}")),
     };
     let mut healthy = database.is_ok();
     let mut chats = Map::new();

@@ -135,12 +135,7 @@ fn state(
 
 /// The `extend` commands the moderators gave in this run, as they wrote them.
 async fn extensions(store: &Store, run_id: i64) -> anyhow::Result<Vec<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT command FROM commands WHERE run_id = ? AND command LIKE 'extend%' ORDER BY id",
-    )
-    .bind(run_id)
-    .fetch_all(store.pool())
-    .await?)
+    store.extend_commands(run_id).await
 }
 
 fn http_url(raw: &str) -> Option<String> {

@@ -97,6 +97,22 @@ fn every_good_config_is_valid() {
 }
 
 #[test]
+fn a_top_level_ca_file_is_read_at_check_and_every_chat_trusts_it() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/good/every_key.yaml");
+    let config = check::load(&path).unwrap_or_else(|d| panic!("{d}"));
+    assert!(config.chats.len() > 1);
+    for chat in &config.chats {
+        let ca = chat
+            .account()
+            .ca_file()
+            .expect("inherited from the top level");
+        assert!(ca.path.ends_with("good/private-ca.pem"), "{:?}", ca.path);
+        assert_eq!(chat.account().ca_certificates().len(), 1, "{}", chat.id());
+    }
+}
+
+#[test]
 fn the_example_chats_yaml_is_valid_and_its_demo_finishes_within_a_minute() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("chats.yaml");
     let config = check::load(&path).unwrap_or_else(|d| panic!("{d}"));

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hashchat::chats::Chat;
 use hashchat::network::html_to_text;
-use hashchat::network::{MastodonClient, Social, Token};
+use hashchat::network::{MastodonClient, Social, Token, Trust};
 use hashchat::recap;
 use hashchat::run::{Connector, RunOptions};
 use hashchat::store::PostState;
@@ -139,9 +139,9 @@ impl Connector for TwoTokens {
         };
         Ok(Arc::new(MastodonClient::new(
             &self.server,
-            chat.account().platform(),
             Token::new(token),
             Duration::from_secs(5),
+            &Trust::with_extra(chat.account().ca_certificates())?,
         )?))
     }
 }

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use hashchat::chats::{Hashtag, Platform};
-use hashchat::network::{MastodonClient, Social, Token};
+use hashchat::chats::Hashtag;
+use hashchat::network::{MastodonClient, Social, Token, Trust};
 use hashchat::recap;
 use hashchat::run::{ingest, Collector, RunWindow};
 
@@ -103,9 +103,9 @@ async fn reconciliation_that_rereads_an_answer_and_gets_it_under_a_new_id_keeps_
     let social: Arc<dyn Social> = Arc::new(
         MastodonClient::new(
             &app.fake.url(),
-            Platform::Mastodon,
             Token::new(app.fake.bot_token()),
             app.tuning.request_timeout,
+            &Trust::system().unwrap(),
         )
         .unwrap(),
     );

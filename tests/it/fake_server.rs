@@ -48,6 +48,9 @@ pub enum Fault {
     AcceptThenStatus(u16),
     /// 200 with truncated JSON.
     Malformed,
+    /// The real answer (a JSON array) with one status inserted first that
+    /// no client can decode: no account, no date.
+    UndecodableStatus,
     /// Answers only once the token is cancelled: a request that hangs for
     /// as long as a test needs, however long the client waits.
     HoldUntil(tokio_util::sync::CancellationToken),

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use hashchat::chats::{Chat, Config, Platform};
+use hashchat::chats::{Chat, Config};
 use hashchat::clock::ManualClock;
-use hashchat::network::{MastodonClient, Social, Token};
+use hashchat::network::{MastodonClient, Social, Token, Trust};
 use hashchat::run::{ChatOutcome, Connector, Daemon, RunOptions, Tuning};
 use hashchat::store::Store;
 use tokio_util::sync::CancellationToken;
@@ -82,16 +82,16 @@ pub struct FakeConnector {
 }
 
 impl Connector for FakeConnector {
-    fn connect(&self, _chat: &Chat) -> anyhow::Result<Arc<dyn Social>> {
+    fn connect(&self, chat: &Chat) -> anyhow::Result<Arc<dyn Social>> {
         let mut shared = self.client.lock().unwrap();
         if let Some(client) = shared.as_ref() {
             return Ok(Arc::clone(client));
         }
         let client: Arc<dyn Social> = Arc::new(MastodonClient::new(
             &self.server,
-            Platform::Mastodon,
             Token::new(self.token.clone()),
             self.timeout,
+            &Trust::with_extra(chat.account().ca_certificates())?,
         )?);
         *shared = Some(Arc::clone(&client));
         Ok(client)

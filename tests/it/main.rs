@@ -28,6 +28,7 @@ mod season;
 mod server_kinds;
 mod snac;
 mod steer;
+mod store_conformance;
 mod venv;
 mod watch;
 mod web;

@@ -5,7 +5,7 @@
 //! Expiry is made to happen by moving a lease's `expires_at` into the past
 //! in SQL: nothing waits for a clock.
 
-mod server;
+pub(crate) mod server;
 
 use std::path::Path;
 use std::time::Duration;
@@ -95,10 +95,12 @@ async fn postgres_migrations_apply_on_an_empty_database_and_again_as_a_no_op() {
         "commands",
         "mention_cursors",
         "opt_outs",
+        "platform_sessions",
         "post_claims",
         "posts",
         "runs",
         "statuses",
+        "store_changes",
         "welcomes",
     ];
     assert_eq!(tables, expected);

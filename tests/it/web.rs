@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use hashchat::chats::Chat;
 use hashchat::run::Liveness;
 use hashchat::schedule::{PlanPost, PlannedPost, PostKind};
-use hashchat::store::{Store, StoredStatus};
+use hashchat::store::{DbLocation, PostgresUrl, Store, StoredStatus};
 use hashchat::web::{self, Db, Site};
 use tokio_util::sync::CancellationToken;
 
@@ -179,7 +179,11 @@ impl Events {
 async fn serve_starts_before_any_database_and_lists_every_chat() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("hashchat.db");
-    let (base, stop) = serve_pages(Db::file(path.clone(), CancellationToken::new()), None).await;
+    let (base, stop) = serve_pages(
+        Db::watch(DbLocation::Sqlite(path.clone()), CancellationToken::new()),
+        None,
+    )
+    .await;
 
     let (status, _, page) = get(&format!("{base}/")).await;
     assert_eq!(status, 200);
@@ -398,7 +402,11 @@ async fn healthz_fails_when_a_chat_task_has_stopped() {
 async fn a_room_opened_before_any_run_follows_the_database_another_process_writes() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("hashchat.db");
-    let (base, stop) = serve_pages(Db::file(path.clone(), CancellationToken::new()), None).await;
+    let (base, stop) = serve_pages(
+        Db::watch(DbLocation::Sqlite(path.clone()), CancellationToken::new()),
+        None,
+    )
+    .await;
     let mut events = Events::open(&format!("{base}/chats/room/events")).await;
     events.until(|e| e.contains("No chat right now")).await;
 
@@ -423,6 +431,41 @@ async fn a_room_opened_before_any_run_follows_the_database_another_process_write
         .expect("answer");
     let seen = events.until(|e| e.contains("from-elsewhere")).await;
     assert_clean("the events", &seen.concat());
+    stop.cancel();
+}
+
+/// `serve` on PostgreSQL: another replica's writes reach the room through
+/// the database's change counter (no file, no `data_version`).
+#[tokio::test]
+async fn a_room_served_from_postgresql_follows_the_writes_of_another_process() {
+    let url = PostgresUrl::new(crate::postgres::server::fresh_database().await);
+    let (base, stop) = serve_pages(
+        Db::watch(DbLocation::Postgres(url.clone()), CancellationToken::new()),
+        None,
+    )
+    .await;
+    let mut events = Events::open(&format!("{base}/chats/room/events")).await;
+    events.until(|e| e.contains("No chat right now")).await;
+
+    let writer = Store::open_postgres(&url).await.expect("another replica");
+    let run = running_room(&writer).await;
+    events.until(|e| e.contains("visible-words")).await;
+    writer
+        .record_status(
+            run,
+            &answer("206", "bob", "<p>A1 from-elsewhere</p>", Utc::now()),
+            &[1],
+        )
+        .await
+        .expect("answer");
+    let seen = events.until(|e| e.contains("from-elsewhere")).await;
+    assert_clean("the events", &seen.concat());
+    let (status, _, health) = get(&format!("{base}/healthz")).await;
+    assert_eq!(
+        (status, health.contains("\"database\":\"ok\"")),
+        (200, true),
+        "{health}"
+    );
     stop.cancel();
 }
 

@@ -46,6 +46,8 @@ impl Validator<'_> {
         let server = key!(server, values::server);
         let platform = key!(platform, values::platform);
         let token = self.token(path, c, broken);
+        let base = self.base;
+        let ca_file = key!(ca_file, |s| values::ca_file(s, base));
         let timezone = key!(timezone, values::timezone);
         let max_characters = self.max_characters(path, c, broken);
         let recap_dir = key!(recap_dir, text("recap_dir"));
@@ -97,6 +99,7 @@ impl Validator<'_> {
                 visibility: visibility.get(Visibility::Public)?,
                 max_characters: max_characters.get(defaults::MAX_CHARACTERS)?,
                 also_watch: also_watch?,
+                ca_file: ca_file.optional()?,
             },
             timing: Timing {
                 when: when?,

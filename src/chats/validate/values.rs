@@ -9,7 +9,7 @@ use url::Url;
 
 use super::Problem;
 use crate::chats::suggest::suggest;
-use crate::chats::{Hashtag, IgnoreRule, Platform, SkipDates, Visibility, When};
+use crate::chats::{CaFile, Hashtag, IgnoreRule, Platform, SkipDates, Visibility, When};
 
 /// The longest run, and so the longest single duration, accepted.
 pub const MONTH: Duration = Duration::from_secs(31 * 24 * 3600);
@@ -140,6 +140,40 @@ pub fn timezone(s: &str) -> Result<Tz, Problem> {
         );
         Problem::new(format!("unknown time zone `{name}`")).hint(hint)
     })
+}
+
+/// `ca_file:`: a PEM bundle holding at least one certificate, relative to
+/// the folder of chats.yaml (`base`).
+pub fn ca_file(s: &str, base: &std::path::Path) -> Result<CaFile, Problem> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let written = s.trim();
+    if written.is_empty() {
+        return Err(Problem::new("`ca_file` is empty").hint(
+            "name the PEM file of your instance's certificate authority, or remove the line",
+        ));
+    }
+    let path = base.join(written);
+    let bytes = std::fs::read(&path).map_err(|e| {
+        let message = match e.kind() {
+            std::io::ErrorKind::NotFound => format!("the CA file `{written}` does not exist"),
+            _ => format!("the CA file `{written}` cannot be read: {e}"),
+        };
+        Problem::new(message).hint(
+            "name a readable PEM file (`-----BEGIN CERTIFICATE-----`); relative paths start in the folder of chats.yaml",
+        )
+    })?;
+    let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            Problem::new(format!("the CA file `{written}` is not valid PEM: {e}"))
+                .hint("it should hold `-----BEGIN CERTIFICATE-----` blocks, as `openssl x509 -outform PEM` writes them")
+        })?;
+    if certificates.is_empty() {
+        return Err(Problem::new(format!("the CA file `{written}` holds no certificate"))
+            .hint("it should hold `-----BEGIN CERTIFICATE-----` blocks, as `openssl x509 -outform PEM` writes them"));
+    }
+    Ok(CaFile { path, certificates })
 }
 
 pub fn server(s: &str) -> Result<Url, Problem> {

@@ -449,11 +449,7 @@ mod tests {
         collector
             .consume(&mut source, &CancellationToken::new())
             .await;
-        let welcomes: Vec<(String, String, DateTime<Utc>)> =
-            sqlx::query_as("SELECT account, status_id, at FROM welcomes")
-                .fetch_all(collector.store.pool())
-                .await
-                .unwrap();
+        let welcomes = collector.store.welcomes("chat").await.unwrap();
         assert_eq!(
             welcomes,
             vec![("user0@fake.example".into(), "14".into(), at(9))],

@@ -2,16 +2,34 @@
 //!
 //! Owns the PostgreSQL schema (`migrations/postgres/`, a folder of its own
 //! since PostgreSQL has `timestamptz` and identities where SQLite has text
-//! and rowids) and, so far, the chat leases that let replicas share chats.
-//! The SQLite store (`super`) does not use this module, nor this one it.
+//! and rowids), the same operations as `super::sqlite` in PostgreSQL's SQL
+//! ([`PgBackend`]), and the chat leases that let replicas share chats.
+//! Transactions that SQLite opens with `BEGIN IMMEDIATE` lock the run's
+//! row first here ([`lock_run`]).
 
+mod batch;
+mod history;
 pub mod leases;
+mod posts;
+mod runs;
+mod sessions;
+mod statuses;
+mod steering;
 
 pub use leases::{Acquired, Claim, FencingToken, Grant, Leases};
 
+use std::collections::{HashMap, HashSet};
+
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPoolOptions;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
+
+use super::{
+    Answered, PostRow, PostState, PostgresUrl, Recorded, RunActivity, RunRow, StatusRow,
+    SteerRecord,
+};
+use crate::schedule::PlanPost;
 
 /// Connects to the database at `url` (`postgres://user:pass@host:port/db`)
 /// and brings its schema up to date.
@@ -32,4 +50,56 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
         .run(pool)
         .await
         .context("cannot bring the PostgreSQL schema up to date")
+}
+
+/// A PostgreSQL database: the storage operations on its pool.
+#[derive(Debug)]
+pub(crate) struct PgBackend {
+    pool: PgPool,
+}
+
+with_operations!(delegate_backend, PgBackend);
+
+impl PgBackend {
+    /// Connects and migrates; every error names the URL without its
+    /// password, and any text of the driver's that quotes it is scrubbed.
+    pub(crate) async fn open(url: &PostgresUrl) -> anyhow::Result<Self> {
+        match open(url.expose()).await {
+            Ok(pool) => Ok(Self { pool }),
+            Err(e) => Err(anyhow::anyhow!(
+                "cannot open the database {url}: {}",
+                url.scrub(&format!("{e:#}"))
+            )),
+        }
+    }
+
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(crate) async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The `store_changes` counter, which a trigger bumps once in every
+    /// transaction that writes a table the pages show (see the schema):
+    /// it commits with the writes, so whoever sees the new number sees them.
+    pub(crate) async fn change_marker(&self) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar("SELECT n FROM store_changes")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}
+
+/// Locks a run's row for the rest of the transaction: what SQLite's
+/// `BEGIN IMMEDIATE` does for the whole file, for a read of the run's rows
+/// that the same transaction's writes depend on. (`NO KEY`: inserting a
+/// post or a status of the run, which only needs the key, is not blocked.)
+async fn lock_run(conn: &mut PgConnection, run_id: i64) -> anyhow::Result<()> {
+    sqlx::query("SELECT 1 FROM runs WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(run_id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -103,6 +103,27 @@ async fn log_and_fault(AxState(shared): S, request: Request, next: Next) -> Resp
             r#"{"id":"1","#,
         )
             .into_response(),
+        Some(Fault::UndecodableStatus) => {
+            let real = next.run(request).await;
+            let (parts, body) = real.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .expect("the fake's own answer");
+            let mut page: Vec<Value> = serde_json::from_slice(&bytes).expect("a JSON array");
+            page.insert(
+                0,
+                json!({"id": "undecodable", "content": "no account, no date"}),
+            );
+            let mut response = Json(page).into_response();
+            response.headers_mut().extend(
+                parts
+                    .headers
+                    .into_iter()
+                    .filter_map(|(name, value)| Some((name?, value)))
+                    .filter(|(name, _)| name != "content-length"),
+            );
+            response
+        }
         Some(Fault::RateLimit { retry_after_secs }) => {
             let reset =
                 (Utc::now() + chrono::Duration::seconds(retry_after_secs as i64)).to_rfc3339();

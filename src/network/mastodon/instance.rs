@@ -1,7 +1,8 @@
-//! Reading what an instance says about itself, when megalodon's strict
-//! decoding fails (Mastodon may omit `contact_account`, others more).
+//! Reading what an instance says about itself (`GET /api/v1/instance`),
+//! leniently: Mastodon may omit `contact_account`, others more, and v1 and
+//! v2 put the post limit and the streaming URL in different places.
 
-use super::NetError;
+use crate::network::NetError;
 
 /// Mastodon's post length when the instance does not say.
 pub const DEFAULT_MAX_CHARACTERS: usize = 500;

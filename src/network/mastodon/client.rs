@@ -1,34 +1,33 @@
-//! The real server client: megalodon for REST reads, our own request for
-//! posting (to send `Idempotency-Key`), tokio-tungstenite for streaming.
+//! The account's client for a Mastodon-compatible server: every REST call,
+//! posting and media upload goes through one `reqwest::Client`, and every
+//! read is requested once and decoded once, leniently (`decode`); streams
+//! are tokio-tungstenite's (`stream`). Both use the account's one TLS
+//! [`Trust`]. megalodon has no part here (it only serves `oauth`).
 //!
 //! Every call first takes a request from the account's [`Budget`] and then
-//! runs under `timeout` (megalodon sets none). When megalodon cannot decode an
-//! answer (its entities require fields some servers omit, and one odd status
-//! fails a whole page), the same path is read once more with a plain GET and
-//! decoded leniently, status by status: a strict client must not make the bot
-//! lose answers.
+//! runs under `timeout`.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use megalodon::megalodon::{GetAccountStatusesInputOptions, GetTagTimelineInputOptions};
-use megalodon::Megalodon;
 use reqwest::header::HeaderMap;
 
-use super::budget::Budget;
-use super::error::{from_megalodon, retry_after};
-use super::status::from_megalodon as convert;
 use super::stream::DEFAULT_IDLE_LIMIT;
-use super::{
-    rest, Account, HashtagStream, Instance, NetError, NewPost, Page, Social, Status, Token,
+use super::{decode, instance, rest};
+use crate::network::budget::Budget;
+use crate::network::error::retry_after;
+use crate::network::{
+    Account, HashtagStream, Instance, NetError, NewPost, Page, Social, Status, Token, Trust,
 };
 
 /// A Mastodon-compatible server reached over HTTP(S).
 pub struct MastodonClient {
-    api: Box<dyn Megalodon + Send + Sync>,
+    /// The account's one HTTP client: reads, posts and uploads.
     http: reqwest::Client,
+    /// The TLS trust of `http`, handed to every stream too.
+    trust: Trust,
     /// Always ends with `/`, so relative paths join below it.
     server: url::Url,
     token: Token,
@@ -46,6 +45,7 @@ impl std::fmt::Debug for MastodonClient {
         f.debug_struct("MastodonClient")
             .field("server", &self.server.as_str())
             .field("token", &self.token)
+            .field("trust", &self.trust)
             .field("timeout", &self.timeout)
             .field("stream_idle", &self.stream_idle)
             .finish_non_exhaustive()
@@ -53,28 +53,25 @@ impl std::fmt::Debug for MastodonClient {
 }
 
 impl MastodonClient {
-    /// `platform` chooses megalodon's SNS flavour; `timeout` bounds every call.
+    /// A client for the account at `server` whose every call ends within
+    /// `timeout`, trusting what `trust` trusts (the system's roots, plus
+    /// the chat's `ca_file:`).
     pub fn new(
         server: &url::Url,
-        platform: crate::chats::Platform,
         token: Token,
-        timeout: std::time::Duration,
+        timeout: Duration,
+        trust: &Trust,
     ) -> Result<Self, NetError> {
         let mut server = server.clone();
         if !server.path().ends_with('/') {
             server.set_path(&format!("{}/", server.path()));
         }
-        // megalodon appends "/api/…" to the base URL itself.
-        let base = server.as_str().trim_end_matches('/').to_owned();
-        let api = megalodon::generator(sns(platform), base, Some(token.expose().to_owned()), None)
-            .map_err(from_megalodon)?;
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("hashchat/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| NetError::Transport(format!("building the HTTP client: {e}")))?;
+        let builder =
+            reqwest::Client::builder().user_agent(concat!("hashchat/", env!("CARGO_PKG_VERSION")));
+        let http = trust.http_client(builder)?;
         Ok(Self {
-            api,
             http,
+            trust: trust.clone(),
             server,
             token,
             timeout,
@@ -124,19 +121,7 @@ impl MastodonClient {
         }
     }
 
-    /// One megalodon read, with its headers kept for the budget.
-    async fn read<T>(
-        &self,
-        call: impl Future<Output = Result<megalodon::response::Response<T>, megalodon::error::Error>>,
-    ) -> Result<T, NetError> {
-        self.call(async {
-            let response = call.await.map_err(from_megalodon)?;
-            Ok((response.json, response.header))
-        })
-        .await
-    }
-
-    /// The lenient read of `path`: a plain GET, body returned undecoded.
+    /// One read of `path`: a GET, its body returned for `decode`.
     async fn get(&self, path: &str) -> Result<String, NetError> {
         self.call(async {
             let answer = rest::get(&self.http, &self.server, &self.token, path).await?;
@@ -159,7 +144,7 @@ impl MastodonClient {
     /// Where streams live: the instance's `urls.streaming_api` once an
     /// instance read has named it (the daemon reads the instance through
     /// the account's shared client before it streams), else the server
-    /// itself, as before. Not read here: every chat would pay a request.
+    /// itself. Not read here: every chat would pay a request.
     fn streaming_base(&self) -> url::Url {
         match self.streaming.get() {
             Some(Some(advertised)) => advertised.clone(),
@@ -167,32 +152,13 @@ impl MastodonClient {
         }
     }
 
-    /// A list of statuses from megalodon, or leniently from `path` when
-    /// megalodon cannot decode it.
-    async fn statuses(
-        &self,
-        megalodon_read: Result<Vec<megalodon::entities::Status>, NetError>,
-        path: &str,
-    ) -> Result<Vec<Status>, NetError> {
-        match megalodon_read {
-            Ok(list) => list.iter().map(convert).collect(),
-            Err(NetError::Decode(why)) => {
-                tracing::debug!(path, %why, "megalodon could not decode; reading leniently");
-                rest::decode_statuses(&self.get(path).await?)
-            }
-            Err(err) => Err(err),
+    /// Opens the stream at `url` with the account's trust, within the timeout.
+    async fn open_stream(&self, url: url::Url) -> Result<HashtagStream, NetError> {
+        let connect = HashtagStream::connect(&url, self.stream_idle, &self.trust);
+        match tokio::time::timeout(self.timeout, connect).await {
+            Ok(result) => result,
+            Err(_) => Err(NetError::Timeout(self.timeout)),
         }
-    }
-}
-
-pub(super) fn sns(platform: crate::chats::Platform) -> megalodon::SNS {
-    use crate::chats::Platform as P;
-    match platform {
-        P::Mastodon => megalodon::SNS::Mastodon,
-        P::Pleroma => megalodon::SNS::Pleroma,
-        P::Friendica => megalodon::SNS::Friendica,
-        P::Firefish => megalodon::SNS::Firefish,
-        P::Gotosocial => megalodon::SNS::Gotosocial,
     }
 }
 
@@ -208,40 +174,21 @@ fn with_query(path: String, query: &str) -> String {
 impl Social for MastodonClient {
     #[tracing::instrument(skip(self))]
     async fn instance(&self) -> Result<Instance, NetError> {
-        let read = self.read(self.api.get_instance()).await;
-        let (uri, max_characters, streaming) = match read {
-            Ok(instance) => (
-                instance.uri,
-                Some(instance.configuration.statuses.max_characters as usize),
-                instance.urls.map(|urls| urls.streaming_api),
-            ),
-            Err(NetError::Decode(_)) => {
-                let body = self.get("api/v1/instance").await?;
-                let (uri, max) = super::instance::lenient(&body)?;
-                (uri, max, super::instance::streaming_api(&body))
-            }
-            Err(err) => return Err(err),
-        };
-        let streaming = super::instance::streaming_base(streaming.as_deref(), &self.server);
+        let body = self.get("api/v1/instance").await?;
+        let (uri, max_characters) = instance::lenient(&body)?;
+        let advertised = instance::streaming_api(&body);
+        let streaming = instance::streaming_base(advertised.as_deref(), &self.server);
         // Racing first reads learn the same answer; the first one is kept.
         let _ = self.streaming.set(streaming);
         Ok(Instance {
-            domain: super::instance::domain(&uri, &self.server),
-            max_characters: max_characters.unwrap_or(super::instance::DEFAULT_MAX_CHARACTERS),
+            domain: instance::domain(&uri, &self.server),
+            max_characters: max_characters.unwrap_or(instance::DEFAULT_MAX_CHARACTERS),
         })
     }
 
     #[tracing::instrument(skip(self))]
     async fn me(&self) -> Result<Account, NetError> {
-        match self.read(self.api.verify_account_credentials()).await {
-            Ok(account) => convert(&account),
-            Err(NetError::Decode(_)) => {
-                let body = self.get("api/v1/accounts/verify_credentials").await?;
-                serde_json::from_str(&body)
-                    .map_err(|e| NetError::Decode(format!("the bot's account: {e}")))
-            }
-            Err(err) => Err(err),
-        }
+        decode::account(&self.get("api/v1/accounts/verify_credentials").await?)
     }
 
     #[tracing::instrument(skip(self, post), fields(key = %post.idempotency_key))]
@@ -257,20 +204,8 @@ impl Social for MastodonClient {
 
     #[tracing::instrument(skip(self))]
     async fn status(&self, id: &str) -> Result<Option<Status>, NetError> {
-        let read = match self.read(self.api.get_status(id.to_owned())).await {
-            Ok(status) => convert(&status),
-            Err(NetError::Decode(_)) => {
-                self.get(&format!("api/v1/statuses/{id}"))
-                    .await
-                    .and_then(|body| {
-                        Status::from_json(&body)
-                            .map_err(|e| NetError::Decode(format!("status {id}: {e}")))
-                    })
-            }
-            Err(err) => Err(err),
-        };
-        match read {
-            Ok(status) => Ok(Some(status)),
+        match self.get(&format!("api/v1/statuses/{id}")).await {
+            Ok(body) => decode::status(&body, &format!("status {id}")).map(Some),
             Err(NetError::Rejected { status: 404, .. }) => Ok(None),
             Err(err) => Err(err),
         }
@@ -278,40 +213,19 @@ impl Social for MastodonClient {
 
     #[tracing::instrument(skip(self))]
     async fn tag_timeline(&self, tag: &str, page: &Page) -> Result<Vec<Status>, NetError> {
-        let tag = tag.trim_start_matches('#');
-        let options = GetTagTimelineInputOptions {
-            limit: (page.limit > 0).then_some(page.limit),
-            max_id: page.max_id.clone(),
-            since_id: page.since_id.clone(),
-            min_id: page.min_id.clone(),
-            ..Default::default()
-        };
-        let read = self
-            .read(self.api.get_tag_timeline(tag.to_owned(), Some(&options)))
-            .await;
+        let tag: String =
+            url::form_urlencoded::byte_serialize(tag.trim_start_matches('#').as_bytes()).collect();
         let path = with_query(
             format!("api/v1/timelines/tag/{tag}"),
             &rest::page_query(page),
         );
-        self.statuses(read, &path).await
+        decode::statuses(&self.get(&path).await?)
     }
 
     #[tracing::instrument(skip(self))]
     async fn replies(&self, id: &str) -> Result<Vec<Status>, NetError> {
-        match self
-            .read(self.api.get_status_context(id.to_owned(), None))
-            .await
-        {
-            Ok(context) => context.descendants.iter().map(convert).collect(),
-            Err(NetError::Decode(_)) => {
-                let body = self.get(&format!("api/v1/statuses/{id}/context")).await?;
-                let context: serde_json::Value = serde_json::from_str(&body)
-                    .map_err(|e| NetError::Decode(format!("context of {id}: {e}")))?;
-                let descendants = context.get("descendants").cloned().unwrap_or_default();
-                rest::decode_statuses(&descendants.to_string())
-            }
-            Err(err) => Err(err),
-        }
+        let body = self.get(&format!("api/v1/statuses/{id}/context")).await?;
+        decode::descendants(&body, id)
     }
 
     #[tracing::instrument(skip(self))]
@@ -324,26 +238,9 @@ impl Social for MastodonClient {
             format!("api/v1/accounts/{account_id}/statuses"),
             &rest::page_query(page),
         );
-        // megalodon's options have no `min_id`: read that page ourselves.
-        if page.min_id.is_some() {
-            return rest::decode_statuses(&self.get(&path).await?);
-        }
-        let options = GetAccountStatusesInputOptions {
-            limit: (page.limit > 0).then_some(page.limit),
-            max_id: page.max_id.clone(),
-            since_id: page.since_id.clone(),
-            ..Default::default()
-        };
-        let read = self
-            .read(
-                self.api
-                    .get_account_statuses(account_id.to_owned(), Some(&options)),
-            )
-            .await;
-        self.statuses(read, &path).await
+        decode::statuses(&self.get(&path).await?)
     }
 
-    #[tracing::instrument(skip(self))]
     #[tracing::instrument(skip(self, description))]
     async fn upload_media(
         &self,
@@ -363,29 +260,18 @@ impl Social for MastodonClient {
     async fn muted_and_blocked(&self) -> Result<std::collections::HashSet<String>, NetError> {
         let mut ids = std::collections::HashSet::new();
         for path in ["api/v1/mutes?limit=80", "api/v1/blocks?limit=80"] {
-            let body = self.get(path).await?;
-            let accounts: Vec<serde_json::Value> = serde_json::from_str(&body)
-                .map_err(|e| NetError::Decode(format!("an account list: {e}")))?;
-            ids.extend(
-                accounts
-                    .iter()
-                    .filter_map(|a| a.get("id")?.as_str().map(String::from)),
-            );
+            ids.extend(decode::account_ids(&self.get(path).await?)?);
         }
         Ok(ids)
     }
 
     async fn user_stream(&self) -> Result<HashtagStream, NetError> {
-        let url = super::user_stream_url(&self.streaming_base(), self.token.expose())?;
-        let connect = HashtagStream::connect(&url, self.stream_idle);
-        match tokio::time::timeout(self.timeout, connect).await {
-            Ok(result) => result,
-            Err(_) => Err(NetError::Timeout(self.timeout)),
-        }
+        let url = super::stream::user_stream_url(&self.streaming_base(), self.token.expose())?;
+        self.open_stream(url).await
     }
 
     #[tracing::instrument(skip(self))]
-    async fn software(&self) -> Result<Option<super::Software>, NetError> {
+    async fn software(&self) -> Result<Option<crate::network::Software>, NetError> {
         // Two requests: the discovery document, then the one it links.
         self.budget.acquire().await;
         self.call(async {
@@ -408,7 +294,7 @@ impl Social for MastodonClient {
             query.finish()
         };
         let body = self.get(&format!("api/v1/notifications?{query}")).await?;
-        let mut mentions = rest::decode_mentions(&body)?;
+        let mut mentions = decode::mentions(&body)?;
         // snac2 ignores `since_id` here and lists every notification.
         if let Some(since) = since_id {
             mentions.retain(|(id, _)| crate::store::id_order(id, since).is_gt());
@@ -417,11 +303,7 @@ impl Social for MastodonClient {
     }
 
     async fn hashtag_stream(&self, tag: &str) -> Result<HashtagStream, NetError> {
-        let url = super::stream_url(&self.streaming_base(), tag, self.token.expose())?;
-        let connect = HashtagStream::connect(&url, self.stream_idle);
-        match tokio::time::timeout(self.timeout, connect).await {
-            Ok(result) => result,
-            Err(_) => Err(NetError::Timeout(self.timeout)),
-        }
+        let url = super::stream::stream_url(&self.streaming_base(), tag, self.token.expose())?;
+        self.open_stream(url).await
     }
 }

@@ -2,14 +2,19 @@
 //! moderator authorize it in a browser, exchange the code they paste. Used
 //! by `hashchat login`; the daemon never calls it. Client secrets and
 //! tokens are wrapped so they cannot be printed by accident.
+//!
+//! This is where megalodon earns its place: app registration and the code
+//! exchange differ per server family (`platform:`), and megalodon knows
+//! each flavour. It is used nowhere else. Note that megalodon's requests
+//! use its own HTTP client and TLS roots, not the account's `ca_file:`.
 
 use std::fmt;
 
 use megalodon::megalodon::AppInputOptions;
 
-use super::error::from_megalodon;
-use super::{NetError, Token};
 use crate::chats::Platform;
+use crate::network::error::{from_reqwest, from_status};
+use crate::network::{NetError, Token, Trust};
 
 /// The scopes hashchat asks for: read timelines, post statuses.
 pub const SCOPES: &[&str] = &["read", "write"];
@@ -41,7 +46,7 @@ fn api(
     platform: Platform,
 ) -> Result<Box<dyn megalodon::Megalodon + Send + Sync>, NetError> {
     let base = server.as_str().trim_end_matches('/').to_owned();
-    megalodon::generator(super::client::sns(platform), base, None, None).map_err(from_megalodon)
+    megalodon::generator(sns(platform), base, None, None).map_err(from_megalodon)
 }
 
 /// Registers hashchat on `server` with [`SCOPES`] and the [`OOB`] redirect.
@@ -94,12 +99,13 @@ pub async fn app_scopes(
     server: &url::Url,
     token: &Token,
     timeout: std::time::Duration,
+    trust: &Trust,
 ) -> Result<Option<Vec<String>>, NetError> {
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("hashchat/", env!("CARGO_PKG_VERSION")))
-        .timeout(timeout)
-        .build()
-        .map_err(|e| NetError::Transport(format!("building the HTTP client: {e}")))?;
+    let http = trust.http_client(
+        reqwest::Client::builder()
+            .user_agent(concat!("hashchat/", env!("CARGO_PKG_VERSION")))
+            .timeout(timeout),
+    )?;
     let mut base = server.clone();
     if !base.path().ends_with('/') {
         base.set_path(&format!("{}/", base.path()));
@@ -124,4 +130,35 @@ pub async fn app_scopes(
         _ => return Ok(None),
     };
     Ok(Some(scopes))
+}
+
+/// megalodon's flavour for a server family.
+fn sns(platform: Platform) -> megalodon::SNS {
+    match platform {
+        Platform::Mastodon => megalodon::SNS::Mastodon,
+        Platform::Pleroma => megalodon::SNS::Pleroma,
+        Platform::Friendica => megalodon::SNS::Friendica,
+        Platform::Firefish => megalodon::SNS::Firefish,
+        Platform::Gotosocial => megalodon::SNS::Gotosocial,
+    }
+}
+
+/// Maps megalodon's error to ours. megalodon reports an HTTP error answer as
+/// `OwnError` with the status and the full header map; a body it cannot
+/// decode arrives as a reqwest decode error.
+fn from_megalodon(err: megalodon::error::Error) -> NetError {
+    use megalodon::error::Error as M;
+    match err {
+        M::OwnError(own) => match (own.status, own.header) {
+            (Some(status), Some(headers)) => from_status(status, &headers, &own.message),
+            (Some(status), None) => from_status(status, &Default::default(), &own.message),
+            // Not an HTTP answer: megalodon's own complaint (unsupported call, parse).
+            (None, _) => NetError::Decode(format!("{}: {}", own.kind, own.message)),
+        },
+        M::RequestError(e) => from_reqwest(e),
+        M::JsonError(e) => NetError::Decode(e.to_string()),
+        M::ParseError(e) => NetError::Transport(format!("bad server URL: {e}")),
+        M::StandardError(e) => NetError::Transport(e.to_string()),
+        M::WebSocketError(e) => NetError::Transport(e.to_string()),
+    }
 }

@@ -6,6 +6,8 @@
 //! A [`HashtagStream`] never reconnects by itself: when the connection drops
 //! it ends, and the caller reconnects and reconciles from the tag timeline.
 //! The URL carries the access token: log it only through [`redact`].
+//! TLS is the account's [`Trust`], the same its REST client has. Other
+//! networks feed their own events through [`HashtagStream::local`].
 
 use std::time::Duration;
 
@@ -14,7 +16,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::{NetError, Status, StreamEvent};
+use super::decode::Notification;
+use crate::network::{NetError, Status, StreamEvent, Trust};
 
 /// Mastodon pings every few seconds; a minute without any frame means the
 /// connection is dead even if TCP has not noticed.
@@ -62,14 +65,19 @@ impl std::fmt::Debug for HashtagStream {
 }
 
 impl HashtagStream {
-    /// Opens the stream at `url` (see [`stream_url`]). A refused token at the
-    /// handshake (401/403) is `Unauthorized`; the handshake itself is not
-    /// time-limited here, the client wraps it in its timeout.
-    pub async fn connect(url: &url::Url, idle_limit: Duration) -> Result<Self, NetError> {
+    /// Opens the stream at `url` (see [`stream_url`]), trusting what the
+    /// account's `trust` does. A refused token at the handshake (401/403)
+    /// is `Unauthorized`; the handshake itself is not time-limited here,
+    /// the client wraps it in its timeout.
+    pub async fn connect(
+        url: &url::Url,
+        idle_limit: Duration,
+        trust: &Trust,
+    ) -> Result<Self, NetError> {
         let mut url = url.clone();
         let mut redirects = 0;
         let socket = loop {
-            let connector = super::tls::connector_for(&url)?;
+            let connector = trust.connector(&url);
             let error = match tokio_tungstenite::connect_async_tls_with_config(
                 url.as_str(),
                 None,
@@ -232,7 +240,7 @@ fn handshake_error(e: tungstenite::Error) -> NetError {
                 .as_deref()
                 .map(String::from_utf8_lossy)
                 .unwrap_or_default();
-            super::error::from_status(status, response.headers(), &body)
+            crate::network::error::from_status(status, response.headers(), &body)
         }
         // tungstenite's URL errors may quote the URL: keep them out.
         tungstenite::Error::Url(_) => NetError::Transport("invalid stream URL".into()),
@@ -270,7 +278,7 @@ pub(crate) fn parse_frame(text: &str) -> Option<StreamEvent> {
             Ok(status) => Some(StreamEvent::Edit(status)),
             Err(e) => undecodable(event, format!("status payload: {e}")),
         },
-        "notification" => match serde_json::from_str::<super::status::Notification>(&payload) {
+        "notification" => match serde_json::from_str::<Notification>(&payload) {
             Ok(n) if n.kind == "mention" => match n.status {
                 Some(status) => Some(StreamEvent::Mention(status)),
                 None => undecodable(event, "mention without a status".into()),

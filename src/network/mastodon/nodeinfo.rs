@@ -5,9 +5,9 @@
 
 use reqwest::header::HeaderMap;
 
-use super::error::{from_reqwest, from_status};
-use super::NetError;
 use crate::chats::Platform;
+use crate::network::error::{from_reqwest, from_status};
+use crate::network::NetError;
 
 /// The server's software as its nodeinfo names it (name lowercase).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +130,7 @@ pub fn check_platform(server: &url::Url, platform: Platform, software: &Software
 /// one that cannot be read now, is only logged: this check never stops a
 /// chat.
 pub async fn warn_on_other_platform(
-    social: &dyn super::Social,
+    social: &dyn crate::network::Social,
     server: &url::Url,
     platform: Platform,
 ) {

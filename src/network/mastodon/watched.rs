@@ -1,7 +1,8 @@
 //! Another instance's public tag timeline, read anonymously (`also_watch`):
 //! answers from servers that never federate to the bot's. No token and no
 //! `Authorization` header ever go there: the client holds none. Each
-//! instance has its own HTTP client and its own request budget, a share of
+//! instance has its own HTTP client (with the chat account's TLS trust,
+//! `ca_file:` included) and its own request budget, a share of
 //! the rate limit its `X-RateLimit-*` headers announce (Mastodon's 300
 //! requests per 5 minutes per IP when it says nothing), so hashchat never
 //! takes more than [`SHARE`] of what the instance allows.
@@ -16,10 +17,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 
-use super::error::{from_reqwest, from_status};
-use super::rest::{decode_statuses, endpoint, page_query};
-use super::{instance, tls, Account, Budget, HashtagStream, Instance, NetError, NewPost, Page};
-use super::{Social, Status};
+use super::decode::statuses as decode_statuses;
+use super::instance;
+use super::rest::{endpoint, page_query};
+use crate::network::error::{from_reqwest, from_status};
+use crate::network::{Account, Budget, HashtagStream, Instance, NetError, NewPost, Page};
+use crate::network::{Social, Status, Trust};
 
 /// The part of an instance's rate limit hashchat may use.
 pub const SHARE: f64 = 0.2;
@@ -42,22 +45,18 @@ pub struct WatchedServer {
 }
 
 impl WatchedServer {
-    /// A client for `server` whose every request ends within `timeout`.
-    pub fn new(server: &url::Url, timeout: Duration) -> Result<Self, NetError> {
+    /// A client for `server` whose every request ends within `timeout`,
+    /// trusting what the chat's account trusts.
+    pub fn new(server: &url::Url, timeout: Duration, trust: &Trust) -> Result<Self, NetError> {
         let mut server = server.clone();
         if !server.path().ends_with('/') {
             server.set_path(&format!("{}/", server.path()));
         }
-        let mut builder = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .user_agent(concat!("hashchat/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(timeout)
             .timeout(timeout);
-        if server.scheme() == "https" {
-            builder = builder.use_preconfigured_tls(tls::https_config()?);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| NetError::Transport(format!("building the HTTP client: {e}")))?;
+        let http = trust.http_client(builder)?;
         let name = instance::domain("", &server);
         Ok(Self {
             http,
@@ -141,7 +140,8 @@ impl WatchedServer {
             }
         }
         if let Some(remaining) = number("x-ratelimit-remaining") {
-            let reset_in = super::retry_after(headers, chrono::Utc::now()).unwrap_or(LIMIT_WINDOW);
+            let reset_in =
+                crate::network::retry_after(headers, chrono::Utc::now()).unwrap_or(LIMIT_WINDOW);
             self.budget.observe_server(remaining, reset_in);
         }
     }
@@ -174,7 +174,7 @@ impl Social for WatchedServer {
         let (uri, max) = instance::lenient(&body)?;
         Ok(Instance {
             domain: instance::domain(&uri, &self.server),
-            max_characters: max.unwrap_or(super::DEFAULT_MAX_CHARACTERS),
+            max_characters: max.unwrap_or(instance::DEFAULT_MAX_CHARACTERS),
         })
     }
     async fn me(&self) -> Result<Account, NetError> {
@@ -186,9 +186,7 @@ impl Social for WatchedServer {
     async fn status(&self, id: &str) -> Result<Option<Status>, NetError> {
         let path = format!("api/v1/statuses/{}", self.own_id(id));
         match self.get(&path).await {
-            Ok(body) => Status::from_json(&body)
-                .map(Some)
-                .map_err(|e| NetError::Decode(format!("a status: {e}"))),
+            Ok(body) => super::decode::status(&body, "a status").map(Some),
             Err(NetError::Rejected { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -242,7 +240,7 @@ mod tests {
 
     fn server() -> WatchedServer {
         let url = url::Url::parse("http://b.example").unwrap();
-        WatchedServer::new(&url, Duration::from_secs(5)).unwrap()
+        WatchedServer::new(&url, Duration::from_secs(5), &Trust::system().unwrap()).unwrap()
     }
 
     #[tokio::test(start_paused = true)]
@@ -296,7 +294,8 @@ mod tests {
     #[test]
     fn a_stored_key_is_read_back_as_the_instances_own_id() {
         let url = url::Url::parse("http://localhost:8001").unwrap();
-        let server = WatchedServer::new(&url, Duration::from_secs(5)).unwrap();
+        let server =
+            WatchedServer::new(&url, Duration::from_secs(5), &Trust::system().unwrap()).unwrap();
         assert_eq!(server.name(), "localhost:8001");
         assert_eq!(server.own_id("localhost:8001/42"), "42");
         assert_eq!(server.own_id("42"), "42");

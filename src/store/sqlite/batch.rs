@@ -1,55 +1,20 @@
-//! Recording a page of statuses at once: what reconciliation reads (40 per
-//! timeline page, thousands in a long backfill). One transaction and a few
-//! multi-row statements per page instead of three statements and a commit
-//! per status: sqlx hands every statement to its worker thread, so the
-//! per-statement cost, not SQLite, is what limits one-at-a-time writes
-//! (see docs/PERFORMANCE.md). This is the one place for the rules of
-//! recording a status: idempotent on the status's identity (its uri), only
-//! a newer edit replaces a stored status, a deleted one is never revived,
-//! and a status that comes back under a new id (snac2 re-ids an edit) is
-//! that edit: the row moves to the new id. A copy of a stored status read
-//! from another instance (the bot's server and a watched one, or two
-//! watched ones) is the same status: it never moves the row, and a newer
-//! edit of it is written under the row's own key.
+//! SQLite: recording a page of statuses at once (`crate::store::page` holds
+//! the rules). One transaction and a few multi-row statements per page
+//! instead of three statements and a commit per status: sqlx hands every
+//! statement to its worker thread, so the per-statement cost, not SQLite,
+//! is what limits one-at-a-time writes (see docs/PERFORMANCE.md).
 
-use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::{Answered, Recorded, Store, StoredStatus};
+use super::SqliteBackend;
+use crate::store::page::{self, hold, kept_prepared, Held, Stored, ROWS_PER_STATEMENT};
+use crate::store::{Answered, Recorded, StoredStatus};
 
-/// Rows per statement. A statement of exactly this many rows is prepared
-/// once per connection and kept; a shorter remainder is prepared for its
-/// one use. sqlx keeps up to 100 statements per connection: keeping one
-/// multi-row statement per batch size that a flood produces would hold up
-/// to 100 statements of hundreds of rows, and prepare nearly every one.
-const ROWS_PER_STATEMENT: usize = 100;
-
-/// Whether a statement over `rows` rows is one to keep prepared.
-fn kept_prepared(rows: usize) -> bool {
-    rows == ROWS_PER_STATEMENT
-}
-
-/// What is stored of a status that decides whether a newer copy replaces it.
-#[derive(Clone)]
-struct Held {
-    /// The id it is stored under.
-    id: String,
-    /// The instance that id belongs to (`None`: the bot's server).
-    instance: Option<String>,
-    edited_at: Option<DateTime<Utc>>,
-    deleted: bool,
-}
-
-impl Store {
-    /// Stores a page of statuses and their answers in one transaction;
-    /// returns, for each input in order, what recording them one after the
-    /// other would have done (a status twice in the page is new once, then
-    /// unchanged unless a newer edit).
-    pub async fn record_statuses(
+impl SqliteBackend {
+    pub(crate) async fn record_statuses(
         &self,
         run_id: i64,
         page: &[Answered],
@@ -64,94 +29,17 @@ impl Store {
         // stored and the writes must see the same database.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let stored = stored_versions(&mut tx, run_id, page).await?;
-        let mut held = stored.clone();
-        let mut outcomes = Vec::with_capacity(page.len());
-        // Which input holds the version to write, per status uri (the last
-        // accepted one), and whether answers may already be stored for it
-        // (from the database or an earlier copy in this page).
-        let mut to_write: HashMap<&str, (usize, bool)> = HashMap::new();
-        // Copies from another instance than the row's, by input: the row's key.
-        let mut rekeyed: HashMap<usize, Held> = HashMap::new();
-        for (index, (status, _)) in page.iter().enumerate() {
-            let uri = status.uri.as_str();
-            let before = held.get(uri);
-            let outcome = decide(before, status);
-            if outcome != Recorded::Unchanged {
-                let had = before.is_some();
-                let mut now = Held {
-                    id: status.status_id.clone(),
-                    instance: status.instance.clone(),
-                    edited_at: status.edited_at,
-                    deleted: false,
-                };
-                if let Some(row) = before.filter(|b| b.instance != status.instance) {
-                    (now.id, now.instance) = (row.id.clone(), row.instance.clone());
-                    rekeyed.insert(index, now.clone());
-                }
-                held.insert(uri, now);
-                to_write.insert(uri, (index, had));
-            }
-            outcomes.push(outcome);
+        let plan = page::plan(page, &stored);
+        let page = plan.page.as_ref();
+        for (old_id, index) in &plan.moves {
+            move_id(&mut tx, run_id, old_id, &page[*index].0).await?;
         }
-        let page = under_row_keys(page, &rekeyed);
-        let page = page.as_ref();
-        let mut rows: Vec<(usize, bool)> = to_write.into_values().collect();
-        rows.sort_unstable();
-        for &(index, _) in &rows {
-            let status = &page[index].0;
-            if let Some(old) = stored.get(status.uri.as_str()) {
-                if old.id != status.status_id {
-                    move_id(&mut tx, run_id, &old.id, status).await?;
-                }
-            }
-        }
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        for chunk in plan.rows.chunks(ROWS_PER_STATEMENT) {
             upsert_statuses(&mut tx, run_id, page, chunk).await?;
         }
-        replace_answers(&mut tx, run_id, page, &rows).await?;
+        replace_answers(&mut tx, run_id, page, &plan.rows).await?;
         tx.commit().await?;
-        self.changed();
-        Ok(outcomes)
-    }
-}
-
-/// The page with each copy in `rekeyed` under its row's key and instance;
-/// the page itself when there is none (the common case: one source).
-fn under_row_keys<'p>(page: &'p [Answered], rekeyed: &HashMap<usize, Held>) -> Cow<'p, [Answered]> {
-    if rekeyed.is_empty() {
-        return Cow::Borrowed(page);
-    }
-    let mut owned = page.to_vec();
-    for (index, row) in rekeyed {
-        owned[*index].0.status_id = row.id.clone();
-        owned[*index].0.instance = row.instance.clone();
-    }
-    Cow::Owned(owned)
-}
-
-/// The one "newer edit wins" rule: new, a newer edit, or unchanged
-/// (already stored at this or a newer version, or deleted). A copy under
-/// another id than the stored one on the same instance is an edit unless
-/// it is older: snac2 gives an edited status a new id, and the old id is
-/// retired. On another instance, another id is only another copy.
-fn decide(stored: Option<&Held>, copy: &StoredStatus) -> Recorded {
-    let Some(stored) = stored else {
-        return Recorded::New;
-    };
-    if stored.deleted {
-        return Recorded::Unchanged;
-    }
-    let (newer, older) = match (copy.edited_at, stored.edited_at) {
-        (Some(c), Some(s)) => (c > s, c < s),
-        (Some(_), None) => (true, false),
-        (None, Some(_)) => (false, true),
-        (None, None) => (false, false),
-    };
-    let moved = copy.status_id != stored.id && copy.instance == stored.instance;
-    if newer || (moved && !older) {
-        Recorded::Edited
-    } else {
-        Recorded::Unchanged
+        Ok(plan.outcomes)
     }
 }
 
@@ -175,15 +63,6 @@ async fn stored_versions<'p>(
     Ok(held)
 }
 
-/// (status_id, instance, uri, edited_at, deleted_at) of the copies stored.
-type Stored = (
-    String,
-    Option<String>,
-    Option<String>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-);
-
 /// The rows stored under any uri of `chunk`, or (stored without a uri)
 /// any of its ids.
 fn versions_query(run_id: i64, chunk: &[Answered]) -> QueryBuilder<'_, Sqlite> {
@@ -204,45 +83,6 @@ fn versions_query(run_id: i64, chunk: &[Answered]) -> QueryBuilder<'_, Sqlite> {
     }
     query.push(")))");
     query
-}
-
-/// Adds the stored `rows` of `chunk` to `held`, keyed by the chunk's uris.
-fn hold<'p>(held: &mut HashMap<&'p str, Held>, chunk: &'p [Answered], rows: Vec<Stored>) {
-    let wanted: HashSet<&'p str> = chunk.iter().map(|(s, _)| s.uri.as_str()).collect();
-    let uri_of_id: HashMap<&str, &'p str> = chunk
-        .iter()
-        .map(|(s, _)| (s.status_id.as_str(), s.uri.as_str()))
-        .collect();
-    for (id, instance, uri, edited_at, deleted_at) in rows {
-        let deleted = deleted_at.is_some();
-        // Keyed by the page's own string so the map outlives the rows.
-        match uri {
-            Some(uri) => {
-                if let Some(&key) = wanted.get(uri.as_str()) {
-                    held.insert(
-                        key,
-                        Held {
-                            id,
-                            instance,
-                            edited_at,
-                            deleted,
-                        },
-                    );
-                }
-            }
-            // A row matched by uri wins over one matched by id.
-            None => {
-                if let Some(&key) = uri_of_id.get(id.as_str()) {
-                    held.entry(key).or_insert(Held {
-                        id,
-                        instance,
-                        edited_at,
-                        deleted,
-                    });
-                }
-            }
-        }
-    }
 }
 
 /// Moves a stored status to the id its server now gives it; its answers
@@ -367,10 +207,10 @@ async fn replace_answers(
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use chrono::{DateTime, TimeZone, Utc};
 
     use super::*;
-    use crate::store::StoredStatus;
+    use crate::store::Store;
 
     fn at(minute: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, 3, 20, minute, 0).unwrap()
@@ -493,7 +333,7 @@ mod tests {
                 for page in pages {
                     store.record_statuses(run, &page).await.unwrap();
                 }
-                let conn = store.pool().acquire().await.unwrap();
+                let conn = store.sqlite_pool().unwrap().acquire().await.unwrap();
                 conn.cached_statements_size()
             }
         };

@@ -1,12 +1,11 @@
-//! The plain-HTTP side of the client: posting with `Idempotency-Key` (which
-//! megalodon cannot send) and the lenient reads used when megalodon cannot
-//! decode a server's answer. Statuses are decoded one by one here, so one
-//! odd status is logged and skipped instead of failing its whole page.
+//! Mastodon's REST requests over the account's one HTTP client: reads
+//! (`get`), posting with `Idempotency-Key`, media uploads, and the paging
+//! query. Answers come back as text; `decode` turns them into our types.
 
 use reqwest::header::HeaderMap;
 
-use super::error::{from_reqwest, from_status};
-use super::{NetError, NewPost, Status, Token};
+use crate::network::error::{from_reqwest, from_status};
+use crate::network::{NetError, NewPost, Status, Token};
 
 /// The headers of a successful answer and its body.
 pub(crate) struct Answer {
@@ -44,8 +43,7 @@ pub(crate) async fn post_status(
         .header("Idempotency-Key", &post.idempotency_key)
         .form(&form);
     let answer = send(request).await?;
-    let status = Status::from_json(&answer.body)
-        .map_err(|e| NetError::Decode(format!("the posted status: {e}")))?;
+    let status = super::decode::status(&answer.body, "the posted status")?;
     Ok((status, answer.headers))
 }
 
@@ -128,50 +126,8 @@ pub(crate) fn endpoint(server: &url::Url, path: &str) -> Result<url::Url, NetErr
         .map_err(|e| NetError::Transport(format!("bad request path {path}: {e}")))
 }
 
-/// A JSON array of statuses; the ones that cannot be decoded are logged with
-/// their id and skipped.
-pub(crate) fn decode_statuses(body: &str) -> Result<Vec<Status>, NetError> {
-    let items: Vec<serde_json::Value> =
-        serde_json::from_str(body).map_err(|e| NetError::Decode(format!("a status list: {e}")))?;
-    Ok(items.into_iter().filter_map(decode_one).collect())
-}
-
-fn decode_one(item: serde_json::Value) -> Option<Status> {
-    let id = item.get("id").map(|id| id.to_string()).unwrap_or_default();
-    match serde_json::from_value::<Status>(item) {
-        Ok(status) => Some(status),
-        Err(e) => {
-            tracing::warn!(status_id = %id, error = %e, "skipped a status that cannot be decoded");
-            None
-        }
-    }
-}
-
-/// A JSON array of notifications: the mentions with a status, oldest
-/// first; undecodable ones are logged and skipped.
-pub(crate) fn decode_mentions(body: &str) -> Result<Vec<(String, Status)>, NetError> {
-    let items: Vec<serde_json::Value> = serde_json::from_str(body)
-        .map_err(|e| NetError::Decode(format!("a notification list: {e}")))?;
-    let mut mentions: Vec<(String, Status)> = items
-        .into_iter()
-        .filter_map(|item| {
-            let id = item.get("id").map(|id| id.to_string()).unwrap_or_default();
-            match serde_json::from_value::<super::Notification>(item) {
-                Ok(n) if n.kind == "mention" => n.status.map(|s| (n.id, s)),
-                Ok(_) => None,
-                Err(e) => {
-                    tracing::warn!(notification_id = %id, error = %e, "skipped a notification that cannot be decoded");
-                    None
-                }
-            }
-        })
-        .collect();
-    mentions.sort_by(|a, b| crate::store::id_order(&a.0, &b.0));
-    Ok(mentions)
-}
-
 /// The query string of a timeline page, in Mastodon's parameter names.
-pub(crate) fn page_query(page: &super::Page) -> String {
+pub(crate) fn page_query(page: &crate::network::Page) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     if page.limit > 0 {
         query.append_pair("limit", &page.limit.to_string());
@@ -193,24 +149,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_list_with_one_broken_status_keeps_the_others() {
-        let body = r#"[
-            {"id":"2","created_at":"2026-12-03T20:01:00Z","account":{"id":"1","acct":"alice"},"content":"ok"},
-            {"id":"3","content":"no account, no date"},
-            {"id":"4","created_at":"2026-12-03T20:02:00Z","account":{"id":"1","acct":"a"},"extra":[1,2]}
-        ]"#;
-        let ids: Vec<_> = decode_statuses(body)
-            .unwrap()
-            .into_iter()
-            .map(|s| s.id)
-            .collect();
-        assert_eq!(ids, ["2", "4"]);
-        assert!(decode_statuses("{").is_err());
-    }
-
-    #[test]
     fn page_query_uses_mastodons_names() {
-        let page = super::super::Page {
+        let page = crate::network::Page {
             min_id: Some("5".into()),
             limit: 40,
             ..Default::default()
