@@ -112,9 +112,3 @@ async fn wait_for_signal() {
 async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
-
-/// The store's PostgreSQL pool when its database is PostgreSQL (issue 16):
-/// leases then live there, shared by replicas.
-pub(super) fn postgres_pool(_store: &crate::store::Store) -> Option<&sqlx::PgPool> {
-    None
-}

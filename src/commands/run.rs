@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use super::common::{find_chat, postgres_pool, public_base, spawn_signal_handler};
+use super::common::{find_chat, public_base, spawn_signal_handler};
 use crate::chats::Config;
 use crate::clock::SystemClock;
 use crate::metrics::Metrics;
@@ -59,7 +59,7 @@ pub async fn run(
     };
     // On PostgreSQL the chats' leases live in the database, shared with
     // other replicas; on SQLite, in lock files beside it.
-    let replicas = match postgres_pool(&store) {
+    let replicas = match store.postgres_pool() {
         Some(pool) => {
             let leases = Arc::new(crate::store::postgres::Leases::new(pool.clone()));
             Replicas::shared(leases, options.lease_ttl)

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::common::{find_chat, open_existing, postgres_pool, print_out};
+use super::common::{find_chat, open_existing, print_out};
 use crate::chats::Config;
 use crate::store::{PostState, RunState, Store};
 
@@ -114,7 +114,7 @@ async fn holder(
     store: &Store,
     chat_id: &str,
 ) -> anyhow::Result<(Option<String>, Option<DateTime<Utc>>)> {
-    if let Some(pool) = postgres_pool(store) {
+    if let Some(pool) = store.postgres_pool() {
         let leases = crate::store::postgres::Leases::new(pool.clone());
         let grant = leases.holder_of(chat_id, Utc::now()).await?;
         return Ok(grant.map_or((None, None), |g| (Some(g.holder), Some(g.expires_at))));

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use hashchat::chats::{Chat, Platform};
+use hashchat::chats::Chat;
 use hashchat::network::{
     Account, HashtagStream, Instance, MastodonClient, NetError, NewPost, Page, Social, Software,
-    Status, Token,
+    Status, Token, Trust,
 };
 use hashchat::run::{Connector, SharedLeases};
 use hashchat::store::postgres::{Acquired, Claim, FencingToken, Grant};
@@ -222,9 +222,9 @@ impl Connector for FrozenConnector {
     fn connect(&self, _chat: &Chat) -> anyhow::Result<Arc<dyn Social>> {
         let inner = MastodonClient::new(
             &self.server,
-            Platform::Mastodon,
             Token::new(self.token.clone()),
             Duration::from_secs(5),
+            &Trust::system()?,
         )?;
         Ok(Arc::new(FrozenSocial {
             inner,
