@@ -1,4 +1,5 @@
-//! Several replicas on one database (issue 16), in the style of River's
+//! Several replicas on one database (issue 16), on PostgreSQL and on
+//! SQLite with leases in memory, in the style of River's
 //! fault tests: three daemons in this process share a chat of ten posts
 //! (their own store handle, holder name and gated server client, one
 //! manual clock), answers arrive, the leader is killed (its task aborted,
@@ -29,7 +30,8 @@ use futures_util::FutureExt;
 use hashchat::clock::Clock;
 use hashchat::network::html_to_text;
 use hashchat::run::{LeaseTtl, Replicas, RunOptions, SharedLeases};
-use hashchat::store::{RunState, Store};
+use hashchat::store::postgres::Leases;
+use hashchat::store::{PostgresUrl, RunState, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::watch;
@@ -38,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use self::fault::{FrozenConnector, FrozenLeases, Gate, Record};
 use self::memory::MemoryLeases;
 use crate::helpers::{start_time, within, TestApp};
+use crate::postgres::server::fresh_database;
 
 const TTL: Duration = Duration::from_secs(30);
 /// The shortest step of the clock: TTL/3 (a keeper's beat) + TTL/10 (a
@@ -55,9 +58,14 @@ const CHAT: &str = "replicas";
 trait Database: Send + Sync {
     /// A new handle on the database, as another process would open.
     async fn store(&self) -> Store;
-    fn leases(&self) -> Arc<dyn SharedLeases>;
+    /// The leases a replica with `store` uses.
+    fn leases(&self, store: &Store) -> Arc<dyn SharedLeases>;
     /// Who holds `chat`'s lease at `now`.
     async fn holder(&self, chat: &str, now: DateTime<Utc>) -> Option<String>;
+    /// What the database is busy with, for a failure message.
+    async fn activity(&self) -> String {
+        String::new()
+    }
 }
 
 /// The SQLite file of the test app, with the leases in memory (SQLite's
@@ -73,12 +81,82 @@ impl Database for Sqlite {
         Store::open(&self.db).await.expect("open the store")
     }
 
-    fn leases(&self) -> Arc<dyn SharedLeases> {
+    fn leases(&self, _store: &Store) -> Arc<dyn SharedLeases> {
         Arc::clone(&self.leases) as Arc<dyn SharedLeases>
     }
 
     async fn holder(&self, chat: &str, now: DateTime<Utc>) -> Option<String> {
         self.leases.holder_of(chat, now).map(|g| g.holder)
+    }
+}
+
+/// A fresh PostgreSQL database of the tests' own server, each replica on
+/// its own pool: the leases and claims are `store::postgres::Leases`.
+struct Postgres {
+    url: PostgresUrl,
+    /// The test's own look at the leases.
+    leases: Leases,
+    leases_pool: sqlx::PgPool,
+}
+
+impl Postgres {
+    async fn fresh() -> Self {
+        let url = PostgresUrl::new(fresh_database().await);
+        let store = Store::open_postgres(&url).await.expect("open the database");
+        let pool = store.postgres_pool().expect("PostgreSQL").clone();
+        let leases = Leases::new(pool.clone());
+        Self {
+            url,
+            leases,
+            leases_pool: pool,
+        }
+    }
+}
+
+#[async_trait]
+impl Database for Postgres {
+    async fn store(&self) -> Store {
+        Store::open_postgres(&self.url)
+            .await
+            .expect("open the database")
+    }
+
+    fn leases(&self, store: &Store) -> Arc<dyn SharedLeases> {
+        let pool = store.postgres_pool().expect("a PostgreSQL store");
+        Arc::new(Leases::new(pool.clone()))
+    }
+
+    async fn holder(&self, chat: &str, now: DateTime<Utc>) -> Option<String> {
+        let grant = self
+            .leases
+            .holder_of(chat, now)
+            .await
+            .expect("read the lease");
+        grant.map(|g| g.holder)
+    }
+
+    async fn activity(&self) -> String {
+        type Row = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Result<Vec<Row>, _> = sqlx::query_as(
+            "SELECT state, wait_event_type, wait_event, left(query, 200) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(&self.leases_pool)
+        .await;
+        format!("{rows:#?}")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_on_postgresql_post_each_step_once_through_a_kill_and_a_freeze() {
+    for seed in 0..ROUNDS {
+        let (app, db) = (app().await, Postgres::fresh().await);
+        play(app, &db, seed).await;
     }
 }
 
@@ -213,7 +291,7 @@ impl<'a> Round<'a> {
             record: Arc::clone(&record),
         });
         let leases = FrozenLeases {
-            inner: self.db.leases(),
+            inner: self.db.leases(&daemon.store),
             gate: gate.clone(),
             record: Arc::clone(&record),
         };
@@ -256,7 +334,14 @@ impl<'a> Round<'a> {
             };
             let due = due(now);
             if due > seen {
-                let posts = within("the due posts", self.app.fake.wait_for_bot_posts(due)).await;
+                let waited = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    self.app.fake.wait_for_bot_posts(due),
+                )
+                .await;
+                let Ok(posts) = waited else {
+                    panic!("no post {due}; the database: {}", self.db.activity().await);
+                };
                 for (seq, post) in posts.iter().enumerate().take(due).skip(seen) {
                     self.answer(seq as u32, &post.id);
                 }
@@ -300,11 +385,16 @@ impl<'a> Round<'a> {
                     _ = ended.wait_for(|ended| *ended) => {}
                 }
             };
-            within(
-                &format!("{} to catch up with {now}", replica.name),
-                caught_up,
-            )
-            .await;
+            if tokio::time::timeout(Duration::from_secs(10), caught_up)
+                .await
+                .is_err()
+            {
+                panic!(
+                    "{} did not catch up with {now}; the database: {}",
+                    replica.name,
+                    self.db.activity().await
+                );
+            }
         }
     }
 
