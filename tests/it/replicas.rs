@@ -557,3 +557,37 @@ fn counts(items: impl Iterator<Item = String>) -> HashMap<String, usize> {
     }
     counts
 }
+
+#[tokio::test]
+async fn status_names_the_replica_holding_each_chat_on_postgresql_and_until_when() {
+    let app = TestApp::new().await;
+    let db = Postgres::fresh().await;
+    let store = db.store().await;
+    let config = hashchat::chats::Config {
+        path: app.dir.path().join("chats.yaml"),
+        chats: vec![Arc::clone(&app.chat)],
+    };
+    let status = || hashchat::commands::status::status(&config, &store, None, 5);
+    assert_eq!(status().await.unwrap()[0].running_in, None);
+
+    let acquired = db
+        .leases
+        .acquire(app.chat.id(), "replica-b", TTL, Utc::now())
+        .await
+        .unwrap();
+    let hashchat::store::postgres::Acquired::Granted(grant) = acquired else {
+        panic!("{acquired:?}");
+    };
+    let chats = status().await.unwrap();
+    assert_eq!(chats[0].running_in.as_deref(), Some("replica-b"));
+    assert_eq!(chats[0].lease_until, Some(grant.expires_at));
+    let text = hashchat::commands::status::render(
+        &chats,
+        hashchat::commands::status::StatusFormat::Text,
+        &config,
+    );
+    assert!(
+        text.contains("(running in replica-b, lease until "),
+        "{text}"
+    );
+}
