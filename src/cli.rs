@@ -152,6 +152,11 @@ pub enum Command {
         /// 127.0.0.1:8080 (port 0: any free port); prints each room's address.
         #[arg(long, value_name = "ADDR")]
         serve: Option<std::net::SocketAddr>,
+        /// With a PostgreSQL database: how long a replica's lease on a chat
+        /// lasts unless renewed (every third of it). A replica that dies is
+        /// replaced within this time. Between 3s and 5m.
+        #[arg(long, env = "HASHCHAT_LEASE_TTL", value_name = "DURATION", default_value = "30s", value_parser = crate::run::LeaseTtl::parse)]
+        lease_ttl: crate::run::LeaseTtl,
     },
     /// Serve the public pages: the chat directory, each chat's live room,
     /// past recaps, and /healthz. Reads the database `hashchat run` writes.
@@ -251,9 +256,15 @@ async fn dispatch(cli: Cli) -> Result<anyhow::Result<ExitCode>, ExitCode> {
             now,
             dry_run,
             serve,
+            lease_ttl,
         } => {
             let config = load(&cli.config)?;
-            let options = RunOptions { once, now, dry_run };
+            let options = RunOptions {
+                once,
+                now,
+                dry_run,
+                lease_ttl,
+            };
             commands::run::run(&cli.db, config, chat, options, serve).await
         }
         Command::Serve {

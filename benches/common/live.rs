@@ -55,6 +55,7 @@ pub fn daemon(chat: Arc<Chat>, store: Store, server: url::Url, token: String) ->
         identities: Default::default(),
         metrics: Default::default(),
         liveness: Default::default(),
+        replicas: Default::default(),
     }
 }
 

@@ -16,7 +16,7 @@ use crate::chats::Config;
 use crate::clock::SystemClock;
 use crate::metrics::Metrics;
 
-use crate::run::{Daemon, Liveness, RealConnector, RunOptions, Tuning};
+use crate::run::{Daemon, Liveness, RealConnector, Replicas, RunOptions, Tuning};
 use crate::store::Store;
 use crate::web::{self, Db, Site};
 
@@ -59,6 +59,15 @@ pub async fn run(
         }
         None => None,
     };
+    // On PostgreSQL the chats' leases live in the database, shared with
+    // other replicas; on SQLite, in lock files beside it.
+    let replicas = match store.postgres_pool() {
+        Some(pool) => {
+            let leases = Arc::new(crate::store::postgres::Leases::new(pool.clone()));
+            Replicas::shared(leases, options.lease_ttl)
+        }
+        None => Replicas::default(),
+    };
     let daemon = Daemon {
         config,
         store,
@@ -72,6 +81,7 @@ pub async fn run(
         identities: Default::default(),
         metrics,
         liveness,
+        replicas,
     };
     let outcomes = daemon.run(selected).await;
     // The pages end with the daemon (a `--once` run included).

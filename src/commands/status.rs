@@ -24,6 +24,10 @@ pub struct ChatStatus {
     pub chat: String,
     /// The process holding the chat's lease, when one is running it.
     pub running_in: Option<String>,
+    /// When that lease runs out unless renewed (leases in PostgreSQL; a
+    /// lease file beside SQLite is held until its process ends).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<DateTime<Utc>>,
     pub runs: Vec<RunStatus>,
 }
 
@@ -86,9 +90,11 @@ pub async fn status(
                 not_posted,
             });
         }
+        let (running_in, lease_until) = holder(store, c.id()).await?;
         out.push(ChatStatus {
             chat: c.id().to_string(),
-            running_in: store.lease_of(c.id())?.map(|l| l.holder),
+            running_in,
+            lease_until,
             runs: run_statuses,
         });
     }
@@ -100,6 +106,20 @@ pub async fn status(
         );
     }
     Ok(out)
+}
+
+/// Who runs `chat_id` now: the holder of its lease file beside SQLite, or
+/// of its unexpired lease in PostgreSQL, with when that runs out.
+async fn holder(
+    store: &Store,
+    chat_id: &str,
+) -> anyhow::Result<(Option<String>, Option<DateTime<Utc>>)> {
+    if let Some(pool) = store.postgres_pool() {
+        let leases = crate::store::postgres::Leases::new(pool.clone());
+        let grant = leases.holder_of(chat_id, Utc::now()).await?;
+        return Ok(grant.map_or((None, None), |g| (Some(g.holder), Some(g.expires_at))));
+    }
+    Ok((store.lease_of(chat_id)?.map(|l| l.holder), None))
 }
 
 pub fn render(statuses: &[ChatStatus], format: StatusFormat, config: &Config) -> String {
@@ -120,10 +140,14 @@ fn render_text(statuses: &[ChatStatus], config: &Config) -> String {
         let zone = config
             .chat(&chat.chat)
             .map_or(chrono_tz::UTC, |c| c.timing().timezone());
-        let running = chat
-            .running_in
-            .as_deref()
-            .map_or("not running".to_string(), |h| format!("running in {h}"));
+        let running = match (&chat.running_in, chat.lease_until) {
+            (None, _) => "not running".to_string(),
+            (Some(h), None) => format!("running in {h}"),
+            (Some(h), Some(until)) => format!(
+                "running in {h}, lease until {}",
+                until.with_timezone(&zone).format("%H:%M:%S %Z")
+            ),
+        };
         let _ = writeln!(out, "{} ({running})", chat.chat);
         if chat.runs.is_empty() {
             let _ = writeln!(out, "  no runs yet");

@@ -1,6 +1,8 @@
-//! One chat's life in the daemon: finish what a previous process left
-//! unfinished, record runs missed while nobody was running, then sleep
-//! until each next run and drive it.
+//! One chat's life in the daemon: take the chat's lease (`lease`; with
+//! other replicas, stand by until it is granted), finish what a previous
+//! holder left unfinished, record runs missed while nobody was running,
+//! then sleep until each next run and drive it. A shared lease lost on
+//! the way stops the chat task where it stands, and it stands by again.
 
 use std::sync::Arc;
 
@@ -9,6 +11,7 @@ use chrono::{DateTime, Utc};
 use super::daemon::{account_key, Daemon};
 use super::driver::{drive, Ended};
 use super::dry::DryRun;
+use super::lease::ChatLease;
 use crate::chats::Chat;
 use crate::network::{Account, Instance, NetError, Social};
 use crate::schedule::{self, RunPlan};
@@ -18,10 +21,31 @@ use crate::store::Lease;
 const MISSED_LOOKBACK_RUNS: usize = 100;
 
 pub async fn chat_loop(daemon: &Daemon, chat: Arc<Chat>) -> anyhow::Result<()> {
-    // Held until this task ends, however it ends (a panic, the process
-    // killed): the kernel lets go of the lock then.
-    let mut lease = take_lease(daemon, &chat).await?;
-    chat_runs(daemon, &chat, &mut lease).await
+    loop {
+        // Held until this task ends, however it ends (a panic, the process
+        // killed): the kernel lets go of a lock file then, and a shared
+        // lease's keeper stops, so the lease runs out.
+        let mut lease = if daemon.replicas.is_shared() {
+            match ChatLease::stand_by(daemon, &chat).await? {
+                Some(lease) => lease,
+                None => return Ok(()), // shutdown while standing by
+            }
+        } else {
+            ChatLease::File(take_lease(daemon, &chat).await?)
+        };
+        let acting = lease.acting(daemon);
+        let result = chat_runs(&acting, &chat, &mut lease).await;
+        if lease.is_lost() && !daemon.shutdown.is_cancelled() {
+            // Whatever it was doing was cut short by the loss; the next
+            // holder resumes the run from the store.
+            if let Err(e) = result {
+                tracing::warn!(chat = %chat.id(), "stopped after losing the chat's lease: {e:#}");
+            }
+            continue;
+        }
+        lease.release().await;
+        return result;
+    }
 }
 
 /// This process's identity in leases: host, pid and a random part (pids
@@ -64,17 +88,18 @@ async fn take_lease(daemon: &Daemon, chat: &Chat) -> anyhow::Result<Lease> {
 }
 
 /// Takes the lease again if its file was removed while the chat slept;
-/// fails if another process has locked a new one since.
-async fn keep_lease(daemon: &Daemon, chat: &Chat, lease: &mut Lease) -> anyhow::Result<()> {
-    if lease.is_intact() {
+/// fails if another process has locked a new one since. A shared lease
+/// has its keeper instead.
+async fn keep_lease(daemon: &Daemon, chat: &Chat, lease: &mut ChatLease) -> anyhow::Result<()> {
+    if lease.file().is_none_or(Lease::is_intact) {
         return Ok(());
     }
     tracing::warn!(chat = %chat.id(), "the chat's lease file was removed while it slept; taking the lease again");
-    *lease = take_lease(daemon, chat).await?;
+    *lease = ChatLease::File(take_lease(daemon, chat).await?);
     Ok(())
 }
 
-async fn chat_runs(daemon: &Daemon, chat: &Chat, lease: &mut Lease) -> anyhow::Result<()> {
+async fn chat_runs(daemon: &Daemon, chat: &Chat, lease: &mut ChatLease) -> anyhow::Result<()> {
     let social: Arc<dyn Social> = if daemon.options.dry_run {
         Arc::new(DryRun::with_participants(chat, Arc::clone(&daemon.clock)))
     } else {
@@ -93,7 +118,7 @@ async fn runs(
     social: &Arc<dyn Social>,
     me: &Account,
     instance: &Instance,
-    lease: &mut Lease,
+    lease: &mut ChatLease,
 ) -> anyhow::Result<()> {
     for run in daemon.store.unfinished_runs(chat.id()).await? {
         tracing::info!(chat = %chat.id(), run = run.id, "resuming an unfinished run");

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use anyhow::Context;
 
+use super::lease::{LeaseTtl, Replicas};
 use crate::chats::{Chat, Config, Platform};
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
@@ -27,6 +28,9 @@ pub struct RunOptions {
     pub now: bool,
     /// No network writes: print each post at its time.
     pub dry_run: bool,
+    /// How long a lease in a shared database lasts unless renewed
+    /// (`--lease-ttl`); unused on SQLite.
+    pub lease_ttl: LeaseTtl,
 }
 
 /// Timing knobs; tests shorten them.
@@ -181,6 +185,36 @@ pub struct Daemon {
     pub metrics: Arc<Metrics>,
     /// Which chat tasks are running, for `/healthz` (`crate::web`).
     pub liveness: Liveness,
+    /// Where chat leases live when other replicas share the database
+    /// (default: SQLite's lease files, no other replica); see `lease`.
+    pub replicas: Replicas,
+}
+
+impl Daemon {
+    /// This daemon as one chat task sees it while it holds the chat's
+    /// lease: `stop` is its shutdown (cancelled at shutdown and when the
+    /// lease is lost), `replicas` fences its posts.
+    pub(crate) fn acting(
+        &self,
+        stop: tokio_util::sync::CancellationToken,
+        replicas: Replicas,
+    ) -> Daemon {
+        Daemon {
+            config: self.config.clone(),
+            store: self.store.clone(),
+            clock: Arc::clone(&self.clock),
+            connector: Arc::clone(&self.connector),
+            options: self.options.clone(),
+            tuning: self.tuning.clone(),
+            shutdown: stop,
+            holder: self.holder.clone(),
+            controls: self.controls.clone(),
+            identities: self.identities.clone(),
+            metrics: Arc::clone(&self.metrics),
+            liveness: self.liveness.clone(),
+            replicas,
+        }
+    }
 }
 
 /// Which chat tasks of the daemon are running now, by chat id: `true` from
@@ -250,8 +284,9 @@ pub(crate) fn account_label(chat: &Chat) -> String {
 }
 
 /// Who each account is and what its instance allows, by account key.
-#[derive(Debug, Default)]
-pub struct Identities(std::sync::Mutex<std::collections::HashMap<String, Identity>>);
+/// Clones share one table: a chat task's view of the daemon asks the same.
+#[derive(Debug, Default, Clone)]
+pub struct Identities(Arc<std::sync::Mutex<std::collections::HashMap<String, Identity>>>);
 
 /// Set by the first chat of the account to get an answer; the others
 /// wait for it.

@@ -105,6 +105,12 @@ async fn drive_inner(
         Ended::Cancelled => return Ok(ended),
         Ended::Done => {}
     }
+    // Only the chat's holder ends the run (a replica woken from a freeze
+    // past the end of collection finds it has lost the chat).
+    if !daemon.replicas.still_held(daemon.clock.now()).await? {
+        tracing::info!("the chat's lease is gone; the next holder ends the run");
+        return Ok(Ended::Interrupted);
+    }
     let collectors = (collector.as_ref(), &watchers);
     wrap_up(daemon, social, instance, chat, plan, run.id, collectors).await?;
     Ok(Ended::Done)

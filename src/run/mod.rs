@@ -17,6 +17,7 @@ mod driver;
 mod dry;
 mod finish;
 pub(crate) mod ingest;
+mod lease;
 pub(crate) mod poll;
 mod post;
 mod replies;
@@ -35,4 +36,5 @@ pub use daemon::{
 pub use dry::DryRun;
 pub use ingest::{ingest, judge, record, Ignore, Judged, Outcome, RunPosts, RunWindow};
 pub use sessions::StoreSessions;
+pub use lease::{LeaseTtl, Replicas, SharedLeases};
 pub use supervise::ChatOutcome;

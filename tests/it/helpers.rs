@@ -207,6 +207,7 @@ impl TestApp {
             identities: Default::default(),
             metrics: Default::default(),
             liveness: Default::default(),
+            replicas: Default::default(),
         }
     }
 

@@ -22,6 +22,7 @@ mod no_streaming;
 mod postgres;
 mod recap_golden;
 mod reliability;
+mod replicas;
 mod room_browser;
 mod run_fake;
 mod season;

@@ -10,12 +10,19 @@ pub(crate) mod server;
 use std::path::Path;
 use std::time::Duration;
 
+use chrono::{DateTime, SubsecRound, Utc};
 use hashchat::store::postgres::{self, Acquired, Claim, Grant, Leases};
 use sqlx::PgPool;
 
 use crate::helpers::within;
 
 const TTL: Duration = Duration::from_secs(30);
+
+/// The time a replica passes with each lease call: its clock (here the
+/// machine's, the same as the test server's `now()` that `expire` uses).
+fn now() -> DateTime<Utc> {
+    Utc::now()
+}
 
 /// A fresh, migrated database and its leases.
 async fn leases() -> (PgPool, Leases) {
@@ -26,7 +33,7 @@ async fn leases() -> (PgPool, Leases) {
 }
 
 async fn granted(leases: &Leases, chat: &str, holder: &str) -> Grant {
-    match leases.acquire(chat, holder, TTL).await.unwrap() {
+    match leases.acquire(chat, holder, TTL, now()).await.unwrap() {
         Acquired::Granted(grant) => grant,
         other => panic!("{holder} should get the lease on {chat}, got {other:?}"),
     }
@@ -113,8 +120,8 @@ async fn of_two_holders_contending_for_a_chat_only_one_gets_the_lease() {
     for round in 0..20 {
         let chat = format!("chat{round}");
         let (a, b) = tokio::join!(
-            leases.acquire(&chat, "replica-a", TTL),
-            leases.acquire(&chat, "replica-b", TTL)
+            leases.acquire(&chat, "replica-a", TTL, now()),
+            leases.acquire(&chat, "replica-b", TTL, now())
         );
         let outcomes = [a.unwrap(), b.unwrap()];
         let winners: Vec<&Grant> = outcomes
@@ -134,15 +141,18 @@ async fn of_two_holders_contending_for_a_chat_only_one_gets_the_lease() {
 async fn an_expired_lease_is_taken_over_with_a_higher_fencing_token() {
     let (pool, leases) = leases().await;
     let first = granted(&leases, "chat", "replica-a").await;
-    let busy = leases.acquire("chat", "replica-b", TTL).await.unwrap();
+    let busy = leases
+        .acquire("chat", "replica-b", TTL, now())
+        .await
+        .unwrap();
     assert_eq!(busy, Acquired::HeldBy(Some(first.clone())));
 
     expire(&pool, "chat").await;
-    assert_eq!(leases.holder_of("chat").await.unwrap(), None);
+    assert_eq!(leases.holder_of("chat", now()).await.unwrap(), None);
     let second = granted(&leases, "chat", "replica-b").await;
 
     assert!(second.token > first.token, "{second:?} after {first:?}");
-    assert_eq!(leases.holder_of("chat").await.unwrap(), Some(second));
+    assert_eq!(leases.holder_of("chat", now()).await.unwrap(), Some(second));
 }
 
 #[tokio::test]
@@ -151,22 +161,38 @@ async fn a_woken_old_holder_can_neither_claim_a_post_nor_renew_nor_release() {
     let run = planned_run(&pool, "chat", 3).await;
     let old = granted(&leases, "chat", "replica-a").await;
     assert_eq!(
-        leases.claim_post("chat", run, 0, old.token).await.unwrap(),
+        leases
+            .claim_post("chat", run, 0, old.token, now())
+            .await
+            .unwrap(),
         Claim::Claimed
     );
     expire(&pool, "chat").await; // replica-a froze past its TTL
     let new = granted(&leases, "chat", "replica-b").await;
 
     // replica-a wakes up and carries on where it froze.
-    let claim = leases.claim_post("chat", run, 1, old.token).await.unwrap();
+    let claim = leases
+        .claim_post("chat", run, 1, old.token, now())
+        .await
+        .unwrap();
     assert_eq!(claim, Claim::NotHolder);
-    assert_eq!(leases.renew(&old, TTL).await.unwrap(), None);
+    assert_eq!(leases.renew(&old, TTL, now()).await.unwrap(), None);
     assert!(!leases.release(&old).await.unwrap());
 
-    assert_eq!(leases.holder_of("chat").await.unwrap(), Some(new.clone()));
-    let claim = leases.claim_post("chat", run, 1, new.token).await.unwrap();
+    assert_eq!(
+        leases.holder_of("chat", now()).await.unwrap(),
+        Some(new.clone())
+    );
+    let claim = leases
+        .claim_post("chat", run, 1, new.token, now())
+        .await
+        .unwrap();
     assert_eq!(claim, Claim::Claimed);
-    let renewed = leases.renew(&new, TTL).await.unwrap().expect("still held");
+    let renewed = leases
+        .renew(&new, TTL, now())
+        .await
+        .unwrap()
+        .expect("still held");
     assert!(renewed.expires_at >= new.expires_at);
 }
 
@@ -178,11 +204,11 @@ async fn a_holder_whose_lease_expired_cannot_claim_even_if_nobody_took_over() {
     expire(&pool, "chat").await;
 
     let claim = leases
-        .claim_post("chat", run, 0, grant.token)
+        .claim_post("chat", run, 0, grant.token, now())
         .await
         .unwrap();
     assert_eq!(claim, Claim::NotHolder);
-    assert_eq!(leases.renew(&grant, TTL).await.unwrap(), None);
+    assert_eq!(leases.renew(&grant, TTL, now()).await.unwrap(), None);
     let again = granted(&leases, "chat", "replica-a").await;
     assert!(again.token > grant.token);
 }
@@ -193,8 +219,8 @@ async fn a_post_claimed_once_cannot_be_claimed_again() {
     let run = planned_run(&pool, "chat", 1).await;
     let first = granted(&leases, "chat", "replica-a").await;
     let (a, b) = tokio::join!(
-        leases.claim_post("chat", run, 0, first.token),
-        leases.claim_post("chat", run, 0, first.token)
+        leases.claim_post("chat", run, 0, first.token, now()),
+        leases.claim_post("chat", run, 0, first.token, now())
     );
     let mut claims = [a.unwrap(), b.unwrap()];
     claims.sort_by_key(|claim| matches!(claim, Claim::AlreadyClaimed(_)));
@@ -208,10 +234,44 @@ async fn a_post_claimed_once_cannot_be_claimed_again() {
     expire(&pool, "chat").await;
     let second = granted(&leases, "chat", "replica-b").await;
     let claim = leases
-        .claim_post("chat", run, 0, second.token)
+        .claim_post("chat", run, 0, second.token, now())
         .await
         .unwrap();
     assert_eq!(claim, Claim::AlreadyClaimed(first.token));
+}
+
+#[tokio::test]
+async fn a_lease_runs_out_by_the_time_its_callers_pass_not_the_database_clock() {
+    let (pool, leases) = leases().await;
+    let run = planned_run(&pool, "chat", 1).await;
+    // A day ahead of the database's clock, as a test's manual clock is.
+    // Whole seconds: PostgreSQL keeps microseconds.
+    let t0 = now().trunc_subsecs(0) + chrono::Duration::days(1);
+    let ttl = chrono::Duration::from_std(TTL).unwrap();
+    let first = match leases.acquire("chat", "replica-a", TTL, t0).await.unwrap() {
+        Acquired::Granted(grant) => grant,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(first.expires_at, t0 + ttl);
+    let just_before = t0 + ttl - chrono::Duration::seconds(1);
+    assert_eq!(
+        leases.holder_of("chat", just_before).await.unwrap(),
+        Some(first.clone())
+    );
+
+    let after = t0 + ttl + chrono::Duration::seconds(1);
+    assert_eq!(leases.holder_of("chat", after).await.unwrap(), None);
+    let claim = leases.claim_post("chat", run, 0, first.token, after).await;
+    assert_eq!(claim.unwrap(), Claim::NotHolder);
+    assert_eq!(leases.renew(&first, TTL, after).await.unwrap(), None);
+    let second = leases
+        .acquire("chat", "replica-b", TTL, after)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&second, Acquired::Granted(g) if g.token > first.token),
+        "{second:?}"
+    );
 }
 
 #[test]
@@ -243,7 +303,7 @@ async fn a_claim_racing_a_takeover_waits_for_it_and_is_then_refused() {
 
     let mut claim = tokio::spawn({
         let leases = leases.clone();
-        async move { leases.claim_post("chat", run, 0, old.token).await }
+        async move { leases.claim_post("chat", run, 0, old.token, now()).await }
     });
     let blocked = async {
         while !waits_for_a_lock(&pool).await {

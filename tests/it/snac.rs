@@ -181,6 +181,7 @@ fn daemon(snac: &Snac, chat: Arc<Chat>, store: Store) -> Daemon {
             once: true,
             now: true,
             dry_run: false,
+            ..RunOptions::default()
         },
         tuning,
         shutdown: CancellationToken::new(),
@@ -189,6 +190,7 @@ fn daemon(snac: &Snac, chat: Arc<Chat>, store: Store) -> Daemon {
         identities: Default::default(),
         metrics: Default::default(),
         liveness: Default::default(),
+        replicas: Default::default(),
     }
 }
 

@@ -129,6 +129,11 @@ impl Timeline<'_> {
             let woke = away.judged_at(post.planned_at, (!already_due).then_some(now));
             let give_up_at = give_up_time(self.chat, &post, self.plan.start, current.collect_until);
             if woke > give_up_at {
+                // A replica woken from a long freeze judges every post late:
+                // only the holder of the chat may give one up.
+                if !daemon.replicas.still_held(now).await? {
+                    return Ok(Posted::Interrupted);
+                }
                 self.skip_late(&post, woke).await?;
                 continue;
             }

@@ -9,6 +9,11 @@
 //! too, a post whose outcome is unknown (a timeout, a cut connection) is
 //! looked for among the bot's own statuses before it is sent again. It
 //! writes only the post's own state; the timeline records what was sent.
+//!
+//! With replicas (`run::lease`), each attempt first claims the post under
+//! the chat's lease, fenced: a replica that lost the chat (frozen past its
+//! TTL, say) is refused and sends nothing. A post an earlier holder
+//! claimed may have left with it: it is looked for before it is sent.
 
 use std::sync::Arc;
 
@@ -21,6 +26,7 @@ use crate::network::Account;
 use crate::network::{NetError, NewPost, Social, Status};
 use crate::run::daemon::{Daemon, Tuning};
 use crate::schedule::PostKind;
+use crate::run::lease::Claimed;
 use crate::store::{PostRow, PostState};
 
 #[derive(Debug)]
@@ -28,7 +34,8 @@ pub enum Sent {
     Posted(Box<Status>),
     /// Gave up: the reason is stored on the post and logged at error.
     NotPosted(String),
-    /// Shutdown came first; the post stays `sending` and is resumed.
+    /// Shutdown came first, or this replica lost the chat's lease; the
+    /// post stays as it was and is resumed by the next holder.
     Stopped,
 }
 
@@ -89,6 +96,23 @@ pub async fn send(
     let request = new_post(daemon, social, chat, post, image).await;
     let mut retries = Retries::new(&daemon.tuning);
     for attempt in 1.. {
+        // Right before the request, every attempt: the lease may have been
+        // lost while the last one waited.
+        match daemon
+            .replicas
+            .claim(post.run_id, post.seq, daemon.clock.now())
+            .await?
+        {
+            Claimed::Mine => {}
+            Claimed::Refused => return Ok(Sent::Stopped),
+            Claimed::Earlier if attempt == 1 => {
+                if let Some(found) = look_for_sent(daemon, social.as_ref(), &me.id, post).await? {
+                    tracing::info!(seq = post.seq, status_id = %found.id, "a replica that held the chat before sent this post; not posting it again");
+                    return Ok(Sent::Posted(Box::new(found)));
+                }
+            }
+            Claimed::Earlier => {}
+        }
         store.mark_sending(post.run_id, post.seq).await?;
         let error = match social.post(&request).await {
             Ok(status) => return Ok(Sent::Posted(Box::new(status))),

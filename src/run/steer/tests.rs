@@ -149,6 +149,7 @@ async fn daemon() -> Daemon {
         identities: Default::default(),
         metrics: Default::default(),
         liveness: Default::default(),
+        replicas: Default::default(),
     }
 }
 

@@ -17,9 +17,16 @@
 //! checks in the same transaction, so a replica frozen (SIGSTOP) past its
 //! TTL and woken cannot claim anything, whatever it believes.
 //!
-//! Every expiry is computed and compared with the database's clock
-//! (`now()`): replicas' clocks may disagree, the database's is the one all
-//! of them see. Knows nothing about runs beyond a post's (run, seq).
+//! Every expiry is computed and compared with the time its caller passes
+//! (`now`, the daemon's clock), not the database's `now()`: the fault tests
+//! drive time with a manual clock, and a lease must expire when they say.
+//! Safety does not rest on that time: a takeover draws a new token, and
+//! every claim and renewal names its token, so a replica whose clock runs
+//! slow or fast can at worst take a chat over early (the old holder's next
+//! claim is refused) or late (the chat waits). Only liveness needs the
+//! replicas' clocks roughly in step (NTP), as it needs the TTL to be
+//! longer than a renewal takes. Knows nothing about runs beyond a post's
+//! (run, seq).
 
 use std::time::Duration;
 
@@ -32,8 +39,8 @@ use sqlx::PgPool;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FencingToken(pub i64);
 
-/// A lease granted to its caller, valid until `expires_at` (database clock)
-/// unless renewed.
+/// A lease granted to its caller, valid until `expires_at` (by its
+/// holder's clock) unless renewed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub chat_id: String,
@@ -83,25 +90,27 @@ impl Leases {
         chat_id: &str,
         holder: &str,
         ttl: Duration,
+        now: DateTime<Utc>,
     ) -> anyhow::Result<Acquired> {
         // One statement: two replicas inserting at once meet on the primary
         // key, and the loser's DO UPDATE re-reads the winner's row (locked)
         // before its WHERE decides, so only one of them is granted.
         let granted: Option<(i64, DateTime<Utc>)> = sqlx::query_as(
             "INSERT INTO chat_leases (chat_id, holder, fencing_token, acquired_at, expires_at)
-             VALUES ($1, $2, nextval('chat_lease_tokens'), now(),
-                     now() + $3 * interval '1 microsecond')
+             VALUES ($1, $2, nextval('chat_lease_tokens'), $4,
+                     $4 + $3 * interval '1 microsecond')
              ON CONFLICT (chat_id) DO UPDATE
                 SET holder = EXCLUDED.holder,
                     fencing_token = EXCLUDED.fencing_token,
                     acquired_at = EXCLUDED.acquired_at,
                     expires_at = EXCLUDED.expires_at
-                WHERE chat_leases.expires_at <= now() OR chat_leases.holder = EXCLUDED.holder
+                WHERE chat_leases.expires_at <= $4 OR chat_leases.holder = EXCLUDED.holder
              RETURNING fencing_token, expires_at",
         )
         .bind(chat_id)
         .bind(holder)
         .bind(micros(ttl)?)
+        .bind(now)
         .fetch_optional(&self.pool)
         .await
         .with_context(|| format!("cannot take the lease on chat {chat_id}"))?;
@@ -112,7 +121,7 @@ impl Leases {
                 token: FencingToken(token),
                 expires_at,
             }),
-            None => Acquired::HeldBy(self.holder_of(chat_id).await?),
+            None => Acquired::HeldBy(self.holder_of(chat_id, now).await?),
         })
     }
 
@@ -121,16 +130,22 @@ impl Leases {
     /// chat, and may `acquire` again for a new token). An expired lease is
     /// not renewed even if nobody took it: others may already have seen it
     /// free.
-    pub async fn renew(&self, grant: &Grant, ttl: Duration) -> anyhow::Result<Option<Grant>> {
+    pub async fn renew(
+        &self,
+        grant: &Grant,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Grant>> {
         let expires_at: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "UPDATE chat_leases SET expires_at = now() + $4 * interval '1 microsecond'
-             WHERE chat_id = $1 AND holder = $2 AND fencing_token = $3 AND expires_at > now()
+            "UPDATE chat_leases SET expires_at = $5 + $4 * interval '1 microsecond'
+             WHERE chat_id = $1 AND holder = $2 AND fencing_token = $3 AND expires_at > $5
              RETURNING expires_at",
         )
         .bind(&grant.chat_id)
         .bind(&grant.holder)
         .bind(grant.token.0)
         .bind(micros(ttl)?)
+        .bind(now)
         .fetch_optional(&self.pool)
         .await
         .with_context(|| format!("cannot renew the lease on chat {}", grant.chat_id))?;
@@ -156,13 +171,18 @@ impl Leases {
         Ok(done.rows_affected() == 1)
     }
 
-    /// The unexpired lease on `chat_id`, if any (for `status`).
-    pub async fn holder_of(&self, chat_id: &str) -> anyhow::Result<Option<Grant>> {
+    /// The lease on `chat_id` unexpired at `now`, if any (for `status`).
+    pub async fn holder_of(
+        &self,
+        chat_id: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Grant>> {
         let row: Option<(String, i64, DateTime<Utc>)> = sqlx::query_as(
             "SELECT holder, fencing_token, expires_at FROM chat_leases
-             WHERE chat_id = $1 AND expires_at > now()",
+             WHERE chat_id = $1 AND expires_at > $2",
         )
         .bind(chat_id)
+        .bind(now)
         .fetch_optional(&self.pool)
         .await
         .with_context(|| format!("cannot read the lease on chat {chat_id}"))?;
@@ -175,14 +195,15 @@ impl Leases {
     }
 
     /// Claims the planned post (`run_id`, `seq`) of `chat_id` for sending,
-    /// under the lease `token`: only while that lease is unexpired and still
-    /// carries `token`, and only once per post.
+    /// under the lease `token`: only while that lease is unexpired at `now`
+    /// and still carries `token`, and only once per post.
     pub async fn claim_post(
         &self,
         chat_id: &str,
         run_id: i64,
         seq: u32,
         token: FencingToken,
+        now: DateTime<Utc>,
     ) -> anyhow::Result<Claim> {
         let context = || format!("cannot claim post {seq} of run {run_id} (chat {chat_id})");
         // The column is an INTEGER, as in SQLite; a plan never has 2^31 posts.
@@ -193,11 +214,12 @@ impl Leases {
         // re-checked WHERE fail here. Either order leaves one claimant.
         let holder: Option<String> = sqlx::query_scalar(
             "SELECT holder FROM chat_leases
-             WHERE chat_id = $1 AND fencing_token = $2 AND expires_at > now()
+             WHERE chat_id = $1 AND fencing_token = $2 AND expires_at > $3
              FOR SHARE",
         )
         .bind(chat_id)
         .bind(token.0)
+        .bind(now)
         .fetch_optional(&mut *tx)
         .await
         .with_context(context)?;
@@ -206,13 +228,14 @@ impl Leases {
         };
         let inserted = sqlx::query(
             "INSERT INTO post_claims (run_id, seq, holder, fencing_token, claimed_at)
-             VALUES ($1, $2, $3, $4, now())
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (run_id, seq) DO NOTHING",
         )
         .bind(run_id)
         .bind(seq)
         .bind(&holder)
         .bind(token.0)
+        .bind(now)
         .execute(&mut *tx)
         .await
         .with_context(context)?;

@@ -22,7 +22,9 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgPoolOptions;
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 
 use super::{
@@ -34,9 +36,20 @@ use crate::schedule::PlanPost;
 /// Connects to the database at `url` (`postgres://user:pass@host:port/db`)
 /// and brings its schema up to date.
 pub async fn open(url: &str) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)
+        .context("cannot read the PostgreSQL URL")?
+        // A task cancelled just after its BEGIN reached the server leaves
+        // its connection in a transaction that sqlx does not know of (its
+        // depth was never counted), and the pool hands it out again: every
+        // later statement on it, a lease grant included, then joins that
+        // transaction, whose locks are never released and hold every other
+        // replica's lease renewal. The fault test (tests/it/replicas.rs)
+        // found it. The server ends such a session after a moment, and the
+        // fencing tokens make whatever it believed it held harmless.
+        .options([("idle_in_transaction_session_timeout", "2s")]);
     let pool = PgPoolOptions::new()
         .max_connections(8)
-        .connect(url)
+        .connect_with(options)
         .await
         .context("cannot connect to the PostgreSQL database")?;
     migrate(&pool).await?;
