@@ -35,6 +35,6 @@ pub use daemon::{
 };
 pub use dry::DryRun;
 pub use ingest::{ingest, judge, record, Ignore, Judged, Outcome, RunPosts, RunWindow};
-pub use sessions::StoreSessions;
 pub use lease::{LeaseTtl, Replicas, SharedLeases};
+pub use sessions::StoreSessions;
 pub use supervise::ChatOutcome;

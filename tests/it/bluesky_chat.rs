@@ -134,6 +134,7 @@ impl App {
             identities: Default::default(),
             metrics: Default::default(),
             liveness: Default::default(),
+            replicas: Default::default(),
         }
     }
 

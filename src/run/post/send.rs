@@ -25,8 +25,8 @@ use crate::network::backoff::Backoff;
 use crate::network::Account;
 use crate::network::{NetError, NewPost, Social, Status};
 use crate::run::daemon::{Daemon, Tuning};
-use crate::schedule::PostKind;
 use crate::run::lease::Claimed;
+use crate::schedule::PostKind;
 use crate::store::{PostRow, PostState};
 
 #[derive(Debug)]

@@ -121,6 +121,7 @@ impl ChatApp {
             identities: Default::default(),
             metrics: Default::default(),
             liveness: Default::default(),
+            replicas: Default::default(),
         };
         tokio::spawn(async move { daemon.run(&[]).await.expect("daemon") })
     }
