@@ -117,6 +117,12 @@ async fn answers_from_watched_instances_count_once_and_a_failing_instance_does_n
     let at_home = app
         .fake
         .post_as("alice", "A1: at home #1QEdChat", None, "public");
+    // Recorded from home before its copy exists on B: the fake's copy is
+    // posted by a local `alice` of B (the fakes cannot federate), so were
+    // B's poll to see it first, the row would name alice@b.example, a name
+    // a real federated copy would not carry. The merge by uri is what is
+    // tested here, not which instance's poll wins the race.
+    crate::reliability::recorded(&app, &at_home.id).await;
     align_next_id(&b, &at_home.id);
     let copy = b.post_as("alice", "A1: at home #1QEdChat", None, "public");
     assert_eq!(copy.uri, at_home.uri, "one post on two instances");
