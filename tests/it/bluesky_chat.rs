@@ -9,16 +9,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use hashchat::chats::{Chat, Config};
+use hashchat::chats::Chat;
 use hashchat::clock::ManualClock;
 use hashchat::network::{Social, StreamEvent, Token};
-use hashchat::run::{ChatOutcome, Connector, Daemon, RunOptions, Tuning};
+use hashchat::run::{ChatOutcome, Connector, Daemon};
 use hashchat::store::Store;
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
 use crate::fake_bluesky::{FakeBluesky, BOT, BOT_PASSWORD};
-use crate::helpers::{assert_all_ok, within};
+use crate::helpers::{assert_all_ok, once_daemon, stored_statuses, within};
 
 const TAG: &str = "EduSkyChat";
 
@@ -106,36 +105,18 @@ impl App {
     }
 
     fn daemon(&self) -> Daemon {
-        Daemon {
-            config: Config {
-                path: self.dir.path().join("chats.yaml"),
-                chats: vec![Arc::clone(&self.chat)],
-            },
+        let connector = Arc::new(BlueskyConnector {
             store: self.store.clone(),
-            clock: Arc::new(self.clock.clone()),
-            connector: Arc::new(BlueskyConnector {
-                store: self.store.clone(),
-                client: Mutex::default(),
-            }),
-            options: RunOptions {
-                once: true,
-                ..RunOptions::default()
-            },
-            tuning: Tuning {
-                request_timeout: Duration::from_secs(5),
-                backoff_base: Duration::from_millis(10),
-                backoff_cap: Duration::from_millis(100),
-                post_attempts: 5,
-                ..Tuning::default()
-            },
-            shutdown: CancellationToken::new(),
-            holder: "test-process".into(),
-            controls: Default::default(),
-            identities: Default::default(),
-            metrics: Default::default(),
-            liveness: Default::default(),
-            replicas: Default::default(),
-        }
+            client: Mutex::default(),
+        });
+        once_daemon(
+            self.dir.path().join("chats.yaml"),
+            Arc::clone(&self.chat),
+            self.store.clone(),
+            self.clock.clone(),
+            connector,
+            Duration::from_secs(5),
+        )
     }
 
     fn spawn(&self) -> tokio::task::JoinHandle<Vec<ChatOutcome>> {
@@ -179,19 +160,7 @@ impl App {
 
     /// Waits until the run has stored `count` statuses (deleted included).
     async fn stored(&self, count: usize) -> Vec<hashchat::store::StatusRow> {
-        let mut changes = self.store.watch_changes();
-        within("the answers to be stored", async {
-            loop {
-                if let Some(run) = self.store.latest_run("eduskychat").await.unwrap() {
-                    let rows = self.store.statuses(run.id).await.unwrap();
-                    if rows.len() >= count {
-                        return rows;
-                    }
-                }
-                changes.changed().await.unwrap();
-            }
-        })
-        .await
+        stored_statuses(&self.store, "eduskychat", count).await
     }
 }
 

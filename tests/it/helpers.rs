@@ -263,3 +263,65 @@ pub fn assert_all_ok(outcomes: &[ChatOutcome]) {
         }
     }
 }
+
+/// A daemon that runs `chat` once through `connector`, on `store` and
+/// `clock`, with quick retries: the Bluesky harnesses (fake and real PDS)
+/// build theirs with it. `request_timeout` is the only tuning they differ in.
+pub fn once_daemon(
+    config_path: PathBuf,
+    chat: Arc<Chat>,
+    store: Store,
+    clock: ManualClock,
+    connector: Arc<dyn Connector>,
+    request_timeout: Duration,
+) -> Daemon {
+    Daemon {
+        config: Config {
+            path: config_path,
+            chats: vec![chat],
+        },
+        store,
+        clock: Arc::new(clock),
+        connector,
+        options: RunOptions {
+            once: true,
+            ..RunOptions::default()
+        },
+        tuning: Tuning {
+            request_timeout,
+            backoff_base: Duration::from_millis(10),
+            backoff_cap: Duration::from_millis(100),
+            post_attempts: 5,
+            ..Tuning::default()
+        },
+        shutdown: CancellationToken::new(),
+        holder: "test-process".into(),
+        controls: Default::default(),
+        identities: Default::default(),
+        metrics: Default::default(),
+        liveness: Default::default(),
+        replicas: Default::default(),
+    }
+}
+
+/// Waits until the latest run of `chat_id` has stored `count` statuses
+/// (deleted included), woken by the store's change signal.
+pub async fn stored_statuses(
+    store: &Store,
+    chat_id: &str,
+    count: usize,
+) -> Vec<hashchat::store::StatusRow> {
+    let mut changes = store.watch_changes();
+    within("the answers to be stored", async {
+        loop {
+            if let Some(run) = store.latest_run(chat_id).await.unwrap() {
+                let rows = store.statuses(run.id).await.unwrap();
+                if rows.len() >= count {
+                    return rows;
+                }
+            }
+            changes.changed().await.unwrap();
+        }
+    })
+    .await
+}

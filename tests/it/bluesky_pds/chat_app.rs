@@ -5,15 +5,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use hashchat::chats::{Chat, Config};
+use hashchat::chats::Chat;
 use hashchat::clock::ManualClock;
 use hashchat::network::{Social, Token};
-use hashchat::run::{ChatOutcome, Connector, Daemon, RunOptions, Tuning};
+use hashchat::run::{ChatOutcome, Connector};
 use hashchat::store::{StatusRow, Store};
-use tokio_util::sync::CancellationToken;
 
 use super::jetstream_bridge::JetstreamBridge;
-use super::within;
+use crate::helpers::{once_daemon, stored_statuses};
 
 pub const TAG: &str = "PdsWholeChat";
 
@@ -92,54 +91,24 @@ impl ChatApp {
     }
 
     pub fn spawn(&self) -> tokio::task::JoinHandle<Vec<ChatOutcome>> {
-        let daemon = Daemon {
-            config: Config {
-                path: self.dir.path().join("chats.yaml"),
-                chats: vec![Arc::clone(&self.chat)],
-            },
+        let connector = Arc::new(PdsConnector {
             store: self.store.clone(),
-            clock: Arc::new(self.clock.clone()),
-            connector: Arc::new(PdsConnector {
-                store: self.store.clone(),
-                password: self.password.clone(),
-                client: Mutex::default(),
-            }),
-            options: RunOptions {
-                once: true,
-                ..RunOptions::default()
-            },
-            tuning: Tuning {
-                request_timeout: Duration::from_secs(10),
-                backoff_base: Duration::from_millis(10),
-                backoff_cap: Duration::from_millis(100),
-                post_attempts: 5,
-                ..Tuning::default()
-            },
-            shutdown: CancellationToken::new(),
-            holder: "test-process".into(),
-            controls: Default::default(),
-            identities: Default::default(),
-            metrics: Default::default(),
-            liveness: Default::default(),
-            replicas: Default::default(),
-        };
+            password: self.password.clone(),
+            client: Mutex::default(),
+        });
+        let daemon = once_daemon(
+            self.dir.path().join("chats.yaml"),
+            Arc::clone(&self.chat),
+            self.store.clone(),
+            self.clock.clone(),
+            connector,
+            Duration::from_secs(10),
+        );
         tokio::spawn(async move { daemon.run(&[]).await.expect("daemon") })
     }
 
     /// Waits until the run has stored `count` statuses (deleted included).
     pub async fn stored(&self, count: usize) -> Vec<StatusRow> {
-        let mut changes = self.store.watch_changes();
-        within("the answers to be stored", async {
-            loop {
-                if let Some(run) = self.store.latest_run("pdschat").await.unwrap() {
-                    let rows = self.store.statuses(run.id).await.unwrap();
-                    if rows.len() >= count {
-                        return rows;
-                    }
-                }
-                changes.changed().await.unwrap();
-            }
-        })
-        .await
+        stored_statuses(&self.store, "pdschat", count).await
     }
 }
